@@ -1,0 +1,14 @@
+import { PathError } from "./errors.js";
+
+/**
+ * The procfs path of `name` inside the directory open as `dirFd`: `/proc/self/fd/<dirFd>/<name>`.
+ * `name` must be a single component (no "/", not "." or ".."): "/proc/self/fd/N/.." would leave
+ * the directory. An empty or missing name gives the directory itself (with a trailing "/").
+ */
+export function fdPath(dirFd: number, name = ""): string {
+  if (!Number.isInteger(dirFd) || dirFd < 0) throw new PathError("INVALID_PATH", `bad file descriptor ${dirFd}`);
+  if (name.includes("/") || name.includes("\0") || name === "." || name === "..") {
+    throw new PathError("INVALID_PATH", `not a single path component: ${JSON.stringify(name)}`);
+  }
+  return `/proc/self/fd/${dirFd}/${name}`;
+}

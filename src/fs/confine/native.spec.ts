@@ -1,0 +1,55 @@
+import { closeSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync, openSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { O_CLOEXEC, O_DIRECTORY, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS } from "./constants.js";
+import { nativeStatus } from "./native.js";
+
+// This kernel (6.18) supports openat2: a missing or broken addon must fail here, loudly.
+describe("openat2 addon", () => {
+  let tmp: string;
+  beforeEach(() => {
+    tmp = realpathSync(mkdtempSync(join(tmpdir(), "podfiles-native-")));
+    mkdirSync(join(tmp, "root"));
+    mkdirSync(join(tmp, "outside"));
+    writeFileSync(join(tmp, "outside", "secret.txt"), "SECRET");
+  });
+  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("loads and reports kernel support", () => {
+    const s = nativeStatus();
+    expect(s.reason).toBeUndefined();
+    expect(s.binding).toBeDefined();
+    expect(s.binding!.supported()).toBe(true);
+  });
+
+  it("opens inside the root and throws errno-coded errors for escapes", () => {
+    const b = nativeStatus().binding!;
+    symlinkSync(join(tmp, "outside", "secret.txt"), join(tmp, "root", "abs"));
+    writeFileSync(join(tmp, "root", "in.txt"), "IN");
+    const root = openSync(join(tmp, "root"), O_PATH | O_DIRECTORY);
+    try {
+      const fd = b.openat2(root, "../../in.txt", 0 | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+      expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe(join(tmp, "root", "in.txt"));
+      closeSync(fd);
+      let err: NodeJS.ErrnoException | undefined;
+      try {
+        b.openat2(root, "abs", O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+      } catch (e) {
+        err = e as NodeJS.ErrnoException;
+      }
+      expect(err).toBeInstanceOf(Error);
+      expect(err!.code).toBe("ENOENT");
+      expect(err!.errno).toBe(-2);
+      // Without RESOLVE_IN_ROOT the same call escapes: proves the flag is what confines.
+      const esc = b.openat2(root, "abs", O_CLOEXEC, 0, 0);
+      expect(readlinkSync(`/proc/self/fd/${esc}`)).toBe(join(tmp, "outside", "secret.txt"));
+      closeSync(esc);
+      expect(() => b.openat2(root, "a\0b", O_CLOEXEC, 0, RESOLVE_IN_ROOT)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+      // openat2 rejects a mode without O_CREAT: callers must pass 0.
+      expect(() => b.openat2(root, "in.txt", O_CLOEXEC, 0o644, RESOLVE_IN_ROOT)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+    } finally {
+      closeSync(root);
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The Node-API addon built from native/openat2 (`npm run build:native`). */
+export interface Openat2Binding {
+  /** openat2(2); retries EAGAIN/EINTR a few times; throws an Error with `.code` (errno name) and `.errno` (negative). */
+  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  /** Whether this kernel supports openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS. */
+  supported(): boolean;
+}
+
+export interface NativeStatus {
+  /** The addon, when it loaded and the kernel supports openat2. */
+  binding: Openat2Binding | undefined;
+  /** Why the addon is unusable (undefined when usable). */
+  reason: string | undefined;
+}
+
+const ADDON = join("native", "openat2", "build", "Release", "openat2.node");
+
+/** Finds the addon: $PODFILES_OPENAT2_ADDON, else native/openat2/build in the nearest ancestor of this module. */
+function findAddon(): string | undefined {
+  const fromEnv = process.env.PODFILES_OPENAT2_ADDON;
+  if (fromEnv) return fromEnv;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    const candidate = join(dir, ADDON);
+    if (existsSync(candidate)) return candidate;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return undefined;
+}
+
+let cached: NativeStatus | undefined;
+
+/** Loads and probes the addon once per process. Never throws and never logs. */
+export function nativeStatus(): NativeStatus {
+  if (cached) return cached;
+  if (process.platform !== "linux") {
+    return (cached = { binding: undefined, reason: `openat2 is Linux-only (platform ${process.platform})` });
+  }
+  const file = findAddon();
+  if (!file) {
+    return (cached = { binding: undefined, reason: `addon not built (${ADDON} not found; run npm run build:native)` });
+  }
+  try {
+    const binding = createRequire(import.meta.url)(file) as Openat2Binding;
+    if (!binding.supported()) {
+      return (cached = { binding: undefined, reason: "kernel does not support openat2 RESOLVE_IN_ROOT (Linux >= 5.6)" });
+    }
+    return (cached = { binding, reason: undefined });
+  } catch (e) {
+    return (cached = { binding: undefined, reason: `addon failed to load: ${(e as Error).message}` });
+  }
+}
