@@ -142,16 +142,620 @@ build_binaries() {
   log "built Kubernetes $K8S_VERSION in $(since "$t0") s ($(du -sh "$BIN" | cut -f1))"
 }
 
+
+# crictl: the CRI client used to stop pod sandboxes before containerd stops, and a CRI witness for tests.
+CRICTL_VERSION=v1.34.0
+build_crictl() {
+  [[ -x $BIN/crictl ]] && return 0
+  local t0
+  t0="$(now)"
+  log "building crictl $CRICTL_VERSION (go install sigs.k8s.io/cri-tools/cmd/crictl)"
+  (
+    export CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN="${GOTOOLCHAIN:-local}" GOBIN="$BIN"
+    cd /
+    go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
+      "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+  ) >"$K8S_CACHE/crictl-build.log" 2>&1 || { tail -20 "$K8S_CACHE/crictl-build.log" >&2; die "crictl build failed"; }
+  log "built crictl in $(since "$t0") s"
+}
+
 cmd_build() {
   ensure_packages
   build_binaries
+  build_crictl
+}
+
+# ---------------------------------------------------------------------------------------------
+# Certificates and kubeconfigs (openssl)
+# ---------------------------------------------------------------------------------------------
+# sign NAME SUBJECT SANS(comma list or "") EXT(client|server|both) CA
+sign() {
+  local name=$1 subj=$2 sans=$3 usage=$4 ca=${5:-ca}
+  local eku
+  case $usage in
+    client) eku=clientAuth ;;
+    server) eku=serverAuth ;;
+    both) eku=serverAuth,clientAuth ;;
+  esac
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$eku"
+    [[ -n $sans ]] && echo "subjectAltName=$sans"
+  } >"$PKI/$name.ext"
+  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
+    -days 30 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
+}
+
+make_ca() {
+  local name=$1 cn=$2
+  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+  openssl req -x509 -new -nodes -key "$PKI/$name.key" -subj "/CN=$cn" -days 30 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$PKI/$name.crt" 2>/dev/null
+}
+
+# kubeconfig FILE USER CERTNAME
+kubeconfig() {
+  local file=$1 user=$2 cert=$3
+  cat >"$file" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: podfiles
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $PKI/ca.crt
+users:
+- name: $user
+  user:
+    client-certificate: $PKI/$cert.crt
+    client-key: $PKI/$cert.key
+contexts:
+- name: podfiles
+  context:
+    cluster: podfiles
+    user: $user
+    namespace: default
+current-context: podfiles
+KC
+}
+
+make_pki() {
+  mkdir -p "$PKI"
+  chmod 700 "$PKI"
+  make_ca ca podfiles-cluster-ca
+  make_ca front-proxy-ca podfiles-front-proxy-ca
+  sign apiserver "/CN=kube-apiserver" \
+    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" server
+  sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "" client
+  sign admin "/O=system:masters/CN=kubernetes-admin" "" client
+  sign controller-manager "/CN=system:kube-controller-manager" "" client
+  sign scheduler "/CN=system:kube-scheduler" "" client
+  sign kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" "" client
+  sign kubelet-serving "/CN=$NODE_NAME" "IP:127.0.0.1,DNS:localhost" server
+  sign front-proxy-client "/CN=front-proxy-client" "" client front-proxy-ca
+  openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+  kubeconfig "$KUBECONFIG_ADMIN" kubernetes-admin admin
+  kubeconfig "$STATE/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
+  kubeconfig "$STATE/scheduler.kubeconfig" system:kube-scheduler scheduler
+  kubeconfig "$STATE/kubelet.kubeconfig" "system:node:$NODE_NAME" kubelet-client
+}
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------
+# start NAME CMD...: runs in its own session, output to $LOGS/NAME.log, pid in $RUN/NAME.pid
+start() {
+  local name=$1
+  shift
+  setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 &
+  echo $! >"$RUN/$name.pid"
+}
+
+pid_of() { [[ -f $RUN/$1.pid ]] && cat "$RUN/$1.pid"; }
+alive() {
+  local pid
+  pid="$(pid_of "$1")" || return 1
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# wait_for WHAT TIMEOUT_S COMPONENT CMD...: polls CMD until it succeeds; dies with the log tail if
+# COMPONENT exited or the time ran out.
+wait_for() {
+  local what=$1 timeout=$2 comp=$3
+  shift 3
+  local deadline=$(($(date +%s) + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if [[ -n $comp ]] && ! alive "$comp"; then
+      tail -30 "$LOGS/$comp.log" >&2
+      die "$comp exited while waiting for $what (log: $LOGS/$comp.log)"
+    fi
+    if (($(date +%s) > deadline)); then
+      [[ -n $comp ]] && tail -30 "$LOGS/$comp.log" >&2
+      die "timed out after ${timeout}s waiting for $what"
+    fi
+    sleep 0.2
+  done
+}
+
+stop_proc() {
+  local name=$1 pid i
+  pid="$(pid_of "$name")" || return 0
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { log "$name did not stop on SIGTERM; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; }
+  fi
+  rm -f "$RUN/$name.pid"
+}
+
+kctl() { KUBECACHEDIR="$STATE/kubectl-cache" "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+crictl() { "$BIN/crictl" --runtime-endpoint "unix://$CRI_SOCKET" --image-endpoint "unix://$CRI_SOCKET" --timeout 10s "$@"; }
+ctr_k8s() { ctr -a "$CRI_SOCKET" -n k8s.io "$@"; }
+
+# ---------------------------------------------------------------------------------------------
+# Components
+# ---------------------------------------------------------------------------------------------
+start_etcd() {
+  mkdir -p "$STATE/etcd"
+  chmod 700 "$STATE/etcd"
+  start etcd "$ETCD_DIR/usr/bin/etcd" --name podfiles --data-dir "$STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "podfiles=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
+    --listen-metrics-urls "" --log-level warn
+}
+
+start_apiserver() {
+  start kube-apiserver "$BIN/kube-apiserver" \
+    --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --endpoint-reconciler-type=none \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction \
+    --allow-privileged=true \
+    --anonymous-auth=false \
+    --client-ca-file="$PKI/ca.crt" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$PKI/ca.crt" \
+    --kubelet-preferred-address-types=Hostname \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$PKI/sa.pub" \
+    --service-account-signing-key-file="$PKI/sa.key" \
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --requestheader-group-headers=X-Remote-Group \
+    --requestheader-username-headers=X-Remote-User \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" \
+    --proxy-client-key-file="$PKI/front-proxy-client.key" \
+    --cert-dir="$STATE/apiserver-certs" \
+    --profiling=false
+}
+
+start_controller_manager() {
+  start kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig="$STATE/controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$STATE/controller-manager.kubeconfig" \
+    --authorization-kubeconfig="$STATE/controller-manager.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port=10257 \
+    --leader-elect=false \
+    --use-service-account-credentials=true \
+    --service-account-private-key-file="$PKI/sa.key" \
+    --root-ca-file="$PKI/ca.crt" \
+    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+    --controllers='*,bootstrapsigner,tokencleaner' \
+    --flex-volume-plugin-dir="$STATE/flexvolume" \
+    --cert-dir="$STATE/controller-manager-certs" \
+    --profiling=false
+}
+
+start_scheduler() {
+  start kube-scheduler "$BIN/kube-scheduler" \
+    --kubeconfig="$STATE/scheduler.kubeconfig" \
+    --authentication-kubeconfig="$STATE/scheduler.kubeconfig" \
+    --authorization-kubeconfig="$STATE/scheduler.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port=10259 \
+    --leader-elect=false \
+    --profiling=false
+}
+
+write_containerd_config() {
+  local c="$STATE/containerd"
+  mkdir -p "$c/root" "$c/state" "$c/runc" "$c/opt" "$STATE/cni/net.d" "$STATE/cni/ipam"
+  cat >"$c/config.toml" <<TOML
+# Private containerd for the podfiles test cluster; generated by scripts/cluster.sh.
+version = 2
+root = "$c/root"
+state = "$c/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "$CRI_SOCKET"
+
+[ttrpc]
+  address = "$CRI_SOCKET.ttrpc"
+
+[debug]
+  address = ""
+  level = "info"
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$c/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  # Required here: root lacks CAP_SYS_RESOURCE, and runc fails every sandbox on oom_score_adj otherwise.
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  max_container_log_line_size = 16384
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "$(command -v runc)"
+        Root = "$c/runc"
+        SystemdCgroup = false
+
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$STATE/cni/net.d"
+    max_conf_num = 1
+TOML
+  # A bridge that is not a gateway and no routes in pods: pods talk to each other on $POD_CIDR and
+  # to nothing else, ip_forward stays untouched and nothing can leave the machine from a pod.
+  cat >"$STATE/cni/net.d/10-podfiles.conflist" <<JSON
+{
+  "cniVersion": "0.4.0",
+  "name": "podfiles",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$CNI_BRIDGE",
+      "isGateway": false,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "$POD_CIDR"}]],
+        "dataDir": "$STATE/cni/ipam"
+      }
+    }
+  ]
+}
+JSON
+}
+
+start_containerd() {
+  write_containerd_config
+  start containerd containerd --config "$STATE/containerd/config.toml"
+}
+
+import_image() {
+  local kind=$1 tar
+  tar="$("$REPO_ROOT/scripts/images.sh" "$kind" "$CACHE/images")" || die "scripts/images.sh $kind failed"
+  ctr_k8s images import "$tar" >>"$LOGS/images.log" 2>&1 || die "ctr images import $tar failed (log: $LOGS/images.log)"
+  ctr_k8s images ls -q | grep -qx "$("$REPO_ROOT/scripts/images.sh" ref "$kind")" ||
+    die "image $kind not present in containerd after import of $tar"
+}
+
+# The podfiles agent image: built by `scripts/images.sh agent OUTDIR` once that exists (someone
+# else's part); until then this hook only says it skipped.
+import_agent_image() {
+  if grep -q '^ *agent)' "$REPO_ROOT/scripts/images.sh" 2>/dev/null ||
+    grep -q 'build_agent' "$REPO_ROOT/scripts/images.sh" 2>/dev/null; then
+    log "importing the podfiles agent image (scripts/images.sh agent)"
+    import_image agent
+  else
+    log "scripts/images.sh has no 'agent' image yet: skipping the podfiles agent image"
+  fi
+}
+
+import_images() {
+  [[ -x $REPO_ROOT/scripts/images.sh ]] || die "scripts/images.sh is missing: cannot build the pause and busybox images"
+  import_image pause
+  import_image busybox
+  import_agent_image
+}
+
+write_kubelet_config() {
+  mkdir -p "$STATE/kubelet" "$STATE/kubelet-plugins" "$STATE/pod-logs"
+  cat >"$STATE/kubelet-config.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: 127.0.0.1
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: true
+  x509:
+    clientCAFile: $PKI/ca.crt
+authorization:
+  mode: Webhook
+tlsCertFile: $PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $PKI/kubelet-serving.key
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://$CRI_SOCKET
+imageServiceEndpoint: unix://$CRI_SOCKET
+makeIPTablesUtilChains: false
+protectKernelDefaults: false
+failSwapOn: false
+volumePluginDir: $STATE/kubelet-plugins
+podLogsDir: $STATE/pod-logs
+clusterDomain: cluster.local
+resolvConf: ""
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard:
+  memory.available: "100Mi"
+  nodefs.available: "1%"
+  imagefs.available: "1%"
+  nodefs.inodesFree: "1%"
+serializeImagePulls: false
+shutdownGracePeriod: 0s
+nodeStatusUpdateFrequency: 4s
+syncFrequency: 10s
+fileCheckFrequency: 10s
+YAML
+}
+
+start_kubelet() {
+  write_kubelet_config
+  start kubelet "$BIN/kubelet" \
+    --config="$STATE/kubelet-config.yaml" \
+    --kubeconfig="$STATE/kubelet.kubeconfig" \
+    --hostname-override="$NODE_NAME" \
+    --root-dir="$STATE/kubelet" \
+    --cert-dir="$STATE/kubelet-certs"
+}
+
+node_ready() {
+  [[ $(kctl get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Host state that the kubelet and CNI change, saved at `up` and restored at `down`
+# ---------------------------------------------------------------------------------------------
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward)
+# Paths outside the state dir that the kubelet creates; removed at `down` only if `up` created them.
+HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /run/mount)
+
+save_host_state() {
+  local k
+  for k in "${SYSCTLS[@]}"; do echo "$k=$(sysctl -n "$k")"; done >"$STATE/sysctls.saved"
+  for k in "${HOST_PATHS[@]}"; do [[ -e $k ]] || echo "$k"; done >"$STATE/host-paths.created"
+  ls /run/netns 2>/dev/null >"$STATE/netns.before" || true
+}
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+cluster_healthy() {
+  [[ -f $STATE/up.done ]] || return 1
+  local c
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet; do alive "$c" || return 1; done
+  node_ready
+}
+
+cmd_up() {
+  if cluster_healthy; then
+    log "cluster already up (state: $STATE)"
+    return 0
+  fi
+  if [[ -e $STATE ]]; then
+    log "stale state in $STATE: tearing it down first"
+    cmd_down
+  fi
+  ensure_packages
+  build_binaries
+  build_crictl
+  [[ -x $REPO_ROOT/scripts/images.sh ]] || die "scripts/images.sh is missing"
+  local t0
+  t0="$(now)"
+  mkdir -p "$STATE" "$LOGS" "$RUN"
+  save_host_state
+  make_pki
+
+  start_etcd
+  start_containerd
+  wait_for "etcd health" 30 etcd curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+  log "etcd healthy ($(since "$t0") s)"
+  start_apiserver
+  wait_for "containerd" 30 containerd ctr -a "$CRI_SOCKET" version
+  import_images
+  log "images imported ($(since "$t0") s)"
+  wait_for "kube-apiserver /readyz" 90 kube-apiserver kctl get --raw /readyz
+  log "kube-apiserver ready ($(since "$t0") s)"
+  start_controller_manager
+  start_scheduler
+  start_kubelet
+  wait_for "node $NODE_NAME Ready" 120 kubelet node_ready
+  log "node $NODE_NAME Ready ($(since "$t0") s)"
+  wait_for "default ServiceAccount" 90 kube-controller-manager kctl -n default get serviceaccount default
+  local c
+  for c in kube-scheduler containerd etcd kube-apiserver; do alive "$c" || die "$c exited (log: $LOGS/$c.log)"; done
+  touch "$STATE/up.done"
+  log "cluster up in $(since "$t0") s; eval \"\$($0 env)\" to use it"
+}
+
+cmd_env() {
+  echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
+  echo "export CRI_SOCKET=$CRI_SOCKET"
+  echo "export KUBECACHEDIR=$STATE/kubectl-cache"
+  echo "export PATH=$BIN:\$PATH"
+}
+
+cmd_status() {
+  local c rc=0 pid
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet; do
+    if alive "$c"; then pid="$(pid_of "$c")"; printf '%-24s running (pid %s)\n' "$c" "$pid"
+    else printf '%-24s not running\n' "$c"; rc=1; fi
+  done
+  if [[ -x $BIN/kubectl && -f $KUBECONFIG_ADMIN ]] && node_ready; then
+    echo "node $NODE_NAME: Ready"
+  else
+    echo "node $NODE_NAME: not ready"
+    rc=1
+  fi
+  return $rc
+}
+
+# Processes started by our containerd that outlive it: its shims (their command line names our
+# socket) and everything in the kubepods cgroups.
+our_shim_pids() {
+  local d
+  for d in /proc/[0-9]*; do
+    tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q -- "-address $CRI_SOCKET " && echo "${d#/proc/}"
+  done
+  return 0
+}
+kubepods_pids() {
+  local h
+  for h in /sys/fs/cgroup/*/kubepods; do
+    [[ -d $h ]] && find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null
+  done | sort -u
+}
+
+cleanup_cgroups() {
+  local h
+  for h in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
+    [[ -d $h ]] || continue
+    find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    [[ -d $h ]] && log "WARNING: could not remove cgroup $h"
+  done
+  return 0
+}
+
+mounts_under() { findmnt -rn -o TARGET | awk -v d="$1" 'index($0, d) == 1' | sort -ru; }
+unmount_under() {
+  local dir=$1 m pass
+  # deepest first; shared mounts may show up again through propagation, hence several passes
+  for ((pass = 0; pass < 5; pass++)); do
+    [[ -z $(mounts_under "$dir") ]] && return 0
+    while read -r m; do
+      umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done < <(mounts_under "$dir")
+  done
+  mounts_under "$dir" | sed 's/^/[cluster] WARNING: still mounted: /' >&2
+}
+
+cmd_down() {
+  local t0 pids p
+  t0="$(now)"
+  if [[ ! -e $STATE ]]; then
+    log "nothing to tear down ($STATE does not exist)"
+    return 0
+  fi
+  # 1. no controller may recreate pods while they are being removed
+  stop_proc kube-controller-manager
+  stop_proc kube-scheduler
+  # 2. pods: the kubelet stops them (graceful), then every sandbox left is stopped and removed via CRI
+  if alive kube-apiserver && alive kubelet; then
+    kctl delete pods --all --all-namespaces --grace-period=1 --wait=false >/dev/null 2>&1 || true
+    local i
+    for ((i = 0; i < 50; i++)); do
+      [[ -z $(kctl get pods -A -o name 2>/dev/null) ]] && break
+      sleep 0.2
+    done
+  fi
+  stop_proc kubelet
+  if alive containerd && [[ -x $BIN/crictl ]]; then
+    local sb
+    for sb in $(crictl pods -q 2>/dev/null); do
+      crictl stopp "$sb" >/dev/null 2>&1 || log "WARNING: crictl stopp $sb failed"
+      crictl rmp -f "$sb" >/dev/null 2>&1 || log "WARNING: crictl rmp $sb failed"
+    done
+  fi
+  # 3. the rest of the control plane and containerd
+  stop_proc containerd
+  stop_proc kube-apiserver
+  stop_proc etcd
+  # 4. leftovers: shims of our containerd and container processes in the kubepods cgroups
+  pids="$(our_shim_pids) $(kubepods_pids)"
+  for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+  [[ -n ${pids// /} ]] && sleep 0.5
+  # 5. mounts, cgroups, network, sysctls, files
+  unmount_under "$STATE/"
+  local ns
+  for ns in $(ls /run/netns 2>/dev/null); do
+    [[ $ns == cni-* ]] || continue
+    grep -qx "$ns" "$STATE/netns.before" 2>/dev/null && continue
+    # not there before `up`: a sandbox network namespace of ours that CRI did not remove
+    umount "/run/netns/$ns" 2>/dev/null || true
+    rm -f "/run/netns/$ns"
+  done
+  cleanup_cgroups
+  ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && ip link delete "$CNI_BRIDGE"
+  # libcni's result cache (/var/lib/cni/results/<network>-<id>-<if>) for our network only
+  rm -f /var/lib/cni/results/podfiles-* 2>/dev/null || true
+  rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
+  if [[ -f $STATE/sysctls.saved ]]; then
+    local kv
+    while read -r kv; do
+      [[ $(sysctl -n "${kv%%=*}") == "${kv#*=}" ]] || sysctl -qw "$kv" || log "WARNING: could not restore $kv"
+    done <"$STATE/sysctls.saved"
+  fi
+  if [[ -f $STATE/host-paths.created ]]; then
+    local hp
+    while read -r hp; do
+      [[ -n $hp && -e $hp ]] || continue
+      unmount_under "$hp/"
+      rm -rf "$hp"
+    done <"$STATE/host-paths.created"
+  fi
+  rm -rf "$STATE"
+  log "cluster down in $(since "$t0") s"
+  verify_clean
+}
+
+# Reports anything of ours that is still there; exit status 1 if something is.
+verify_clean() {
+  local bad=0 p
+  p="$(our_shim_pids)"
+  [[ -n $p ]] && { log "LEFT: shim processes $p"; bad=1; }
+  findmnt -rn -o TARGET | grep -q "^$STATE" && { log "LEFT: mounts under $STATE"; bad=1; }
+  compgen -G "/sys/fs/cgroup/*/kubepods" >/dev/null && { log "LEFT: kubepods cgroups"; bad=1; }
+  ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && { log "LEFT: bridge $CNI_BRIDGE"; bad=1; }
+  [[ -e $STATE ]] && { log "LEFT: $STATE"; bad=1; }
+  [[ -S $CRI_SOCKET ]] && { log "LEFT: $CRI_SOCKET"; bad=1; }
+  ((bad == 0)) && log "verified: no processes, mounts, cgroups, bridge or state left"
+  return $bad
 }
 
 main() {
   local cmd="${1:-}"
   case "$cmd" in
     build) cmd_build ;;
-    *) echo "usage: $0 up|down|status|env|build" >&2; exit 2 ;;
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    verify-clean) verify_clean ;;
+    *) echo "usage: $0 up|down|status|env|build|verify-clean" >&2; exit 2 ;;
   esac
 }
 

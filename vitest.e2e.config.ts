@@ -1,0 +1,19 @@
+// End-to-end tests against a real one-node Kubernetes cluster (scripts/cluster.sh).
+// `npm run test:e2e` builds the Kubernetes binaries on first use (minutes, cached outside the repo),
+// brings the cluster up once for all suites (or reuses a running one) and, if it started it, tears
+// it down at the end unless PODFILES_KEEP_CLUSTER=1.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/e2e/**/*.spec.ts'],
+    globalSetup: ['test/e2e/support/global-setup.ts'],
+    env: { PODFILES_E2E: '1' },
+    // one cluster, one node: suites run one after another
+    fileParallelism: false,
+    pool: 'forks',
+    testTimeout: 180_000,
+    hookTimeout: 45 * 60_000,
+    teardownTimeout: 120_000,
+  },
+});
