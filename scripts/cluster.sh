@@ -401,6 +401,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # sandbox network namespaces under the state dir, not /var/run/netns (shared with other runtimes)
+  netns_mounts_under_state_dir = true
   max_container_log_line_size = 16384
 
   [plugins."io.containerd.grpc.v1.cri".containerd]
@@ -627,17 +629,14 @@ cmd_status() {
 # Processes started by our containerd that outlive it: its shims (their command line names our
 # socket) and everything in the kubepods cgroups.
 our_shim_pids() {
-  local d
-  for d in /proc/[0-9]*; do
-    tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q -- "-address $CRI_SOCKET " && echo "${d#/proc/}"
-  done
-  return 0
+  pgrep -f -- "containerd-shim.* -address ${CRI_SOCKET}( |\$)" || true
 }
 kubepods_pids() {
   local h
   for h in /sys/fs/cgroup/*/kubepods; do
     [[ -d $h ]] && find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null
   done | sort -u
+  return 0
 }
 
 cleanup_cgroups() {
