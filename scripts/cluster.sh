@@ -73,7 +73,9 @@ ensure_packages() {
     missing+=(containernetworking-plugins)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v iptables >/dev/null || missing+=(iptables)
-  command -v go >/dev/null || missing+=(golang-go)
+  command -v jq >/dev/null || missing+=(jq)                 # scripts/images.sh
+  command -v gcc >/dev/null || missing+=(gcc libc6-dev)      # scripts/images.sh (static pause)
+  command -v pgrep >/dev/null || missing+=(procps)
   command -v nsenter >/dev/null || missing+=(util-linux)
   command -v ip >/dev/null || missing+=(iproute2)
   if ((${#missing[@]})); then
@@ -112,6 +114,9 @@ build_binaries() {
     log "Kubernetes $K8S_VERSION binaries present in $BIN"
     return 0
   fi
+  # Kubernetes 1.34 needs Go >= 1.24 (Debian 12's golang-go is 1.19); older toolchains that know
+  # GOTOOLCHAIN fetch the go.mod's version through the module proxy by themselves.
+  command -v go >/dev/null || die "go is not installed (Go >= 1.24 is needed to build Kubernetes $K8S_VERSION)"
   local t0 ldflags tmpbin
   t0="$(now)"
   mkdir -p "$K8S_CACHE"
@@ -133,7 +138,7 @@ build_binaries() {
   log "building Kubernetes $K8S_VERSION (${K8S_CMDS[*]}) into $BIN; a cold build takes minutes"
   (
     cd "$CLUSTER_SRC"
-    export CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+    export CGO_ENABLED=0 GOFLAGS=
     go build -trimpath -ldflags "$ldflags" -o "$tmpbin/" "${pkgs[@]}"
   ) >"$K8S_CACHE/build.log" 2>&1 || { tail -40 "$K8S_CACHE/build.log" >&2; rm -rf "$tmpbin"; die "Kubernetes build failed (log: $K8S_CACHE/build.log)"; }
   echo "$K8S_VERSION" >"$tmpbin/.version"
@@ -151,7 +156,7 @@ build_crictl() {
   t0="$(now)"
   log "building crictl $CRICTL_VERSION (go install sigs.k8s.io/cri-tools/cmd/crictl)"
   (
-    export CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN="${GOTOOLCHAIN:-local}" GOBIN="$BIN"
+    export CGO_ENABLED=0 GOFLAGS= GOBIN="$BIN"
     cd /
     go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
       "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
