@@ -141,6 +141,7 @@ build_binaries() {
     export CGO_ENABLED=0 GOFLAGS=
     go build -trimpath -ldflags "$ldflags" -o "$tmpbin/" "${pkgs[@]}"
   ) >"$K8S_CACHE/build.log" 2>&1 || { tail -40 "$K8S_CACHE/build.log" >&2; rm -rf "$tmpbin"; die "Kubernetes build failed (log: $K8S_CACHE/build.log)"; }
+  chmod 755 "$tmpbin"
   echo "$K8S_VERSION" >"$tmpbin/.version"
   rm -rf "$BIN"
   mv "$tmpbin" "$BIN"
