@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync, openSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { O_CLOEXEC, O_DIRECTORY, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS } from "./constants.js";
 import { nativeStatus } from "./native.js";
 
@@ -51,5 +51,27 @@ describe("openat2 addon", () => {
     } finally {
       closeSync(root);
     }
+  });
+});
+
+describe("without a loadable addon", () => {
+  afterEach(() => {
+    delete process.env.PODFILES_OPENAT2_ADDON;
+    vi.resetModules();
+  });
+
+  it('"auto" falls back to the walk and says why; "openat2" refuses', async () => {
+    process.env.PODFILES_OPENAT2_ADDON = join(tmpdir(), "podfiles-no-such-addon.node");
+    vi.resetModules();
+    const { ConfinedRoot } = await import("./index.js");
+    const r = ConfinedRoot.open(tmpdir());
+    try {
+      expect(r.strategy).toBe("walk");
+      expect(r.fallbackReason).toMatch(/addon failed to load/);
+      expect(ConfinedRoot.nativeStatus().available).toBe(false);
+    } finally {
+      r.close();
+    }
+    expect(() => ConfinedRoot.open(tmpdir(), { strategy: "openat2" })).toThrow(/openat2 strategy unavailable/);
   });
 });

@@ -61,7 +61,16 @@ export function walk(root: WalkRoot, components: readonly string[], reqPath: str
   /** Replaces the symlink `name` in `dir` with its target's components at the front of the queue. */
   const expand = (dir: number, name: string): void => {
     if (++links > MAX_SYMLINKS) throw systemError("ELOOP", "open", reqPath);
-    const target = readlinkSync(fdPath(dir, name));
+    let target: string;
+    try {
+      target = readlinkSync(fdPath(dir, name));
+    } catch (e) {
+      // EINVAL: no longer a symlink (swapped since the probe): look the name up again. Retries
+      // count as links, so a swap loop ends in ELOOP.
+      if (errnoCode(e) !== "EINVAL") throw e;
+      queue.unshift(name);
+      return;
+    }
     if (target === "") throw systemError("ENOENT", "open", reqPath);
     if (target.startsWith("/")) while (stack.length > 0) closeSync(stack.pop()!);
     queue.unshift(...target.split("/"));
