@@ -301,7 +301,7 @@ stop_proc() {
 }
 
 kctl() { KUBECACHEDIR="$STATE/kubectl-cache" "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
-crictl() { "$BIN/crictl" --runtime-endpoint "unix://$CRI_SOCKET" --image-endpoint "unix://$CRI_SOCKET" --timeout 10s "$@"; }
+crictl() { CRI_CONFIG_FILE="$STATE/crictl.yaml" "$BIN/crictl" --runtime-endpoint "unix://$CRI_SOCKET" --image-endpoint "unix://$CRI_SOCKET" --timeout 10s "$@"; }
 ctr_k8s() { ctr -a "$CRI_SOCKET" -n k8s.io "$@"; }
 
 # ---------------------------------------------------------------------------------------------
@@ -454,6 +454,7 @@ JSON
 
 start_containerd() {
   write_containerd_config
+  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 20\n' "$CRI_SOCKET" "$CRI_SOCKET" >"$STATE/crictl.yaml"
   start containerd containerd --config "$STATE/containerd/config.toml"
 }
 
@@ -556,7 +557,6 @@ save_host_state() {
   local k
   for k in "${SYSCTLS[@]}"; do echo "$k=$(sysctl -n "$k")"; done >"$STATE/sysctls.saved"
   for k in "${HOST_PATHS[@]}"; do [[ -e $k ]] || echo "$k"; done >"$STATE/host-paths.created"
-  ls /run/netns 2>/dev/null >"$STATE/netns.before" || true
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -613,6 +613,7 @@ cmd_up() {
 cmd_env() {
   echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
   echo "export CRI_SOCKET=$CRI_SOCKET"
+  echo "export CRI_CONFIG_FILE=$STATE/crictl.yaml"
   echo "export KUBECACHEDIR=$STATE/kubectl-cache"
   echo "export PATH=$BIN:\$PATH"
 }
@@ -675,25 +676,18 @@ cmd_down() {
     log "nothing to tear down ($STATE does not exist)"
     return 0
   fi
-  # 1. no controller may recreate pods while they are being removed
+  # 1. nothing may recreate or restart pods while they are being removed
   stop_proc kube-controller-manager
   stop_proc kube-scheduler
-  # 2. pods: the kubelet stops them (graceful), then every sandbox left is stopped and removed via CRI
-  if alive kube-apiserver && alive kubelet; then
-    kctl delete pods --all --all-namespaces --grace-period=1 --wait=false >/dev/null 2>&1 || true
-    local i
-    for ((i = 0; i < 50; i++)); do
-      [[ -z $(kctl get pods -A -o name 2>/dev/null) ]] && break
-      sleep 0.2
-    done
-  fi
   stop_proc kubelet
+  # 2. every pod sandbox is stopped (containers killed, CNI DEL, netns removed) and removed via CRI
   if alive containerd && [[ -x $BIN/crictl ]]; then
     local sb
     for sb in $(crictl pods -q 2>/dev/null); do
       crictl stopp "$sb" >/dev/null 2>&1 || log "WARNING: crictl stopp $sb failed"
       crictl rmp -f "$sb" >/dev/null 2>&1 || log "WARNING: crictl rmp $sb failed"
     done
+    [[ -n $(crictl pods -q 2>/dev/null) ]] && log "WARNING: pod sandboxes left in containerd: $(crictl pods -q | tr '\n' ' ')"
   fi
   # 3. the rest of the control plane and containerd
   stop_proc containerd
@@ -703,16 +697,9 @@ cmd_down() {
   pids="$(our_shim_pids) $(kubepods_pids)"
   for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
   [[ -n ${pids// /} ]] && sleep 0.5
-  # 5. mounts, cgroups, network, sysctls, files
+  # 5. mounts (the kubelet's rshared bind mount of its root dir, pod volumes, rootfs, shm, sandbox
+  #    network namespaces: netns_mounts_under_state_dir), cgroups, network, sysctls, files
   unmount_under "$STATE/"
-  local ns
-  for ns in $(ls /run/netns 2>/dev/null); do
-    [[ $ns == cni-* ]] || continue
-    grep -qx "$ns" "$STATE/netns.before" 2>/dev/null && continue
-    # not there before `up`: a sandbox network namespace of ours that CRI did not remove
-    umount "/run/netns/$ns" 2>/dev/null || true
-    rm -f "/run/netns/$ns"
-  done
   cleanup_cgroups
   ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && ip link delete "$CNI_BRIDGE"
   # libcni's result cache (/var/lib/cni/results/<network>-<id>-<if>) for our network only
@@ -724,6 +711,11 @@ cmd_down() {
       [[ $(sysctl -n "${kv%%=*}") == "${kv#*=}" ]] || sysctl -qw "$kv" || log "WARNING: could not restore $kv"
     done <"$STATE/sysctls.saved"
   fi
+  # container log symlinks the kubelet made in /var/log/containers point into our podLogsDir
+  local l
+  for l in /var/log/containers/*.log; do
+    [[ -L $l && $(readlink "$l") == "$STATE/"* ]] && rm -f "$l"
+  done
   if [[ -f $STATE/host-paths.created ]]; then
     local hp
     while read -r hp; do

@@ -17,7 +17,7 @@ export interface Cluster {
   criSocket: string;
   /** directory holding kube-apiserver, kubelet, kubectl, crictl, ... */
   binDir: string;
-  /** environment for child processes: KUBECONFIG, CRI_SOCKET, KUBECACHEDIR, PATH */
+  /** environment for child processes: KUBECONFIG, CRI_SOCKET, CRI_CONFIG_FILE, KUBECACHEDIR, PATH */
   env: NodeJS.ProcessEnv;
   /** runs kubectl with the admin kubeconfig; resolves to stdout, rejects with stderr in the message */
   kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<string>;
@@ -78,6 +78,7 @@ export function ensureCluster(): Promise<Cluster> {
       KUBECONFIG: vars.KUBECONFIG,
       CRI_SOCKET: vars.CRI_SOCKET,
       KUBECACHEDIR: vars.KUBECACHEDIR,
+      CRI_CONFIG_FILE: vars.CRI_CONFIG_FILE,
       PATH: `${binDir}:${process.env.PATH ?? ''}`,
     };
     for (const f of [vars.KUBECONFIG, path.join(binDir, 'kubectl')]) {
