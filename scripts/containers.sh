@@ -104,12 +104,9 @@ containerd_pid() {
 
 # PIDs of processes whose argv contains the exact argument $1 (e.g. our socket path).
 pids_with_arg() {
-  local want=$1 d pid
-  for d in /proc/[0-9]*; do
-    pid=${d#/proc/}
-    if [ "$pid" = "$$" ]; then continue; fi
-    if tr '\0' '\n' 2>/dev/null <"$d/cmdline" | grep -qxF -- "$want"; then echo "$pid"; fi
-  done
+  # one grep over every /proc/<pid>/cmdline, NUL-separated arguments matched whole
+  { grep -lzxF -- "$1" /proc/[0-9]*/cmdline 2>/dev/null || true; } \
+    | sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p' | { grep -vx "$$" || true; }
 }
 
 # containerd-shim-runc-v2 processes started by this containerd (they get `-address $SOCK`).
@@ -128,6 +125,7 @@ cri_ready() {
 # Small CRI calls from the shell, with the repo's node_modules and src/cri/cri-subset.proto.
 #   node_cri version                  -> prints runtime name and version
 #   node_cri images REF...            -> exits 0 when the CRI image service knows every REF
+#   node_cri ready REF...             -> version + images: prints the version when both succeed
 #   node_cri remove-all-pods          -> stops and removes every pod sandbox, prints how many
 node_cri() {
   (cd "$REPO_ROOT" && CRI_SOCKET="$SOCK" CRI_PROTO="$REPO_ROOT/src/cri/cri-subset.proto" \
@@ -146,6 +144,13 @@ const call = (c, m, req, ms = 10000) => new Promise((res, rej) => c[m](req, { de
 try {
   if (cmd === "version") {
     const v = await call(rt, "Version", { version: "v1" }, 3000);
+    console.log(`${v.runtimeName} ${v.runtimeVersion} (CRI ${v.runtimeApiVersion})`);
+  } else if (cmd === "ready") {
+    const v = await call(rt, "Version", { version: "v1" }, 3000);
+    for (const ref of args) {
+      const r = await call(im, "ImageStatus", { image: { image: ref } }, 3000);
+      if (!r.image || !r.image.id) { console.error("CRI does not know " + ref + " yet"); process.exit(3); }
+    }
     console.log(`${v.runtimeName} ${v.runtimeVersion} (CRI ${v.runtimeApiVersion})`);
   } else if (cmd === "images") {
     for (const ref of args) {
@@ -257,10 +262,11 @@ import_images() {
   done
 }
 
+CRI_VERSION=""
 wait_cri() {
   local i
-  for i in $(seq 1 100); do
-    if cri_ready && node_cri images "$PAUSE_IMAGE" "$BUSYBOX_IMAGE" 2>/dev/null; then return 0; fi
+  for i in $(seq 1 50); do
+    if CRI_VERSION=$(node_cri ready "$PAUSE_IMAGE" "$BUSYBOX_IMAGE" 2>/dev/null); then return 0; fi
     sleep 0.1
   done
   node_cri version || true
@@ -312,7 +318,7 @@ cmd_up() {
   fi
   import_images
   wait_cri
-  log "up in $(since "$t0") s: $(node_cri version)"
+  log "up in $(since "$t0") s: $CRI_VERSION"
   print_env
 }
 
