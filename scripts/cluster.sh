@@ -264,10 +264,17 @@ start() {
 }
 
 pid_of() { [[ -f $RUN/$1.pid ]] && cat "$RUN/$1.pid"; }
+# A process that exited but was not yet reaped (our components are reparented to PID 1, which reaps
+# late here) still answers kill -0: count zombies as gone.
+pid_alive() {
+  local st
+  st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [[ -n $st && $st != Z && $st != X ]]
+}
 alive() {
   local pid
   pid="$(pid_of "$1")" || return 1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+  [[ -n $pid ]] && pid_alive "$pid"
 }
 
 # wait_for WHAT TIMEOUT_S COMPONENT CMD...: polls CMD until it succeeds; dies with the log tail if
@@ -289,15 +296,34 @@ wait_for() {
   done
 }
 
-stop_proc() {
-  local name=$1 pid i
-  pid="$(pid_of "$name")" || return 0
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { log "$name did not stop on SIGTERM; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; }
-  fi
-  rm -f "$RUN/$name.pid"
+# stop_procs NAME...: SIGTERM to all at once, wait up to 10 s, then SIGKILL what is left
+stop_procs() {
+  local name pid i t0 pids=() names=()
+  t0="$(now)"
+  for name in "$@"; do
+    pid="$(pid_of "$name")" || continue
+    if [[ -n $pid ]] && pid_alive "$pid"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+      names+=("$name")
+    fi
+    rm -f "$RUN/$name.pid"
+  done
+  ((${#pids[@]})) || return 0
+  for ((i = 0; i < 100; i++)); do
+    local left=0
+    for pid in "${pids[@]}"; do pid_alive "$pid" && left=1; done
+    ((left)) || break
+    sleep 0.1
+  done
+  for i in "${!pids[@]}"; do
+    if pid_alive "${pids[$i]}"; then
+      log "${names[$i]} did not stop on SIGTERM within 10 s: SIGKILL"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+    fi
+  done
+  [[ -n ${PODFILES_CLUSTER_VERBOSE:-} ]] && log "stopped ${names[*]} in $(since "$t0") s"
+  return 0
 }
 
 kctl() { KUBECACHEDIR="$STATE/kubectl-cache" "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
@@ -677,9 +703,7 @@ cmd_down() {
     return 0
   fi
   # 1. nothing may recreate or restart pods while they are being removed
-  stop_proc kube-controller-manager
-  stop_proc kube-scheduler
-  stop_proc kubelet
+  stop_procs kube-controller-manager kube-scheduler kubelet
   # 2. every pod sandbox is stopped (containers killed, CNI DEL, netns removed) and removed via CRI
   if alive containerd && [[ -x $BIN/crictl ]]; then
     local sb
@@ -690,9 +714,8 @@ cmd_down() {
     [[ -n $(crictl pods -q 2>/dev/null) ]] && log "WARNING: pod sandboxes left in containerd: $(crictl pods -q | tr '\n' ' ')"
   fi
   # 3. the rest of the control plane and containerd
-  stop_proc containerd
-  stop_proc kube-apiserver
-  stop_proc etcd
+  stop_procs containerd kube-apiserver
+  stop_procs etcd
   # 4. leftovers: shims of our containerd and container processes in the kubepods cgroups
   pids="$(our_shim_pids) $(kubepods_pids)"
   for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
