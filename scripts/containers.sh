@@ -126,7 +126,7 @@ cri_ready() {
 #   node_cri version                  -> prints runtime name and version
 #   node_cri images REF...            -> exits 0 when the CRI image service knows every REF
 #   node_cri ready REF...             -> version + images: prints the version when both succeed
-#   node_cri remove-all-pods          -> stops and removes every pod sandbox, prints how many
+#   node_cri remove-all-pods          -> stops and removes every pod sandbox, prints their IDs
 node_cri() {
   (cd "$REPO_ROOT" && CRI_SOCKET="$SOCK" CRI_PROTO="$REPO_ROOT/src/cri/cri-subset.proto" \
     node --input-type=module -e "$NODE_CRI_JS" -- "$@")
@@ -163,7 +163,7 @@ try {
       await call(rt, "StopPodSandbox", { podSandboxId: p.id }, 120000);
       await call(rt, "RemovePodSandbox", { podSandboxId: p.id }, 120000);
     }
-    console.log(items.length);
+    for (const p of items) console.log(p.id);
   } else { console.error("unknown command " + cmd); process.exit(2); }
   process.exit(0);
 } catch (e) { console.error("CRI " + cmd + " on " + process.env.CRI_SOCKET + ": " + e.message); process.exit(1); }
@@ -313,7 +313,7 @@ cmd_up() {
     log "containerd $(containerd --version | awk '{print $3}') answering on $SOCK after $(since "$t0") s"
     # a fresh start: pods left in the store by an unclean stop are stale
     local stale
-    stale=$(node_cri remove-all-pods 2>/dev/null || echo "?")
+    stale=$( { node_cri remove-all-pods 2>/dev/null || true; } | wc -l)
     [ "$stale" = 0 ] || log "removed $stale stale pod sandbox(es)"
   fi
   import_images
@@ -372,10 +372,10 @@ cmd_down_quiet() {
   local t0; t0=$(now)
   local pid
   pid=$(containerd_pid || true)
+  local removed_pods=""
   if [ -n "$pid" ] && cri_ready; then
-    local n
-    n=$(node_cri remove-all-pods) || log "removing pods through the CRI failed; cleaning up by hand"
-    log "removed ${n:-?} pod sandbox(es) through the CRI"
+    removed_pods=$(node_cri remove-all-pods) || log "removing pods through the CRI failed; cleaning up by hand"
+    log "removed $(printf '%s' "$removed_pods" | grep -c . || true) pod sandbox(es) through the CRI"
   fi
   # containers started through ctr (not the CRI), in any namespace
   if [ -n "$pid" ]; then
@@ -390,8 +390,12 @@ cmd_down_quiet() {
       done
     done
   fi
-  local shim_socks
+  local shim_socks id
   shim_socks=$(shim_socket_paths)
+  # the shims of the pods just removed exit on their own and remove their sockets: give them a moment
+  for id in $removed_pods; do
+    shim_socks="$shim_socks $SHIM_SOCKET_DIR/$(printf '%s/%s/%s' "$SOCK" "$NS" "$id" | sha256sum | cut -d' ' -f1)"
+  done
   if [ -n "$pid" ]; then
     kill -TERM "$pid" 2>/dev/null || true
     wait_gone "$pid" || { log "containerd $pid ignores SIGTERM; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" || true; }
@@ -423,8 +427,11 @@ cmd_down_quiet() {
     find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     if [ -d "$cg" ]; then log "cannot remove cgroup $cg (processes left in it?)"; fi
   done
-  local s
-  for s in $shim_socks; do rm -f "$s"; done
+  local s i
+  for s in $shim_socks; do
+    for i in $(seq 1 40); do [ -e "$s" ] || break; sleep 0.05; done
+    if [ -e "$s" ]; then log "removing leftover shim socket $s"; rm -f "$s"; fi
+  done
   rm -rf "$CD_STATE" "$RUNC_ROOT" "$STATE_DIR/pod-logs"
   rm -f "$SOCK" "$SOCK.ttrpc" "$PIDFILE"
   log "down in $(since "$t0") s"
