@@ -174,6 +174,9 @@ cmd_build() {
 # ---------------------------------------------------------------------------------------------
 # Certificates and kubeconfigs (openssl)
 # ---------------------------------------------------------------------------------------------
+# ECDSA P-256 keys: ~5 ms each, against ~200 ms for RSA 2048 (11 keys: 2 s of every `up`).
+genkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+
 # sign NAME SUBJECT SANS(comma list or "") EXT(client|server|both) CA
 sign() {
   local name=$1 subj=$2 sans=$3 usage=$4 ca=${5:-ca}
@@ -185,11 +188,11 @@ sign() {
   esac
   {
     echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "keyUsage=critical,digitalSignature"
     echo "extendedKeyUsage=$eku"
     [[ -n $sans ]] && echo "subjectAltName=$sans"
   } >"$PKI/$name.ext"
-  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+  genkey "$PKI/$name.key"
   openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
   openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
     -days 30 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
@@ -198,7 +201,7 @@ sign() {
 
 make_ca() {
   local name=$1 cn=$2
-  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+  genkey "$PKI/$name.key"
   openssl req -x509 -new -nodes -key "$PKI/$name.key" -subj "/CN=$cn" -days 30 -sha256 \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
     -out "$PKI/$name.crt" 2>/dev/null
@@ -244,8 +247,8 @@ make_pki() {
   sign kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME" "" client
   sign kubelet-serving "/CN=$NODE_NAME" "IP:127.0.0.1,DNS:localhost" server
   sign front-proxy-client "/CN=front-proxy-client" "" client front-proxy-ca
-  openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
-  openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+  genkey "$PKI/sa.key"   # service-account tokens are signed ES256
+  openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   kubeconfig "$KUBECONFIG_ADMIN" kubernetes-admin admin
   kubeconfig "$STATE/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
   kubeconfig "$STATE/scheduler.kubeconfig" system:kube-scheduler scheduler
@@ -488,15 +491,16 @@ import_image() {
   local kind=$1 tar
   tar="$("$REPO_ROOT/scripts/images.sh" "$kind" "$CACHE/images")" || die "scripts/images.sh $kind failed"
   ctr_k8s images import "$tar" >>"$LOGS/images.log" 2>&1 || die "ctr images import $tar failed (log: $LOGS/images.log)"
-  ctr_k8s images ls -q | grep -qx "$("$REPO_ROOT/scripts/images.sh" ref "$kind")" ||
-    die "image $kind not present in containerd after import of $tar"
+  local ref
+  if ref="$("$REPO_ROOT/scripts/images.sh" ref "$kind" 2>/dev/null)"; then
+    ctr_k8s images ls -q | grep -qx "$ref" || die "image $ref not present in containerd after importing $tar"
+  fi
 }
 
 # The podfiles agent image: built by `scripts/images.sh agent OUTDIR` once that exists (someone
 # else's part); until then this hook only says it skipped.
 import_agent_image() {
-  if grep -q '^ *agent)' "$REPO_ROOT/scripts/images.sh" 2>/dev/null ||
-    grep -q 'build_agent' "$REPO_ROOT/scripts/images.sh" 2>/dev/null; then
+  if grep -qE '(^|[|( ])agent[|)]|build_agent' "$REPO_ROOT/scripts/images.sh" 2>/dev/null; then
     log "importing the podfiles agent image (scripts/images.sh agent)"
     import_image agent
   else

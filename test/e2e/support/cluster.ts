@@ -1,5 +1,5 @@
 // Helpers for end-to-end suites that run against the real one-node cluster of scripts/cluster.sh.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,12 +48,25 @@ export async function clusterIsUp(): Promise<boolean> {
   }
 }
 
-export async function clusterUp(): Promise<void> {
-  await script('up');
+/** Runs scripts/cluster.sh CMD with its progress (stderr) shown, for the long steps. */
+function scriptLoud(cmd: 'up' | 'down'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [clusterScript, cmd], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`scripts/cluster.sh ${cmd} exited with ${code}`)),
+    );
+  });
 }
 
+/** Brings the cluster up (builds the binaries first if they are not cached: minutes). */
+export async function clusterUp(): Promise<void> {
+  await scriptLoud('up');
+}
+
+/** Tears the cluster down and checks that nothing is left. */
 export async function clusterDown(): Promise<void> {
-  await script('down');
+  await scriptLoud('down');
 }
 
 function parseEnv(text: string): Record<string, string> {
