@@ -676,6 +676,20 @@ kubepods_pids() {
   return 0
 }
 
+remove_shim_sockets() {
+  local tasks="$STATE/containerd/state/io.containerd.runtime.v2.task" d ns id sock
+  [[ -d $tasks ]] || return 0
+  for d in "$tasks"/*/*; do
+    [[ -d $d ]] || continue
+    id="${d##*/}"
+    ns="${d%/*}"
+    ns="${ns##*/}"
+    sock="/run/containerd/s/$(printf '%s' "$CRI_SOCKET/$ns/$id" | sha256sum | cut -d' ' -f1)"
+    [[ -S $sock ]] && rm -f "$sock"
+  done
+  return 0
+}
+
 cleanup_cgroups() {
   local h
   for h in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
@@ -724,6 +738,9 @@ cmd_down() {
   pids="$(our_shim_pids) $(kubepods_pids)"
   for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
   [[ -n ${pids// /} ]] && sleep 0.5
+  # shim sockets live in /run/containerd/s whatever the state dir; a shim that was killed leaves its
+  # socket there. Its name is sha256("<containerd address>/<namespace>/<task id>").
+  remove_shim_sockets
   # 5. mounts (the kubelet's rshared bind mount of its root dir, pod volumes, rootfs, shm, sandbox
   #    network namespaces: netns_mounts_under_state_dir), cgroups, network, sysctls, files
   unmount_under "$STATE/"
