@@ -1,0 +1,83 @@
+// `podfiles serve`: one local directory served as a container (the embedded demo).
+// Options → Complete (defaults, resolution) → Validate → Run, as kubectl's commands do.
+import { resolve } from "node:path";
+import { statSync } from "node:fs";
+import type { Command } from "commander";
+import { LocalResolver } from "../resolve/local-resolver.js";
+import { createServer } from "../server/server.js";
+import { jsonLogger } from "../log.js";
+import { readFileSync } from "node:fs";
+
+export interface ServeOptions {
+  root: string;
+  port: number;
+  host: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+export function validateServe(o: ServeOptions): void {
+  let st;
+  try {
+    st = statSync(o.root);
+  } catch {
+    throw new Error(`--root ${o.root}: no such directory`);
+  }
+  if (!st.isDirectory()) throw new Error(`--root ${o.root}: not a directory`);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new Error(`--port ${o.port}: not a port number`);
+  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error("--tls-cert and --tls-key go together");
+}
+
+export async function runServe(o: ServeOptions) {
+  const root = resolve(o.root);
+  const resolver = new LocalResolver({ root, name: { namespace: o.namespace, pod: o.pod, container: o.container } });
+  const logger = jsonLogger();
+  const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
+  const server = await createServer({ resolver, logger, tls }).listen(o.port, o.host);
+  logger.info({
+    msg: "listening",
+    url: server.url,
+    port: server.port,
+    root,
+    container: `${o.namespace}/${o.pod}/${o.container}`,
+    confinement: resolver.fs.strategy,
+  });
+  const ref = `"container":{"namespace":"${o.namespace}","pod":"${o.pod}","container":"${o.container}"}`;
+  process.stdout.write(
+    [
+      `podfiles is serving ${root} as the container ${o.namespace}/${o.pod}/${o.container} on ${server.url}`,
+      `  grpcurl -plaintext ${server.host}:${server.port} list`,
+      `  grpcurl -plaintext -d '{${ref},"path":"/"}' ${server.host}:${server.port} podfiles.v1.FileService/ListFiles`,
+      `  curl -s -H 'Content-Type: application/json' -d '{${ref},"path":"/"}' ${server.url}/podfiles.v1.FileService/Stat`,
+      "",
+    ].join("\n"),
+  );
+  const stop = async () => {
+    await server.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return server;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("serve one local directory as a container (the local demo)")
+    .option("--root <dir>", "directory to serve as the container's /", ".")
+    .option("--port <n>", "port (0 = any free port)", (v) => Number(v), 8080)
+    .option("--host <addr>", "address to listen on", "127.0.0.1")
+    .option("--namespace <name>", "namespace the directory answers to", "local")
+    .option("--pod <name>", "pod name it answers to", "local")
+    .option("--container <name>", "container name it answers to", "local")
+    .option("--tls-cert <file>", "PEM certificate: serve TLS (h2 + http/1.1 by ALPN)")
+    .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .action(async (opts: ServeOptions) => {
+      validateServe(opts);
+      await runServe(opts);
+    });
+}

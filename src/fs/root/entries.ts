@@ -1,0 +1,29 @@
+// Turning stat results into Entries, with names from the container's id files.
+import * as fs from "node:fs";
+import { posix } from "node:path";
+import type { Entry } from "../container-fs.js";
+import type { IdNames } from "../id-names.js";
+import { entryTypeOf } from "../mode-text.js";
+
+export function entryFromStats(path: string, st: fs.BigIntStats, names: IdNames, symlinkTarget?: string): Entry {
+  const mode = Number(st.mode);
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  return {
+    name: path === "/" ? "/" : posix.basename(path),
+    path,
+    type: entryTypeOf(mode),
+    size: st.size,
+    mode,
+    uid,
+    gid,
+    user: names.user(uid),
+    group: names.group(gid),
+    mtimeMs: Number(st.mtimeMs),
+    nlink: Number(st.nlink),
+    symlinkTarget,
+  };
+}
+
+export const isDirectory = (st: fs.BigIntStats) => entryTypeOf(Number(st.mode)) === "directory";
+export const isRegular = (st: fs.BigIntStats) => entryTypeOf(Number(st.mode)) === "regular";

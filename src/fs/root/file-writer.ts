@@ -1,0 +1,189 @@
+// Atomic file writes: data goes to a temp file in the target's own directory
+// (opened through the pinned, confined parent fd), is fsynced, gets its mode
+// and owner, and only then takes the target's name. A failed or cancelled
+// write removes the temp file, so a half-written file never appears.
+// Append (resume) writes into the existing file and truncates back on failure.
+import * as fs from "node:fs";
+import { randomBytes } from "node:crypto";
+import { ConfinedRoot } from "../confine/index.js";
+import type { Entry, FileWriter, WriteOptions } from "../container-fs.js";
+import { alreadyExists, failedPrecondition, invalidArgument } from "../../errors.js";
+import { entryFromStats } from "./entries.js";
+import { closeQuietly, fchmod, fchown, fstat, fsync, ftruncate, writeAll } from "./fs-sys.js";
+import type { RootContext } from "./context.js";
+import { makeDirectories } from "./mutate.js";
+
+const DEFAULT_FILE_MODE = 0o644;
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.constants;
+
+export async function createWriter(ctx: RootContext, path: string, options: WriteOptions): Promise<FileWriter> {
+  if (path === "/") throw invalidArgument("cannot write to the container root");
+  if (options.makeParents) await makeDirectories(ctx, parentOf(path), { mode: 0o755 });
+  return options.overwrite === "append" ? AppendWriter.open(ctx, path, options) : TempFileWriter.open(ctx, path, options);
+}
+
+const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
+
+class TempFileWriter implements FileWriter {
+  written = 0n;
+  private finished = false;
+
+  private constructor(
+    private readonly ctx: RootContext,
+    private readonly path: string,
+    private readonly dirFd: number,
+    private readonly name: string,
+    private readonly tempName: string,
+    private readonly fd: number,
+    private readonly options: WriteOptions,
+    private readonly mode: number,
+  ) {}
+
+  static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<TempFileWriter> {
+    const parent = ctx.root.openParent(path);
+    try {
+      const at = (n: string) => ConfinedRoot.fdPath(parent.dirFd, n);
+      const existing = await fs.promises.lstat(at(parent.name), { bigint: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return undefined;
+        throw err;
+      });
+      if (existing) {
+        if (options.overwrite === "fail") throw alreadyExists(`${path}: already exists (ask for overwrite to replace it)`);
+        if ((Number(existing.mode) & fs.constants.S_IFMT) === fs.constants.S_IFDIR) throw failedPrecondition(`${path}: is a directory`);
+      }
+      const mode = options.mode ?? (existing && isRegular(existing) ? Number(existing.mode) & 0o7777 : DEFAULT_FILE_MODE);
+      const tempName = `.${parent.name.slice(0, 200)}.podfiles-${randomBytes(6).toString("hex")}.part`;
+      const fd = fs.openSync(at(tempName), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      return new TempFileWriter(ctx, path, parent.dirFd, parent.name, tempName, fd, options, mode);
+    } catch (err) {
+      parent.close();
+      throw err;
+    }
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    await writeAll(this.fd, chunk, null);
+    this.written += BigInt(chunk.length);
+  }
+
+  async commit(): Promise<Entry> {
+    const at = (n: string) => ConfinedRoot.fdPath(this.dirFd, n);
+    try {
+      await fsync(this.fd);
+      await fchmod(this.fd, this.mode);
+      await applyOwner(this.ctx, this.fd, this.options);
+      if (this.options.overwrite === "overwrite") {
+        await fs.promises.rename(at(this.tempName), at(this.name));
+      } else {
+        // link(2) fails with EEXIST instead of replacing: a no-replace rename.
+        await fs.promises.link(at(this.tempName), at(this.name)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === "EEXIST") throw alreadyExists(`${this.path}: already exists (ask for overwrite to replace it)`);
+          throw err;
+        });
+        await fs.promises.unlink(at(this.tempName));
+      }
+      await syncDirectory(this.dirFd);
+      const st = await fstat(this.fd, { bigint: true });
+      return entryFromStats(this.path, st, await this.ctx.names());
+    } catch (err) {
+      await this.abort();
+      throw err;
+    } finally {
+      this.finish();
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    await fs.promises.unlink(ConfinedRoot.fdPath(this.dirFd, this.tempName)).catch(() => undefined);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    closeQuietly(this.fd);
+    closeQuietly(this.dirFd);
+  }
+}
+
+class AppendWriter implements FileWriter {
+  written = 0n;
+  private finished = false;
+
+  private constructor(
+    private readonly ctx: RootContext,
+    private readonly path: string,
+    private readonly fd: number,
+    private readonly startSize: bigint,
+    private readonly options: WriteOptions,
+  ) {}
+
+  static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<AppendWriter> {
+    const fd = ctx.open(path, O_WRONLY | O_NOFOLLOW);
+    try {
+      const st = await fstat(fd, { bigint: true });
+      if (!isRegular(st)) throw failedPrecondition(`${path}: append needs a regular file`);
+      if (st.size !== options.offset) {
+        throw failedPrecondition(`${path}: append offset ${options.offset} does not match the file's size ${st.size}; resume from ${st.size}`);
+      }
+      return new AppendWriter(ctx, path, fd, st.size, options);
+    } catch (err) {
+      closeQuietly(fd);
+      throw err;
+    }
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    await writeAll(this.fd, chunk, this.startSize + this.written);
+    this.written += BigInt(chunk.length);
+  }
+
+  async commit(): Promise<Entry> {
+    try {
+      await fsync(this.fd);
+      if (this.options.mode !== undefined) await fchmod(this.fd, this.options.mode);
+      await applyOwner(this.ctx, this.fd, this.options, false);
+      const st = await fstat(this.fd, { bigint: true });
+      return entryFromStats(this.path, st, await this.ctx.names());
+    } catch (err) {
+      await this.abort();
+      throw err;
+    } finally {
+      this.finish();
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    await ftruncate(this.fd, Number(this.startSize)).catch(() => undefined);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    closeQuietly(this.fd);
+  }
+}
+
+const isRegular = (st: fs.BigIntStats) => (Number(st.mode) & fs.constants.S_IFMT) === fs.constants.S_IFREG;
+
+/** Caller's ids, else the container's default owner (new files only), else leave the server's. */
+export async function applyOwner(ctx: RootContext, fd: number, ids: { uid?: number; gid?: number }, useDefault = true): Promise<void> {
+  const fallback = useDefault ? ctx.defaultOwner : undefined;
+  const uid = ids.uid ?? fallback?.uid ?? -1;
+  const gid = ids.gid ?? fallback?.gid ?? -1;
+  if (uid !== -1 || gid !== -1) await fchown(fd, uid, gid);
+}
+
+/** fsync the directory so the rename survives a crash. */
+async function syncDirectory(dirFd: number): Promise<void> {
+  const fd = fs.openSync(ConfinedRoot.fdPath(dirFd), O_RDONLY | O_DIRECTORY);
+  try {
+    await fsync(fd);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+

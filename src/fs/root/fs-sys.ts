@@ -1,0 +1,34 @@
+// Promise wrappers for the fd-based fs calls Node exposes only with callbacks.
+import * as fs from "node:fs";
+import { promisify } from "node:util";
+
+export const fstat = promisify(fs.fstat) as (fd: number, opts: { bigint: true }) => Promise<fs.BigIntStats>;
+export const read = (fd: number, buffer: Uint8Array, offset: number, length: number, position: bigint | number | null): Promise<number> =>
+  new Promise((resolve, reject) => fs.read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+export const writeAll = async (fd: number, chunk: Uint8Array, position: bigint | number | null): Promise<void> => {
+  let done = 0;
+  let pos = position === null ? null : Number(position);
+  while (done < chunk.length) {
+    const n: number = await new Promise((resolve, reject) =>
+      fs.write(fd, chunk, done, chunk.length - done, pos, (err, written) => (err ? reject(err) : resolve(written))),
+    );
+    done += n;
+    if (pos !== null) pos += n;
+  }
+};
+export const fsync = promisify(fs.fsync);
+export const fchmod = promisify(fs.fchmod);
+export const fchown = promisify(fs.fchown);
+export const ftruncate = promisify(fs.ftruncate) as (fd: number, len: number) => Promise<void>;
+export const futimes = promisify(fs.futimes);
+export const close = promisify(fs.close);
+
+/** Closes an fd, ignoring errors (cleanup paths). */
+export function closeQuietly(fd: number | undefined): void {
+  if (fd === undefined || fd < 0) return;
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}

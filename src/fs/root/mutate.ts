@@ -1,0 +1,110 @@
+// mkdir, remove and rename, each done on a single name inside a pinned,
+// confined parent directory fd, so no step can be redirected outside the root.
+import * as fs from "node:fs";
+import { ConfinedRoot } from "../confine/index.js";
+import type { Entry } from "../container-fs.js";
+import { alreadyExists, failedPrecondition, invalidArgument } from "../../errors.js";
+import { closeQuietly, fchmod } from "./fs-sys.js";
+import type { RootContext } from "./context.js";
+
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, S_IFMT, S_IFDIR } = fs.constants;
+const DEFAULT_DIR_MODE = 0o755;
+
+const isDir = (st: fs.Stats | fs.BigIntStats) => (Number(st.mode) & S_IFMT) === S_IFDIR;
+
+/** mkdir of one directory; EEXIST unless existingOk and it is a directory. */
+async function makeOne(ctx: RootContext, path: string, mode: number, existingOk: boolean): Promise<void> {
+  await ctx.inParent(path, async (_dirFd, name, at) => {
+    if (name === "") {
+      if (existingOk) return;
+      throw alreadyExists("/: already exists");
+    }
+    try {
+      await fs.promises.mkdir(at(), { mode });
+      await chmodNoFollow(ctx, path, mode); // mkdir's mode is filtered by the umask
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !existingOk) throw err;
+      // An existing directory (or a symlink to one, resolved inside the root) is fine for -p.
+      const st = await ctx.statEntry(path).catch(() => undefined);
+      if (!st || st.type !== "directory") throw failedPrecondition(`${path}: exists and is not a directory`);
+    }
+  });
+}
+
+/** chmod that never follows a symlink swapped in for the directory (fchmod on an O_NOFOLLOW fd). */
+export async function chmodNoFollow(ctx: RootContext, path: string, mode: number): Promise<void> {
+  const fd = ctx.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    await fchmod(fd, mode);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/** mkdir -p: every missing component, each created confined. */
+export async function makeDirectories(ctx: RootContext, path: string, options: { mode: number }): Promise<void> {
+  const parts = path.split("/").filter(Boolean);
+  let current = "";
+  for (const part of parts) {
+    current += "/" + part;
+    await makeOne(ctx, current, options.mode, true);
+  }
+}
+
+export async function makeDirectory(ctx: RootContext, path: string, options: { parents: boolean; mode?: number }): Promise<Entry> {
+  const mode = options.mode ?? DEFAULT_DIR_MODE;
+  if (options.parents) await makeDirectories(ctx, path, { mode });
+  else await makeOne(ctx, path, mode, false);
+  return ctx.lstatEntry(path);
+}
+
+export async function remove(ctx: RootContext, path: string, options: { recursive: boolean }): Promise<void> {
+  if (path === "/") throw invalidArgument("refusing to remove the container root");
+  await ctx.inParent(path, async (dirFd, name, at) => {
+    const st = await fs.promises.lstat(at());
+    if (!isDir(st)) return fs.promises.unlink(at());
+    if (options.recursive) await removeChildren(dirFd, name);
+    await fs.promises.rmdir(at());
+  });
+}
+
+/**
+ * Empties directory `name` inside dirFd. Each level is opened with O_NOFOLLOW
+ * from its parent's fd, and every unlink/rmdir names a single component there:
+ * a directory swapped for a symlink mid-way is unlinked as a link, never followed.
+ */
+async function removeChildren(dirFd: number, name: string): Promise<void> {
+  const fd = fs.openSync(ConfinedRoot.fdPath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    const dir = await fs.promises.opendir(ConfinedRoot.fdPath(fd), { bufferSize: 256 });
+    for await (const child of dir) {
+      const at = ConfinedRoot.fdPath(fd, child.name);
+      const st = await fs.promises.lstat(at).catch(() => undefined);
+      if (!st) continue;
+      if (isDir(st)) {
+        await removeChildren(fd, child.name);
+        await fs.promises.rmdir(at);
+      } else {
+        await fs.promises.unlink(at);
+      }
+    }
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+export async function rename(ctx: RootContext, from: string, to: string, options: { overwrite: boolean }): Promise<Entry> {
+  if (from === "/" || to === "/") throw invalidArgument("cannot rename the container root");
+  await ctx.inParent(from, (_fromFd, _fromName, fromAt) =>
+    ctx.inParent(to, async (_toFd, _toName, toAt) => {
+      await fs.promises.lstat(fromAt()); // NOT_FOUND names the source when it is missing
+      if (!options.overwrite) {
+        // No renameat2(RENAME_NOREPLACE) in Node: check first (a racing creator can still lose its file).
+        const existing = await fs.promises.lstat(toAt()).catch(() => undefined);
+        if (existing) throw alreadyExists(`${to}: already exists (ask for overwrite to replace it)`);
+      }
+      await fs.promises.rename(fromAt(), toAt());
+    }),
+  );
+  return ctx.lstatEntry(to);
+}

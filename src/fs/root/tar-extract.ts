@@ -1,0 +1,141 @@
+// Extracting an uploaded tar stream into a directory. Every entry goes through
+// the same confined operations as a single upload, and on top of that it must
+// stay inside the target directory: names with `..`, and paths that pass
+// through a symlink (the symlink-then-file trick of kubectl cp's CVEs), are refused.
+import * as fs from "node:fs";
+import { once } from "node:events";
+import { posix } from "node:path";
+import tar from "tar-stream";
+import type { ExtractResult, WriteOptions } from "../container-fs.js";
+import { FileServiceError, invalidArgument } from "../../errors.js";
+import type { RootContext } from "./context.js";
+import { createWriter } from "./file-writer.js";
+import { chmodNoFollow, makeDirectories } from "./mutate.js";
+
+type ExtractOptions = Pick<WriteOptions, "uid" | "gid" | "makeParents" | "overwrite">;
+
+export async function extractTar(ctx: RootContext, dirPath: string, input: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
+  if (options.makeParents) await makeDirectories(ctx, dirPath, { mode: 0o755 });
+  const dir = await ctx.statEntry(dirPath);
+  if (dir.type !== "directory") throw new FileServiceError("failed-precondition", `${dirPath}: tar uploads extract into a directory`);
+
+  const extract = tar.extract();
+  const feeding = feed(input, extract);
+  let entries = 0;
+  try {
+    for await (const entry of extract) {
+      await extractEntry(ctx, dirPath, entry, options);
+      entries++;
+    }
+    await feeding;
+  } catch (err) {
+    extract.destroy(err as Error);
+    await feeding.catch(() => undefined);
+    if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message)) {
+      throw invalidArgument(`not a valid tar stream: ${err.message}`);
+    }
+    throw err;
+  }
+  return { entry: await ctx.lstatEntry(dirPath), entries };
+}
+
+async function feed(input: AsyncIterable<Uint8Array>, extract: tar.Extract): Promise<void> {
+  try {
+    for await (const chunk of input) {
+      if (!extract.write(chunk)) await once(extract, "drain");
+    }
+    (extract as unknown as { end(): void }).end();
+  } catch (err) {
+    extract.destroy(err as Error);
+    throw err;
+  }
+}
+
+/** Normalizes a tar member name relative to the target; refuses anything leaving it. */
+export function memberPath(dirPath: string, name: string): string {
+  const relative = posix.normalize(name.replace(/^\/+/, ""));
+  if (relative === "." || relative === "") return dirPath;
+  if (relative === ".." || relative.startsWith("../")) throw invalidArgument(`tar entry "${name}" leaves the target directory`);
+  return posix.join(dirPath, relative);
+}
+
+/** Every directory between dirPath and path must be a real directory, not a symlink. */
+async function assertNoSymlinkBetween(ctx: RootContext, dirPath: string, path: string, name: string): Promise<void> {
+  const parts = posix.relative(dirPath, path).split("/").slice(0, -1);
+  let current = dirPath;
+  for (const part of parts) {
+    current = posix.join(current, part);
+    const st = await ctx.lstatEntry(current).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return undefined;
+      throw err;
+    });
+    if (st?.type === "symlink") throw invalidArgument(`tar entry "${name}" passes through the symlink ${current}`);
+    if (!st) return; // missing: created below as a real directory
+  }
+}
+
+async function extractEntry(ctx: RootContext, dirPath: string, entry: tar.Extract extends AsyncIterable<infer S> ? S : never, options: ExtractOptions): Promise<void> {
+  const header = entry.header;
+  const path = memberPath(dirPath, header.name);
+  await assertNoSymlinkBetween(ctx, dirPath, path, header.name);
+  // setuid/setgid bits are dropped: an upload must not mint privileged binaries.
+  const mode = (header.mode ?? 0o644) & 0o1777;
+  const owner = ownerFor(header, options);
+  switch (header.type) {
+    case "file":
+    case "contiguous-file": {
+      const writer = await createWriter(ctx, path, {
+        mode,
+        ...owner,
+        overwrite: options.overwrite === "fail" ? "fail" : "overwrite",
+        offset: 0n,
+        makeParents: true,
+      });
+      try {
+        for await (const chunk of entry as AsyncIterable<Uint8Array>) await writer.write(chunk);
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
+      await writer.commit();
+      return;
+    }
+    case "directory":
+      await makeDirectories(ctx, path, { mode: 0o755 });
+      await chmodNoFollow(ctx, path, mode || 0o755);
+      break;
+    case "symlink":
+      await replaceable(ctx, path, options, (at) => fs.promises.symlink(header.linkname ?? "", at));
+      break;
+    case "link": {
+      const source = memberPath(dirPath, header.linkname ?? "");
+      await assertNoSymlinkBetween(ctx, dirPath, source, header.linkname ?? "");
+      await ctx.inParent(source, (_sfd, _sname, sourceAt) => replaceable(ctx, path, options, (at) => fs.promises.link(sourceAt(), at)));
+      break;
+    }
+    default:
+      break; // devices, FIFOs and unknown types are not created
+  }
+  entry.resume(); // drain the (empty) body so the iterator moves on
+}
+
+/** Creates a name with fn, replacing an existing non-directory when overwriting is allowed. */
+async function replaceable(ctx: RootContext, path: string, options: ExtractOptions, fn: (at: string) => Promise<void>): Promise<void> {
+  await makeDirectories(ctx, posix.dirname(path), { mode: 0o755 });
+  await ctx.inParent(path, async (_fd, _name, at) => {
+    if (options.overwrite !== "fail") {
+      const st = await fs.promises.lstat(at()).catch(() => undefined);
+      if (st && !st.isDirectory()) await fs.promises.unlink(at());
+    }
+    await fn(at());
+  });
+}
+
+/** The caller's ids win; otherwise the archive's ids, when we may chown (root), as tar does. */
+function ownerFor(header: tar.Header, options: ExtractOptions): { uid?: number; gid?: number } {
+  const root = process.getuid?.() === 0;
+  return {
+    uid: options.uid ?? (root ? header.uid : undefined),
+    gid: options.gid ?? (root ? header.gid : undefined),
+  };
+}

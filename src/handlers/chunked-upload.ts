@@ -1,0 +1,105 @@
+// The browser-friendly upload: unary calls over one UploadSession.
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import {
+  AbortUploadResponseSchema,
+  BeginUploadResponseSchema,
+  CommitUploadResponseSchema,
+  QueryUploadResponseSchema,
+  WriteUploadChunkResponseSchema,
+  type AbortUploadRequest,
+  type BeginUploadRequest,
+  type CommitUploadRequest,
+  type ContainerRef,
+  type QueryUploadRequest,
+  type WriteUploadChunkRequest,
+} from "../../gen/ts/podfiles/v1/files_pb.js";
+import { identityOf } from "../auth/identity.js";
+import { invalidArgument } from "../errors.js";
+import { formatName } from "../resolve/resolver.js";
+import { offsetMismatch, requireUploadId, type UploadSession } from "../uploads/upload-sessions.js";
+import { noteTarget } from "./call-info.js";
+import { containerName, entryToProto, requirePath, uploadPlan } from "./convert.js";
+import type { HandlerDeps } from "./deps.js";
+import { UploadCheck } from "./upload-check.js";
+
+export function beginUpload(deps: HandlerDeps) {
+  return async (req: BeginUploadRequest, ctx: HandlerContext) => {
+    const name = containerName(req.container);
+    const path = requirePath(req.path);
+    const plan = uploadPlan(req.options);
+    if (plan.tar) throw invalidArgument("chunked uploads write one file; use Upload for tar streams");
+    noteTarget(ctx, name, path);
+    const fs = await deps.resolver.resolve(name, ctx.signal);
+    const writer = await fs.createWriter(path, plan.write);
+    const session = deps.uploads.add({
+      container: formatName(name),
+      path,
+      owner: identityOf(ctx).name,
+      writer,
+      check: new UploadCheck(plan, path),
+      startOffset: plan.write.offset,
+    });
+    return create(BeginUploadResponseSchema, {
+      uploadId: session.id,
+      committedSize: committed(session),
+      expiresAfterSeconds: Math.round(deps.uploads.idleTimeoutMs / 1000),
+    });
+  };
+}
+
+const committed = (s: UploadSession) => s.startOffset + s.writer.written;
+
+/** Runs fn on the request's session after the identity/container/path checks. */
+function withSession<T>(deps: HandlerDeps, req: { container?: ContainerRef; path: string; uploadId: string }, ctx: HandlerContext, fn: (s: UploadSession) => Promise<T>): Promise<T> {
+  const name = containerName(req.container);
+  const path = requirePath(req.path);
+  const id = requireUploadId(req.uploadId);
+  noteTarget(ctx, name, path);
+  return deps.uploads.use(id, name, path, identityOf(ctx).name, fn);
+}
+
+export function writeUploadChunk(deps: HandlerDeps) {
+  return (req: WriteUploadChunkRequest, ctx: HandlerContext) =>
+    withSession(deps, req, ctx, async (session) => {
+      const size = committed(session);
+      const end = req.offset + BigInt(req.data.length);
+      if (req.offset !== size) {
+        // A retried chunk that is already in is fine; anything else is a gap or an overlap.
+        if (end <= size && req.offset >= session.startOffset) return create(WriteUploadChunkResponseSchema, { committedSize: size });
+        throw offsetMismatch(req.offset, size);
+      }
+      session.check.add(req.data);
+      await session.writer.write(req.data);
+      return create(WriteUploadChunkResponseSchema, { committedSize: committed(session) });
+    });
+}
+
+export function queryUpload(deps: HandlerDeps) {
+  return (req: QueryUploadRequest, ctx: HandlerContext) =>
+    withSession(deps, req, ctx, async (session) => create(QueryUploadResponseSchema, { committedSize: committed(session), complete: false }));
+}
+
+export function commitUpload(deps: HandlerDeps) {
+  return (req: CommitUploadRequest, ctx: HandlerContext) =>
+    withSession(deps, req, ctx, async (session) => {
+      deps.uploads.delete(session.id);
+      try {
+        const sha256 = session.check.finish();
+        const entry = await session.writer.commit();
+        return create(CommitUploadResponseSchema, { entry: entryToProto(entry), bytesReceived: session.check.received, sha256 });
+      } catch (err) {
+        await session.writer.abort();
+        throw err;
+      }
+    });
+}
+
+export function abortUpload(deps: HandlerDeps) {
+  return (req: AbortUploadRequest, ctx: HandlerContext) =>
+    withSession(deps, req, ctx, async (session) => {
+      deps.uploads.delete(session.id);
+      await session.writer.abort();
+      return create(AbortUploadResponseSchema, {});
+    });
+}

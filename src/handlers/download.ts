@@ -1,0 +1,60 @@
+import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import {
+  DownloadHeaderSchema,
+  DownloadResponseSchema,
+  DownloadTrailerSchema,
+  type DownloadRequest,
+  type DownloadResponse,
+} from "../../gen/ts/podfiles/v1/files_pb.js";
+import { noteTarget } from "./call-info.js";
+import { containerName, entryToProto, formatToProto, readFormat, requirePath } from "./convert.js";
+import type { HandlerDeps } from "./deps.js";
+
+const MIN_CHUNK = 16 * 1024;
+
+export function download(deps: HandlerDeps) {
+  return async function* (req: DownloadRequest, ctx: HandlerContext): AsyncGenerator<DownloadResponse> {
+    const name = containerName(req.container);
+    const path = requirePath(req.path);
+    const info = noteTarget(ctx, name, path);
+    const chunkSize = req.chunkSize === 0 ? deps.defaultChunkSize : Math.min(Math.max(req.chunkSize, MIN_CHUNK), deps.maxChunkSize);
+    const fs = await deps.resolver.resolve(name, ctx.signal);
+    const stream = await fs.read(path, {
+      offset: req.offset,
+      length: req.length,
+      chunkSize,
+      format: readFormat(req.format),
+      signal: ctx.signal,
+    });
+    try {
+      yield create(DownloadResponseSchema, {
+        part: {
+          case: "header",
+          value: create(DownloadHeaderSchema, {
+            entry: entryToProto(stream.entry),
+            format: formatToProto(stream.format),
+            offset: stream.offset,
+            length: stream.length,
+          }),
+        },
+      });
+      const hash = createHash("sha256");
+      for await (const chunk of stream.chunks) {
+        hash.update(chunk);
+        info.bytes += BigInt(chunk.length);
+        yield create(DownloadResponseSchema, { part: { case: "data", value: chunk } });
+      }
+      yield create(DownloadResponseSchema, {
+        part: {
+          case: "trailer",
+          value: create(DownloadTrailerSchema, { sha256: new Uint8Array(hash.digest()), bytesSent: info.bytes }),
+        },
+      });
+    } finally {
+      // Runs on completion, error and client cancellation alike: the file handle never leaks.
+      await stream.close();
+    }
+  };
+}

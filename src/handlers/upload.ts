@@ -1,0 +1,59 @@
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext } from "@connectrpc/connect";
+import { UploadResponseSchema, type UploadRequest, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { invalidArgument } from "../errors.js";
+import { noteTarget, type CallInfo } from "./call-info.js";
+import { containerName, entryToProto, requirePath, uploadPlan } from "./convert.js";
+import type { HandlerDeps } from "./deps.js";
+import { UploadCheck } from "./upload-check.js";
+
+export function upload(deps: HandlerDeps) {
+  return async (requests: AsyncIterable<UploadRequest>, ctx: HandlerContext): Promise<UploadResponse> => {
+    const iterator = requests[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    if (first.done || first.value.part.case !== "header") throw invalidArgument("the first Upload message must be a header");
+    const header = first.value.part.value;
+    const name = containerName(header.container);
+    const path = requirePath(header.path);
+    const plan = uploadPlan(header.options);
+    const info = noteTarget(ctx, name, path);
+    const fs = await deps.resolver.resolve(name, ctx.signal);
+    const check = new UploadCheck(plan, path);
+    const data = dataChunks(iterator, check, info);
+
+    if (plan.tar) {
+      const result = await fs.extractTar(path, data, plan.write);
+      return create(UploadResponseSchema, {
+        entry: entryToProto(result.entry),
+        bytesReceived: check.received,
+        sha256: check.finish(),
+        entriesExtracted: result.entries,
+      });
+    }
+
+    const writer = await fs.createWriter(path, plan.write);
+    try {
+      for await (const chunk of data) await writer.write(chunk);
+      const sha256 = check.finish();
+      const entry = await writer.commit();
+      return create(UploadResponseSchema, { entry: entryToProto(entry), bytesReceived: check.received, sha256 });
+    } catch (err) {
+      // A cancelled stream, a bad message, a size or digest mismatch: nothing stays behind.
+      await writer.abort();
+      throw err;
+    }
+  };
+}
+
+async function* dataChunks(iterator: AsyncIterator<UploadRequest>, check: UploadCheck, info: CallInfo): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) return;
+    const part = next.value.part;
+    if (part.case !== "data") throw invalidArgument("only data messages may follow the Upload header");
+    if (part.value.length === 0) continue;
+    check.add(part.value);
+    info.bytes += BigInt(part.value.length);
+    yield part.value;
+  }
+}
