@@ -7,7 +7,11 @@
 #   scripts/cluster.sh down     stop everything and remove every trace (processes, mounts, cgroups,
 #                               CNI bridge, sysctls, state dir)
 #   scripts/cluster.sh status   show what runs and whether the node is Ready (exit 1 if not up)
-#   scripts/cluster.sh env      print KUBECONFIG, CRI_SOCKET and PATH exports (eval "$(... env)")
+#   scripts/cluster.sh env      print KUBECONFIG, CRI_SOCKET, CRI_CONFIG_FILE, KUBECACHEDIR and PATH
+#                               exports (eval "$(scripts/cluster.sh env)")
+#   scripts/cluster.sh verify-clean   report anything of the cluster left on the machine
+#
+# Component logs: $STATE/logs/<component>.log. PODFILES_CLUSTER_VERBOSE=1 logs stop times.
 #
 # Everything listens on 127.0.0.1 only. The state lives in ${PODFILES_CLUSTER_DIR:-/tmp/podfiles-cluster},
 # the binaries in ${PODFILES_CACHE:-$HOME/.cache/podfiles}/k8s-v1.34.4/bin. The containerd used here
@@ -262,7 +266,8 @@ make_pki() {
 start() {
   local name=$1
   shift
-  setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 &
+  # 9>&-: the components must not inherit the lock of lock()
+  setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 9>&- &
   echo $! >"$RUN/$name.pid"
 }
 
@@ -787,8 +792,16 @@ verify_clean() {
   return $bad
 }
 
+# One `up`/`down`/`build` at a time (two test processes may call `up` together).
+lock() {
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.cluster.lock"
+  flock -w 900 9 || die "another scripts/cluster.sh has held $CACHE/.cluster.lock for 15 minutes"
+}
+
 main() {
   local cmd="${1:-}"
+  case "$cmd" in build | up | down) lock ;; esac
   case "$cmd" in
     build) cmd_build ;;
     up) cmd_up ;;
