@@ -691,6 +691,8 @@ remove_shim_sockets() {
     ns="${ns##*/}"
     sock="/run/containerd/s/$(printf '%s' "$CRI_SOCKET/$ns/$id" | sha256sum | cut -d' ' -f1)"
     [[ -S $sock ]] && rm -f "$sock"
+    # libcni's cache of the loopback network containerd sets up per sandbox (no CNI DEL after a crash)
+    rm -f "/var/lib/cni/results/cni-loopback-$id-lo"
   done
   return 0
 }
@@ -744,7 +746,8 @@ cmd_down() {
   for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
   [[ -n ${pids// /} ]] && sleep 0.5
   # shim sockets live in /run/containerd/s whatever the state dir; a shim that was killed leaves its
-  # socket there. Its name is sha256("<containerd address>/<namespace>/<task id>").
+  # socket there. Its name is sha256("<containerd address>/<namespace>/<task id>"). Same for libcni's
+  # result cache in /var/lib/cni/results when containerd died before CNI DEL.
   remove_shim_sockets
   # 5. mounts (the kubelet's rshared bind mount of its root dir, pod volumes, rootfs, shm, sandbox
   #    network namespaces: netns_mounts_under_state_dir), cgroups, network, sysctls, files
@@ -786,6 +789,7 @@ verify_clean() {
   findmnt -rn -o TARGET | grep -q "^$STATE" && { log "LEFT: mounts under $STATE"; bad=1; }
   compgen -G "/sys/fs/cgroup/*/kubepods" >/dev/null && { log "LEFT: kubepods cgroups"; bad=1; }
   ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && { log "LEFT: bridge $CNI_BRIDGE"; bad=1; }
+  compgen -G "/var/lib/cni/results/podfiles-*" >/dev/null && { log "LEFT: /var/lib/cni/results/podfiles-*"; bad=1; }
   [[ -e $STATE ]] && { log "LEFT: $STATE"; bad=1; }
   [[ -S $CRI_SOCKET ]] && { log "LEFT: $CRI_SOCKET"; bad=1; }
   ((bad == 0)) && log "verified: no processes, mounts, cgroups, bridge or state left"
