@@ -28,6 +28,10 @@ export function download(deps: HandlerDeps) {
       format: readFormat(req.format),
       signal: ctx.signal,
     });
+    // connect-node may leave a cancelled stream's generator suspended at a
+    // yield; closing on abort frees the file handle regardless.
+    const closeOnAbort = () => void stream.close();
+    ctx.signal.addEventListener("abort", closeOnAbort, { once: true });
     try {
       yield create(DownloadResponseSchema, {
         part: {
@@ -54,6 +58,7 @@ export function download(deps: HandlerDeps) {
       });
     } finally {
       // Runs on completion, error and client cancellation alike: the file handle never leaks.
+      ctx.signal.removeEventListener("abort", closeOnAbort);
       await stream.close();
     }
   };

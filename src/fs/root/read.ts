@@ -13,7 +13,7 @@ const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
 
 export async function openForRead(ctx: RootContext, path: string, options: ReadOptions & { format: "raw" | "tar" | "auto" }): Promise<ReadStream> {
   const names = await ctx.names();
-  const fd = ctx.open(path, READ_FLAGS);
+  const fd = openReadable(ctx, path);
   let handedOver = false;
   try {
     const st = await fstat(fd, { bigint: true });
@@ -82,4 +82,14 @@ export function closeOnce(fd: number): () => void {
     if (open) closeQuietly(fd);
     open = false;
   };
+}
+
+function openReadable(ctx: RootContext, path: string): number {
+  try {
+    return ctx.open(path, READ_FLAGS);
+  } catch (err) {
+    // open(2) of a unix socket fails with ENXIO
+    if ((err as NodeJS.ErrnoException).code === "ENXIO") throw failedPrecondition(`${path}: cannot download a socket`);
+    throw err;
+  }
 }
