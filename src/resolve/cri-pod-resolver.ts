@@ -42,6 +42,15 @@ export class CriPodResolver implements Resolver {
     return this.cri.socketPath;
   }
 
+  /** Asks the runtime its version: fails now, naming the socket, instead of on the first request. */
+  async runtimeVersion(): Promise<{ runtimeName: string; runtimeVersion: string }> {
+    try {
+      return await (await this.cri.connect()).version();
+    } catch (err) {
+      throw criFailure(err, this.cri.socketPath, "version");
+    }
+  }
+
   async resolve(name: ContainerName): Promise<ContainerFs> {
     if (!name.namespace || !name.pod) throw invalidArgument("container.namespace and container.pod are required");
     const what = formatName(name);
