@@ -7,6 +7,7 @@ import { LocalResolver } from "../resolve/local-resolver.js";
 import { createServer } from "../server/server.js";
 import { jsonLogger } from "../log.js";
 import { readFileSync } from "node:fs";
+import { runServeCri, validateCri } from "../agent/serve-cri.js";
 
 export interface ServeOptions {
   root: string;
@@ -17,9 +18,13 @@ export interface ServeOptions {
   container: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** Local containers mode: serve the containers of this CRI socket instead of --root. */
+  cri?: string;
+  procRoot?: string;
 }
 
 export function validateServe(o: ServeOptions): void {
+  if (o.cri) return validateCri(o);
   let st;
   try {
     st = statSync(o.root);
@@ -32,6 +37,7 @@ export function validateServe(o: ServeOptions): void {
 }
 
 export async function runServe(o: ServeOptions) {
+  if (o.cri) return runServeCri(o);
   const root = resolve(o.root);
   const resolver = new LocalResolver({ root, name: { namespace: o.namespace, pod: o.pod, container: o.container } });
   const logger = jsonLogger();
@@ -76,6 +82,8 @@ export function registerServe(program: Command): void {
     .option("--container <name>", "container name it answers to", "local")
     .option("--tls-cert <file>", "PEM certificate: serve TLS (h2 + http/1.1 by ALPN)")
     .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .option("--cri <socket>", "local containers mode: serve the containers of this CRI socket as <sandbox namespace>/<sandbox name>/<container name> (needs root)")
+    .option("--proc-root <dir>", "with --cri: the host's /proc", "/proc")
     .action(async (opts: ServeOptions) => {
       validateServe(opts);
       await runServe(opts);
