@@ -62,3 +62,25 @@ export function seedRoot(root: string, size = 3 * 1024 * 1024 + 7): Buffer {
   writeFileSync(join(root, "seed/random.bin"), random);
   return random;
 }
+
+/** Parses concatenated JSON values (grpcurl prints one pretty-printed object per message). */
+export function parseJsonSeq(text: string): unknown[] {
+  const out: unknown[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{" || c === "[") {
+      if (depth++ === 0) start = i;
+    } else if (c === "}" || c === "]") {
+      if (--depth === 0) out.push(JSON.parse(text.slice(start, i + 1)));
+    }
+  }
+  if (depth !== 0 || inString) throw new Error(`unterminated JSON in:\n${text}`);
+  return out;
+}
