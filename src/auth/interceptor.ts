@@ -1,0 +1,143 @@
+// The auth interceptor: in front of every RPC of every protocol (gRPC,
+// gRPC-Web, Connect), it authenticates the caller, checks the permission the
+// method needs (src/auth/rules.ts) for the pod the request names, and writes
+// the audit log. Open without credentials: health, reflection and
+// AuthService/IssueToken. Everything else needs an identity; a method without
+// a rule is refused.
+import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
+import { callInfoKey } from "../handlers/call-info.js";
+import { formatName } from "../resolve/resolver.js";
+import type { AuditLog } from "./audit.js";
+import { identityKey, type Identity } from "./identity.js";
+import type { JwtAuthority } from "./jwt.js";
+import type { KubeAuth } from "./kubernetes.js";
+import { peerKey } from "./peer.js";
+import { AUTHENTICATED_ONLY, OPEN_METHODS, OPEN_SERVICES, methodKey, type Check, type Rule } from "./rules.js";
+import { API_GROUP, RESOURCE, permissionDenied, scopeAllows, unauthenticated } from "./scope.js";
+
+export interface Authenticators {
+  jwt?: JwtAuthority;
+  kubernetes?: KubeAuth;
+}
+
+/** The identity behind an Authorization header, or UNAUTHENTICATED. */
+export async function authenticate(authorization: string | null, a: Authenticators): Promise<Identity> {
+  if (!authorization) throw unauthenticated("no credentials: send Authorization: Bearer <token>");
+  const m = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorization);
+  if (!m) throw unauthenticated("malformed Authorization header: expected Bearer <token>");
+  const token = m[1];
+  if (a.jwt && (!a.kubernetes || a.jwt.claims(token))) return a.jwt.verify(token);
+  if (a.kubernetes) return a.kubernetes.authenticate(token);
+  throw unauthenticated("no authenticator configured");
+}
+
+/** PERMISSION_DENIED unless the identity has one of the check's verbs on the pod. */
+export async function authorize(id: Identity, check: Check, a: Authenticators): Promise<void> {
+  const { namespace, pod } = check.target;
+  let reason: string | undefined;
+  for (const verb of check.verbs) {
+    if (id.kind === "jwt" && id.scope) {
+      if (scopeAllows(id.scope, verb, namespace, pod)) return;
+      reason = "not in the token's scope";
+    } else if (id.kind === "kubernetes" && id.user && a.kubernetes) {
+      const r = await a.kubernetes.allowed(id.user, verb, namespace, pod);
+      if (r.allowed) return;
+      reason = r.reason || reason;
+    }
+  }
+  throw permissionDenied(
+    `${id.name} cannot ${check.verbs.join(" or ")} resource "${RESOURCE}" in API group "${API_GROUP}" for pod "${pod}" in the namespace "${namespace}" (path ${check.path})${reason ? `: ${reason}` : ""}`,
+  );
+}
+
+export interface AuthInterceptorOptions extends Authenticators {
+  rules: Record<string, Rule>;
+  audit: AuditLog;
+}
+
+export function authInterceptor(o: AuthInterceptorOptions): Interceptor {
+  const open = new Set(OPEN_METHODS);
+  const authOnly = new Set(AUTHENTICATED_ONLY);
+  const openServices = new Set(OPEN_SERVICES);
+  return (next) => async (req) => {
+    const method = methodKey(req.service.typeName, req.method.name);
+    if (openServices.has(req.service.typeName) || open.has(method)) return next(req);
+
+    const peer = req.contextValues.get(peerKey);
+    const record = { who: "unauthenticated", peer, method } as Parameters<AuditLog>[0];
+    let checks: Check[] = [];
+    let request: UnaryRequest | StreamRequest = req;
+    let rule: Rule | undefined;
+    try {
+      const identity = await authenticate(req.header.get("authorization"), o);
+      req.contextValues.set(identityKey, identity);
+      record.who = identity.name;
+      record.kind = identity.kind;
+      if (!authOnly.has(method)) {
+        rule = o.rules[method];
+        if (!rule) throw permissionDenied(`${identity.name} cannot call ${method}: no access rule for this method`);
+        let message: unknown;
+        if (req.stream) {
+          // Client streams (Upload): the first message names the target.
+          const it = req.message[Symbol.asyncIterator]();
+          const first = await it.next();
+          message = first.done ? undefined : first.value;
+          request = { ...req, message: replay(first, it) };
+        } else {
+          message = req.message;
+        }
+        checks = rule.checks(message);
+        describe(record, checks);
+        for (const check of checks) await authorize(identity, check, o);
+      }
+    } catch (err) {
+      o.audit(record, err);
+      throw err;
+    }
+    if (!rule?.mutating) return next(request);
+
+    const finish = (err?: unknown) => {
+      const info = req.contextValues.get(callInfoKey);
+      o.audit({ ...record, container: info?.container ?? record.container, path: info?.path ?? record.path, bytes: info?.bytes }, err);
+    };
+    try {
+      const res = await next(request);
+      if (!res.stream) {
+        finish();
+        return res;
+      }
+      return { ...res, message: observe(res.message, finish) };
+    } catch (err) {
+      finish(err);
+      throw err;
+    }
+  };
+}
+
+function describe(record: Parameters<AuditLog>[0], checks: Check[]): void {
+  if (checks.length === 0) return;
+  record.verbs = [...new Set(checks.flatMap((c) => c.verbs))];
+  record.container = formatName(checks[0].target);
+  record.path = checks[0].path;
+  if (checks.length > 1) record.newPath = checks[1].path;
+}
+
+async function* replay<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
+  try {
+    if (first.done) return;
+    yield first.value;
+    for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+  } finally {
+    await rest.return?.();
+  }
+}
+
+async function* observe<T>(messages: AsyncIterable<T>, done: (err?: unknown) => void): AsyncGenerator<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    done(err);
+    throw err;
+  }
+  done();
+}
