@@ -17,7 +17,7 @@ import type { Client } from "./clients.js";
 import { identityOf } from "./identity.js";
 import type { JwtAuthority } from "./jwt.js";
 import { decoyHash, verifyPassword } from "./passwords.js";
-import { peerKey } from "./peer.js";
+import { peerOf } from "./peer.js";
 import { parseScope, permissionDenied, scopeWithin, unauthenticated, type Scope } from "./scope.js";
 
 export interface AuthServiceDeps {
@@ -44,7 +44,7 @@ export function authService(d: AuthServiceDeps): Partial<ServiceImpl<typeof Auth
   const decoy = decoyHash();
   return {
     async issueToken(req: IssueTokenRequest, ctx: HandlerContext) {
-      const peer = ctx.values.get(peerKey);
+      const peer = peerOf(ctx.values);
       const record = { who: "unauthenticated", peer, method: METHOD };
       try {
         if (!d.jwt) throw new FileServiceError("failed-precondition", "this server does not issue tokens (start it with --auth jwt and --jwt-key)");

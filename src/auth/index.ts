@@ -54,5 +54,4 @@ export function createAuth(config: AuthConfig): Auth {
 }
 
 export { withCors, type CorsOptions } from "./cors.js";
-export { peerContextValues } from "./peer.js";
 export { identityKey, identityOf, type Identity } from "./identity.js";

@@ -11,7 +11,7 @@ import type { AuditLog } from "./audit.js";
 import { identityKey, type Identity } from "./identity.js";
 import type { JwtAuthority } from "./jwt.js";
 import type { KubeAuth } from "./kubernetes.js";
-import { peerKey } from "./peer.js";
+import { peerOf } from "./peer.js";
 import { AUTHENTICATED_ONLY, OPEN_METHODS, OPEN_SERVICES, methodKey, type Check, type Rule } from "./rules.js";
 import { API_GROUP, RESOURCE, permissionDenied, scopeAllows, unauthenticated } from "./scope.js";
 
@@ -63,7 +63,7 @@ export function authInterceptor(o: AuthInterceptorOptions): Interceptor {
     const method = methodKey(req.service.typeName, req.method.name);
     if (openServices.has(req.service.typeName) || open.has(method)) return next(req);
 
-    const peer = req.contextValues.get(peerKey);
+    const peer = peerOf(req.contextValues);
     const record = { who: "unauthenticated", peer, method } as Parameters<AuditLog>[0];
     let checks: Check[] = [];
     let request: UnaryRequest | StreamRequest = req;
