@@ -1,10 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { UploadResponseSchema, type UploadRequest, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { invalidArgument } from "../errors.js";
+import { FileServiceError, invalidArgument } from "../errors.js";
 import { noteTarget, type CallInfo } from "./call-info.js";
 import { containerName, entryToProto, requirePath, uploadPlan } from "./convert.js";
 import type { HandlerDeps } from "./deps.js";
+import { requestBodyAborted } from "./request-state.js";
 import { UploadCheck } from "./upload-check.js";
 
 export function upload(deps: HandlerDeps) {
@@ -19,7 +20,7 @@ export function upload(deps: HandlerDeps) {
     const info = noteTarget(ctx, name, path);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     const check = new UploadCheck(plan, path);
-    const data = dataChunks(iterator, check, info);
+    const data = dataChunks(iterator, check, info, ctx);
 
     if (plan.tar) {
       const result = await fs.extractTar(path, data, plan.write);
@@ -45,10 +46,20 @@ export function upload(deps: HandlerDeps) {
   };
 }
 
-async function* dataChunks(iterator: AsyncIterator<UploadRequest>, check: UploadCheck, info: CallInfo): AsyncGenerator<Uint8Array> {
+/**
+ * The data messages after the header. The end of the request stream counts as
+ * complete only if the client did not drop or reset it. A client that
+ * half-closes (END_STREAM) has, by HTTP/2 and gRPC rules, sent everything,
+ * even if it cancels a moment later (Node's Http2Stream.close() does exactly
+ * that): clients that must never commit a truncated file send expected_size.
+ */
+async function* dataChunks(iterator: AsyncIterator<UploadRequest>, check: UploadCheck, info: CallInfo, ctx: HandlerContext): AsyncGenerator<Uint8Array> {
   for (;;) {
     const next = await iterator.next();
-    if (next.done) return;
+    if (next.done) {
+      if (requestBodyAborted(ctx)) throw new FileServiceError("cancelled", "upload cancelled by the client; nothing was written");
+      return;
+    }
     const part = next.value.part;
     if (part.case !== "data") throw invalidArgument("only data messages may follow the Upload header");
     if (part.value.length === 0) continue;

@@ -5,7 +5,9 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { Health } from "../../gen/ts/third_party/health/v1/health_pb.js";
+import { withCors, type CorsOptions } from "../auth/cors.js";
 import { fileService } from "../handlers/file-service.js";
+import { nodeRequestContext } from "../handlers/request-state.js";
 import { jsonLogger, type Logger } from "../log.js";
 import type { Resolver } from "../resolve/resolver.js";
 import { UploadSessions, type UploadSessionsOptions } from "../uploads/upload-sessions.js";
@@ -26,6 +28,8 @@ export interface ServerOptions extends TransportOptions {
   interceptors?: Interceptor[];
   /** Extra services (e.g. AuthService) registered on the same router. */
   registerExtra?: (router: ConnectRouter) => void;
+  /** Browser origins allowed besides same-origin (src/auth/cors.ts); preflight is answered before Connect. */
+  cors?: CorsOptions;
 }
 
 export interface RunningServer {
@@ -66,9 +70,10 @@ export function createServer(options: ServerOptions) {
     acceptCompression: [],
     readMaxBytes: maxBytes,
     writeMaxBytes: maxBytes,
+    contextValues: nodeRequestContext,
     interceptors: [callLog(logger), errorStatus(), ...(options.interceptors ?? [])],
   });
-  const transport: Transport = createTransport(handler, options);
+  const transport: Transport = createTransport(withCors(handler, options.cors), options);
 
   return {
     health,

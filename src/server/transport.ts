@@ -82,9 +82,17 @@ function sniff(socket: net.Socket, route: (isHttp2: boolean) => void): void {
   socket.on("data", onData);
 }
 
-function closeAll(server: net.Server, sessions: Set<http2.ServerHttp2Session>): Promise<void> {
+/** Graceful close; sessions still busy after graceMs are destroyed. */
+function closeAll(server: net.Server, sessions: Set<http2.ServerHttp2Session>, graceMs = 2000): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    const timer = setTimeout(() => {
+      for (const s of sessions) s.destroy();
+    }, graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
     for (const s of sessions) s.close();
   });
 }

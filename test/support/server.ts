@@ -9,8 +9,11 @@ import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { LocalResolver } from "../../src/resolve/local-resolver.js";
 import { createServer, type ServerOptions, type RunningServer } from "../../src/server/server.js";
+import type { UploadSessions } from "../../src/uploads/upload-sessions.js";
 
 export interface TestServer extends RunningServer {
+  /** The chunked-upload sessions (tests call sweep()). */
+  uploads: UploadSessions;
   /** Host directory served as the container root (removed on close). */
   root: string;
   /** The container every request names. */
@@ -47,9 +50,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const ownRoot = !options.root;
   const root = options.root ?? mkdtempSync(join(tmpdir(), "podfiles-root-"));
   const resolver = new LocalResolver({ root });
-  const running = await createServer({ logger: silentLogger, ...options, resolver }).listen(0, "127.0.0.1");
+  const server = createServer({ logger: silentLogger, ...options, resolver });
+  const running = await server.listen(0, "127.0.0.1");
   return {
     ...running,
+    uploads: server.uploads,
     root,
     container: { namespace: "local", pod: "local", container: "local" },
     clients: fileClients(running.url, options.clientInterceptors),

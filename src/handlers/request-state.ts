@@ -1,0 +1,26 @@
+// Access to the Node request behind a call, for the one question Connect's
+// signal answers too late: did the client abort, or finish, its request stream?
+import { createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+
+export const nodeRequestKey = createContextKey<NodeRequest | undefined>(undefined, { description: "node request" });
+
+/** For connectNodeAdapter's `contextValues` option. */
+export const nodeRequestContext = (req: NodeRequest) => createContextValues().set(nodeRequestKey, req);
+
+/**
+ * Call once the request body has ended: true when it ended because the client
+ * dropped the connection or reset the stream rather than finishing it.
+ */
+export function requestBodyAborted(ctx: HandlerContext): boolean {
+  if (ctx.signal.aborted) return true;
+  const req = ctx.values.get(nodeRequestKey);
+  if (!req) return false;
+  if (req.aborted) return true;
+  const stream = (req as http2.Http2ServerRequest).stream;
+  if (stream !== undefined) return (stream.rstCode ?? 0) !== 0;
+  return !(req as http.IncomingMessage).complete;
+}
