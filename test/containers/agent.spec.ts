@@ -5,7 +5,8 @@
  * through a real server and the generated client. Needs root; fails loudly when the runtime
  * cannot start.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
@@ -14,6 +15,8 @@ import { createAgentResolver } from "../../src/agent/agent.js";
 import { silentLogger } from "../../src/log.js";
 import { KubePodSource, loadKubeConfig } from "../../src/resolve/kube-pods.js";
 import type { KubeResolver } from "../../src/resolve/kube-resolver.js";
+import { ContainerRoots } from "../../src/resolve/container-roots.js";
+import { CriPidSource } from "../../src/resolve/cri-pid-source.js";
 import { createServer, type RunningServer } from "../../src/server/server.js";
 import { removePod, restartContainer, runPod, startContainerRuntime, stopContainer, type ContainerRuntime, type RunningPod } from "../harness/containers.js";
 import { fileClients } from "../support/server.js";
@@ -200,6 +203,26 @@ describe("agent on real containers (stand-in API server)", { timeout: 60_000 }, 
     const other = await rpcError(client.stat({ container: ref("elsewhere", "main"), path: "/" }));
     expect(other.code).toBe(Code.Unavailable);
     expect(other.rawMessage).toContain("node-b");
+  });
+
+  it("reads and writes through a read-only bind mount of /proc, as the DaemonSet mounts /host/proc", async () => {
+    const hostProc = join(work, "host-proc");
+    mkdirSync(hostProc);
+    execFileSync("mount", ["--bind", "/proc", hostProc]);
+    try {
+      execFileSync("mount", ["-o", "remount,bind,ro", hostProc]);
+      expect(() => writeFileSync(join(hostProc, "self", "podfiles-test"), "x")).toThrow();
+      const roots = new ContainerRoots({ pids: new CriPidSource(rt.criSocket), procRoot: hostProc });
+      const fs = await roots.get(web.containers[1]!.id);
+      expect(fs.description).toContain(`pid ${pid(web, "app")}`);
+      const w = await fs.createWriter("/tmp/via-ro-proc.txt", { overwrite: "overwrite", offset: 0n, makeParents: false });
+      await w.write(enc("written through a read-only /proc mount"));
+      expect((await w.commit()).uid).toBe(1000);
+      expect(readFileSync(`/proc/${pid(web, "app")}/root/tmp/via-ro-proc.txt`, "utf8")).toBe("written through a read-only /proc mount");
+      await roots.close();
+    } finally {
+      execFileSync("umount", [hostProc]);
+    }
   });
 
   it("UNAVAILABLE naming the runtime socket when it is unreachable", async () => {
