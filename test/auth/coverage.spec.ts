@@ -11,7 +11,7 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { AuthService } from "../../gen/ts/podfiles/v1/auth_pb.js";
 import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { bearer, hsSecret, key, startAuthServer, type AuthTestServer } from "./support.js";
+import { bearer, hsSecret, key, rawRequest, startAuthServer, type AuthTestServer } from "./support.js";
 import jwt from "jsonwebtoken";
 
 const ref = { namespace: "local", pod: "local", container: "local" };
@@ -104,7 +104,7 @@ describe("every RPC requires authentication", () => {
     const issue = AuthService.methods.find((m) => m.name === "IssueToken")!;
     // open, but without Basic credentials it is still UNAUTHENTICATED, by its own check
     expect(await call(t, AuthService, issue)).toBe(Code.FailedPrecondition); // no clients configured on this server
-    const res = await fetch(`${s.url}/grpc.health.v1.Health/Check`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const res = await rawRequest(`${s.url}/grpc.health.v1.Health/Check`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     expect(res.status).toBe(200);
   });
 });

@@ -141,3 +141,17 @@ export async function startStandInApiServer(o: { tokens: Record<string, StandInU
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+/** A plain HTTP/1.1 request on its own connection (no keep-alive), for CORS and health probes. */
+export function rawRequest(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: init.method, headers: init.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(init.body);
+  });
+}
