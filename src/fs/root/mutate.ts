@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import { ConfinedRoot } from "../confine/index.js";
 import type { Entry } from "../container-fs.js";
 import { alreadyExists, failedPrecondition, invalidArgument } from "../../errors.js";
-import { closeQuietly, fchmod } from "./fs-sys.js";
+import { closeQuietly, fchmod, fchown } from "./fs-sys.js";
 import type { RootContext } from "./context.js";
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, S_IFMT, S_IFDIR } = fs.constants;
@@ -21,7 +21,8 @@ async function makeOne(ctx: RootContext, path: string, mode: number, existingOk:
     }
     try {
       await fs.promises.mkdir(at(), { mode });
-      await chmodNoFollow(ctx, path, mode); // mkdir's mode is filtered by the umask
+      // mkdir's mode is filtered by the umask; a new directory belongs to the container's default user
+      await setModeNoFollow(ctx, path, mode, ctx.defaultOwner);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !existingOk) throw err;
       // An existing directory (or a symlink to one, resolved inside the root) is fine for -p.
@@ -31,11 +32,15 @@ async function makeOne(ctx: RootContext, path: string, mode: number, existingOk:
   });
 }
 
-/** chmod that never follows a symlink swapped in for the directory (fchmod on an O_NOFOLLOW fd). */
-export async function chmodNoFollow(ctx: RootContext, path: string, mode: number): Promise<void> {
+/**
+ * chmod (and chown when an owner is given) of a directory that never follows a
+ * symlink swapped in for it: fchmod/fchown on an O_NOFOLLOW fd.
+ */
+export async function setModeNoFollow(ctx: RootContext, path: string, mode: number, owner?: { uid?: number; gid?: number }): Promise<void> {
   const fd = ctx.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   try {
     await fchmod(fd, mode);
+    if (owner && (owner.uid !== undefined || owner.gid !== undefined)) await fchown(fd, owner.uid ?? -1, owner.gid ?? -1);
   } finally {
     closeQuietly(fd);
   }

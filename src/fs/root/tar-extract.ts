@@ -10,7 +10,7 @@ import type { ExtractResult, WriteOptions } from "../container-fs.js";
 import { FileServiceError, invalidArgument } from "../../errors.js";
 import type { RootContext } from "./context.js";
 import { createWriter } from "./file-writer.js";
-import { chmodNoFollow, makeDirectories } from "./mutate.js";
+import { makeDirectories, setModeNoFollow } from "./mutate.js";
 
 type ExtractOptions = Pick<WriteOptions, "uid" | "gid" | "makeParents" | "overwrite">;
 
@@ -102,7 +102,7 @@ async function extractEntry(ctx: RootContext, dirPath: string, entry: tar.Extrac
     }
     case "directory":
       await makeDirectories(ctx, path, { mode: 0o755 });
-      await chmodNoFollow(ctx, path, mode || 0o755);
+      await setModeNoFollow(ctx, path, mode || 0o755, owner);
       break;
     case "symlink":
       await replaceable(ctx, path, options, (at) => fs.promises.symlink(header.linkname ?? "", at));
