@@ -8,8 +8,9 @@ import { createServer } from "../server/server.js";
 import { jsonLogger } from "../log.js";
 import { readFileSync } from "node:fs";
 import { runServeCri, validateCri } from "../agent/serve-cri.js";
+import { addAuthOptions, buildAuth, type AuthFlags } from "./auth-options.js";
 
-export interface ServeOptions {
+export interface ServeOptions extends AuthFlags {
   root: string;
   port: number;
   host: string;
@@ -37,14 +38,21 @@ export function validateServe(o: ServeOptions): void {
 }
 
 export async function runServe(o: ServeOptions) {
-  if (o.cri) return runServeCri(o);
+  if (o.cri) {
+    // auth is not wired into --cri yet: it stays loopback-only (or explicitly anonymous)
+    if (o.auth && o.auth !== "none") throw new Error("--auth is not supported with --cri yet");
+    buildAuth(o, { host: o.host, logger: jsonLogger() });
+    return runServeCri(o);
+  }
   const root = resolve(o.root);
   const resolver = new LocalResolver({ root, name: { namespace: o.namespace, pod: o.pod, container: o.container } });
   const logger = jsonLogger();
   const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const server = await createServer({ resolver, logger, tls }).listen(o.port, o.host);
+  const auth = buildAuth(o, { host: o.host, logger });
+  const server = await createServer({ resolver, logger, tls, ...auth.server }).listen(o.port, o.host);
   logger.info({
     msg: "listening",
+    auth: auth.summary,
     url: server.url,
     port: server.port,
     root,
@@ -71,8 +79,7 @@ export async function runServe(o: ServeOptions) {
 }
 
 export function registerServe(program: Command): void {
-  program
-    .command("serve")
+  addAuthOptions(program.command("serve"))
     .description("serve one local directory as a container (the local demo)")
     .option("--root <dir>", "directory to serve as the container's /", ".")
     .option("--port <n>", "port (0 = any free port)", (v) => Number(v), 8080)
