@@ -1,0 +1,28 @@
+// The client commands: podfiles ls | stat | get | put | mv | rm | mkdir against a podfiles server.
+import type { Command } from "commander";
+import { registerGet } from "./get.js";
+import { registerLs } from "./ls.js";
+import { registerMkdir } from "./mkdir.js";
+import { registerMv } from "./mv.js";
+import { registerPut } from "./put.js";
+import { registerRm } from "./rm.js";
+import { registerStat } from "./stat.js";
+import { REMOTE_SYNTAX } from "./remote-path.js";
+
+export const ADDRESSING_HELP = `
+Remote paths: ${REMOTE_SYNTAX}
+  web-0:/etc/hosts             pod web-0, namespace from -n ($PODFILES_NAMESPACE, else "default")
+  prod/web-0:/var/log          pod web-0 in namespace prod, its default container
+  prod/web-0/nginx:/etc/nginx  container nginx of that pod (same as -n prod -c nginx web-0:/etc/nginx)
+Local paths are plain paths. The server is --server URL ($PODFILES_SERVER, else http://127.0.0.1:8080),
+the bearer token --token ($PODFILES_TOKEN). Errors print one line (gRPC status and message) and
+exit 1 (2 for bad usage).`;
+
+export function registerFileCommands(program: Command): void {
+  for (const register of [registerLs, registerStat, registerGet, registerPut, registerMv, registerRm, registerMkdir]) {
+    register(program);
+  }
+  for (const cmd of program.commands) {
+    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
+  }
+}

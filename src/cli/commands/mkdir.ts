@@ -1,0 +1,40 @@
+// podfiles mkdir [-p] [--mode 0755] REMOTE...
+import type { Command } from "commander";
+import { addTargetOptions, type Connection, type TargetOptions } from "./client.js";
+import { REMOTE_SYNTAX, parseRemote, type RemotePath } from "./remote-path.js";
+import { action, type Io } from "./run.js";
+import { parseMode } from "./mode.js";
+
+export interface MkdirOptions extends TargetOptions {
+  targets: string[];
+  parents: boolean;
+  mode?: string;
+  verbose: boolean;
+  remotes?: RemotePath[];
+  modeBits?: number;
+}
+
+export function validateMkdir(o: MkdirOptions): void {
+  o.remotes = o.targets.map((t) => parseRemote(t, o));
+  o.modeBits = o.mode === undefined ? undefined : parseMode(o.mode);
+}
+
+export async function runMkdir(o: MkdirOptions, { client }: Connection, io: Io): Promise<void> {
+  for (const { container, path } of o.remotes!) {
+    const res = await client.makeDirectory({ container, path, parents: o.parents, mode: o.modeBits });
+    if (o.verbose) io.out.write(`created ${res.entry?.path ?? path}\n`);
+  }
+}
+
+export function registerMkdir(program: Command): void {
+  const cmd = program
+    .command("mkdir")
+    .description("create directories in a container")
+    .argument("<remote...>", REMOTE_SYNTAX)
+    .option("-p, --parents", "create missing parents; an existing directory is not an error")
+    .option("-m, --mode <octal>", "permission bits (default 0755)")
+    .option("-v, --verbose", "print each created directory");
+  addTargetOptions(cmd).action(
+    action(([...targets], opts) => ({ ...opts, targets, parents: !!opts.parents, verbose: !!opts.verbose }) as MkdirOptions, validateMkdir, runMkdir),
+  );
+}

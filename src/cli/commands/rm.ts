@@ -1,0 +1,47 @@
+// podfiles rm [-r] [-f] REMOTE...
+import type { Command } from "commander";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { addTargetOptions, type Connection, type TargetOptions } from "./client.js";
+import { UsageError } from "./errors.js";
+import { REMOTE_SYNTAX, parseRemote, type RemotePath } from "./remote-path.js";
+import { action, type Io } from "./run.js";
+
+export interface RmOptions extends TargetOptions {
+  targets: string[];
+  recursive: boolean;
+  force: boolean;
+  verbose: boolean;
+  remotes?: RemotePath[];
+}
+
+export function validateRm(o: RmOptions): void {
+  o.remotes = o.targets.map((t) => parseRemote(t, o));
+  for (const r of o.remotes) {
+    if (r.path.replace(/\/+/g, "/") === "/") throw new UsageError("refusing to remove the container's root");
+  }
+}
+
+export async function runRm(o: RmOptions, { client }: Connection, io: Io): Promise<void> {
+  for (const { container, path } of o.remotes!) {
+    try {
+      await client.remove({ container, path, recursive: o.recursive });
+      if (o.verbose) io.out.write(`removed ${path}\n`);
+    } catch (err) {
+      if (o.force && err instanceof ConnectError && err.code === Code.NotFound) continue;
+      throw err;
+    }
+  }
+}
+
+export function registerRm(program: Command): void {
+  const cmd = program
+    .command("rm")
+    .description("remove files, symlinks or empty directories in a container (-r: directories and their contents)")
+    .argument("<remote...>", REMOTE_SYNTAX)
+    .option("-r, --recursive", "remove directories and everything below them")
+    .option("-f, --force", "a missing path is not an error")
+    .option("-v, --verbose", "print each removed path");
+  addTargetOptions(cmd).action(
+    action(([...targets], opts) => ({ ...opts, targets, recursive: !!opts.recursive, force: !!opts.force, verbose: !!opts.verbose }) as RmOptions, validateRm, runRm),
+  );
+}
