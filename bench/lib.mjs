@@ -101,9 +101,9 @@ export async function client(args, timeoutMs, hooks = {}) {
 }
 
 /** Starts a long-running process and waits for a line that `ready(line)` accepts (returns a value). */
-export function startProcess(cmd, args, { ready, stream = "stdout", timeoutMs = 20_000, cwd } = {}) {
+export function startProcess(cmd, args, { ready, stream = "stdout", timeoutMs = 20_000, cwd, env, onOther } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], cwd });
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], cwd, env: env ?? process.env });
     let buf = "";
     let tail = "";
     let done = false;
@@ -115,7 +115,10 @@ export function startProcess(cmd, args, { ready, stream = "stdout", timeoutMs = 
     }, timeoutMs);
     const other = stream === "stdout" ? child.stderr : child.stdout;
     other.resume();
-    other.on("data", (d) => (tail = (tail + d).slice(-2000)));
+    other.on("data", (d) => {
+      tail = (tail + d).slice(-2000);
+      onOther?.(d);
+    });
     child[stream].setEncoding("utf8").on("data", (d) => {
       if (done) return; // keep draining
       buf += d;
@@ -155,10 +158,12 @@ export function stopProcess(child) {
 }
 
 /** podfiles serve --root ROOT on a free loopback port (its "listening" JSON log line is on stderr). */
-export async function startPodfiles(root, nodeArgs = []) {
+export async function startPodfiles(root, nodeArgs = [], { onStdout, env } = {}) {
   const p = await startProcess(process.execPath, [...nodeArgs, `${repoDir}/bin/podfiles.js`, "serve", "--root", root, "--port", "0"], {
     stream: "stderr",
     cwd: repoDir,
+    onOther: onStdout,
+    env,
     ready: (line) => {
       try {
         const j = JSON.parse(line);
@@ -214,4 +219,31 @@ export function textTable(header, rows) {
 export function markdownTable(header, rows) {
   const esc = (c) => String(c).replace(/\|/g, "\\|");
   return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`)].join("\n");
+}
+
+/**
+ * Server event-loop delay, through a preload (bench/eld-preload.mjs) that
+ * answers SIGUSR2 by writing its histogram to a file and resetting it.
+ */
+export function eldProbe(dir) {
+  const file = `${dir}/eld-${process.pid}-${Math.random().toString(36).slice(2)}.json`;
+  return {
+    nodeArgs: ["--import", `${benchDir}/eld-preload.mjs`],
+    env: { ...process.env, PODFILES_BENCH_ELD: file },
+    /** Resets (reset) or reads-and-resets the histogram of the process. */
+    async read(pid) {
+      try {
+        writeFileSync(file, "");
+      } catch {}
+      process.kill(pid, "SIGUSR2");
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        try {
+          const text = readFileSync(file, "utf8");
+          if (text) return JSON.parse(text);
+        } catch {}
+      }
+      return null;
+    },
+  };
 }

@@ -19,6 +19,7 @@ import {
   median,
   mibps,
   percentile,
+  eldProbe,
   repoDir,
   rssMiB,
   run,
@@ -158,7 +159,8 @@ try {
   log(`cat ${fmt(results.cat, "MiB/s")}, tar pipe ${fmt(results.tar, "MiB/s")}`);
 
   // ---------------------------------------------------------------- downloads
-  let pod = await started(startPodfiles(root));
+  const eld = eldProbe(work);
+  let pod = await started(startPodfiles(root, eld.nodeArgs, { env: eld.env }));
   const raw = await started(startRawH2(root));
   results.podIdleRss = rssMiB(pod.pid);
   results.rawIdleRss = rssMiB(raw.pid);
@@ -207,10 +209,10 @@ try {
   }
 
   // ---------------------------------------------------------------- uploads
-  const ul = async (stack, src, size, srvOverride) => {
+  const ul = async (stack, src, size, srvOverride, chunkSize = CHUNK) => {
     const srv = srvOverride ?? (stack === "raw-h2" ? raw : pod);
     const dest = stack === "raw-h2" ? `up/${stack}.bin` : `/up/${stack}.bin`;
-    const r = await watch(srv.pid, () => client({ op: "upload", stack, url: srv.url, src, dest, chunkSize: CHUNK }, deadline(size)));
+    const r = await watch(srv.pid, () => client({ op: "upload", stack, url: srv.url, src, dest, chunkSize }, deadline(size)));
     rmSync(join(root, "up", `${stack}.bin`), { force: true });
     if (r.bytes !== size) throw new Error(`uploaded ${r.bytes} of ${size}`);
     return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB) };
@@ -229,6 +231,12 @@ try {
     }
   }
   const ulMed = (stack, key = "mibps") => median(ulRuns[stack].map((r) => r[key]));
+  try {
+    results.chunked4m = (await ul("chunked-h1", bigPath, cfg.big, undefined, 4 * MiB)).mibps;
+    log(`upload ${BIG} chunked-h1, 4 MiB calls: ${fmt(results.chunked4m, "MiB/s")}`);
+  } catch (err) {
+    log(`upload chunked 4 MiB failed: ${err.message}`);
+  }
 
   // ---------------------------------------------------------------- concurrency + Stat latency
   const statLoop = async (loadFn) => {
@@ -257,11 +265,15 @@ try {
   };
   let conc = {};
   try {
+    await eld.read(pod.pid);
     const idle = await statLoop(() => new Promise((r) => setTimeout(r, QUICK ? 500 : 1500)));
+    conc.eldIdle = await eld.read(pod.pid);
     conc.idleP50 = percentile(idle.lat, 50);
     conc.idleP99 = percentile(idle.lat, 99);
     const rawConc = await dl("raw-h2", "conc.bin", CHUNK, cfg.conc, { concurrency: cfg.concN });
+    await eld.read(pod.pid);
     const loaded = await statLoop(() => dl("grpc", "conc.bin", CHUNK, cfg.conc, { concurrency: cfg.concN }));
+    conc.eldLoad = await eld.read(pod.pid);
     conc.raw = rawConc.mibps;
     conc.grpc = loaded.load.mibps;
     conc.n = loaded.lat.length;
@@ -344,6 +356,7 @@ try {
   }
   ratioRow(`upload ${BIG}: gRPC client stream (fsync)`, ulMed("grpc-stream"), "MiB/s", rawUl, 0.8, `${RAW} upload`);
   ratioRow(`upload ${BIG}: chunked unary, Connect HTTP/1.1, 1 MiB calls`, ulMed("chunked-h1"), "MiB/s", rawUl, 0.7, `${RAW} upload`);
+  row(`upload ${BIG}: chunked unary, Connect HTTP/1.1, 4 MiB calls`, results.chunked4m ?? NaN, "MiB/s", rawUl, { baselineLabel: `${RAW} upload`, note: "one run" });
   row(`baseline: raw node:http2 upload ${BIG} (write + fsync)`, rawUl, "MiB/s");
 
   const rssRows = (label, r, rawPeak) => {
@@ -376,6 +389,11 @@ try {
     row(`Stat p50 during ${C} downloads`, conc.p50, "ms", conc.idleP50, { baselineLabel: "Stat p50 at idle" });
     row(`Stat p99 during ${C} downloads`, conc.p99, "ms", conc.idleP99, { target: "< 50 ms", pass: conc.p99 < 50, baselineLabel: "Stat p99 at idle", note: `${conc.n} Stat calls, max ${fmt(conc.max, "ms")}` });
     row(`server peak RSS during ${C} downloads`, conc.peakRss, "MiB");
+    if (conc.eldLoad && conc.eldIdle)
+      row(`server event-loop delay p99 during ${C} downloads`, conc.eldLoad.p99, "ms", conc.eldIdle.p99, {
+        baselineLabel: "at idle",
+        note: `max ${fmt(conc.eldLoad.max, "ms")}, mean ${fmt(conc.eldLoad.mean, "ms")} (monitorEventLoopDelay, 10 ms resolution)`,
+      });
   }
 
   const cpuRow = (label, v, b, bl) => row(`server CPU per GiB: ${label}`, v, "s/GiB", b, { baselineLabel: bl });
