@@ -10,6 +10,7 @@ import { loadKey } from "../auth/keys.js";
 import { defaultKubeConfig, kubeReviews } from "../auth/kubernetes.js";
 import type { Logger } from "../log.js";
 import type { ServerOptions } from "../server/server.js";
+import { AuthService } from "../../gen/ts/podfiles/v1/auth_pb.js";
 
 export interface AuthFlags {
   auth?: string;
@@ -61,7 +62,7 @@ export function isLoopback(host: string): boolean {
 
 export interface BuiltAuth {
   /** Spread into createServer(). */
-  server: Pick<ServerOptions, "interceptors" | "registerExtra" | "cors">;
+  server: Pick<ServerOptions, "interceptors" | "registerExtra" | "extraServices" | "cors">;
   anonymous: boolean;
   summary: string;
 }
@@ -111,5 +112,9 @@ export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kub
     throw new Error("--jwt-key / --auth-clients given without --auth jwt");
   }
   const auth = createAuth(config);
-  return { server: { interceptors: [auth.interceptor], registerExtra: auth.registerExtra, cors }, anonymous: false, summary: auth.summary };
+  return {
+    server: { interceptors: [auth.interceptor], registerExtra: auth.registerExtra, extraServices: [AuthService], cors },
+    anonymous: false,
+    summary: auth.summary,
+  };
 }

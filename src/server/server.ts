@@ -1,6 +1,7 @@
 // The podfiles server: FileService + reflection + health on one port, for
 // gRPC, gRPC-Web and Connect alike.
 import type { AddressInfo } from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
@@ -28,6 +29,8 @@ export interface ServerOptions extends TransportOptions {
   interceptors?: Interceptor[];
   /** Extra services (e.g. AuthService) registered on the same router. */
   registerExtra?: (router: ConnectRouter) => void;
+  /** Services registerExtra adds, so that reflection lists them too. */
+  extraServices?: DescService[];
   /** Browser origins allowed besides same-origin (src/auth/cors.ts); preflight is answered before Connect. */
   cors?: CorsOptions;
 }
@@ -61,7 +64,7 @@ export function createServer(options: ServerOptions) {
     );
     options.registerExtra?.(router);
     registerHealth(router, health);
-    registerReflection(router, [FileService, Health]);
+    registerReflection(router, [FileService, ...(options.extraServices ?? []), Health]);
   };
 
   const handler = connectNodeAdapter({

@@ -47,7 +47,12 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
   h2.on("session", onSession);
   const h1 = http.createServer(handler as never);
   h1.keepAliveTimeout = 30_000;
+  // A handler that answers before reading the whole request body (an Upload refused early) leaves the rest unread; Node drains it only for bodies nobody started reading, so drain it here or the next keep-alive request on the socket stalls.
+  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => res.once("finish", () => { if (req.complete) return; const drain = () => { while (req.read() !== null); }; req.on("readable", drain); drain(); }));
+  const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
     socket.once("error", () => socket.destroy());
     sniff(socket, (isHttp2) => {
       (isHttp2 ? h2 : h1).emit("connection", socket);
@@ -59,9 +64,12 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
   return {
     server,
     close: async () => {
+      // HTTP/1.1 keep-alive sockets handed over by the sniffer: idle ones close now, busy ones after the grace period.
       h1.closeIdleConnections();
+      const grace = setTimeout(() => sockets.forEach((s) => s.destroy()), 2000);
+      grace.unref();
       await closeAll(server, sessions);
-      h1.closeAllConnections();
+      clearTimeout(grace);
     },
   };
 }

@@ -3,6 +3,7 @@
  * fallback, on REAL containers from the harness; plus time to first byte of a Download for a
  * container not yet cached and for a cached one (printed, for the issue's note). Needs root.
  */
+import { buildAuth } from "../../src/cli/auth-options.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { silentLogger } from "../../src/log.js";
@@ -87,8 +88,9 @@ describe("local containers mode and cgroup fallback on real containers", { timeo
 
   it("refuses to listen beyond loopback without auth unless told to", () => {
     const base = { port: 8080, procRoot: "/proc", host: "0.0.0.0" };
-    expect(() => validateAgent(base)).toThrow(/no authentication yet/);
-    expect(() => validateAgent({ ...base, insecureAllowUnauthenticated: true })).not.toThrow();
+    expect(() => buildAuth({ auth: "none" }, { host: base.host, logger: silentLogger })).toThrow(/refusing to serve files without authentication/);
+    expect(() => buildAuth({ auth: "none", insecureAllowAnonymous: true }, { host: base.host, logger: silentLogger })).not.toThrow();
+    expect(() => buildAuth({ auth: "none" }, { host: "127.0.0.1", logger: silentLogger })).not.toThrow();
     expect(() => validateAgent({ ...base, host: "127.0.0.1", criSocket: "/nonexistent.sock" })).toThrow(/--cri-socket/);
   });
 });

@@ -56,9 +56,10 @@ describe("deploy/ manifests", () => {
     expect(JSON.stringify(docs)).not.toMatch(/"privileged":\s*true/);
     expect(c.env?.find((e) => e.name === "NODE_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("spec.nodeName");
     expect(c.args).toEqual(expect.arrayContaining(["agent", "--proc-root=/host/proc"]));
-    // until auth lands the agent is not exposed beyond its pod
-    expect(c.args).toContain("--host=127.0.0.1");
-    expect(c.args!.join(" ")).not.toContain("--insecure-allow-unauthenticated");
+    // exposed on the pod network only behind authentication
+    expect(c.args).toContain("--host=0.0.0.0");
+    expect(c.args).toContain("--auth=kubernetes");
+    expect(c.args!.join(" ")).not.toContain("--insecure");
     const proc = pod.volumes!.find((v) => v.hostPath?.path === "/proc")!;
     const procMount = c.volumeMounts!.find((m) => m.name === proc.name)!;
     expect([procMount.mountPath, procMount.readOnly]).toEqual(["/host/proc", true]);
@@ -68,9 +69,10 @@ describe("deploy/ manifests", () => {
     for (const v of pod.volumes!.filter((x) => x.hostPath)) expect(c.volumeMounts!.find((m) => m.name === v.name)?.readOnly).toBe(true);
   });
 
-  it("RBAC grants only pods/get, bound to the agent's ServiceAccount", () => {
+  it("RBAC grants only pods/get and the two reviews auth needs, bound to the agent's ServiceAccount", () => {
     const role = byKind("ClusterRole")[0] as unknown as V1ClusterRole;
-    expect(role.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["get"] }]);
+    const rules = role.rules!.map((r) => `${r.apiGroups!.join(",")}/${r.resources!.join(",")}:${r.verbs.join(",")}`).sort();
+    expect(rules).toEqual(["/pods:get", "authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create"]);
     const binding = byKind("ClusterRoleBinding")[0] as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] };
     expect(binding.roleRef.name).toBe(role.metadata!.name);
     expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "podfiles-agent", namespace: "podfiles" }]);
