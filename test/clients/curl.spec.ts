@@ -1,5 +1,6 @@
 // curl speaking the Connect protocol by hand: unary JSON, enveloped
 // streaming JSON, over HTTP/1.1 and h2c (prior knowledge), plus gRPC-Web.
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { HELLO, run, seedRoot, sha256 } from "./support.js";
@@ -106,4 +107,20 @@ describe("curl", () => {
       });
     });
   }
+
+  it("a refused Upload over HTTP/1.1 does not stall the next request on the keep-alive connection", async () => {
+    // Connect client stream: a header, then 4 MiB the server never reads (hello.txt exists).
+    const data = envelope(Buffer.from(JSON.stringify({ data: randomBytes(4 << 20).toString("base64") })));
+    const upload = Buffer.concat([envelope(Buffer.from(JSON.stringify({ header: { container, path: "/seed/hello.txt" } }))), data]);
+    const url = (m: string) => `${server.url}/${service}/${m}`;
+    const each = ["--write-out", "%{stderr}%{http_code} %{num_connects}\n", "-o", "/dev/null"];
+    const res = await run("curl", [
+      "--silent", "--show-error", "--http1.1", "--max-time", "15",
+      "-H", "Content-Type: application/connect+json", "--data-binary", "@-", ...each, url("Upload"),
+      "--next", "--http1.1", "--max-time", "15",
+      "-H", "Content-Type: application/json", "--data-binary", JSON.stringify({ container, path: "/seed" }), ...each, url("Stat"),
+    ], { input: upload, timeoutMs: 40_000 });
+    // Both answered 200, and the second reused the first's connection (0 new connects).
+    expect(res.stderr.trim().split("\n")).toEqual(["200 1", "200 0"]);
+  });
 });

@@ -97,7 +97,9 @@ func (a grpcAPI) Remove(ctx context.Context, req *v1.RemoveRequest) (*v1.RemoveR
 
 func (grpcAPI) Code(err error) codes.Code { return status.Code(err) }
 
-type connectAPI struct{ c podfilesv1connect.FileServiceClient }
+type connectAPI struct {
+	c podfilesv1connect.FileServiceClient
+}
 
 func (a connectAPI) List(ctx context.Context, req *v1.ListFilesRequest) ([]*v1.FileEntry, error) {
 	stream, err := a.c.ListFiles(ctx, connect.NewRequest(req))

@@ -45,7 +45,9 @@ func TestClients(t *testing.T) {
 
 	base := "http://" + addr
 	limits := []connect.ClientOption{connect.WithReadMaxBytes(maxMsg), connect.WithSendMaxBytes(maxMsg)}
-	with := func(extra ...connect.ClientOption) []connect.ClientOption { return append(append([]connect.ClientOption{}, limits...), extra...) }
+	with := func(extra ...connect.ClientOption) []connect.ClientOption {
+		return append(append([]connect.ClientOption{}, limits...), extra...)
+	}
 	h2c, h1 := h2cClient(), h1Client()
 
 	transports := []struct {

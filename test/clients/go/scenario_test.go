@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -107,8 +108,15 @@ func scenario(ctx context.Context, t *testing.T, api fileAPI, name, root string)
 	expectCode(t, api, "Download missing", err, codes.NotFound)
 	_, err = api.List(ctx, &v1.ListFilesRequest{Container: local, Path: dir + "/missing"})
 	expectCode(t, api, "ListFiles missing", err, codes.NotFound)
-	_, err = api.Upload(ctx, uploadMsgs(dir+"/keep.txt", nil, []byte("again"), 64))
+	// A large body the server refuses early: the client must still see the
+	// status, and the next call on the same HTTP/1.1 keep-alive connection must
+	// not stall behind the unread rest of that body.
+	_, err = api.Upload(ctx, uploadMsgs(dir+"/keep.txt", nil, content, 512<<10))
 	expectCode(t, api, "Upload without overwrite", err, codes.AlreadyExists)
+	quick, cancelQuick := context.WithTimeout(ctx, 10*time.Second)
+	_, err = api.Upload(quick, uploadMsgs(dir+"/short.bin", &v1.UploadOptions{ExpectedSize: proto.Uint64(10)}, []byte("nine byte"), 64))
+	cancelQuick()
+	expectCode(t, api, "Upload size mismatch (next call on the connection)", err, codes.InvalidArgument)
 	_, err = api.Rename(ctx, &v1.RenameRequest{Container: local, Path: dir + "/final.bin", NewPath: dir + "/keep.txt"})
 	expectCode(t, api, "Rename without overwrite", err, codes.AlreadyExists)
 	_, err = api.Stat(ctx, &v1.StatRequest{Container: local, Path: dir + "/bad\x00name"})
@@ -118,6 +126,11 @@ func scenario(ctx context.Context, t *testing.T, api fileAPI, name, root string)
 	expectCode(t, api, "Upload digest mismatch", err, codes.DataLoss)
 	_, err = api.Stat(ctx, &v1.StatRequest{Container: local, Path: dir + "/corrupt.bin"})
 	expectCode(t, api, "Stat after failed upload", err, codes.NotFound)
+	_, err = api.Stat(ctx, &v1.StatRequest{Container: local, Path: dir + "/short.bin"})
+	expectCode(t, api, "Stat after short upload", err, codes.NotFound)
+
+	roundTrips(ctx, t, api, dir)
+	downloadTar(ctx, t, api)
 
 	if !t.Failed() {
 		fmt.Printf("RESULT %s %s/final.bin %d %s\n", name, dir, len(content), hex.EncodeToString(sum[:]))
