@@ -8,7 +8,11 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { FileService, OverwritePolicy } from "../dist/gen/ts/podfiles/v1/files_pb.js";
+import { pathToFileURL } from "node:url";
+
+// The bench's snapshot of dist/ (see snapshotDist in lib.mjs), else dist/.
+const distDir = process.env.PODFILES_BENCH_DIST ?? fileURLToPath(new URL("../dist", import.meta.url));
+const { FileService, OverwritePolicy } = await import(pathToFileURL(`${distDir}/gen/ts/podfiles/v1/files_pb.js`).href);
 
 const require = createRequire(import.meta.url);
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 // Helpers for the benchmark: child processes with deadlines, /proc readings,
 // statistics and formatting.
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const MiB = 1024 * 1024;
@@ -157,9 +157,25 @@ export function stopProcess(child) {
   });
 }
 
+/**
+ * Others rebuild dist/ while a run goes on: the bench copies it once to
+ * bench/.dist-<pid>/ (inside the repo, so node_modules and the native addon
+ * still resolve) and runs servers and clients from that copy.
+ */
+export let distDir = `${repoDir}/dist`;
+export function snapshotDist() {
+  const snap = `${benchDir}/.dist-${process.pid}`;
+  rmSync(snap, { recursive: true, force: true });
+  cpSync(`${repoDir}/dist`, snap, { recursive: true });
+  distDir = snap;
+  process.env.PODFILES_BENCH_DIST = snap;
+  return () => rmSync(snap, { recursive: true, force: true });
+}
+export const distReady = () => existsSync(`${repoDir}/dist/gen/ts/podfiles/v1/files_pb.js`) && existsSync(`${repoDir}/dist/src/cli/main.js`);
+
 /** podfiles serve --root ROOT on a free loopback port (its "listening" JSON log line is on stderr). */
 export async function startPodfiles(root, nodeArgs = [], { onStdout, env } = {}) {
-  const p = await startProcess(process.execPath, [...nodeArgs, `${repoDir}/bin/podfiles.js`, "serve", "--root", root, "--port", "0"], {
+  const p = await startProcess(process.execPath, [...nodeArgs, `${distDir}/src/cli/main.js`, "serve", "--root", root, "--port", "0"], {
     stream: "stderr",
     cwd: repoDir,
     onOther: onStdout,
@@ -167,12 +183,12 @@ export async function startPodfiles(root, nodeArgs = [], { onStdout, env } = {})
     ready: (line) => {
       try {
         const j = JSON.parse(line);
-        if (j.msg === "listening") return j.port;
+        if (j.msg === "listening") return j;
       } catch {}
       return undefined;
     },
   });
-  return { ...p, url: `http://127.0.0.1:${p.value}` };
+  return { ...p, url: `http://127.0.0.1:${p.value.port}`, confinement: p.value.confinement };
 }
 
 export async function startRawH2(root) {

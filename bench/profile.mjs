@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, closeSync, o
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomFillSync } from "node:crypto";
-import { MiB, GiB, benchDir, client, cpuSeconds, fmt, mibps, startPodfiles, textTable, watch } from "./lib.mjs";
+import { MiB, GiB, benchDir, client, cpuSeconds, fmt, mibps, snapshotDist, startPodfiles, textTable, watch } from "./lib.mjs";
 
 const argv = process.argv.slice(2);
 const opt = (name, def) => {
@@ -73,6 +73,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       else if (line.includes("Mark-Compact")) gc.markCompact++;
     }
   };
+  const dropSnapshot = snapshotDist();
+  process.on("exit", dropSnapshot);
   const server = await startPodfiles(root, ["--trace-gc", "--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}`], { onStdout: countGc });
   const gc0 = () => ({ ...gc });
   try {

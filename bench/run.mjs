@@ -20,6 +20,8 @@ import {
   mibps,
   percentile,
   eldProbe,
+  distReady,
+  snapshotDist,
   repoDir,
   rssMiB,
   run,
@@ -79,10 +81,11 @@ function failedRow(figure, err) {
 
 // ------------------------------------------------------------------ setup
 
-if (!existsSync(join(repoDir, "dist/gen/ts/podfiles/v1/files_pb.js")) || !existsSync(join(repoDir, "dist/src/cli/main.js"))) {
+if (!distReady()) {
   console.error("bench: dist/ is missing: run `npm run build` first");
   process.exit(2);
 }
+const dropSnapshot = snapshotDist();
 const work = mkdtempSync(join(tmpdir(), "podfiles-bench-"));
 const root = join(work, "root");
 mkdirSync(join(root, "up"), { recursive: true });
@@ -92,6 +95,7 @@ async function cleanup() {
   if (cleaned) return;
   cleaned = true;
   for (const c of children) await c.stop().catch(() => {});
+  dropSnapshot();
   if (!KEEP) rmSync(work, { recursive: true, force: true });
 }
 process.once("SIGINT", () => cleanup().then(() => process.exit(130)));
@@ -123,6 +127,13 @@ const machine = {
   node: process.version,
   kernel: release(),
   loadBefore: loadavg().map((x) => Number(x.toFixed(2))),
+  commit: (() => {
+    try {
+      return execSync("git rev-parse --short HEAD", { cwd: repoDir }).toString().trim() + (execSync("git status --porcelain -- src gen", { cwd: repoDir }).toString().trim() ? " + uncommitted src changes" : "");
+    } catch {
+      return "?";
+    }
+  })(),
 };
 log(`mode ${cfg.label}, ${REPS} rep(s), ${machine.nproc} cores (${machine.cpu}), node ${machine.node}, kernel ${machine.kernel}, load ${machine.loadBefore.join(" ")}`);
 log(`preparing files in ${work}`);
@@ -163,6 +174,7 @@ try {
   let pod = await started(startPodfiles(root, eld.nodeArgs, { env: eld.env }));
   const raw = await started(startRawH2(root));
   results.podIdleRss = rssMiB(pod.pid);
+  machine.confinement = pod.confinement;
   results.rawIdleRss = rssMiB(raw.pid);
   const dl = async (stack, path, chunkSize, size, extra = {}) => {
     const srv = stack === "raw-h2" ? raw : pod;
@@ -430,7 +442,7 @@ const tableRows = rows.map((r) => [
   r.target ?? "",
   passText(r.pass),
 ]);
-const machineLine = `${machine.date} · ${machine.mode} · ${machine.nproc} cores (${machine.cpu}) · Node ${machine.node} · Linux ${machine.kernel} · load before ${machine.loadBefore.join(" ")}, after ${machine.loadAfter.join(" ")} · ${machine.seconds} s`;
+const machineLine = `${machine.date} · ${machine.mode} · commit ${machine.commit} · ${machine.nproc} cores (${machine.cpu}) · Node ${machine.node} · Linux ${machine.kernel} · load before ${machine.loadBefore.join(" ")}, after ${machine.loadAfter.join(" ")} · ${machine.seconds} s`;
 console.log(`podfiles bench — ${machineLine}\n`);
 console.log(textTable(header, tableRows));
 
@@ -464,4 +476,3 @@ function updateReadme(machineLine, table) {
   const nodeInfo = `Machine: ${machine.nproc} cores, ${machine.cpu}, Node ${machine.node}, Linux ${machine.kernel}; load average before the run ${machine.loadBefore.join(" ")}, after ${machine.loadAfter.join(" ")}.`;
   writeFileSync(path, `${text.slice(0, i + begin.length)}\n${machineLine}\n\n${nodeInfo}\n\n${table}\n${text.slice(j)}`);
 }
-void execSync;
