@@ -4,7 +4,6 @@
 // does not hammer the API server. The ServiceAccount needs `create` on
 // tokenreviews (authentication.k8s.io) and subjectaccessreviews (authorization.k8s.io).
 import { createHash } from "node:crypto";
-import { AuthenticationV1Api, AuthorizationV1Api, KubeConfig } from "@kubernetes/client-node";
 import { FileServiceError } from "../errors.js";
 import type { Identity, KubeUser } from "./identity.js";
 import { API_GROUP, RESOURCE, unauthenticated } from "./scope.js";
@@ -36,85 +35,6 @@ export interface KubeReviews {
   subjectAccessReview(a: AccessAttributes): Promise<AccessResult>;
 }
 
-/** KubeReviews through @kubernetes/client-node, with a timeout per call. */
-export function kubeReviews(kc: KubeConfig, timeoutMs = 5000): KubeReviews {
-  const authn = kc.makeApiClient(AuthenticationV1Api);
-  const authz = kc.makeApiClient(AuthorizationV1Api);
-  return {
-    async tokenReview(token, audiences) {
-      const review = await withTimeout(
-        authn.createTokenReview({
-          body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, ...(audiences.length ? { audiences } : {}) } },
-        }),
-        timeoutMs,
-        "TokenReview",
-      );
-      const s = review.status ?? {};
-      const u = s.user;
-      return {
-        authenticated: s.authenticated === true && !!u?.username,
-        user: u?.username ? { username: u.username, uid: u.uid, groups: u.groups ?? [], extra: u.extra } : undefined,
-        audiences: s.audiences,
-        error: s.error,
-      };
-    },
-    async subjectAccessReview(a) {
-      const review = await withTimeout(
-        authz.createSubjectAccessReview({
-          body: {
-            apiVersion: "authorization.k8s.io/v1",
-            kind: "SubjectAccessReview",
-            spec: {
-              user: a.user.username,
-              uid: a.user.uid,
-              groups: a.user.groups,
-              extra: a.user.extra,
-              resourceAttributes: { group: API_GROUP, resource: RESOURCE, verb: a.verb, namespace: a.namespace, name: a.name },
-            },
-          },
-        }),
-        timeoutMs,
-        "SubjectAccessReview",
-      );
-      return { allowed: review.status?.allowed === true && review.status?.denied !== true, reason: review.status?.reason };
-    },
-  };
-}
-
-/** A KubeConfig from $KUBECONFIG, ~/.kube/config or the in-cluster ServiceAccount. */
-export function defaultKubeConfig(file?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error("kubernetes auth: no cluster in the kubeconfig (set KUBECONFIG, or run in a pod)");
-  return kc;
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new FileServiceError("unavailable", `${what}: the Kubernetes API server did not answer in ${ms} ms`)), ms);
-      }),
-    ]);
-  } catch (err) {
-    if (err instanceof FileServiceError) throw err;
-    throw new FileServiceError("unavailable", `${what} failed: ${apiErrorText(err)}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function apiErrorText(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (typeof e?.code === "number") {
-    const body = typeof e.body === "string" ? e.body : JSON.stringify(e.body ?? "");
-    return `HTTP ${e.code}${body ? `: ${body.slice(0, 300)}` : ""}`;
-  }
-  return e?.message ?? String(err);
-}
 
 export interface KubeAuthOptions {
   reviews: KubeReviews;

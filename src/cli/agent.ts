@@ -1,11 +1,9 @@
 // `podfiles agent`: the node agent (DaemonSet, hostPID). Options → Validate → Run.
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { createAgentResolver } from "../agent/agent.js";
 import { jsonLogger } from "../log.js";
 import { createServer } from "../server/server.js";
-import { loadKubeConfig } from "../resolve/kube-pods.js";
-import { addAuthOptions, buildAuth, type AuthFlags } from "./auth-options.js";
+import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "./auth-options.js";
 
 export interface AgentOptions extends AuthFlags {
   port: number;
@@ -28,7 +26,8 @@ export async function runAgent(o: AgentOptions) {
   const logger = jsonLogger();
   if (!o.nodeName) logger.warn({ msg: "no --node-name / NODE_NAME: pods on any node are looked up here (only right on a one-node cluster)" });
   // Non-loopback without --auth is refused here (unless --insecure-allow-anonymous).
-  const auth = buildAuth(o, { host: o.host, logger, kubeConfig: o.auth?.includes("kubernetes") ? loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context }) : undefined });
+  const auth = buildAuth(o, { host: o.host, logger, kubeReviews: await loadKubeReviews(o) });
+  const { createAgentResolver } = await import("../agent/agent.js"); // loads the Kubernetes client
   const resolver = createAgentResolver({ ...o, logger });
   const server = await createServer({ resolver, logger, ...auth.server }).listen(o.port, o.host);
   logger.info({ msg: "agent listening", auth: auth.summary, url: server.url, node: o.nodeName, procRoot: o.procRoot, runtime: resolver.roots.pidSource.description });

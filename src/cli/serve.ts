@@ -7,8 +7,9 @@ import { LocalResolver } from "../resolve/local-resolver.js";
 import { createServer } from "../server/server.js";
 import { jsonLogger } from "../log.js";
 import { readFileSync } from "node:fs";
-import { runServeCri, validateCri } from "../agent/serve-cri.js";
-import { addAuthOptions, buildAuth, type AuthFlags } from "./auth-options.js";
+
+import { validateCri } from "../agent/serve-cri.js";
+import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "./auth-options.js";
 
 export interface ServeOptions extends AuthFlags {
   root: string;
@@ -42,13 +43,13 @@ export async function runServe(o: ServeOptions) {
     // auth is not wired into --cri yet: it stays loopback-only (or explicitly anonymous)
     if (o.auth && o.auth !== "none") throw new Error("--auth is not supported with --cri yet");
     buildAuth(o, { host: o.host, logger: jsonLogger() });
-    return runServeCri(o);
+    return (await import("../agent/serve-cri.js")).runServeCri(o);
   }
   const root = resolve(o.root);
   const resolver = new LocalResolver({ root, name: { namespace: o.namespace, pod: o.pod, container: o.container } });
   const logger = jsonLogger();
   const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const auth = buildAuth(o, { host: o.host, logger });
+  const auth = buildAuth(o, { host: o.host, logger, kubeReviews: await loadKubeReviews(o) });
   const server = await createServer({ resolver, logger, tls, ...auth.server }).listen(o.port, o.host);
   logger.info({
     msg: "listening",

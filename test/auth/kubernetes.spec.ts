@@ -3,7 +3,7 @@
 // server runs in test/auth/cluster.spec.ts when the cluster harness is up).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { kubeReviews } from "../../src/auth/kubernetes.js";
+import { kubeReviews } from "../../src/auth/kube-client.js";
 import { bearer, hsSecret, key, startAuthServer, startStandInApiServer, type AuthTestServer } from "./support.js";
 import jwt from "jsonwebtoken";
 
