@@ -47,8 +47,7 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
   h2.on("session", onSession);
   const h1 = http.createServer(handler as never);
   h1.keepAliveTimeout = 30_000;
-  // A handler that answers before reading the whole request body (an Upload refused early) leaves the rest unread; Node drains it only for bodies nobody started reading, so drain it here or the next keep-alive request on the socket stalls.
-  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => res.once("finish", () => { if (req.complete) return; const drain = () => { while (req.read() !== null); }; req.on("readable", drain); drain(); }));
+  h1.on("request", drainUnreadBody);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -102,5 +101,23 @@ function closeAll(server: net.Server, sessions: Set<http2.ServerHttp2Session>, g
       resolve();
     });
     for (const s of sessions) s.close();
+  });
+}
+
+/**
+ * A handler that answers before reading the whole request body (an Upload
+ * refused early) leaves the rest unread. Node discards unread bodies only when
+ * nobody started reading them, and resume() does nothing while connect-node's
+ * 'readable' listener is attached, so read the rest out once the response is
+ * sent, or the next keep-alive request on the socket stalls.
+ */
+function drainUnreadBody(req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.once("finish", () => {
+    if (req.complete) return;
+    const drain = () => {
+      while (req.read() !== null);
+    };
+    req.on("readable", drain);
+    drain();
   });
 }
