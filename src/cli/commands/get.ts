@@ -115,10 +115,15 @@ export async function runGet(o: GetOptions, conn: Connection, io: Io): Promise<v
     }
     throw err;
   }
+  if (offset > 0 && header.format !== ArchiveFormat.TAR && offset > Number(header.entry?.size ?? 0)) {
+    abort.abort();
+    warn(`${part} is larger than ${path}; downloading it again from the start`);
+    return runGet({ ...o, resume: false }, conn, io);
+  }
   try {
     const entry = header.entry!;
     const tarStream = header.format === ArchiveFormat.TAR;
-    const label = remoteBasename(path) || "/";
+    const label = tarStream ? `${remoteBasename(path) || "/"} (tar)` : remoteBasename(path);
     const total = header.length === undefined ? undefined : offset + Number(header.length) - overlap;
     const progress: Progress = createProgress(label, total, { enabled: o.progress });
     progress.add(offset - overlap);
@@ -141,7 +146,7 @@ export async function runGet(o: GetOptions, conn: Connection, io: Io): Promise<v
           await fs.promises.utimes(part, mtime, mtime);
         }
         await fs.promises.rename(part, fileTarget);
-        if (o.verbose) io.out.write(`${path} → ${fileTarget} (${size} bytes)\n`);
+        if (o.verbose) io.out.write(`${path} → ${fileTarget} (${size} bytes${offset > 0 ? `, resumed at ${offset}` : ""})\n`);
       }
     } finally {
       progress.stop();

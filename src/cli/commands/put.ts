@@ -12,7 +12,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { ArchiveFormat, FileType, OverwritePolicy, UploadRequestSchema, type UploadRequest } from "../../../gen/ts/podfiles/v1/files_pb.js";
 import { addTargetOptions, type Connection, type FileClient, type TargetOptions } from "./client.js";
-import { UsageError } from "./errors.js";
+import { CliError, UsageError } from "./errors.js";
 import { parseMode } from "./mode.js";
 import { createProgress } from "./progress.js";
 import { REMOTE_SYNTAX, parseRemote, type RemotePath } from "./remote-path.js";
@@ -168,6 +168,11 @@ export async function runPut(o: PutOptions, { client }: Connection, io: Io): Pro
       const what = isDir ? `${res.entriesExtracted} entries` : `${res.bytesReceived} bytes, sha256 ${Buffer.from(res.sha256).toString("hex")}`;
       io.out.write(`${local} → ${res.entry?.path ?? path} (${what})\n`);
     }
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.NotFound && !o.parents && !isDir) {
+      throw new CliError("NOT_FOUND", `${err.rawMessage} (is the parent directory missing? -p creates it)`);
+    }
+    throw err;
   } finally {
     progress.stop();
   }
