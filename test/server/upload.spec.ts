@@ -148,6 +148,23 @@ describe("Upload (client stream)", () => {
   });
 });
 
+describe("tar upload refused part-way", () => {
+  it("answers promptly (ALREADY_EXISTS) while megabytes of the tar are still coming", async () => {
+    writeFileSync(join(server.root, "exists.txt"), "keep me");
+    const pack = tar.pack();
+    pack.entry({ name: "exists.txt" }, "replacement");
+    for (let i = 0; i < 8; i++) pack.entry({ name: `big${i}.bin` }, random(512 * 1024));
+    pack.finalize();
+    const parts: Buffer[] = [];
+    for await (const ch of pack as AsyncIterable<Buffer>) parts.push(ch);
+    const started = Date.now();
+    const code = await codeOf(uploadAll(server.clients.grpc, server.container, "/", Buffer.concat(parts), { format: ArchiveFormat.TAR }, 64 * 1024));
+    expect(code).toBe(Code.AlreadyExists);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(readFileSync(join(server.root, "exists.txt"), "utf8")).toBe("keep me");
+  }, 30_000);
+});
+
 describe("chunked upload (unary calls, for browsers)", () => {
   const c = () => server.container;
   const client = () => server.clients.connectJson;

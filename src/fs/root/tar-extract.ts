@@ -3,7 +3,6 @@
 // stay inside the target directory: names with `..`, and paths that pass
 // through a symlink (the symlink-then-file trick of kubectl cp's CVEs), are refused.
 import * as fs from "node:fs";
-import { once } from "node:events";
 import { posix } from "node:path";
 import tar from "tar-stream";
 import type { ExtractResult, WriteOptions } from "../container-fs.js";
@@ -42,13 +41,27 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
 async function feed(input: AsyncIterable<Uint8Array>, extract: tar.Extract): Promise<void> {
   try {
     for await (const chunk of input) {
-      if (!extract.write(chunk)) await once(extract, "drain");
+      if (extract.destroyed) throw new Error("tar extraction stopped");
+      if (!extract.write(chunk)) await drainOrClose(extract);
     }
     (extract as unknown as { end(): void }).end();
   } catch (err) {
     extract.destroy(err as Error);
     throw err;
   }
+}
+
+/** Waits for room in the extractor; a destroyed extractor never drains, so its close ends the wait too. */
+function drainOrClose(extract: tar.Extract): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      extract.off("drain", done);
+      extract.off("close", done);
+      resolve();
+    };
+    extract.on("drain", done);
+    extract.on("close", done);
+  });
 }
 
 /** Normalizes a tar member name relative to the target; refuses anything leaving it. */
