@@ -191,8 +191,8 @@ export async function startPodfiles(root, nodeArgs = [], { onStdout, env } = {})
   return { ...p, url: `http://127.0.0.1:${p.value.port}`, confinement: p.value.confinement };
 }
 
-export async function startRawH2(root) {
-  const p = await startProcess(process.execPath, [`${benchDir}/raw-h2-server.mjs`, root], {
+export async function startRawH2(root, script = "raw-h2-server.mjs", extraArgs = []) {
+  const p = await startProcess(process.execPath, [`${benchDir}/${script}`, root, ...extraArgs], {
     ready: (line) => {
       try {
         return JSON.parse(line).port;

@@ -173,18 +173,22 @@ try {
   const eld = eldProbe(work);
   let pod = await started(startPodfiles(root, eld.nodeArgs, { env: eld.env }));
   const raw = await started(startRawH2(root));
+  // The prototype of the proposed zero-copy gRPC Download (bench/zero-copy-server.mjs), with and without SHA-256.
+  const zc = await started(startRawH2(root, "zero-copy-server.mjs"));
+  const zcNoHash = await started(startRawH2(root, "zero-copy-server.mjs", ["--no-hash"]));
   results.podIdleRss = rssMiB(pod.pid);
   machine.confinement = pod.confinement;
   results.rawIdleRss = rssMiB(raw.pid);
+  const PROTO = { "zc-grpcjs": [zc, "grpcjs"], "zc-grpc": [zc, "grpc"], "zc-grpcjs-nohash": [zcNoHash, "grpcjs"] };
   const dl = async (stack, path, chunkSize, size, extra = {}) => {
-    const srv = stack === "raw-h2" ? raw : pod;
+    const [srv, clientStack] = PROTO[stack] ?? [stack === "raw-h2" ? raw : pod, stack];
     const p = stack === "raw-h2" ? path : `/${path}`;
     const r = await watch(srv.pid, () =>
-      client({ op: "download", stack, url: srv.url, path: p, chunkSize, expectBytes: size, warm: stack === "raw-h2" ? "tiny.bin" : "/tiny.bin", ...extra }, deadline(size * (extra.concurrency ?? 1))),
+      client({ op: "download", stack: clientStack, url: srv.url, path: p, chunkSize, expectBytes: size, warm: stack === "raw-h2" ? "tiny.bin" : "/tiny.bin", ...extra }, deadline(size * (extra.concurrency ?? 1))),
     );
     return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB) };
   };
-  const DL_STACKS = ["raw-h2", "grpc", "grpcjs", "connect-h1", "connect-h2"];
+  const DL_STACKS = ["raw-h2", "grpc", "grpcjs", "connect-h1", "connect-h2", "zc-grpcjs", "zc-grpc", "zc-grpcjs-nohash"];
   const dlRuns = Object.fromEntries(DL_STACKS.map((s) => [s, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const stack of DL_STACKS) {
@@ -198,6 +202,8 @@ try {
     }
   }
   const dlMed = (stack, key = "mibps") => median(dlRuns[stack].map((r) => r[key]));
+  await stopped(zc);
+  await stopped(zcNoHash);
 
   // ---------------------------------------------------------------- chunk size sweep (chart)
   const sweep = {};
@@ -357,6 +363,10 @@ try {
   ratioRow(`download ${BIG}: Connect binary, HTTP/1.1`, dlMed("connect-h1"), "MiB/s", rawDl, 0.7, RAW);
   row(`download ${BIG}: Connect binary, h2c`, dlMed("connect-h2"), "MiB/s", rawDl, { baselineLabel: RAW, note: "no target in issue 6" });
   row(`baseline: raw node:http2 download ${BIG} (8/32 MiB windows, 1 MiB chunks)`, rawDl, "MiB/s");
+  const ZC = "prototype zero-copy gRPC Download (bench/zero-copy-server.mjs)";
+  row(`${ZC}, grpc-js client`, dlMed("zc-grpcjs"), "MiB/s", rawDl, { baselineLabel: RAW, note: "not podfiles: what the proposed data path reaches" });
+  row(`${ZC}, connect-node TS client`, dlMed("zc-grpc"), "MiB/s", rawDl, { baselineLabel: RAW, note: "not podfiles" });
+  row(`${ZC} without SHA-256, grpc-js client`, dlMed("zc-grpcjs-nohash"), "MiB/s", rawDl, { baselineLabel: RAW, note: "not podfiles" });
   row(`baseline: cat file > /dev/null`, results.cat, "MiB/s");
   row(`baseline: tar cf - file | tar xf - -O > /dev/null`, results.tar, "MiB/s");
   row(`download gRPC vs cat`, dlMed("grpc"), "MiB/s", results.cat, { baselineLabel: "cat" });
@@ -413,6 +423,8 @@ try {
   cpuRow("download gRPC (grpc-js client)", dlMed("grpcjs", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("download Connect HTTP/1.1", dlMed("connect-h1", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("download Connect h2c", dlMed("connect-h2", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
+  cpuRow("prototype zero-copy gRPC Download (not podfiles)", dlMed("zc-grpcjs", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
+  cpuRow("prototype zero-copy gRPC Download without SHA-256 (not podfiles)", dlMed("zc-grpcjs-nohash", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("upload gRPC stream", ulMed("grpc-stream", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
   cpuRow("upload chunked", ulMed("chunked-h1", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
 
