@@ -106,10 +106,13 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
 
   /** Deletes what this suite creates (also what a killed run left behind). */
   async function cleanup(): Promise<void> {
-    if (runDir && existsSync(path.join(runDir, "kustomization.yaml"))) {
-      await cluster.kubectl(["delete", "-k", runDir, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
-    }
-    await cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
+    // both at once: each waits for its namespace to be finalized (seconds each)
+    await Promise.all([
+      runDir && existsSync(path.join(runDir, "kustomization.yaml"))
+        ? cluster.kubectl(["delete", "-k", runDir, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 })
+        : undefined,
+      cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 }),
+    ]);
   }
 
   beforeAll(async () => {
