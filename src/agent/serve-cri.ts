@@ -5,6 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { jsonLogger } from "../log.js";
 import { CriPodResolver } from "../resolve/cri-pod-resolver.js";
 import { createServer } from "../server/server.js";
+import { closeOnSignal } from "../cli/close-on-signal.js";
 
 export interface ServeCriOptions {
   cri?: string;
@@ -47,12 +48,6 @@ export async function runServeCri(o: ServeCriOptions) {
       "",
     ].join("\n"),
   );
-  const stop = async () => {
-    await server.close();
-    await resolver.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  closeOnSignal(server);
   return server;
 }

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { jsonLogger } from "../log.js";
 import { createServer } from "../server/server.js";
 import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "./auth-options.js";
+import { closeOnSignal } from "./close-on-signal.js";
 
 export interface AgentOptions extends AuthFlags {
   port: number;
@@ -31,13 +32,7 @@ export async function runAgent(o: AgentOptions) {
   const resolver = createAgentResolver({ ...o, logger });
   const server = await createServer({ resolver, logger, ...auth.server }).listen(o.port, o.host);
   logger.info({ msg: "agent listening", auth: auth.summary, url: server.url, node: o.nodeName, procRoot: o.procRoot, runtime: resolver.roots.pidSource.description });
-  const stop = async () => {
-    await server.close();
-    await resolver.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  closeOnSignal(server);
   return server;
 }
 

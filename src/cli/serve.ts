@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 
 import { validateCri } from "../agent/serve-cri.js";
 import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "./auth-options.js";
+import { closeOnSignal } from "./close-on-signal.js";
 
 export interface ServeOptions extends AuthFlags {
   root: string;
@@ -70,12 +71,7 @@ export async function runServe(o: ServeOptions) {
       "",
     ].join("\n"),
   );
-  const stop = async () => {
-    await server.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  closeOnSignal(server);
   return server;
 }
 
