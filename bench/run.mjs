@@ -176,10 +176,11 @@ try {
   // The prototype of the proposed zero-copy gRPC Download (bench/zero-copy-server.mjs), with and without SHA-256.
   const zc = await started(startRawH2(root, "zero-copy-server.mjs"));
   const zcNoHash = await started(startRawH2(root, "zero-copy-server.mjs", ["--no-hash"]));
+  const zcWorker = await started(startRawH2(root, "zero-copy-server.mjs", ["--hash-worker"]));
   results.podIdleRss = rssMiB(pod.pid);
   machine.confinement = pod.confinement;
   results.rawIdleRss = rssMiB(raw.pid);
-  const PROTO = { "zc-grpcjs": [zc, "grpcjs"], "zc-grpc": [zc, "grpc"], "zc-grpcjs-nohash": [zcNoHash, "grpcjs"] };
+  const PROTO = { "zc-grpcjs": [zc, "grpcjs"], "zc-grpc": [zc, "grpc"], "zc-grpcjs-nohash": [zcNoHash, "grpcjs"], "zc-grpcjs-hashworker": [zcWorker, "grpcjs"] };
   const dl = async (stack, path, chunkSize, size, extra = {}) => {
     const [srv, clientStack] = PROTO[stack] ?? [stack === "raw-h2" ? raw : pod, stack];
     const p = stack === "raw-h2" ? path : `/${path}`;
@@ -188,7 +189,7 @@ try {
     );
     return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB) };
   };
-  const DL_STACKS = ["raw-h2", "grpc", "grpcjs", "connect-h1", "connect-h2", "zc-grpcjs", "zc-grpc", "zc-grpcjs-nohash"];
+  const DL_STACKS = ["raw-h2", "grpc", "grpcjs", "connect-h1", "connect-h2", "zc-grpcjs", "zc-grpc", "zc-grpcjs-nohash", "zc-grpcjs-hashworker"];
   const dlRuns = Object.fromEntries(DL_STACKS.map((s) => [s, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const stack of DL_STACKS) {
@@ -204,6 +205,7 @@ try {
   const dlMed = (stack, key = "mibps") => median(dlRuns[stack].map((r) => r[key]));
   await stopped(zc);
   await stopped(zcNoHash);
+  await stopped(zcWorker);
 
   // ---------------------------------------------------------------- chunk size sweep (chart)
   const sweep = {};
@@ -367,6 +369,7 @@ try {
   row(`${ZC}, grpc-js client`, dlMed("zc-grpcjs"), "MiB/s", rawDl, { baselineLabel: RAW, note: "not podfiles: what the proposed data path reaches" });
   row(`${ZC}, connect-node TS client`, dlMed("zc-grpc"), "MiB/s", rawDl, { baselineLabel: RAW, note: "not podfiles" });
   row(`${ZC} without SHA-256, grpc-js client`, dlMed("zc-grpcjs-nohash"), "MiB/s", rawDl, { baselineLabel: RAW, note: "not podfiles" });
+  row(`${ZC}, SHA-256 in a worker thread, grpc-js client`, dlMed("zc-grpcjs-hashworker"), "MiB/s", rawDl, { baselineLabel: RAW, note: "not podfiles" });
   row(`baseline: cat file > /dev/null`, results.cat, "MiB/s");
   row(`baseline: tar cf - file | tar xf - -O > /dev/null`, results.tar, "MiB/s");
   row(`download gRPC vs cat`, dlMed("grpc"), "MiB/s", results.cat, { baselineLabel: "cat" });
@@ -424,6 +427,7 @@ try {
   cpuRow("download Connect HTTP/1.1", dlMed("connect-h1", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("download Connect h2c", dlMed("connect-h2", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("prototype zero-copy gRPC Download (not podfiles)", dlMed("zc-grpcjs", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
+  cpuRow("prototype zero-copy gRPC Download, SHA-256 in a worker (not podfiles)", dlMed("zc-grpcjs-hashworker", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("prototype zero-copy gRPC Download without SHA-256 (not podfiles)", dlMed("zc-grpcjs-nohash", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("upload gRPC stream", ulMed("grpc-stream", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
   cpuRow("upload chunked", ulMed("chunked-h1", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
