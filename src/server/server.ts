@@ -16,6 +16,8 @@ import { HealthState, registerHealth } from "./health.js";
 import { callLog, errorStatus } from "./interceptors.js";
 import { registerReflection } from "./reflection.js";
 import { createTransport, type Transport, type TransportOptions } from "./transport.js";
+import { grpcDownloadHandler, isGrpcDownload } from "./grpc-download.js";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 
 export interface ServerOptions extends TransportOptions {
   resolver: Resolver;
@@ -25,6 +27,8 @@ export interface ServerOptions extends TransportOptions {
   /** Download chunk size when the request names none (default 1 MiB). */
   defaultChunkSize?: number;
   uploads?: UploadSessionsOptions;
+  /** Serve gRPC Download data without serialisation copies (default true; false = plain connect-node, for comparison). */
+  zeroCopyDownload?: boolean;
   /** Interceptors that run before the handlers, after logging (auth goes here). */
   interceptors?: Interceptor[];
   /** Extra services (e.g. AuthService) registered on the same router. */
@@ -52,16 +56,15 @@ export function createServer(options: ServerOptions) {
   const health = new HealthState([FileService.typeName]);
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
 
+  const files = fileService({
+    resolver: options.resolver,
+    uploads,
+    defaultChunkSize: options.defaultChunkSize ?? 1024 * 1024,
+    maxChunkSize: MAX_CHUNK_BYTES,
+  });
+  const interceptors = [callLog(logger), errorStatus(), ...(options.interceptors ?? [])];
   const routes = (router: ConnectRouter) => {
-    router.service(
-      FileService,
-      fileService({
-        resolver: options.resolver,
-        uploads,
-        defaultChunkSize: options.defaultChunkSize ?? 1024 * 1024,
-        maxChunkSize: MAX_CHUNK_BYTES,
-      }),
-    );
+    router.service(FileService, files);
     options.registerExtra?.(router);
     registerHealth(router, health);
     registerReflection(router, [FileService, ...(options.extraServices ?? []), Health]);
@@ -74,9 +77,13 @@ export function createServer(options: ServerOptions) {
     readMaxBytes: maxBytes,
     writeMaxBytes: maxBytes,
     contextValues: nodeRequestContext,
-    interceptors: [callLog(logger), errorStatus(), ...(options.interceptors ?? [])],
+    interceptors,
   });
-  const transport: Transport = createTransport(withCors(handler, options.cors), options);
+  // gRPC Download's data messages skip connect-node's serialisation copies (same handler and interceptors).
+  const download = grpcDownloadHandler({ impl: files.download, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes });
+  const route: typeof handler = (req, res) =>
+    isGrpcDownload(req) && options.zeroCopyDownload !== false ? void download(req as Http2ServerRequest, res as Http2ServerResponse) : handler(req, res);
+  const transport: Transport = createTransport(withCors(route, options.cors), options);
 
   return {
     health,

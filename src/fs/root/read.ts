@@ -5,6 +5,7 @@ import type { ReadOptions, ReadStream } from "../container-fs.js";
 import { FileServiceError, failedPrecondition, invalidArgument } from "../../errors.js";
 import { entryFromStats } from "./entries.js";
 import { closeQuietly, fstat, read } from "./fs-sys.js";
+import { allocWithHeadroom, markHeadroom } from "../headroom.js";
 import type { RootContext } from "./context.js";
 import { packDirectory } from "./tar-pack.js";
 
@@ -48,7 +49,8 @@ export async function openForRead(ctx: RootContext, path: string, options: ReadO
 
 /**
  * Reads [offset, offset+length) in chunks of chunkSize. A fresh buffer per
- * chunk: it is handed to the transport and never reused. The file may shrink
+ * chunk (it is handed to the transport and never reused), with spare bytes in
+ * front for the transport's framing (see headroom.ts). The file may shrink
  * while we read; we then stop early and the trailer's byte count says so.
  */
 export async function* readChunks(fd: number, release: () => void, offset: bigint, length: bigint, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
@@ -58,7 +60,7 @@ export async function* readChunks(fd: number, release: () => void, offset: bigin
     while (position < end) {
       signal?.throwIfAborted();
       const want = Number(end - position < BigInt(chunkSize) ? end - position : BigInt(chunkSize));
-      const buf = Buffer.allocUnsafe(want);
+      const { chunk: buf } = allocWithHeadroom(want);
       let filled = 0;
       while (filled < want) {
         const n = await read(fd, buf, filled, want - filled, position + BigInt(filled));
@@ -67,7 +69,7 @@ export async function* readChunks(fd: number, release: () => void, offset: bigin
       }
       if (filled === 0) return;
       position += BigInt(filled);
-      yield filled === want ? buf : buf.subarray(0, filled);
+      yield markHeadroom(filled === want ? buf : buf.subarray(0, filled));
       if (filled < want) return;
     }
   } finally {
