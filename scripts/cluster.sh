@@ -498,7 +498,7 @@ import_image() {
   ctr_k8s images import "$tar" >>"$LOGS/images.log" 2>&1 || die "ctr images import $tar failed (log: $LOGS/images.log)"
   local ref
   if ref="$("$REPO_ROOT/scripts/images.sh" ref "$kind" 2>/dev/null)"; then
-    ctr_k8s images ls -q | grep -qx "$ref" || die "image $ref not present in containerd after importing $tar"
+    ctr_k8s images ls -q | grep -x "$ref" >/dev/null || die "image $ref not present in containerd after importing $tar"
   fi
 }
 
@@ -786,7 +786,7 @@ verify_clean() {
   local bad=0 p
   p="$(our_shim_pids)"
   [[ -n $p ]] && { log "LEFT: shim processes $p"; bad=1; }
-  findmnt -rn -o TARGET | grep -q "^$STATE" && { log "LEFT: mounts under $STATE"; bad=1; }
+  findmnt -rn -o TARGET | grep "^$STATE" >/dev/null && { log "LEFT: mounts under $STATE"; bad=1; }
   compgen -G "/sys/fs/cgroup/*/kubepods" >/dev/null && { log "LEFT: kubepods cgroups"; bad=1; }
   ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && { log "LEFT: bridge $CNI_BRIDGE"; bad=1; }
   compgen -G "/var/lib/cni/results/podfiles-*" >/dev/null && { log "LEFT: /var/lib/cni/results/podfiles-*"; bad=1; }

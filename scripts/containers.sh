@@ -76,7 +76,7 @@ ctr_() { ctr -a "$SOCK" "$@"; }
 ensure_packages() {
   local missing=() p
   for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return
   local t0; t0=$(now)
@@ -98,7 +98,7 @@ containerd_pid() {
   pid=$(cat "$PIDFILE" 2>/dev/null || true)
   [ -n "$pid" ] || return 1
   [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--config $CONFIG" || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -- "--config $CONFIG" >/dev/null || return 1
   echo "$pid"
 }
 
