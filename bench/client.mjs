@@ -7,12 +7,14 @@ import { open } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
-import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { pathToFileURL } from "node:url";
 
 // The bench's snapshot of dist/ (see snapshotDist in lib.mjs), else dist/.
 const distDir = process.env.PODFILES_BENCH_DIST ?? fileURLToPath(new URL("../dist", import.meta.url));
 const { FileService, OverwritePolicy } = await import(pathToFileURL(`${distDir}/gen/ts/podfiles/v1/files_pb.js`).href);
+// the same session manager the project's clients use (connection window 32 MiB)
+const { WideSessionManager } = await import(pathToFileURL(`${distDir}/src/client/wide-session-manager.js`).href);
 
 const require = createRequire(import.meta.url);
 const MiB = 1024 * 1024;
@@ -24,7 +26,7 @@ const now = () => performance.now();
 /** Generated TS clients, with the large windows every project client sets. */
 function podfilesClient(stack, url) {
   const nodeOptions = { settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MiB - 1 } };
-  const h2 = { httpVersion: "2", nodeOptions, sessionManager: new WideSessionManager(url, {}, nodeOptions) };
+  const h2 = { httpVersion: "2", nodeOptions, sessionManager: new WideSessionManager(url, nodeOptions) };
   const limits = { readMaxBytes: 64 * MiB, writeMaxBytes: 64 * MiB, acceptCompression: [], sendCompression: undefined };
   switch (stack) {
     case "grpc":
@@ -35,24 +37,6 @@ function podfilesClient(stack, url) {
       return createClient(FileService, createConnectTransport({ baseUrl: url, ...h2, useBinaryFormat: true, ...limits }));
     default:
       throw new Error(`unknown stack ${stack}`);
-  }
-}
-
-/**
- * connect-node sets only what nodeOptions carries (the stream window); the
- * connection window stays at nghttp2's 64 KiB unless someone calls
- * setLocalWindowSize on the session. This manager does it on each new session.
- */
-class WideSessionManager extends Http2SessionManager {
-  widened = new WeakSet();
-  async request(method, path, headers, options) {
-    const stream = await super.request(method, path, headers, options);
-    const session = stream.session;
-    if (session && !this.widened.has(session)) {
-      this.widened.add(session);
-      session.setLocalWindowSize(SESSION_WINDOW);
-    }
-    return stream;
   }
 }
 

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { WideSessionManager, wideNodeOptions } from "../../src/client/wide-session-manager.js";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { LocalResolver } from "../../src/resolve/local-resolver.js";
 import { createServer, type ServerOptions, type RunningServer } from "../../src/server/server.js";
@@ -35,7 +36,7 @@ export interface TestServerOptions extends Partial<Omit<ServerOptions, "resolver
 
 /** Client transports with large HTTP/2 windows, as the project's clients use. */
 export function fileClients(baseUrl: string, interceptors: Interceptor[] = []) {
-  const h2 = { httpVersion: "2" as const, nodeOptions: { settings: { initialWindowSize: 8 * 1024 * 1024 } } };
+  const h2 = { httpVersion: "2" as const, nodeOptions: wideNodeOptions, sessionManager: new WideSessionManager(baseUrl) };
   const limits = { readMaxBytes: 16 * 1024 * 1024, writeMaxBytes: 16 * 1024 * 1024 };
   return {
     grpc: createClient(FileService, createGrpcTransport({ baseUrl, ...h2, ...limits, interceptors })),

@@ -1,17 +1,15 @@
 // The generated FileService client over gRPC (h2c or TLS), with large HTTP/2
 // windows: 8 MiB per stream, 32 MiB for the connection; messages up to 16 MiB.
-import type * as http2 from "node:http2";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Command } from "commander";
 import { FileService } from "../../../gen/ts/podfiles/v1/files_pb.js";
+import { WideSessionManager, wideNodeOptions } from "../../client/wide-session-manager.js";
 import { UsageError } from "./errors.js";
 
 export type FileClient = Client<typeof FileService>;
 
 const MiB = 1024 * 1024;
-export const STREAM_WINDOW = 8 * MiB;
-export const SESSION_WINDOW = 32 * MiB;
 export const MAX_MESSAGE = 16 * MiB;
 
 export interface ConnectionOptions {
@@ -49,24 +47,6 @@ export function bearerToken(o: ConnectionOptions): string | undefined {
   return o.token || process.env.PODFILES_TOKEN || undefined;
 }
 
-/** Sets the connection window on each new session (connect-node only sets the stream window). */
-class WideSessionManager extends Http2SessionManager {
-  private readonly widened = new WeakSet<http2.ClientHttp2Session>();
-  override async request(...args: Parameters<Http2SessionManager["request"]>): Promise<http2.ClientHttp2Stream> {
-    const stream = await super.request(...args);
-    const session = stream.session as http2.ClientHttp2Session | undefined;
-    if (session && !this.widened.has(session)) {
-      this.widened.add(session);
-      try {
-        session.setLocalWindowSize(SESSION_WINDOW);
-      } catch {
-        // session already closing: nothing to widen
-      }
-    }
-    return stream;
-  }
-}
-
 export interface Connection {
   client: FileClient;
   url: string;
@@ -84,8 +64,8 @@ export function connect(o: ConnectionOptions): Connection {
       return next(req);
     });
   }
-  const nodeOptions = { settings: { initialWindowSize: STREAM_WINDOW } };
-  const sessionManager = new WideSessionManager(url, {}, nodeOptions);
+  const nodeOptions = wideNodeOptions;
+  const sessionManager = new WideSessionManager(url, nodeOptions);
   const transport = createGrpcTransport({
     baseUrl: url,
     nodeOptions,
