@@ -15,7 +15,8 @@ import { parseKey, type JwtKey } from "../../src/auth/keys.js";
 import type { Logger } from "../../src/log.js";
 import { startTestServer, type TestServer, type TestServerOptions } from "../support/server.js";
 
-export const hsSecret = () => randomBytes(48);
+// base64 text, as `openssl rand -base64 48` makes: raw random bytes may end in 0x0a, which key files strip as a newline
+export const hsSecret = () => randomBytes(48).toString("base64");
 export const rsaPem = () => generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }) as string;
 export const ecPem = () => generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "pkcs8", format: "pem" }) as string;
 export const key = (kid: string, data: string | Buffer): JwtKey => parseKey(kid, Buffer.from(data), kid);
