@@ -6,9 +6,11 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/e2e/**/*.spec.ts'],
+    // real-api.spec.ts: the agent's Kubernetes resolution against this cluster's API server (skipped by
+    // `npm test` when no cluster runs; it runs here)
+    include: ['test/e2e/**/*.spec.ts', 'test/containers/real-api.spec.ts'],
     globalSetup: ['test/e2e/support/global-setup.ts'],
-    env: { PODFILES_E2E: '1' },
+    env: { PODFILES_E2E: '1', PODFILES_REAL_API: '1' },
     // one cluster, one node: suites run one after another
     fileParallelism: false,
     pool: 'forks',
