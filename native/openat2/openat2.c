@@ -1,4 +1,5 @@
-// Minimal Node-API addon: openat2(2) with a retry on EAGAIN, plus a support probe.
+// Minimal Node-API addon: openat2(2) with a retry on EAGAIN, a support probe, and
+// renameat2(2) (for RENAME_NOREPLACE: a rename that never replaces an existing name).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,24 @@
 #ifndef SYS_openat2
 #define SYS_openat2 437
 #endif
+#ifndef SYS_renameat2
+#define SYS_renameat2 316
+#endif
+
+// Throws an Error with .code = errno name and .errno = -errno, as node:fs does.
+static napi_value throw_errno(napi_env env, int e) {
+  napi_value code, msg, err, no;
+#ifdef __GLIBC__
+  const char *name = strerrorname_np(e);
+#else
+  const char *name = NULL; // the JS wrapper derives .code from .errno anyway
+#endif
+  napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &err);
+  napi_create_int32(env, -e, &no); napi_set_named_property(env, err, "errno", no);
+  napi_throw(env, err); return NULL;
+}
 
 static long do_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
   struct open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
@@ -35,19 +54,8 @@ static napi_value js_openat2(napi_env env, napi_callback_info info) {
   long fd = do_openat2(dirfd, path, (uint64_t)flags, (uint64_t)mode, (uint64_t)resolve);
   if (fd < 0) goto fail;
   napi_create_int32(env, (int32_t)fd, &out); return out;
-fail: {
-    int e = errno; napi_value code, msg, err, no;
-#ifdef __GLIBC__
-    const char *name = strerrorname_np(e);
-#else
-    const char *name = NULL; // the JS wrapper derives .code from .errno anyway
-#endif
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &err);
-    napi_create_int32(env, -e, &no); napi_set_named_property(env, err, "errno", no);
-    napi_throw(env, err); return NULL;
-  }
+fail:
+  return throw_errno(env, errno);
 }
 
 static napi_value js_supported(napi_env env, napi_callback_info info) {
@@ -57,11 +65,31 @@ static napi_value js_supported(napi_env env, napi_callback_info info) {
   napi_get_boolean(env, fd >= 0, &out); return out;
 }
 
+// renameat2(olddirfd, oldname, newdirfd, newname, flags): single names inside pinned directory fds.
+static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+  size_t argc = 5; napi_value argv[5]; int32_t olddir, newdir, flags;
+  char oldname[257], newname[257]; size_t l1, l2;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_value_int32(env, argv[0], &olddir) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], oldname, sizeof oldname, &l1) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &newdir) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[3], newname, sizeof newname, &l2) != napi_ok ||
+      napi_get_value_int32(env, argv[4], &flags) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "renameat2(olddirfd, oldname, newdirfd, newname, flags)"); return NULL;
+  }
+  if (l1 >= sizeof oldname - 1 || l2 >= sizeof newname - 1) return throw_errno(env, ENAMETOOLONG);
+  if (strlen(oldname) != l1 || strlen(newname) != l2 || strchr(oldname, '/') || strchr(newname, '/')) return throw_errno(env, EINVAL);
+  if (syscall(SYS_renameat2, olddir, oldname, newdir, newname, (unsigned)flags) < 0) return throw_errno(env, errno);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "openat2", NAPI_AUTO_LENGTH, js_openat2, NULL, &f);
   napi_set_named_property(env, exports, "openat2", f);
   napi_create_function(env, "supported", NAPI_AUTO_LENGTH, js_supported, NULL, &f);
   napi_set_named_property(env, exports, "supported", f);
+  napi_create_function(env, "renameat2", NAPI_AUTO_LENGTH, js_renameat2, NULL, &f);
+  napi_set_named_property(env, exports, "renameat2", f);
   return exports;
 }

@@ -6,6 +6,7 @@ import {
   O_DIRECTORY,
   O_PATH,
   O_TMPFILE,
+  RENAME_NOREPLACE,
   RESOLVE_IN_ROOT,
   RESOLVE_NO_MAGICLINKS,
 } from "./constants.js";
@@ -134,6 +135,22 @@ export class ConfinedRoot {
         closed = true;
       },
     };
+  }
+
+  /**
+   * Renames `fromName` in dir fd `fromDirFd` to `toName` in `toDirFd` (fds from openParent) only if
+   * the target does not exist, atomically (renameat2 RENAME_NOREPLACE; EEXIST otherwise). Returns
+   * false, doing nothing, where the addon is not in use: the caller then checks and renames itself.
+   */
+  renameNoReplace(fromDirFd: number, fromName: string, toDirFd: number, toName: string): boolean {
+    if (!this.binding) return false;
+    try {
+      this.binding.renameat2(fromDirFd, fromName, toDirFd, toName, RENAME_NOREPLACE);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOSYS") return false; // kernel or filesystem without renameat2
+      throw e;
+    }
+    return true;
   }
 
   /** Closes the root fd; later calls throw EBADF. */

@@ -11,6 +11,9 @@ export const { O_NOFOLLOW, O_DIRECTORY, O_CREAT, O_EXCL } = fsc;
 export const RESOLVE_NO_MAGICLINKS = 0x02;
 export const RESOLVE_IN_ROOT = 0x10;
 
+/** renameat2(2) flag: fail with EEXIST instead of replacing the target. */
+export const RENAME_NOREPLACE = 1;
+
 /** Linux MAXSYMLINKS: at most this many symlinks are followed in one resolution. */
 export const MAX_SYMLINKS = 40;
 /** Linux PATH_MAX (bytes, including the NUL) and NAME_MAX. */

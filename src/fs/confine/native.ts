@@ -9,6 +9,8 @@ export interface Openat2Binding {
   openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
   /** Whether this kernel supports openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS. */
   supported(): boolean;
+  /** renameat2(2) of single names inside directory fds; throws like openat2. */
+  renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): void;
 }
 
 export interface NativeStatus {

@@ -100,14 +100,20 @@ async function removeChildren(dirFd: number, name: string): Promise<void> {
 
 export async function rename(ctx: RootContext, from: string, to: string, options: { overwrite: boolean }): Promise<Entry> {
   if (from === "/" || to === "/") throw invalidArgument("cannot rename the container root");
-  await ctx.inParent(from, (_fromFd, _fromName, fromAt) =>
-    ctx.inParent(to, async (_toFd, _toName, toAt) => {
+  const exists = () => alreadyExists(`${to}: already exists (ask for overwrite to replace it)`);
+  await ctx.inParent(from, (fromFd, fromName, fromAt) =>
+    ctx.inParent(to, async (toFd, toName, toAt) => {
       await fs.promises.lstat(fromAt()); // NOT_FOUND names the source when it is missing
-      if (!options.overwrite) {
-        // No renameat2(RENAME_NOREPLACE) in Node: check first (a racing creator can still lose its file).
-        const existing = await fs.promises.lstat(toAt()).catch(() => undefined);
-        if (existing) throw alreadyExists(`${to}: already exists (ask for overwrite to replace it)`);
+      if (options.overwrite) return fs.promises.rename(fromAt(), toAt());
+      try {
+        // renameat2(RENAME_NOREPLACE) through the addon: atomic, a racing creator never loses its file
+        if (ctx.root.renameNoReplace(fromFd, fromName, toFd, toName)) return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") throw exists();
+        throw err;
       }
+      // without the addon: check, then rename (a small race remains)
+      if (await fs.promises.lstat(toAt()).catch(() => undefined)) throw exists();
       await fs.promises.rename(fromAt(), toAt());
     }),
   );
