@@ -24,20 +24,70 @@ export async function createWriter(ctx: RootContext, path: string, options: Writ
 
 const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
 
-class TempFileWriter implements FileWriter {
+/**
+ * The lifecycle both writers share: commit() makes the data final (persist) or,
+ * when that fails, undoes it (abort); either way the fds are released once.
+ */
+abstract class SettlingWriter implements FileWriter {
   written = 0n;
   private finished = false;
 
+  protected constructor(
+    protected readonly ctx: RootContext,
+    protected readonly path: string,
+    protected readonly fd: number,
+  ) {}
+
+  abstract write(chunk: Uint8Array): Promise<void>;
+  /** Makes the written data final under the target's name. */
+  protected abstract persist(): Promise<void>;
+  /** Undoes what was written (best effort). */
+  protected abstract discard(): Promise<void>;
+
+  /** Closes what the writer holds open; runs once. */
+  protected release(): void {
+    closeQuietly(this.fd);
+  }
+
+  async commit(): Promise<Entry> {
+    try {
+      await this.persist();
+      const st = await fstat(this.fd, { bigint: true });
+      return entryFromStats(this.path, st, await this.ctx.names());
+    } catch (err) {
+      await this.abort();
+      throw err;
+    } finally {
+      this.finish();
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    await this.discard().catch(() => undefined);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.release();
+  }
+}
+
+class TempFileWriter extends SettlingWriter {
   private constructor(
-    private readonly ctx: RootContext,
-    private readonly path: string,
+    ctx: RootContext,
+    path: string,
     private readonly dirFd: number,
     private readonly name: string,
     private readonly tempName: string,
-    private readonly fd: number,
+    fd: number,
     private readonly options: WriteOptions,
     private readonly mode: number,
-  ) {}
+  ) {
+    super(ctx, path, fd);
+  }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<TempFileWriter> {
     const parent = ctx.root.openParent(path);
@@ -66,58 +116,44 @@ class TempFileWriter implements FileWriter {
     this.written += BigInt(chunk.length);
   }
 
-  async commit(): Promise<Entry> {
+  protected async persist(): Promise<void> {
     const at = (n: string) => ConfinedRoot.fdPath(this.dirFd, n);
-    try {
-      await fsync(this.fd);
-      await fchmod(this.fd, this.mode);
-      await applyOwner(this.ctx, this.fd, this.options);
-      if (this.options.overwrite === "overwrite") {
-        await fs.promises.rename(at(this.tempName), at(this.name));
-      } else {
-        // link(2) fails with EEXIST instead of replacing: a no-replace rename.
-        await fs.promises.link(at(this.tempName), at(this.name)).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === "EEXIST") throw alreadyExists(`${this.path}: already exists (ask for overwrite to replace it)`);
-          throw err;
-        });
-        await fs.promises.unlink(at(this.tempName));
-      }
-      await syncDirectory(this.dirFd);
-      const st = await fstat(this.fd, { bigint: true });
-      return entryFromStats(this.path, st, await this.ctx.names());
-    } catch (err) {
-      await this.abort();
-      throw err;
-    } finally {
-      this.finish();
+    await fsync(this.fd);
+    await fchmod(this.fd, this.mode);
+    await applyOwner(this.ctx, this.fd, this.options);
+    if (this.options.overwrite === "overwrite") {
+      await fs.promises.rename(at(this.tempName), at(this.name));
+    } else {
+      // link(2) fails with EEXIST instead of replacing: a no-replace rename.
+      await fs.promises.link(at(this.tempName), at(this.name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "EEXIST") throw alreadyExists(`${this.path}: already exists (ask for overwrite to replace it)`);
+        throw err;
+      });
+      await fs.promises.unlink(at(this.tempName));
     }
+    await syncDirectory(this.dirFd);
   }
 
-  async abort(): Promise<void> {
-    if (this.finished) return;
-    await fs.promises.unlink(ConfinedRoot.fdPath(this.dirFd, this.tempName)).catch(() => undefined);
-    this.finish();
+  protected async discard(): Promise<void> {
+    await fs.promises.unlink(ConfinedRoot.fdPath(this.dirFd, this.tempName));
   }
 
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    closeQuietly(this.fd);
+  protected override release(): void {
+    super.release();
     closeQuietly(this.dirFd);
   }
 }
 
-class AppendWriter implements FileWriter {
-  written = 0n;
-  private finished = false;
-
+class AppendWriter extends SettlingWriter {
   private constructor(
-    private readonly ctx: RootContext,
-    private readonly path: string,
-    private readonly fd: number,
+    ctx: RootContext,
+    path: string,
+    fd: number,
     private readonly startSize: bigint,
     private readonly options: WriteOptions,
-  ) {}
+  ) {
+    super(ctx, path, fd);
+  }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<AppendWriter> {
     const fd = ctx.open(path, O_WRONLY | O_NOFOLLOW);
@@ -139,31 +175,15 @@ class AppendWriter implements FileWriter {
     this.written += BigInt(chunk.length);
   }
 
-  async commit(): Promise<Entry> {
-    try {
-      await fsync(this.fd);
-      if (this.options.mode !== undefined) await fchmod(this.fd, this.options.mode);
-      await applyOwner(this.ctx, this.fd, this.options, false);
-      const st = await fstat(this.fd, { bigint: true });
-      return entryFromStats(this.path, st, await this.ctx.names());
-    } catch (err) {
-      await this.abort();
-      throw err;
-    } finally {
-      this.finish();
-    }
+  protected async persist(): Promise<void> {
+    await fsync(this.fd);
+    if (this.options.mode !== undefined) await fchmod(this.fd, this.options.mode);
+    await applyOwner(this.ctx, this.fd, this.options, false);
   }
 
-  async abort(): Promise<void> {
-    if (this.finished) return;
-    await ftruncate(this.fd, Number(this.startSize)).catch(() => undefined);
-    this.finish();
-  }
-
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    closeQuietly(this.fd);
+  /** A failed append leaves the file as it was before: truncated back to where it started. */
+  protected async discard(): Promise<void> {
+    await ftruncate(this.fd, Number(this.startSize));
   }
 }
 
