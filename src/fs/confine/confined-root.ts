@@ -1,4 +1,4 @@
-import { closeSync, openSync, readlinkSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { cleanPath, pathComponents } from "./clean-path.js";
 import {
   O_CLOEXEC,
@@ -11,7 +11,7 @@ import {
   RESOLVE_NO_MAGICLINKS,
 } from "./constants.js";
 import { asSystemError, systemError } from "./errors.js";
-import { fdPath } from "./fd-path.js";
+import { fdPath, realPathOrClose } from "./fd-path.js";
 import { nativeStatus, type Openat2Binding } from "./native.js";
 import { walk } from "./walk.js";
 
@@ -60,13 +60,7 @@ export class ConfinedRoot {
     const strategy: Strategy = status?.binding ? "openat2" : "walk";
     const fallbackReason = wanted === "auto" && strategy === "walk" ? status?.reason : undefined;
     const fd = openSync(rootPath, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    let real: string;
-    try {
-      real = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch (e) {
-      closeSync(fd);
-      throw e;
-    }
+    const real = realPathOrClose(fd);
     return new ConfinedRoot(rootPath, strategy, fallbackReason, fd, real, status?.binding);
   }
 

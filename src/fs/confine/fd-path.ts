@@ -1,3 +1,4 @@
+import { closeSync, readlinkSync } from "node:fs";
 import { PathError } from "./errors.js";
 
 /**
@@ -11,4 +12,14 @@ export function fdPath(dirFd: number, name = ""): string {
     throw new PathError("INVALID_PATH", `not a single path component: ${JSON.stringify(name)}`);
   }
   return `/proc/self/fd/${dirFd}/${name}`;
+}
+
+/** The path the kernel reports for an open fd (readlink of /proc/self/fd/N); closes the fd if that fails. */
+export function realPathOrClose(fd: number): string {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
 }

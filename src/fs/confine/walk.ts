@@ -3,7 +3,7 @@
 import { closeSync, fstatSync, openSync, readlinkSync } from "node:fs";
 import { MAX_SYMLINKS, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH } from "./constants.js";
 import { systemError } from "./errors.js";
-import { fdPath } from "./fd-path.js";
+import { fdPath, realPathOrClose } from "./fd-path.js";
 
 export interface WalkRoot {
   /** O_PATH fd of the root directory. */
@@ -35,13 +35,7 @@ function errnoCode(e: unknown): string | undefined {
  * another mount namespace) it cannot tell inside from outside and the walk alone confines.
  */
 export function verifyInside(root: WalkRoot, fd: number, reqPath: string): number {
-  let real: string;
-  try {
-    real = readlinkSync(`/proc/self/fd/${fd}`);
-  } catch (e) {
-    closeSync(fd);
-    throw e;
-  }
+  const real = realPathOrClose(fd);
   if (root.real === "/" || real === root.real || real.startsWith(root.real + "/")) return fd;
   closeSync(fd);
   throw systemError("EXDEV", "open", reqPath);
