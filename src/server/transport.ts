@@ -40,7 +40,7 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
   if (options.tls) {
     const server = http2.createSecureServer({ ...options.tls, allowHTTP1: true, settings }, handler as never);
     server.on("session", onSession);
-    return { server, close: () => closeAll(server, sessions) };
+    return { server, close: () => closeGracefully(server, sessions, () => sessions.forEach((s) => s.destroy())) };
   }
 
   const h2 = http2.createServer({ settings }, handler as never);
@@ -62,13 +62,10 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
   });
   return {
     server,
-    close: async () => {
-      // HTTP/1.1 keep-alive sockets handed over by the sniffer: idle ones close now, busy ones after the grace period.
+    close: () => {
+      // idle HTTP/1.1 keep-alive sockets close now; every socket still busy (HTTP/1.1 or h2c) after the grace period is destroyed
       h1.closeIdleConnections();
-      const grace = setTimeout(() => sockets.forEach((s) => s.destroy()), 2000);
-      grace.unref();
-      await closeAll(server, sessions);
-      clearTimeout(grace);
+      return closeGracefully(server, sessions, () => sockets.forEach((s) => s.destroy()));
     },
   };
 }
@@ -89,12 +86,10 @@ function sniff(socket: net.Socket, route: (isHttp2: boolean) => void): void {
   socket.on("data", onData);
 }
 
-/** Graceful close; sessions still busy after graceMs are destroyed. */
-function closeAll(server: net.Server, sessions: Set<http2.ServerHttp2Session>, graceMs = 2000): Promise<void> {
+/** Stops accepting and ends HTTP/2 sessions gracefully; forceClose runs if connections remain after graceMs. */
+function closeGracefully(server: net.Server, sessions: Set<http2.ServerHttp2Session>, forceClose: () => void, graceMs = 2000): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      for (const s of sessions) s.destroy();
-    }, graceMs);
+    const timer = setTimeout(forceClose, graceMs);
     timer.unref();
     server.close(() => {
       clearTimeout(timer);
