@@ -4,9 +4,8 @@
 // does not hammer the API server. The ServiceAccount needs `create` on
 // tokenreviews (authentication.k8s.io) and subjectaccessreviews (authorization.k8s.io).
 import { createHash } from "node:crypto";
-import { FileServiceError } from "../errors.js";
 import type { Identity, KubeUser } from "./identity.js";
-import { API_GROUP, RESOURCE, unauthenticated } from "./scope.js";
+import { unauthenticated } from "./scope.js";
 import { TtlCache } from "./ttl-cache.js";
 
 export interface TokenReviewResult {
