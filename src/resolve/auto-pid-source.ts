@@ -25,7 +25,10 @@ export class AutoPidSource implements PidSource {
   }
 
   get description(): string {
-    return this.cri ? this.cri.description : `${this.cgroups.description} (no CRI socket answered)`;
+    if (this.cri) return this.cri.description;
+    // detection is lazy (first resolve): say so rather than claim a failure nothing has seen yet
+    const tried = this.lastTry !== -Infinity;
+    return `${this.cgroups.description} (${tried ? "no CRI socket answered" : "CRI socket detected on first use, else this"})`;
   }
 
   private async current(): Promise<PidSource> {

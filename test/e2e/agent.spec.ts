@@ -247,6 +247,17 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
     console.log(`[e2e agent] agent log:\n${logs.trim().split("\n").slice(0, 6).join("\n")}`);
 
     await until("test pod ready", () => execInPod("test", "-e", "/home/app/.ready").then(() => true), 120_000);
+    // exec reaches the container through the kubelet before the kubelet has reported it running to the
+    // API server, and the agent resolves containers from the API's pod status: wait for that too
+    await until(
+      "test pod's container reported running to the API server",
+      async () => {
+        const p = JSON.parse(await cluster.kubectl(["-n", NS, "get", "pod", POD, "-o", "json"]));
+        const main = (p.status?.containerStatuses ?? []).find((c: { name: string }) => c.name === "main");
+        return main?.state?.running && main.containerID ? true : undefined;
+      },
+      120_000,
+    );
     await writeFile(hostMarker, hostMarkerContent);
     timings["beforeAll total"] = t(t0);
   });
