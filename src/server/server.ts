@@ -16,8 +16,7 @@ import { HealthState, registerHealth } from "./health.js";
 import { callLog, errorStatus } from "./interceptors.js";
 import { registerReflection } from "./reflection.js";
 import { createTransport, type Transport, type TransportOptions } from "./transport.js";
-import { grpcDownloadHandler, isGrpcDownload } from "./grpc-download.js";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { downloadFastPath, downloadFastPathProtocol } from "./download-fast-path/handler.js";
 
 export interface ServerOptions extends TransportOptions {
   resolver: Resolver;
@@ -27,7 +26,7 @@ export interface ServerOptions extends TransportOptions {
   /** Download chunk size when the request names none (default 1 MiB). */
   defaultChunkSize?: number;
   uploads?: UploadSessionsOptions;
-  /** Serve gRPC Download data without serialisation copies (default true; false = plain connect-node, for comparison). */
+  /** Serve Download data (binary gRPC, gRPC-Web, Connect) without serialisation copies (default true; false = plain connect-node, for comparison). */
   zeroCopyDownload?: boolean;
   /** Interceptors that run before the handlers, after logging (auth goes here). */
   interceptors?: Interceptor[];
@@ -79,10 +78,12 @@ export function createServer(options: ServerOptions) {
     contextValues: nodeRequestContext,
     interceptors,
   });
-  // gRPC Download's data messages skip connect-node's serialisation copies (same handler and interceptors).
-  const download = grpcDownloadHandler({ impl: files.download, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes });
-  const route: typeof handler = (req, res) =>
-    isGrpcDownload(req) && options.zeroCopyDownload !== false ? void download(req as Http2ServerRequest, res as Http2ServerResponse) : handler(req, res);
+  // Download's data messages skip connect-node's serialisation copies (same handler and interceptors).
+  const download = downloadFastPath({ impl: files.download, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes });
+  const route: typeof handler = (req, res) => {
+    const protocol = options.zeroCopyDownload === false ? undefined : downloadFastPathProtocol(req);
+    return protocol ? void download(req, res, protocol) : handler(req, res);
+  };
   const transport: Transport = createTransport(withCors(route, options.cors), options);
 
   return {

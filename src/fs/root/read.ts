@@ -5,7 +5,7 @@ import type { ReadOptions, ReadStream } from "../container-fs.js";
 import { FileServiceError, failedPrecondition, invalidArgument } from "../../errors.js";
 import { entryFromStats } from "./entries.js";
 import { closeQuietly, fstat, read } from "./fs-sys.js";
-import { allocWithHeadroom, markHeadroom } from "../headroom.js";
+import { chunkPool } from "../headroom.js";
 import type { RootContext } from "./context.js";
 import { packDirectory } from "./tar-pack.js";
 
@@ -48,9 +48,9 @@ export async function openForRead(ctx: RootContext, path: string, options: ReadO
 }
 
 /**
- * Reads [offset, offset+length) in chunks of chunkSize. A fresh buffer per
- * chunk (it is handed to the transport and never reused), with spare bytes in
- * front for the transport's framing (see headroom.ts). The file may shrink
+ * Reads [offset, offset+length) in chunks of chunkSize. A buffer of its own per
+ * chunk from the chunk pool (the transport that sends it may give it back once
+ * sent), with spare bytes in front for the transport's framing (see headroom.ts). The file may shrink
  * while we read; we then stop early and the trailer's byte count says so.
  */
 export async function* readChunks(fd: number, release: () => void, offset: bigint, length: bigint, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
@@ -60,16 +60,19 @@ export async function* readChunks(fd: number, release: () => void, offset: bigin
     while (position < end) {
       signal?.throwIfAborted();
       const want = Number(end - position < BigInt(chunkSize) ? end - position : BigInt(chunkSize));
-      const { chunk: buf } = allocWithHeadroom(want);
+      const buf = chunkPool.acquire(want);
       let filled = 0;
       while (filled < want) {
         const n = await read(fd, buf, filled, want - filled, position + BigInt(filled));
         if (n === 0) break;
         filled += n;
       }
-      if (filled === 0) return;
+      if (filled === 0) {
+        chunkPool.release(buf);
+        return;
+      }
       position += BigInt(filled);
-      yield markHeadroom(filled === want ? buf : buf.subarray(0, filled));
+      yield chunkPool.shorten(buf, filled);
       if (filled < want) return;
     }
   } finally {
