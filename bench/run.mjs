@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --reps N] [-- --keep]
+// npm run bench [-- --quick] [-- --reps N] [-- --keep] [-- --cluster]
 //
 // Every podfiles figure is a ratio against a baseline measured in the same run
 // on the same machine. Server and clients run in separate processes on
@@ -31,10 +31,13 @@ import {
   watch,
 } from "./lib.mjs";
 import { chunkChart } from "./chart.mjs";
+import { measureKubectlCp } from "./kubectl-cp.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const KEEP = argv.includes("--keep");
+/** Bring the real cluster up for figure 6 when none runs (it is taken down again). */
+const CLUSTER = argv.includes("--cluster");
 const repsArg = argv.indexOf("--reps");
 const REPS = repsArg >= 0 ? Number(argv[repsArg + 1]) : QUICK ? 1 : 2;
 
@@ -350,11 +353,15 @@ try {
   await stopped(raw);
 
   // ---------------------------------------------------------------- kubectl cp (figure 6)
-  let cluster = "not running";
+  // On the real cluster of scripts/cluster.sh: a running one is used; --cluster brings one up (and down).
+  let kcp;
   try {
-    const st = await run("bash", [join(repoDir, "scripts/cluster.sh"), "status"], { timeoutMs: 15_000 });
-    if (st.code === 0 && !/not running|not ready/.test(st.stdout + st.stderr)) cluster = "running";
-  } catch {}
+    kcp = await measureKubectlCp({ repoDir, sizeMiB: QUICK ? 64 : 256, reps: QUICK ? 1 : 3, up: CLUSTER, log: (m) => log(`kubectl cp: ${m}`) });
+    if (kcp.status === "measured") log(`kubectl cp ${fmt(kcp.kubectlCpMiBps, "MiB/s")}, podfiles get ${fmt(kcp.podfilesMiBps, "MiB/s")} (${kcp.sizeMiB} MiB)`);
+  } catch (err) {
+    kcp = { status: "failed", note: `failed: ${err.message.slice(0, 300)}` };
+    log(`kubectl cp failed: ${err.message}`);
+  }
 
   // ================================================================ rows
   const RAW = "raw http2";
@@ -432,9 +439,15 @@ try {
   cpuRow("upload gRPC stream", ulMed("grpc-stream", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
   cpuRow("upload chunked", ulMed("chunked-h1", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
 
-  row(`kubectl cp vs podfiles download, same pod (figure 6)`, null, "MiB/s", null, {
-    note: cluster === "running" ? "not measured: the cluster runs but the bench does not drive it yet" : "not measured: no cluster running (scripts/cluster.sh status)",
-  });
+  if (kcp.status === "measured") {
+    const size = `${kcp.sizeMiB} MiB`;
+    row(`podfiles get vs kubectl cp, same pod and file (${size}, whole commands; figure 6)`, kcp.podfilesMiBps, "MiB/s", kcp.kubectlCpMiBps, { baselineLabel: "kubectl cp" });
+    row(`baseline: kubectl cp out of the pod (${size})`, kcp.kubectlCpMiBps, "MiB/s");
+  } else {
+    row(`podfiles get vs kubectl cp, same pod and file (figure 6)`, null, "MiB/s", null, {
+      note: kcp.note ?? "not measured: no cluster running (npm run bench -- --cluster brings one up)",
+    });
+  }
 
   results.sweep = sweep;
 } catch (err) {
