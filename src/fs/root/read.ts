@@ -33,14 +33,14 @@ export async function openForRead(ctx: RootContext, path: string, options: ReadO
     const available = size - options.offset;
     const length = options.length === 0n || options.length > available ? available : options.length;
     handedOver = true;
-    const release = closeOnce(fd);
+    const file = new ReadFd(fd);
     return {
       entry,
       format: "raw",
       offset: options.offset,
       length,
-      chunks: readChunks(fd, release, options.offset, length, options.chunkSize, options.signal),
-      close: async () => release(),
+      chunks: readChunks(file, options.offset, length, options.chunkSize, options.signal),
+      close: async () => file.close(),
     };
   } finally {
     if (!handedOver) closeQuietly(fd);
@@ -48,45 +48,84 @@ export async function openForRead(ctx: RootContext, path: string, options: ReadO
 }
 
 /**
- * Reads [offset, offset+length) in chunks of chunkSize. A buffer of its own per
- * chunk from the chunk pool (the transport that sends it may give it back once
- * sent), with spare bytes in front for the transport's framing (see headroom.ts). The file may shrink
- * while we read; we then stop early and the trailer's byte count says so.
+ * The fd of a download. Closed once, and only after the reads in flight have finished: a close
+ * while the threadpool still reads would let the next open() reuse the number under that read.
  */
-export async function* readChunks(fd: number, release: () => void, offset: bigint, length: bigint, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-  let position = offset;
-  const end = offset + length;
-  try {
-    while (position < end) {
-      signal?.throwIfAborted();
-      const want = Number(end - position < BigInt(chunkSize) ? end - position : BigInt(chunkSize));
-      const buf = chunkPool.acquire(want);
-      let filled = 0;
-      while (filled < want) {
-        const n = await read(fd, buf, filled, want - filled, position + BigInt(filled));
-        if (n === 0) break;
-        filled += n;
-      }
-      if (filled === 0) {
-        chunkPool.release(buf);
-        return;
-      }
-      position += BigInt(filled);
-      yield chunkPool.shorten(buf, filled);
-      if (filled < want) return;
+export class ReadFd {
+  private inFlight = 0;
+  private closing = false;
+  private closed = false;
+
+  constructor(readonly fd: number) {}
+
+  async read(buffer: Uint8Array, offset: number, length: number, position: bigint): Promise<number> {
+    if (this.closing) throw new Error("read after close");
+    this.inFlight++;
+    try {
+      return await read(this.fd, buffer, offset, length, position);
+    } finally {
+      this.inFlight--;
+      if (this.closing) this.closeNow();
     }
-  } finally {
-    release();
+  }
+
+  /** Closes now, or as soon as the reads in flight finish. Idempotent. */
+  close(): void {
+    this.closing = true;
+    this.closeNow();
+  }
+
+  private closeNow(): void {
+    if (this.closed || this.inFlight > 0) return;
+    this.closed = true;
+    closeQuietly(this.fd);
   }
 }
 
-/** A close that runs once: the fd number may be reused by the next open. */
-export function closeOnce(fd: number): () => void {
-  let open = true;
-  return () => {
-    if (open) closeQuietly(fd);
-    open = false;
-  };
+/**
+ * Reads [offset, offset+length) in chunks of chunkSize, one chunk ahead: the next read runs in
+ * the threadpool while the caller hashes and sends the current chunk. A buffer of its own per
+ * chunk from the chunk pool (the transport that sends it may give it back once sent), with spare
+ * bytes in front for the transport's framing (see headroom.ts). The file may shrink while we
+ * read; we then stop early and the trailer's byte count says so. The fd closes at the end.
+ */
+export async function* readChunks(file: ReadFd, offset: bigint, length: bigint, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const end = offset + length;
+  const sizeAt = (position: bigint) => Number(end - position < BigInt(chunkSize) ? end - position : BigInt(chunkSize));
+  let position = offset;
+  let next = position < end ? readChunk(file, position, sizeAt(position)) : undefined;
+  try {
+    while (next) {
+      signal?.throwIfAborted();
+      const want = sizeAt(position);
+      const chunk = await next;
+      next = undefined;
+      if (!chunk) return;
+      position += BigInt(chunk.length);
+      if (chunk.length === want && position < end) next = readChunk(file, position, sizeAt(position));
+      yield chunk;
+    }
+  } finally {
+    // a read-ahead nobody will take: let it finish (its buffer is dropped), then the fd may close
+    if (next) await next.then((c) => c && chunkPool.release(c), () => undefined);
+    file.close();
+  }
+}
+
+/** One chunk at `position`: up to `want` bytes (fewer at the end of a shrunk file), undefined at EOF. */
+async function readChunk(file: ReadFd, position: bigint, want: number): Promise<Buffer | undefined> {
+  const buf = chunkPool.acquire(want);
+  let filled = 0;
+  while (filled < want) {
+    const n = await file.read(buf, filled, want - filled, position + BigInt(filled));
+    if (n === 0) break;
+    filled += n;
+  }
+  if (filled === 0) {
+    chunkPool.release(buf);
+    return undefined;
+  }
+  return chunkPool.shorten(buf, filled);
 }
 
 function openReadable(ctx: RootContext, path: string): number {

@@ -10,7 +10,7 @@ import type { Entry, ReadOptions, ReadStream } from "../container-fs.js";
 import type { RootContext } from "./context.js";
 import { fstat } from "./fs-sys.js";
 import { listEntries } from "./list.js";
-import { closeOnce, readChunks } from "./read.js";
+import { ReadFd, readChunks } from "./read.js";
 
 const FILE_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
@@ -69,7 +69,7 @@ async function addFile(ctx: RootContext, pack: tar.Pack, path: string, header: O
     if (code === "ENOENT" || code === "ELOOP") return; // removed or replaced by a symlink while packing
     throw err;
   }
-  const release = closeOnce(fd);
+  const file = new ReadFd(fd);
   try {
     const st = await fstat(fd, { bigint: true });
     if ((Number(st.mode) & fs.constants.S_IFMT) !== fs.constants.S_IFREG) return;
@@ -78,7 +78,7 @@ async function addFile(ctx: RootContext, pack: tar.Pack, path: string, header: O
       const sink = pack.entry({ ...header, type: "file", size: Number(size) }, (err) => (err ? reject(err) : resolve()));
       (async () => {
         let sent = 0n;
-        for await (const chunk of readChunks(fd, release, 0n, size, options.chunkSize, options.signal)) {
+        for await (const chunk of readChunks(file, 0n, size, options.chunkSize, options.signal)) {
           sent += BigInt(chunk.length);
           if (!sink.write(chunk)) await once(sink, "drain");
         }
@@ -92,7 +92,7 @@ async function addFile(ctx: RootContext, pack: tar.Pack, path: string, header: O
     });
     await done;
   } finally {
-    release();
+    file.close();
   }
 }
 

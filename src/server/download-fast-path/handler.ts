@@ -17,6 +17,11 @@ import { frameMessage } from "./framing.js";
 import { wireProtocolOf, writeHead, type FastPathRequest, type FastPathResponse, type WireProtocol } from "./wire-protocols.js";
 
 const PATH = `/${FileService.typeName}/${FileService.method.download.name}`;
+/**
+ * Bytes queued on the response before the loop waits for the socket (1 MiB chunks: the one being
+ * sent and the next two). Bounds the memory per download whatever the client's windows.
+ */
+const WRITE_AHEAD_BYTES = 2 * 1024 * 1024;
 /** connect-node's default upper bound for a client's deadline header. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -57,9 +62,13 @@ export function downloadFastPath(o: DownloadFastPathOptions) {
       if (timeout.error) throw timeout.error;
       const requests = await readRequests(req, o.readMaxBytes);
       const messages = transformInvokeImplementation(spec, context, o.interceptors)(createAsyncIterable(requests));
+      const inFlight = new BytesInFlight(WRITE_AHEAD_BYTES);
       for await (const message of messages) {
         writeHead(res, protocol.contentType, context.responseHeader);
-        if (!res.write(frameMessage(message as DownloadResponse), afterWrite(message as DownloadResponse))) await drainOrClose(res, context.signal);
+        const framed = frameMessage(message as DownloadResponse);
+        inFlight.add(framed.length);
+        res.write(framed, afterWrite(message as DownloadResponse, inFlight, framed.length));
+        if (inFlight.full) await settledOrClosed(inFlight, res, context.signal);
         if (aborted.signal.aborted) return;
       }
       protocol.end(res, { header: context.responseHeader, trailer: context.responseTrailer });
@@ -72,13 +81,50 @@ export function downloadFastPath(o: DownloadFastPathOptions) {
 }
 
 /**
- * The write callback of a data message: once the socket has taken the bytes, the chunk's memory
- * goes back to the pool (this path is the chunk's last user: the handler hashed it before yielding).
+ * The write callback of a message: the bytes left the process, so they no longer count against
+ * the write-ahead, and a data chunk's memory goes back to the pool (this path is the chunk's last
+ * user: the handler hashed it before yielding).
  */
-function afterWrite(message: DownloadResponse): (() => void) | undefined {
-  if (message.part.case !== "data") return undefined;
-  const chunk = message.part.value;
-  return () => releaseChunk(chunk);
+function afterWrite(message: DownloadResponse, inFlight: BytesInFlight, length: number): () => void {
+  const chunk = message.part.case === "data" ? message.part.value : undefined;
+  return () => {
+    inFlight.done(length);
+    if (chunk) releaseChunk(chunk);
+  };
+}
+
+/**
+ * Bytes handed to the response whose write callback has not run yet. Waiting for 'drain' after
+ * every chunk (the response buffers 16 KiB) left the socket idle while the next chunk was read and
+ * hashed; keeping a bounded amount queued keeps it busy without buffering the file.
+ */
+export class BytesInFlight {
+  private pending = 0;
+  private wake?: () => void;
+
+  constructor(private readonly limit: number) {}
+
+  get full(): boolean {
+    return this.pending > this.limit;
+  }
+
+  add(n: number): void {
+    this.pending += n;
+  }
+
+  done(n: number): void {
+    this.pending -= n;
+    if (!this.full && this.wake) {
+      const wake = this.wake;
+      this.wake = undefined;
+      wake();
+    }
+  }
+
+  /** Resolves once the bytes in flight are back under the limit. */
+  settled(): Promise<void> {
+    return this.full ? new Promise((resolve) => (this.wake = resolve)) : Promise.resolve();
+  }
 }
 
 /**
@@ -120,13 +166,11 @@ function headersOf(req: FastPathRequest): Headers {
 
 const responseGone = (res: FastPathResponse) => ("stream" in res ? res.stream.destroyed : res.destroyed);
 
-/** Waits until the response can take more, or it closed, or the call ended (deadline, cancel). */
-function drainOrClose(res: FastPathResponse, call: AbortSignal): Promise<unknown> {
-  const settled = new AbortController();
-  const signal = settled.signal;
-  return Promise.race([
-    once(res, "drain", { signal }).catch(() => undefined),
-    once(res, "close", { signal }).catch(() => undefined),
-    once(call, "abort", { signal }).catch(() => undefined),
-  ]).finally(() => settled.abort());
+/** Waits until the bytes in flight are under the limit, or the response closed, or the call ended. */
+function settledOrClosed(inFlight: BytesInFlight, res: FastPathResponse, call: AbortSignal): Promise<unknown> {
+  const done = new AbortController();
+  const signal = done.signal;
+  return Promise.race([inFlight.settled(), once(res, "close", { signal }).catch(() => undefined), once(call, "abort", { signal }).catch(() => undefined)]).finally(() =>
+    done.abort(),
+  );
 }
