@@ -32,6 +32,7 @@ import {
 } from "./lib.mjs";
 import { chunkChart } from "./chart.mjs";
 import { measureKubectlCp } from "./kubectl-cp.mjs";
+import { buildGoClient, goClient } from "./go-client.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -173,6 +174,14 @@ try {
   log(`cat ${fmt(results.cat, "MiB/s")}, tar pipe ${fmt(results.tar, "MiB/s")}`);
 
   // ---------------------------------------------------------------- downloads
+  // grpc-go (bench/go-client on the generated gen/go module): an efficient real client, so that the
+  // server's own limits show where the connect-node client's copies would hide them
+  let goBin;
+  try {
+    goBin = await buildGoClient({ repoDir, log });
+  } catch (err) {
+    log(`Go client build failed, its rows are skipped: ${err.message.split("\n")[0]}`);
+  }
   const eld = eldProbe(work);
   let pod = await started(startPodfiles(root, eld.nodeArgs, { env: eld.env }));
   const raw = await started(startRawH2(root));
@@ -187,12 +196,13 @@ try {
   const dl = async (stack, path, chunkSize, size, extra = {}) => {
     const [srv, clientStack] = PROTO[stack] ?? [stack === "raw-h2" ? raw : pod, stack];
     const p = stack === "raw-h2" ? path : `/${path}`;
+    if (stack === "go" && !goBin) throw new Error("no Go client (its build failed)");
     const r = await watch(srv.pid, () =>
-      client({ op: "download", stack: clientStack, url: srv.url, path: p, chunkSize, expectBytes: size, warm: stack === "raw-h2" ? "tiny.bin" : "/tiny.bin", ...extra }, deadline(size * (extra.concurrency ?? 1))),
+      stack === "go" ? goClient(goBin, { op: "download", url: srv.url, path: p, chunkSize, expectBytes: size }, deadline(size)) : client({ op: "download", stack: clientStack, url: srv.url, path: p, chunkSize, expectBytes: size, warm: stack === "raw-h2" ? "tiny.bin" : "/tiny.bin", ...extra }, deadline(size * (extra.concurrency ?? 1))),
     );
     return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB) };
   };
-  const DL_STACKS = ["raw-h2", "grpc", "grpcjs", "connect-h1", "connect-h2", "zc-grpcjs", "zc-grpc", "zc-grpcjs-nohash", "zc-grpcjs-hashworker"];
+  const DL_STACKS = ["raw-h2", "grpc", "grpcjs", "go", "connect-h1", "connect-h2", "zc-grpcjs", "zc-grpc", "zc-grpcjs-nohash", "zc-grpcjs-hashworker"];
   const dlRuns = Object.fromEntries(DL_STACKS.map((s) => [s, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const stack of DL_STACKS) {
@@ -235,12 +245,17 @@ try {
   const ul = async (stack, src, size, srvOverride, chunkSize = CHUNK) => {
     const srv = srvOverride ?? (stack === "raw-h2" ? raw : pod);
     const dest = stack === "raw-h2" ? `up/${stack}.bin` : `/up/${stack}.bin`;
-    const r = await watch(srv.pid, () => client({ op: "upload", stack, url: srv.url, src, dest, chunkSize }, deadline(size)));
+    if (stack === "go" && !goBin) throw new Error("no Go client (its build failed)");
+    const r = await watch(srv.pid, () =>
+      stack === "go"
+        ? goClient(goBin, ["upload", "--url", srv.url, "--src", src, "--dest", dest, "--chunk-size", String(chunkSize)], deadline(size))
+        : client({ op: "upload", stack, url: srv.url, src, dest, chunkSize }, deadline(size)),
+    );
     rmSync(join(root, "up", `${stack}.bin`), { force: true });
     if (r.bytes !== size) throw new Error(`uploaded ${r.bytes} of ${size}`);
     return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB) };
   };
-  const UL_STACKS = ["raw-h2", "grpc-stream", "chunked-h1"];
+  const UL_STACKS = ["raw-h2", "grpc-stream", "go", "chunked-h1"];
   const ulRuns = Object.fromEntries(UL_STACKS.map((s) => [s, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const stack of UL_STACKS) {
@@ -369,6 +384,7 @@ try {
   const rawUl = ulMed("raw-h2");
   ratioRow(`download ${BIG}: gRPC, connect-node TS client`, dlMed("grpc"), "MiB/s", rawDl, 0.8, RAW);
   ratioRow(`download ${BIG}: gRPC, @grpc/grpc-js client`, dlMed("grpcjs"), "MiB/s", rawDl, 0.8, RAW);
+  ratioRow(`download ${BIG}: gRPC, grpc-go client (generated Go module)`, dlMed("go"), "MiB/s", rawDl, 0.8, RAW);
   ratioRow(`download ${BIG}: Connect binary, HTTP/1.1`, dlMed("connect-h1"), "MiB/s", rawDl, 0.7, RAW);
   row(`download ${BIG}: Connect binary, h2c`, dlMed("connect-h2"), "MiB/s", rawDl, { baselineLabel: RAW, note: "no target in issue 6" });
   row(`baseline: raw node:http2 download ${BIG} (8/32 MiB windows, 1 MiB chunks)`, rawDl, "MiB/s");
@@ -386,7 +402,8 @@ try {
     row(`download ${BIG} grpc-js client, ${sizeLabel(cs)} chunks`, sweep.grpcjs[cs], "MiB/s", sweep["raw-h2"][cs], { baselineLabel: `${RAW}, ${sizeLabel(cs)} chunks` });
     row(`download ${BIG} Connect HTTP/1.1, ${sizeLabel(cs)} chunks`, sweep["connect-h1"][cs], "MiB/s", sweep["raw-h2"][cs], { baselineLabel: `${RAW}, ${sizeLabel(cs)} chunks` });
   }
-  ratioRow(`upload ${BIG}: gRPC client stream (fsync)`, ulMed("grpc-stream"), "MiB/s", rawUl, 0.8, `${RAW} upload`);
+  ratioRow(`upload ${BIG}: gRPC client stream, connect-node TS client (fsync)`, ulMed("grpc-stream"), "MiB/s", rawUl, 0.8, `${RAW} upload`);
+  ratioRow(`upload ${BIG}: gRPC client stream, grpc-go client (fsync)`, ulMed("go"), "MiB/s", rawUl, 0.8, `${RAW} upload`);
   ratioRow(`upload ${BIG}: chunked unary, Connect HTTP/1.1, 1 MiB calls`, ulMed("chunked-h1"), "MiB/s", rawUl, 0.7, `${RAW} upload`);
   row(`upload ${BIG}: chunked unary, Connect HTTP/1.1, 4 MiB calls`, results.chunked4m ?? NaN, "MiB/s", rawUl, { baselineLabel: `${RAW} upload`, note: "one run" });
   row(`baseline: raw node:http2 upload ${BIG} (write + fsync)`, rawUl, "MiB/s");
@@ -431,12 +448,14 @@ try {
   const cpuRow = (label, v, b, bl) => row(`server CPU per GiB: ${label}`, v, "s/GiB", b, { baselineLabel: bl });
   cpuRow("download gRPC (TS client)", dlMed("grpc", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("download gRPC (grpc-js client)", dlMed("grpcjs", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
+  cpuRow("download gRPC (grpc-go client)", dlMed("go", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("download Connect HTTP/1.1", dlMed("connect-h1", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("download Connect h2c", dlMed("connect-h2", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("prototype zero-copy gRPC Download (not podfiles)", dlMed("zc-grpcjs", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("prototype zero-copy gRPC Download, SHA-256 in a worker (not podfiles)", dlMed("zc-grpcjs-hashworker", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("prototype zero-copy gRPC Download without SHA-256 (not podfiles)", dlMed("zc-grpcjs-nohash", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
-  cpuRow("upload gRPC stream", ulMed("grpc-stream", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
+  cpuRow("upload gRPC stream (TS client)", ulMed("grpc-stream", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
+  cpuRow("upload gRPC stream (grpc-go client)", ulMed("go", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
   cpuRow("upload chunked", ulMed("chunked-h1", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
 
   if (kcp.status === "measured") {

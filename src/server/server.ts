@@ -16,7 +16,8 @@ import { HealthState, registerHealth } from "./health.js";
 import { callLog, errorStatus } from "./interceptors.js";
 import { registerReflection } from "./reflection.js";
 import { createTransport, type Transport, type TransportOptions } from "./transport.js";
-import { downloadFastPath, downloadFastPathProtocol } from "./download-fast-path/handler.js";
+import { downloadFastPath, downloadFastPathProtocol } from "./fast-path/download.js";
+import { uploadFastPath, uploadFastPathProtocol } from "./fast-path/upload.js";
 
 export interface ServerOptions extends TransportOptions {
   resolver: Resolver;
@@ -26,8 +27,11 @@ export interface ServerOptions extends TransportOptions {
   /** Download chunk size when the request names none (default 1 MiB). */
   defaultChunkSize?: number;
   uploads?: UploadSessionsOptions;
-  /** Serve Download data (binary gRPC, gRPC-Web, Connect) without serialisation copies (default true; false = plain connect-node, for comparison). */
-  zeroCopyDownload?: boolean;
+  /**
+   * Serve Download (binary gRPC, gRPC-Web, Connect) and gRPC Upload through src/server/fast-path
+   * (default true; false = connect-node alone, for comparison and the equality tests).
+   */
+  fastPaths?: boolean;
   /** Interceptors that run before the handlers, after logging (auth goes here). */
   interceptors?: Interceptor[];
   /** Extra services (e.g. AuthService) registered on the same router. */
@@ -78,11 +82,18 @@ export function createServer(options: ServerOptions) {
     contextValues: nodeRequestContext,
     interceptors,
   });
-  // Download's data messages skip connect-node's serialisation copies (same handler and interceptors).
-  const download = downloadFastPath({ impl: files.download, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes });
+  // Download's and Upload's data messages skip connect-node's copies and per-frame steps (same handlers and interceptors).
+  const fast = { interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes };
+  const download = downloadFastPath({ impl: files.download, ...fast });
+  const upload = uploadFastPath({ impl: files.upload, ...fast });
   const route: typeof handler = (req, res) => {
-    const protocol = options.zeroCopyDownload === false ? undefined : downloadFastPathProtocol(req);
-    return protocol ? void download(req, res, protocol) : handler(req, res);
+    if (options.fastPaths !== false) {
+      const down = downloadFastPathProtocol(req);
+      if (down) return void download(req, res, down);
+      const up = uploadFastPathProtocol(req);
+      if (up) return void upload(req, res, up);
+    }
+    return handler(req, res);
   };
   const transport: Transport = createTransport(withCors(route, options.cors), options);
 

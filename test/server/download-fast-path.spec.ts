@@ -19,7 +19,7 @@ const content = random(3 * MiB + 7);
 
 beforeAll(async () => {
   fast = await startTestServer();
-  plain = await startTestServer({ root: fast.root, zeroCopyDownload: false });
+  plain = await startTestServer({ root: fast.root, fastPaths: false });
   writeFileSync(join(fast.root, "data.bin"), content);
 });
 afterAll(async () => {

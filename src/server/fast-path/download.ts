@@ -9,11 +9,13 @@
 // HTTP/2: what browsers use); every other call, protocol and encoding takes connect-node's path.
 import { once } from "node:events";
 import { fromBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, createMethodImplSpec, type ContextValues, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createMethodImplSpec, type ContextValues, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import { createAsyncIterable, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { DownloadRequestSchema, FileService, type DownloadRequest, type DownloadResponse } from "../../../gen/ts/podfiles/v1/files_pb.js";
 import { releaseChunk } from "../../fs/headroom.js";
+import { responseGone, startCall, statusOf } from "./call-context.js";
 import { frameMessage } from "./framing.js";
+import { EnvelopeSplitter } from "./request-envelopes.js";
 import { wireProtocolOf, writeHead, type FastPathRequest, type FastPathResponse, type WireProtocol } from "./wire-protocols.js";
 
 const PATH = `/${FileService.typeName}/${FileService.method.download.name}`;
@@ -22,8 +24,6 @@ const PATH = `/${FileService.typeName}/${FileService.method.download.name}`;
  * sent and the next two). Bounds the memory per download whatever the client's windows.
  */
 const WRITE_AHEAD_BYTES = 2 * 1024 * 1024;
-/** connect-node's default upper bound for a client's deadline header. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export interface DownloadFastPathOptions {
   impl: ServiceImpl<typeof FileService>["download"];
@@ -41,25 +41,9 @@ export function downloadFastPathProtocol(req: FastPathRequest): WireProtocol | u
 export function downloadFastPath(o: DownloadFastPathOptions) {
   const spec = createMethodImplSpec(FileService.method.download, o.impl);
   return async (req: FastPathRequest, res: FastPathResponse, protocol: WireProtocol): Promise<void> => {
-    const aborted = new AbortController();
-    // 'close' before the response finished: the client went away (reset stream, closed socket)
-    res.once("close", () => {
-      if (!res.writableFinished) aborted.abort(new ConnectError("client went away", Code.Canceled));
-    });
-    const timeout = protocol.timeout(req, MAX_TIMEOUT_MS);
-    const context = createHandlerContext({
-      service: FileService,
-      method: FileService.method.download,
-      protocolName: protocol.name,
-      requestMethod: "POST",
-      url: `http://${"authority" in req ? req.authority : req.headers.host}${PATH}`,
-      timeoutMs: timeout.timeoutMs,
-      requestSignal: aborted.signal,
-      requestHeader: headersOf(req),
-      contextValues: o.contextValues(req),
-    });
+    const { context, clientGone, timeoutError } = startCall(req, res, protocol, FileService.method.download, o.contextValues(req));
     try {
-      if (timeout.error) throw timeout.error;
+      if (timeoutError) throw timeoutError;
       const requests = await readRequests(req, o.readMaxBytes);
       const messages = transformInvokeImplementation(spec, context, o.interceptors)(createAsyncIterable(requests));
       const inFlight = new BytesInFlight(WRITE_AHEAD_BYTES);
@@ -69,13 +53,12 @@ export function downloadFastPath(o: DownloadFastPathOptions) {
         inFlight.add(framed.length);
         res.write(framed, afterWrite(message as DownloadResponse, inFlight, framed.length));
         if (inFlight.full) await settledOrClosed(inFlight, res, context.signal);
-        if (aborted.signal.aborted) return;
+        if (clientGone.aborted) return;
       }
       protocol.end(res, { header: context.responseHeader, trailer: context.responseTrailer });
     } catch (err) {
-      if (aborted.signal.aborted || responseGone(res)) return;
-      const error = err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
-      protocol.end(res, { header: context.responseHeader, trailer: context.responseTrailer, error });
+      if (clientGone.aborted || responseGone(res)) return;
+      protocol.end(res, { header: context.responseHeader, trailer: context.responseTrailer, error: statusOf(err) });
     }
   };
 }
@@ -132,39 +115,20 @@ export class BytesInFlight {
  * exactly one, with connect-es's own status and message).
  */
 async function readRequests(req: FastPathRequest, maxBytes: number): Promise<DownloadRequest[]> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes + 5) throw new ConnectError(`request message larger than ${maxBytes} bytes`, Code.ResourceExhausted);
-    parts.push(chunk);
-  }
-  const body = Buffer.concat(parts, size);
+  const splitter = new EnvelopeSplitter(maxBytes);
   const messages: DownloadRequest[] = [];
-  for (let at = 0; at < body.length; ) {
-    if (body.length - at < 5 || body.length - at - 5 < body.readUInt32BE(at + 1)) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-    if (body[at] & 1) throw new ConnectError("protocol error: received compressed message without a content encoding", Code.Internal);
-    const end = at + 5 + body.readUInt32BE(at + 1);
-    try {
-      messages.push(fromBinary(DownloadRequestSchema, body.subarray(at + 5, end)));
-    } catch (err) {
-      throw new ConnectError(`invalid DownloadRequest: ${String(err)}`, Code.InvalidArgument);
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    for (const bytes of splitter.push(chunk)) {
+      try {
+        messages.push(fromBinary(DownloadRequestSchema, bytes));
+      } catch (err) {
+        throw new ConnectError(`invalid DownloadRequest: ${String(err)}`, Code.InvalidArgument);
+      }
     }
-    at = end;
   }
+  splitter.finish();
   return messages;
 }
-
-function headersOf(req: FastPathRequest): Headers {
-  const h = new Headers();
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (k.startsWith(":") || v === undefined) continue;
-    h.set(k, Array.isArray(v) ? v.join(", ") : String(v));
-  }
-  return h;
-}
-
-const responseGone = (res: FastPathResponse) => ("stream" in res ? res.stream.destroyed : res.destroyed);
 
 /** Waits until the bytes in flight are under the limit, or the response closed, or the call ended. */
 function settledOrClosed(inFlight: BytesInFlight, res: FastPathResponse, call: AbortSignal): Promise<unknown> {
