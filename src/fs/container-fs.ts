@@ -81,9 +81,12 @@ export interface WriteOptions {
  * data goes into the target and abort() truncates it back.
  */
 export interface FileWriter {
-  /** Bytes written so far in this writer (not counting an append offset). */
+  /** Bytes accepted so far by this writer (not counting an append offset); in the file after flush(). */
   readonly written: bigint;
+  /** Queues a chunk (the writer owns it from now on); may resolve before it is in the file. */
   write(chunk: Uint8Array): Promise<void>;
+  /** Resolves once everything accepted is in the file; throws a write's error. */
+  flush(): Promise<void>;
   commit(): Promise<Entry>;
   abort(): Promise<void>;
 }

@@ -66,3 +66,23 @@ describe("ChunkPool", () => {
     expect(pool.freeBuffers).toBe(2);
   });
 });
+
+describe("ChunkPool.transfer", () => {
+  it("moves the record to a view into the same memory, so releasing the view returns the buffer", () => {
+    const pool = new ChunkPool();
+    const message = pool.acquire(1000);
+    const data = message.subarray(4);
+    pool.transfer(message, data);
+    expect(pool.has(message)).toBe(false);
+    expect(pool.has(data)).toBe(true);
+    pool.release(data);
+    expect(pool.acquire(1000).buffer).toBe(message.buffer);
+  });
+
+  it("ignores a view into other memory", () => {
+    const pool = new ChunkPool();
+    const message = pool.acquire(100);
+    pool.transfer(message, new Uint8Array(10));
+    expect(pool.has(message)).toBe(true);
+  });
+});

@@ -54,6 +54,17 @@ export class ChunkPool {
     return view;
   }
 
+  /**
+   * Hands the pool record of `from` to `to`, a view into the same memory (a message assembled in a
+   * pooled buffer → the data field inside it), so that releasing `to` returns the buffer.
+   */
+  transfer(from: Uint8Array, to: Uint8Array): void {
+    const backing = this.owners.get(from);
+    if (!backing || to.buffer !== backing.buffer) return;
+    this.owners.delete(from);
+    this.owners.set(to, backing);
+  }
+
   /** True for a chunk of this pool not yet released: it has HEADROOM writable bytes in front. */
   has(chunk: Uint8Array): boolean {
     return this.owners.has(chunk);

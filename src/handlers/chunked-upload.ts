@@ -71,6 +71,7 @@ export function writeUploadChunk(deps: HandlerDeps) {
       }
       session.check.add(req.data);
       await session.writer.write(req.data);
+      await session.writer.flush(); // the committed size reported is in the file
       return create(WriteUploadChunkResponseSchema, { committedSize: committed(session) });
     });
 }

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { ConfinedRoot } from "../confine/index.js";
 import type { Entry, FileWriter, WriteOptions } from "../container-fs.js";
 import { alreadyExists, failedPrecondition, invalidArgument } from "../../errors.js";
+import { releaseChunk } from "../headroom.js";
 import { entryFromStats } from "./entries.js";
 import { closeQuietly, fchmod, fchown, fstat, fsync, ftruncate, writeAll } from "./fs-sys.js";
 import type { RootContext } from "./context.js";
@@ -24,21 +25,60 @@ export async function createWriter(ctx: RootContext, path: string, options: Writ
 
 const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
 
+/** Writes kept in flight per file: the next chunk arrives and is hashed while earlier ones are written. */
+const WRITES_IN_FLIGHT = 2;
+
 /**
- * The lifecycle both writers share: commit() makes the data final (persist) or,
- * when that fails, undoes it (abort); either way the fds are released once.
+ * The lifecycle both writers share: write() queues positional writes (a few in flight, so
+ * receiving and writing overlap), commit() waits for them and makes the data final (persist) or,
+ * when that fails, undoes it (abort, which also waits for writes in flight first: a late write
+ * must not land after the undo); either way the fds are released once.
  */
 abstract class SettlingWriter implements FileWriter {
   written = 0n;
   private finished = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
 
   protected constructor(
     protected readonly ctx: RootContext,
     protected readonly path: string,
     protected readonly fd: number,
+    /** file offset of the first byte this writer writes */
+    private readonly startOffset: bigint,
   ) {}
 
-  abstract write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Queues the chunk's write and resolves once fewer than WRITES_IN_FLIGHT are pending. The writer
+   * owns the chunk from now on (the caller must not change it); a pooled chunk (fs/headroom.ts)
+   * goes back to the pool once written. A write error is thrown by a later write, flush or commit.
+   */
+  async write(chunk: Uint8Array): Promise<void> {
+    this.throwIfFailed();
+    const position = this.startOffset + this.written;
+    this.written += BigInt(chunk.length);
+    const pending: Promise<void> = writeAll(this.fd, chunk, position).then(
+      () => releaseChunk(chunk),
+      (err: unknown) => {
+        this.failure ??= err;
+      },
+    );
+    this.inFlight.add(pending);
+    void pending.finally(() => this.inFlight.delete(pending));
+    while (this.inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(this.inFlight);
+    this.throwIfFailed();
+  }
+
+  /** Waits until every queued write is in the file (page cache). */
+  async flush(): Promise<void> {
+    await Promise.all(this.inFlight);
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
   /** Makes the written data final under the target's name. */
   protected abstract persist(): Promise<void>;
   /** Undoes what was written (best effort). */
@@ -51,6 +91,7 @@ abstract class SettlingWriter implements FileWriter {
 
   async commit(): Promise<Entry> {
     try {
+      await this.flush();
       await this.persist();
       const st = await fstat(this.fd, { bigint: true });
       return entryFromStats(this.path, st, await this.ctx.names());
@@ -64,6 +105,7 @@ abstract class SettlingWriter implements FileWriter {
 
   async abort(): Promise<void> {
     if (this.finished) return;
+    await Promise.all(this.inFlight);
     await this.discard().catch(() => undefined);
     this.finish();
   }
@@ -86,7 +128,7 @@ class TempFileWriter extends SettlingWriter {
     private readonly options: WriteOptions,
     private readonly mode: number,
   ) {
-    super(ctx, path, fd);
+    super(ctx, path, fd, 0n);
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<TempFileWriter> {
@@ -109,11 +151,6 @@ class TempFileWriter extends SettlingWriter {
       parent.close();
       throw err;
     }
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    await writeAll(this.fd, chunk, null);
-    this.written += BigInt(chunk.length);
   }
 
   protected async persist(): Promise<void> {
@@ -152,7 +189,7 @@ class AppendWriter extends SettlingWriter {
     private readonly startSize: bigint,
     private readonly options: WriteOptions,
   ) {
-    super(ctx, path, fd);
+    super(ctx, path, fd, startSize);
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<AppendWriter> {
@@ -168,11 +205,6 @@ class AppendWriter extends SettlingWriter {
       closeQuietly(fd);
       throw err;
     }
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    await writeAll(this.fd, chunk, this.startSize + this.written);
-    this.written += BigInt(chunk.length);
   }
 
   protected async persist(): Promise<void> {

@@ -1,15 +1,16 @@
 // Splits a request body into its enveloped messages (flags byte, 4-byte length, message) as the
 // body's chunks arrive, synchronously: no async step per HTTP/2 DATA frame (grpc-go sends 16 KiB
 // frames: 65,536 per GiB), and no copy for a message that arrives inside one chunk. A message
-// split across chunks is assembled once, into memory of its own (never reused: a tar extractor
-// downstream may hold on to it).
+// split across chunks is assembled once, into a buffer of the chunk pool (fs/headroom.ts): only
+// its last user may release it (the file writer, once written); anything else lets GC have it.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { chunkPool } from "../../fs/headroom.js";
 
 export class EnvelopeSplitter {
   private readonly header = Buffer.alloc(5);
   private headerFill = 0;
   /** the message being assembled across chunks, and how much of it has arrived */
-  private message?: Buffer;
+  private message?: Uint8Array;
   private messageFill = 0;
 
   /** @param maxBytes largest message accepted (RESOURCE_EXHAUSTED beyond) */
@@ -65,7 +66,7 @@ export class EnvelopeSplitter {
   }
 
   private begin(length: number): void {
-    this.message = Buffer.allocUnsafeSlow(length);
+    this.message = chunkPool.acquire(length);
     this.messageFill = 0;
   }
 

@@ -10,6 +10,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createMethodImplSpec, type ContextValues, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import { transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { FileService, UploadRequestSchema, UploadResponseSchema, type UploadRequest, type UploadResponse } from "../../../gen/ts/podfiles/v1/files_pb.js";
+import { chunkPool } from "../../fs/headroom.js";
 import { responseGone, startCall, statusOf } from "./call-context.js";
 import { envelope } from "./framing.js";
 import { EnvelopeSplitter } from "./request-envelopes.js";
@@ -133,7 +134,10 @@ function requestMessages(req: FastPathRequest, maxBytes: number, clientGone: Abo
 
 function decode(bytes: Uint8Array): UploadRequest {
   try {
-    return fromBinary(UploadRequestSchema, bytes);
+    const message = fromBinary(UploadRequestSchema, bytes);
+    // the data field is a view into the message: it now stands for the pooled buffer, if any
+    if (message.part.case === "data") chunkPool.transfer(bytes, message.part.value);
+    return message;
   } catch (err) {
     throw new ConnectError(`invalid UploadRequest: ${String(err)}`, Code.InvalidArgument);
   }
