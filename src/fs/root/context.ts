@@ -57,10 +57,12 @@ export class RootContext {
   /** lstat of path (no final symlink followed) as an Entry. */
   async lstatEntry(path: string): Promise<Entry> {
     const names = await this.names();
+    // Synchronous, like the confined opens before them: metadata calls take microseconds, while a
+    // thread-pool round trip waits behind every file read in flight (Stat latency under load).
     return this.inParent(path, async (dirFd, name, at) => {
-      if (name === "") return entryFromStats(path, await fstat(dirFd, { bigint: true }), names);
-      const st = await fs.promises.lstat(at(), { bigint: true });
-      const target = entryIsLink(st) ? await fs.promises.readlink(at()) : undefined;
+      if (name === "") return entryFromStats(path, fs.fstatSync(dirFd, { bigint: true }), names);
+      const st = fs.lstatSync(at(), { bigint: true });
+      const target = entryIsLink(st) ? fs.readlinkSync(at()) : undefined;
       return entryFromStats(path, st, names, target);
     });
   }
@@ -70,7 +72,7 @@ export class RootContext {
     const names = await this.names();
     const fd = this.open(path, O_PATH);
     try {
-      return entryFromStats(path, await fstat(fd, { bigint: true }), names);
+      return entryFromStats(path, fs.fstatSync(fd, { bigint: true }), names);
     } finally {
       closeQuietly(fd);
     }
