@@ -198,7 +198,9 @@ try {
     const p = stack === "raw-h2" ? path : `/${path}`;
     if (stack === "go" && !goBin) throw new Error("no Go client (its build failed)");
     const r = await watch(srv.pid, () =>
-      stack === "go" ? goClient(goBin, { op: "download", url: srv.url, path: p, chunkSize, expectBytes: size }, deadline(size)) : client({ op: "download", stack: clientStack, url: srv.url, path: p, chunkSize, expectBytes: size, warm: stack === "raw-h2" ? "tiny.bin" : "/tiny.bin", ...extra }, deadline(size * (extra.concurrency ?? 1))),
+      stack === "go"
+        ? goClient(goBin, { op: "download", url: srv.url, path: p, chunkSize, expectBytes: size, concurrency: extra.concurrency ?? 1 }, deadline(size * (extra.concurrency ?? 1)))
+        : client({ op: "download", stack: clientStack, url: srv.url, path: p, chunkSize, expectBytes: size, warm: stack === "raw-h2" ? "tiny.bin" : "/tiny.bin", ...extra }, deadline(size * (extra.concurrency ?? 1))),
     );
     return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB) };
   };
@@ -312,6 +314,11 @@ try {
     await eld.read(pod.pid);
     const loaded = await statLoop(() => dl("grpc", "conc.bin", CHUNK, cfg.conc, { concurrency: cfg.concN }));
     conc.eldLoad = await eld.read(pod.pid);
+    try {
+      conc.go = (await dl("go", "conc.bin", CHUNK, cfg.conc, { concurrency: cfg.concN })).mibps;
+    } catch (err) {
+      log(`${cfg.concN} concurrent downloads, Go client, failed: ${err.message}`);
+    }
     conc.raw = rawConc.mibps;
     conc.grpc = loaded.load.mibps;
     conc.n = loaded.lat.length;
@@ -434,7 +441,8 @@ try {
   const C = `${cfg.concN}×${sizeLabel(cfg.conc)}`;
   if (conc.error) failedRow(`${C} concurrent downloads`, conc.error);
   else {
-    row(`${C} concurrent downloads (gRPC): aggregate`, conc.grpc, "MiB/s", conc.raw, { baselineLabel: `${RAW}, ${cfg.concN} streams` });
+    row(`${C} concurrent downloads (gRPC, connect-node TS client): aggregate`, conc.grpc, "MiB/s", conc.raw, { baselineLabel: `${RAW}, ${cfg.concN} streams` });
+    row(`${C} concurrent downloads (gRPC, grpc-go client): aggregate`, conc.go ?? null, "MiB/s", conc.raw, { baselineLabel: `${RAW}, ${cfg.concN} streams` });
     row(`Stat p50 during ${C} downloads`, conc.p50, "ms", conc.idleP50, { baselineLabel: "Stat p50 at idle" });
     row(`Stat p99 during ${C} downloads`, conc.p99, "ms", conc.idleP99, { target: "< 50 ms", pass: conc.p99 < 50, baselineLabel: "Stat p99 at idle", note: `${conc.n} Stat calls, max ${fmt(conc.max, "ms")}` });
     row(`server peak RSS during ${C} downloads`, conc.peakRss, "MiB");
