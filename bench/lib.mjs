@@ -17,6 +17,12 @@ export function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15 of stat(5)
 }
 
+/** The kernel's part of cpuSeconds (stime: syscalls such as writes into the page cache). */
+export function systemCpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[12]) / CLK_TCK;
+}
+
 function statusKiB(pid, key) {
   const m = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${key}:\\s+(\\d+) kB`));
   return m ? Number(m[1]) : NaN;
@@ -44,11 +50,13 @@ export async function watch(pid, fn) {
     } catch {}
   }, 20);
   const cpu0 = cpuSeconds(pid);
+  const sys0 = systemCpuSeconds(pid);
   try {
     const result = await fn();
     const cpu = cpuSeconds(pid) - cpu0;
+    const sys = systemCpuSeconds(pid) - sys0;
     const peak = hwmReset ? Math.max(hwmMiB(pid), sampled) : sampled;
-    return { ...result, serverCpu: cpu, serverRssBefore: rss0, serverPeakRss: peak };
+    return { ...result, serverCpu: cpu, serverSysCpu: sys, serverRssBefore: rss0, serverPeakRss: peak };
   } finally {
     clearInterval(timer);
   }

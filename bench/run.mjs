@@ -255,7 +255,7 @@ try {
     );
     rmSync(join(root, "up", `${stack}.bin`), { force: true });
     if (r.bytes !== size) throw new Error(`uploaded ${r.bytes} of ${size}`);
-    return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB) };
+    return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB), sysPerGiB: r.serverSysCpu / (r.bytes / GiB) };
   };
   const UL_STACKS = ["raw-h2", "grpc-stream", "go", "chunked-h1"];
   const ulRuns = Object.fromEntries(UL_STACKS.map((s) => [s, []]));
@@ -464,6 +464,10 @@ try {
   cpuRow("prototype zero-copy gRPC Download without SHA-256 (not podfiles)", dlMed("zc-grpcjs-nohash", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("upload gRPC stream (TS client)", ulMed("grpc-stream", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
   cpuRow("upload gRPC stream (grpc-go client)", ulMed("go", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
+  const sysRow = (label, stack) =>
+    row(`server kernel CPU per GiB (stime, in the total above): ${label}`, ulMed(stack, "sysPerGiB"), "s/GiB", ulMed("raw-h2", "sysPerGiB"), { baselineLabel: `${RAW} upload` });
+  sysRow("upload gRPC stream (grpc-go client)", "go");
+  sysRow("upload gRPC stream (TS client)", "grpc-stream");
   cpuRow("upload chunked", ulMed("chunked-h1", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
 
   if (kcp.status === "measured") {
