@@ -14,6 +14,7 @@ import { createAsyncIterable, transformInvokeImplementation } from "@connectrpc/
 import { DownloadRequestSchema, FileService, type DownloadRequest, type DownloadResponse } from "../../../gen/ts/podfiles/v1/files_pb.js";
 import { releaseChunk } from "../../fs/headroom.js";
 import { responseGone, startCall, statusOf } from "./call-context.js";
+import { nextFairTurn } from "./fair-turns.js";
 import { frameMessage } from "./framing.js";
 import { EnvelopeSplitter } from "./request-envelopes.js";
 import { wireProtocolOf, writeHead, type FastPathRequest, type FastPathResponse, type WireProtocol } from "./wire-protocols.js";
@@ -54,6 +55,8 @@ export function downloadFastPath(o: DownloadFastPathOptions) {
         res.write(framed, afterWrite(message as DownloadResponse, inFlight, framed.length));
         if (inFlight.full) await settledOrClosed(inFlight, res, context.signal);
         if (clientGone.aborted) return;
+        // the next chunk is hashed when the loop pulls the next message: in a turn of its own
+        await nextFairTurn();
       }
       protocol.end(res, { header: context.responseHeader, trailer: context.responseTrailer });
     } catch (err) {

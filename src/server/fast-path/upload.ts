@@ -12,11 +12,14 @@ import { transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { FileService, UploadRequestSchema, UploadResponseSchema, type UploadRequest, type UploadResponse } from "../../../gen/ts/podfiles/v1/files_pb.js";
 import { chunkPool } from "../../fs/headroom.js";
 import { responseGone, startCall, statusOf } from "./call-context.js";
+import { nextFairTurn } from "./fair-turns.js";
 import { envelope } from "./framing.js";
 import { EnvelopeSplitter } from "./request-envelopes.js";
 import { wireProtocolOf, writeHead, type FastPathRequest, type FastPathResponse, type WireProtocol } from "./wire-protocols.js";
 
 const PATH = `/${FileService.typeName}/${FileService.method.upload.name}`;
+/** Messages at least this large (data chunks, not headers) wait for a fair turn (fair-turns.ts). */
+const FAIR_TURN_BYTES = 64 * 1024;
 /** Request bytes parsed and waiting for the handler before the stream is paused. */
 const QUEUE_BYTES = 4 * 1024 * 1024;
 
@@ -119,6 +122,8 @@ function requestMessages(req: FastPathRequest, maxBytes: number, clientGone: Abo
       for (;;) {
         const next = queue.shift();
         if (next) {
+          // hashing and writing this message happen when the handler resumes: in a turn of its own
+          if (next.bytes > FAIR_TURN_BYTES) await nextFairTurn();
           queued -= next.bytes;
           if (queued <= QUEUE_BYTES / 2 && req.isPaused() && failure === undefined) req.resume();
           yield next.message;
