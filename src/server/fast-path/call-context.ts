@@ -2,12 +2,23 @@
 // (deadline, headers, context values, a signal that fires when the client goes away), and the
 // mapping of whatever the handler threw to a status.
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, createHandlerContext, type ContextValues, type HandlerContext, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import { FileService } from "../../../gen/ts/podfiles/v1/files_pb.js";
 import type { FastPathRequest, FastPathResponse, WireProtocol } from "./wire-protocols.js";
 
 /** connect-node's default upper bound for a client's deadline header. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** What a fast path needs to run one FileService method as connect-node would. */
+export interface FastPathOptions<M extends "download" | "upload"> {
+  /** The method's handler (the same one connect-node serves). */
+  impl: ServiceImpl<typeof FileService>[M];
+  /** The server's interceptors (call log, error statuses, auth), in connect-node's order. */
+  interceptors: Interceptor[];
+  contextValues: (req: FastPathRequest) => ContextValues;
+  /** Largest request message accepted. */
+  readMaxBytes: number;
+}
 
 export interface FastPathCall {
   context: HandlerContext;

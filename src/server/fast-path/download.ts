@@ -9,11 +9,11 @@
 // HTTP/2: what browsers use); every other call, protocol and encoding takes connect-node's path.
 import { once } from "node:events";
 import { fromBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createMethodImplSpec, type ContextValues, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createMethodImplSpec } from "@connectrpc/connect";
 import { createAsyncIterable, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { DownloadRequestSchema, FileService, type DownloadRequest, type DownloadResponse } from "../../../gen/ts/podfiles/v1/files_pb.js";
 import { releaseChunk } from "../../fs/headroom.js";
-import { responseGone, startCall, statusOf } from "./call-context.js";
+import { responseGone, startCall, statusOf, type FastPathOptions } from "./call-context.js";
 import { nextFairTurn } from "./fair-turns.js";
 import { frameMessage } from "./framing.js";
 import { EnvelopeSplitter } from "./request-envelopes.js";
@@ -26,13 +26,7 @@ const PATH = `/${FileService.typeName}/${FileService.method.download.name}`;
  */
 const WRITE_AHEAD_BYTES = 2 * 1024 * 1024;
 
-export interface DownloadFastPathOptions {
-  impl: ServiceImpl<typeof FileService>["download"];
-  interceptors: Interceptor[];
-  contextValues: (req: FastPathRequest) => ContextValues;
-  /** Largest request message accepted. */
-  readMaxBytes: number;
-}
+export type DownloadFastPathOptions = FastPathOptions<"download">;
 
 /** The protocol this path serves the request with, or undefined: not a Download it can take. */
 export function downloadFastPathProtocol(req: FastPathRequest): WireProtocol | undefined {

@@ -7,11 +7,11 @@
 // same Upload handler runs behind the same interceptors through Connect's invoke machinery.
 // Other protocols (Connect client streaming, JSON, compression) take connect-node's path.
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createMethodImplSpec, type ContextValues, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createMethodImplSpec } from "@connectrpc/connect";
 import { transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { FileService, UploadRequestSchema, UploadResponseSchema, type UploadRequest, type UploadResponse } from "../../../gen/ts/podfiles/v1/files_pb.js";
 import { chunkPool } from "../../fs/headroom.js";
-import { responseGone, startCall, statusOf } from "./call-context.js";
+import { responseGone, startCall, statusOf, type FastPathOptions } from "./call-context.js";
 import { nextFairTurn } from "./fair-turns.js";
 import { envelope } from "./framing.js";
 import { EnvelopeSplitter } from "./request-envelopes.js";
@@ -23,13 +23,7 @@ const FAIR_TURN_BYTES = 64 * 1024;
 /** Request bytes parsed and waiting for the handler before the stream is paused. */
 const QUEUE_BYTES = 4 * 1024 * 1024;
 
-export interface UploadFastPathOptions {
-  impl: ServiceImpl<typeof FileService>["upload"];
-  interceptors: Interceptor[];
-  contextValues: (req: FastPathRequest) => ContextValues;
-  /** Largest request message accepted. */
-  readMaxBytes: number;
-}
+export type UploadFastPathOptions = FastPathOptions<"upload">;
 
 /** The protocol this path serves the request with (gRPC only), or undefined. */
 export function uploadFastPathProtocol(req: FastPathRequest): WireProtocol | undefined {
