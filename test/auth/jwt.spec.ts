@@ -2,7 +2,7 @@
 // credentials, then bearer calls; every way a token can be bad is UNAUTHENTICATED,
 // a token outside its scope is PERMISSION_DENIED naming verb and resource.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import jwt from "jsonwebtoken";
 import { createPublicKey } from "node:crypto";
 import { hashPassword } from "../../src/auth/passwords.js";
@@ -11,6 +11,7 @@ import { basic, bearer, ecPem, hsSecret, key, rsaPem, startAuthServer, type Auth
 import { create } from "@bufbuild/protobuf";
 import { UploadRequestSchema, type UploadOptions } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { FileClient, Ref } from "../support/files.js";
+import { codeAndMessage as code } from "../support/status.js";
 
 function uploadAll(client: FileClient, container: Ref, path: string, chunks: Uint8Array[], options: Partial<UploadOptions>, callOptions: { headers: Record<string, string> }) {
   async function* requests() {
@@ -21,16 +22,6 @@ function uploadAll(client: FileClient, container: Ref, path: string, chunks: Uin
 }
 
 const b64url = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
-
-async function code(p: Promise<unknown>): Promise<[Code | "ok", string]> {
-  try {
-    await p;
-    return ["ok", ""];
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return [e.code, e.rawMessage];
-  }
-}
 
 describe("podfiles JWTs (HS256)", () => {
   const secret = hsSecret();

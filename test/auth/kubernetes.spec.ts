@@ -2,20 +2,11 @@
 // containerfiles.podfiles.io, against the stand-in API server (a real API
 // server runs in test/auth/cluster.spec.ts when the cluster harness is up).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { kubeReviews } from "../../src/auth/kube-client.js";
 import { bearer, hsSecret, key, startAuthServer, startStandInApiServer, type AuthTestServer } from "./support.js";
 import jwt from "jsonwebtoken";
-
-async function code(p: Promise<unknown>): Promise<[Code | "ok", string]> {
-  try {
-    await p;
-    return ["ok", ""];
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return [e.code, e.rawMessage];
-  }
-}
+import { codeAndMessage as code } from "../support/status.js";
 
 describe("Kubernetes tokens (stand-in API server)", () => {
   let api: Awaited<ReturnType<typeof startStandInApiServer>>;

@@ -16,30 +16,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileType, OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { downloadAll, listNames, uploadAll, type FileClient } from "../support/files.js";
 import { fileClients } from "../support/server.js";
+import { codeName as codeOf } from "../support/status.js";
+import { until } from "../support/until.js";
 import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => "OK",
-    (e) => Code[ConnectError.from(e).code],
-  );
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, stepMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(stepMs);
-  }
-}
 
 /** Whether host:port can be bound now (the agent runs on the host network). */
 function portFree(port: number, host: string): Promise<boolean> {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { random, uploadAll } from "../support/files.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { codeName as codeOf } from "../support/status.js";
 
 const MiB = 1024 * 1024;
 let server: TestServer;
@@ -25,11 +26,6 @@ afterAll(async () => {
   await server.close();
 });
 
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => "OK",
-    (e) => Code[ConnectError.from(e).code],
-  );
 
 describe("a full disk", () => {
   for (const protocol of ["grpc", "connectH2"] as const) {
