@@ -78,7 +78,7 @@ function afterWrite(message: DownloadResponse, inFlight: BytesInFlight, length: 
  * every chunk (the response buffers 16 KiB) left the socket idle while the next chunk was read and
  * hashed; keeping a bounded amount queued keeps it busy without buffering the file.
  */
-export class BytesInFlight {
+class BytesInFlight {
   private pending = 0;
   private wake?: () => void;
 

@@ -35,7 +35,7 @@ export function envelope(flags: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-export function varintBytes(n: number): number[] {
+function varintBytes(n: number): number[] {
   const bytes: number[] = [];
   while (n > 0x7f) {
     bytes.push((n & 0x7f) | 0x80);

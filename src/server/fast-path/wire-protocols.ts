@@ -41,7 +41,7 @@ const header = (req: FastPathRequest, name: string): string | null => {
 const identity = (v: string | null) => v === null || v === "identity";
 
 /** Headers as a plain object for writeHead/respond (multi-valued names joined as fetch does). */
-export function headersObject(h: Headers): Record<string, string> {
+function headersObject(h: Headers): Record<string, string> {
   const o: Record<string, string> = {};
   h.forEach((value, key) => (o[key] = value));
   return o;
