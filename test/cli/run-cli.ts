@@ -27,10 +27,11 @@ export interface CliResult {
 }
 
 export function cliEnv(server: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, PODFILES_SERVER: server, ...extra };
+  // the caller's own settings must not leak in; extra may set them again
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.PODFILES_TOKEN;
   delete env.PODFILES_NAMESPACE;
-  return env;
+  return { ...env, PODFILES_SERVER: server, ...extra };
 }
 
 export function runCli(args: string[], opts: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<CliResult> {

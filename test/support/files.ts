@@ -2,13 +2,13 @@
 // Download streams and driving Upload streams with the generated client.
 import { createHash, randomBytes } from "node:crypto";
 import type { Client } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   UploadRequestSchema,
   type FileService,
   type DownloadHeader,
   type DownloadTrailer,
-  type UploadOptions,
+  UploadOptionsSchema,
   type UploadResponse,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
 
@@ -45,7 +45,7 @@ export async function uploadAll(
   container: Ref,
   path: string,
   data: Uint8Array | AsyncIterable<Uint8Array>,
-  options: Partial<UploadOptions> = {},
+  options: MessageInitShape<typeof UploadOptionsSchema> = {},
   chunkSize = 1024 * 1024,
 ): Promise<UploadResponse> {
   async function* requests() {

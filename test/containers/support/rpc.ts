@@ -1,7 +1,7 @@
 // Small helpers over the generated FileService client for the real-container suites.
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError, type Client } from "@connectrpc/connect";
-import { FileService, UploadRequestSchema, type UploadOptions } from "../../../gen/ts/podfiles/v1/files_pb.js";
+import { FileService, UploadRequestSchema, UploadOptionsSchema } from "../../../gen/ts/podfiles/v1/files_pb.js";
 
 export type FileClient = Client<typeof FileService>;
 export type Ref = { namespace: string; pod: string; container: string };
@@ -20,7 +20,7 @@ export async function timeToFirstByte(client: FileClient, container: Ref, path: 
   return first;
 }
 
-export async function upload(client: FileClient, container: Ref, path: string, data: Uint8Array, options: Partial<UploadOptions> = {}) {
+export async function upload(client: FileClient, container: Ref, path: string, data: Uint8Array, options: MessageInitShape<typeof UploadOptionsSchema> = {}) {
   async function* requests() {
     yield create(UploadRequestSchema, { part: { case: "header", value: { container, path, options } } });
     yield create(UploadRequestSchema, { part: { case: "data", value: data } });
