@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import tar from "tar-stream";
 import { ArchiveFormat, OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { identityKey } from "../../src/auth/identity.js";
+import { claimedKeys } from "../../src/fs/root/target-claims.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { random, sha256, uploadAll, type FileClient } from "../support/files.js";
 import { codeAndMessage } from "../support/status.js";
@@ -221,5 +222,11 @@ describe("chunked upload sessions per caller", () => {
     // released: alice may begin again
     const again = await json().beginUpload({ container: c(), path: "/many/again" }, as("alice"));
     await json().abortUpload({ container: c(), path: "/many/again", uploadId: again.uploadId }, as("alice"));
+  });
+});
+
+describe("after every upload above (committed, aborted, refused, expired)", () => {
+  it("no target is still claimed", () => {
+    expect(claimedKeys()).toBe(0);
   });
 });
