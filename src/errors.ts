@@ -53,6 +53,8 @@ export const invalidArgument = (msg: string) => new FileServiceError("invalid-ar
 export const failedPrecondition = (msg: string) => new FileServiceError("failed-precondition", msg);
 export const notFound = (msg: string) => new FileServiceError("not-found", msg);
 export const alreadyExists = (msg: string) => new FileServiceError("already-exists", msg);
+export const aborted = (msg: string) => new FileServiceError("aborted", msg);
+export const resourceExhausted = (msg: string) => new FileServiceError("resource-exhausted", msg);
 
 /** errno → status and a sentence a person understands. */
 const errnoTable: Record<string, [ErrorKind, string]> = {

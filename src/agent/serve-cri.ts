@@ -14,6 +14,8 @@ export interface ServeCriOptions {
   host: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** Uploads keep setuid/setgid bits. */
+  allowSetid?: boolean;
 }
 
 export function validateCri(o: ServeCriOptions): void {
@@ -38,7 +40,7 @@ export async function runServeCri(o: ServeCriOptions) {
   // fail now, naming the socket, rather than on the first request
   const version = await resolver.runtimeVersion();
   const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const server = await createServer({ resolver, logger, tls }).listen(o.port, o.host);
+  const server = await createServer({ resolver, logger, tls, uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
   logger.info({ msg: "listening", url: server.url, cri: o.cri, runtime: `${version.runtimeName} ${version.runtimeVersion}` });
   process.stdout.write(
     [

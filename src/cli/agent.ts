@@ -14,6 +14,8 @@ export interface AgentOptions extends AuthFlags {
   kubeconfig?: string;
   context?: string;
   nodeName?: string;
+  /** Uploads keep setuid/setgid bits (default: dropped on every upload path). */
+  allowSetid?: boolean;
 }
 
 export function validateAgent(o: AgentOptions): void {
@@ -30,7 +32,7 @@ export async function runAgent(o: AgentOptions) {
   const auth = buildAuth(o, { host: o.host, logger, kubeReviews: await loadKubeReviews(o) });
   const { createAgentResolver } = await import("../agent/agent.js"); // loads the Kubernetes client
   const resolver = createAgentResolver({ ...o, logger });
-  const server = await createServer({ resolver, logger, ...auth.server }).listen(o.port, o.host);
+  const server = await createServer({ resolver, logger, ...auth.server, uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
   logger.info({ msg: "agent listening", auth: auth.summary, url: server.url, node: o.nodeName, procRoot: o.procRoot, runtime: resolver.roots.pidSource.description });
   closeOnSignal(server);
   return server;
@@ -46,6 +48,7 @@ export function registerAgent(program: Command): void {
     .option("--kubeconfig <file>", "kubeconfig (default: $KUBECONFIG, ~/.kube/config, else in-cluster)")
     .option("--context <name>", "kubeconfig context")
     .option("--node-name <name>", "this node's name (default $NODE_NAME, from the downward API)", process.env["NODE_NAME"])
+    .option("--allow-setid", "uploads keep setuid/setgid bits (default: dropped on every upload path)")
     .action(async (opts: AgentOptions) => {
       validateAgent(opts);
       await runAgent(opts);

@@ -24,6 +24,8 @@ export interface ServeOptions extends AuthFlags {
   /** Local containers mode: serve the containers of this CRI socket instead of --root. */
   cri?: string;
   procRoot?: string;
+  /** Uploads keep setuid/setgid bits (default: dropped on every upload path). */
+  allowSetid?: boolean;
 }
 
 export function validateServe(o: ServeOptions): void {
@@ -51,7 +53,7 @@ export async function runServe(o: ServeOptions) {
   const logger = jsonLogger();
   const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
   const auth = buildAuth(o, { host: o.host, logger, kubeReviews: await loadKubeReviews(o) });
-  const server = await createServer({ resolver, logger, tls, ...auth.server }).listen(o.port, o.host);
+  const server = await createServer({ resolver, logger, tls, ...auth.server, uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
   logger.info({
     msg: "listening",
     auth: auth.summary,
@@ -60,7 +62,13 @@ export async function runServe(o: ServeOptions) {
     root,
     container: `${o.namespace}/${o.pod}/${o.container}`,
     confinement: resolver.fs.strategy,
+    allowSetid: o.allowSetid ?? false,
   });
+  // temp files of uploads a killed server left behind (the walk is bounded and runs in the background)
+  void resolver.fs.removeStaleTempFiles().then(
+    (r) => r.removed > 0 && logger.info({ msg: "removed temp files of interrupted uploads", ...r }),
+    (err: unknown) => logger.warn({ msg: "could not sweep temp files of interrupted uploads", error: err instanceof Error ? err.message : String(err) }),
+  );
   const ref = `"container":{"namespace":"${o.namespace}","pod":"${o.pod}","container":"${o.container}"}`;
   process.stdout.write(
     [
@@ -88,6 +96,7 @@ export function registerServe(program: Command): void {
     .option("--tls-key <file>", "PEM private key for --tls-cert")
     .option("--cri <socket>", "local containers mode: serve the containers of this CRI socket as <sandbox namespace>/<sandbox name>/<container name> (needs root)")
     .option("--proc-root <dir>", "with --cri: the host's /proc", "/proc")
+    .option("--allow-setid", "uploads keep setuid/setgid bits (default: dropped on every upload path)")
     .action(async (opts: ServeOptions) => {
       validateServe(opts);
       await runServe(opts);
