@@ -107,6 +107,12 @@ const keyOf = (s: Pick<net.Socket, "remoteAddress" | "remotePort" | "localAddres
 
 const peerOf = (address: string) => (address.startsWith("::ffff:") ? address.slice(7) : address);
 
+/** Ends a connection now: through its HTTP/2 session if it has one (the client gets a GOAWAY first), and its socket. */
+function destroy(conn: Conn): void {
+  conn.session?.destroy();
+  conn.socket.destroy();
+}
+
 export class ConnectionTable {
   readonly limits: ResolvedLimits;
   /** Insertion order is age: the first `new` entry is the oldest one. */
@@ -147,7 +153,7 @@ export class ConnectionTable {
     this.perPeer.set(peer, fromPeer + 1);
     this.arm(conn, this.limits.handshakeTimeoutMs, () => {
       this.count("timedOut");
-      socket.destroy();
+      destroy(conn);
     });
     socket.once("close", () => {
       clearTimeout(conn.timer);
@@ -188,7 +194,7 @@ export class ConnectionTable {
   }
 
   destroyAll(): void {
-    for (const conn of [...this.conns.values()]) conn.socket.destroy();
+    for (const conn of [...this.conns.values()]) destroy(conn);
   }
 
   private begin(conn: Conn): void {
@@ -213,8 +219,8 @@ export class ConnectionTable {
     if (conn.session && !conn.session.closed && !conn.session.destroyed) {
       conn.session.close();
       // a peer that neither answers nor closes must not keep the fd
-      this.arm(conn, 1000, () => conn.socket.destroy());
-    } else conn.socket.destroy();
+      this.arm(conn, 1000, () => destroy(conn));
+    } else destroy(conn);
   }
 
   private arm(conn: Conn, ms: number, fire: () => void): void {
@@ -244,8 +250,8 @@ export class ConnectionTable {
     for (const [key, c] of this.conns) if (c === conn) this.conns.delete(key);
     if (conn.state === "idle" && conn.session) {
       conn.session.close();
-      this.arm(conn, 1000, () => conn.socket.destroy());
-    } else conn.socket.destroy();
+      this.arm(conn, 1000, () => destroy(conn));
+    } else destroy(conn);
   }
 
   private refuse(socket: net.Socket, why: "refusedPerPeer" | "refusedFull"): false {

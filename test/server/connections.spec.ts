@@ -5,6 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +41,7 @@ async function openIdle(port: number, n: number, localAddress = "127.0.0.1"): Pr
 function closedWithin(s: net.Socket, waitMs: number): Promise<number | "open"> {
   const t0 = Date.now();
   if (s.destroyed || s.readableEnded) return Promise.resolve(0);
+  s.resume(); // whatever the server sends first (HTTP/2 SETTINGS, a GOAWAY) must not hold back 'end'
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve("open"), waitMs);
     const done = () => {
@@ -124,6 +126,39 @@ describe("400 idle sockets against a server limited to 256 fds (podfiles serve, 
     }
     expect(server.child.exitCode).toBeNull();
     expect(server.stderr()).not.toMatch(/EMFILE/);
+    // the cap it chose, in its start-up line: half the fd limit, and one address gets half of that
+    expect(server.stderr()).toMatch(/"connections":\{"maxConnections":128,"maxConnectionsPerPeer":64,/);
+  });
+});
+
+describe("podfiles serve --handshake-timeout (child process)", () => {
+  it("idle sockets are closed by the server after the deadline; the server keeps serving", async () => {
+    const root = mkdtempSync(join(tmpdir(), "podfiles-conn-"));
+    const server = await serveWithFdLimit(root, 256, ["--handshake-timeout", "0.5", "--max-connections-per-peer", "100"]);
+    const idle = await openIdle(server.port, 50);
+    try {
+      const closed = await Promise.all(idle.map((s) => closedWithin(s, 5000)));
+      expect(closed.filter((ms) => ms === "open")).toEqual([]);
+      expect(Math.min(...(closed as number[]))).toBeGreaterThanOrEqual(300);
+      const c = clientsFrom(`http://127.0.0.1:${server.port}`, "127.0.0.1");
+      try {
+        expect((await c.health.check({})).status).toBe(1);
+      } finally {
+        c.close();
+      }
+    } finally {
+      for (const s of idle) s.destroy();
+      await server.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("serve --help documents the connection flags and their defaults", async () => {
+    const help = execFileSync(process.execPath, [bin, "serve", "--help"], { encoding: "utf8" });
+    expect(help).toMatch(/--max-connections <n>[\s\S]*default 1024[\s\S]*open-files limit/);
+    expect(help).toMatch(/--max-connections-per-peer <n>[\s\S]*default 256/);
+    expect(help).toMatch(/--handshake-timeout <seconds>[\s\S]*default 10/);
+    expect(help).toMatch(/--idle-timeout <seconds>[\s\S]*default 300/);
   });
 });
 
@@ -162,6 +197,28 @@ describe("deadlines and caps (in-process server)", () => {
       const [s] = await openIdle(server.port, 1);
       sockets.push(s);
       expect(await closedWithin(s, 3000)).not.toBe("open");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a TLS connection that completes the handshake but sends no request is closed at the same deadline", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "podfiles-tls-"));
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+      server = await startTestServer({ tls: { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) }, connections: { handshakeTimeoutMs: 400 } });
+      for (const alpn of ["http/1.1", "h2"]) {
+        const s = await new Promise<tls.TLSSocket>((resolve, reject) => {
+          const t = tls.connect({ port: server!.port, host: "127.0.0.1", rejectUnauthorized: false, ALPNProtocols: [alpn] }, () => resolve(t));
+          t.once("error", reject);
+        });
+        s.on("error", () => undefined);
+        sockets.push(s);
+        expect(s.alpnProtocol).toBe(alpn);
+        const ms = await closedWithin(s, 3000);
+        expect(ms, alpn).not.toBe("open");
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
