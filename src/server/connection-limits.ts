@@ -30,9 +30,10 @@ export interface ConnectionLimitOptions {
   keepAliveTimeoutMs?: number;
 }
 
-// Measured (bench/idle-connections.mjs, 1,000 connections on loopback, Node 20, this VM): server RSS per
-// idle connection ≈ 3 KiB while sniffing, ≈ 4 KiB idle HTTP/1.1 keep-alive, ≈ 59 KiB idle HTTP/2
-// session (nghttp2 and its buffers). 1,024 connections in the worst state cost ≈ 60 MiB.
+// Measured with `node bench/idle-connections.mjs` (1,000 connections on loopback, Node 20, 3 runs on
+// this 2-core VM): server RSS per idle connection ≈ 5 KiB while sniffing, ≈ 10 KiB idle HTTP/1.1
+// keep-alive, ≈ 29–30 KiB idle HTTP/2 session. 1,024 connections in the dearest state ≈ 30 MiB and
+// 1,024 fds: the default total.
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 // Per address: a reverse proxy or a NAT puts many honest callers behind one address; 256 leaves
 // room for them while one address can hold at most a quarter of the default total.
