@@ -94,6 +94,7 @@ export function resolveLimits(o: ConnectionLimitOptions = {}, soft = softFdLimit
 type State = "new" | "active" | "idle";
 
 interface Conn {
+  key: string;
   socket: net.Socket;
   peer: string;
   state: State;
@@ -149,7 +150,7 @@ export class ConnectionTable {
     if (this.conns.size >= this.limits.maxConnections && !this.evictOne()) return this.refuse(socket, "refusedFull");
 
     const key = keyOf(socket);
-    const conn: Conn = { socket, peer, state: "new", inFlight: 0 };
+    const conn: Conn = { key, socket, peer, state: "new", inFlight: 0 };
     this.conns.set(key, conn);
     this.perPeer.set(peer, fromPeer + 1);
     this.arm(conn, this.limits.handshakeTimeoutMs, () => {
@@ -248,7 +249,7 @@ export class ConnectionTable {
   private evict(conn: Conn): void {
     this.count("evicted");
     // the slot is free now, whatever the peer does with the GOAWAY
-    for (const [key, c] of this.conns) if (c === conn) this.conns.delete(key);
+    this.conns.delete(conn.key);
     if (conn.state === "idle" && conn.session) {
       conn.session.close();
       this.arm(conn, 1000, () => destroy(conn));

@@ -77,7 +77,7 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
       });
   }
   const server = net.createServer((socket) => {
-    socket.once("error", () => socket.destroy());
+    socket.on("error", () => socket.destroy());
     if (table.admit(socket)) route(socket);
   });
   return {

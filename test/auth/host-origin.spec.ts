@@ -3,7 +3,7 @@
 // Without auth, only loopback Host names (and --allowed-host / --public-origin names) are
 // served, and CORS "same-origin" means the server's configured public origins, never the
 // request's own Host.
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import type { LookupFunction } from "node:net";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -64,6 +64,18 @@ describe("no auth: the Host header must name this machine's loopback (DNS rebind
       expect(code).toBe(Code.PermissionDenied);
       expect(message).toMatch(/rebind\.evil\.example/);
       expect(existsSync(join(s.root, "pwned"))).toBe(false);
+      // Download and Upload data take the fast paths (src/server/fast-path): the same check applies
+      writeFileSync(join(s.root, "secret.txt"), "local only");
+      const [dl] = await codeAndMessage((async () => {
+        for await (const _ of evil.download({ container: s!.container, path: "/secret.txt" })) void _;
+      })());
+      expect(dl).toBe(Code.PermissionDenied);
+      const [up] = await codeAndMessage(evil.upload((async function* () {
+        yield { part: { case: "header" as const, value: { container: s!.container, path: "/pwned.txt" } } };
+        yield { part: { case: "data" as const, value: new Uint8Array([1, 2, 3]) } };
+      })()));
+      expect(up).toBe(Code.PermissionDenied);
+      expect(existsSync(join(s.root, "pwned.txt"))).toBe(false);
     } finally {
       sessions.abort();
     }
