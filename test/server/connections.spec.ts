@@ -129,6 +129,21 @@ describe("400 idle sockets against a server limited to 256 fds (podfiles serve, 
     // the cap it chose, in its start-up line: half the fd limit, and one address gets half of that
     expect(server.stderr()).toMatch(/"connections":\{"maxConnections":128,"maxConnectionsPerPeer":64,/);
   });
+
+  it("a flood spread over 8 addresses fills the total cap; a new caller still gets in (the oldest silent one makes room)", async () => {
+    for (const s of idle.splice(0)) s.destroy();
+    await sleep(300);
+    for (let a = 1; a <= 8; a++) idle.push(...(await openIdle(server.port, 50, `127.0.0.${a + 10}`)));
+    await sleep(300);
+    const c = clientsFrom(`http://127.0.0.1:${server.port}`, "127.0.0.1");
+    try {
+      expect((await c.grpc.stat({ container, path: "/a.txt" })).entry?.size).toBe(10n);
+      expect((await c.h1.stat({ container, path: "/a.txt" })).entry?.size).toBe(10n);
+    } finally {
+      c.close();
+    }
+    expect(server.child.exitCode).toBeNull();
+  });
 });
 
 describe("podfiles serve --handshake-timeout (child process)", () => {
