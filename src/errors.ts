@@ -106,3 +106,10 @@ export function toConnectError(err: unknown, path?: string): ConnectError {
   const message = err instanceof Error ? err.message : String(err);
   return new ConnectError(`internal error: ${message}`, Code.Internal, undefined, undefined, err);
 }
+
+/** A call to a server without auth that names a Host it does not serve (src/auth/host-check.ts). */
+export const hostNotServed = (host: string) =>
+  new FileServiceError(
+    "permission-denied",
+    `host "${host}" is not served without auth: only localhost, *.localhost, IP addresses and the names given with --allowed-host or --public-origin are (a guard against DNS rebinding); start podfiles with --allowed-host <name> if this name is yours`,
+  );

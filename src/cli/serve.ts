@@ -11,8 +11,9 @@ import { readFileSync } from "node:fs";
 import { validateCri } from "../agent/serve-cri.js";
 import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "./auth-options.js";
 import { closeOnSignal } from "./close-on-signal.js";
+import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "./connection-options.js";
 
-export interface ServeOptions extends AuthFlags {
+export interface ServeOptions extends AuthFlags, ConnectionFlags {
   root: string;
   port: number;
   host: string;
@@ -45,18 +46,19 @@ export async function runServe(o: ServeOptions) {
   if (o.cri) {
     // auth is not wired into --cri yet: it stays loopback-only (or explicitly anonymous)
     if (o.auth && o.auth !== "none") throw new Error("--auth is not supported with --cri yet");
-    buildAuth(o, { host: o.host, logger: jsonLogger() });
-    return (await import("../agent/serve-cri.js")).runServeCri(o);
+    const auth = buildAuth(o, { host: o.host, logger: jsonLogger() });
+    return (await import("../agent/serve-cri.js")).runServeCri(o, { ...auth.server, connections: connectionLimits(o) });
   }
   const root = resolve(o.root);
   const resolver = new LocalResolver({ root, name: { namespace: o.namespace, pod: o.pod, container: o.container } });
   const logger = jsonLogger();
   const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
   const auth = buildAuth(o, { host: o.host, logger, kubeReviews: await loadKubeReviews(o) });
-  const server = await createServer({ resolver, logger, tls, ...auth.server, uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
+  const server = await createServer({ resolver, logger, tls, ...auth.server, connections: connectionLimits(o), uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
   logger.info({
     msg: "listening",
     auth: auth.summary,
+    connections: server.limits,
     url: server.url,
     port: server.port,
     root,
@@ -84,7 +86,7 @@ export async function runServe(o: ServeOptions) {
 }
 
 export function registerServe(program: Command): void {
-  addAuthOptions(program.command("serve"))
+  addConnectionOptions(addAuthOptions(program.command("serve")))
     .description("serve one local directory as a container (the local demo)")
     .option("--root <dir>", "directory to serve as the container's /", ".")
     .option("--port <n>", "port (0 = any free port)", (v) => Number(v), 8080)
