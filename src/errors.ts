@@ -53,6 +53,10 @@ export const invalidArgument = (msg: string) => new FileServiceError("invalid-ar
 export const failedPrecondition = (msg: string) => new FileServiceError("failed-precondition", msg);
 export const notFound = (msg: string) => new FileServiceError("not-found", msg);
 export const alreadyExists = (msg: string) => new FileServiceError("already-exists", msg);
+export const unavailable = (msg: string) => new FileServiceError("unavailable", msg);
+
+/** A FIFO, socket or device node a call would have to open: refused by its type, never opened. */
+export const cannotOpenType = (path: string, verb: string, type: string) => failedPrecondition(`${path}: cannot ${verb} a ${type}`);
 
 /** errno → status and a sentence a person understands. */
 const errnoTable: Record<string, [ErrorKind, string]> = {

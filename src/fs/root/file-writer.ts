@@ -132,7 +132,7 @@ class TempFileWriter extends SettlingWriter {
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<TempFileWriter> {
-    const parent = ctx.root.openParent(path);
+    const parent = await ctx.root.openParent(path);
     try {
       const at = (n: string) => ConfinedRoot.fdPath(parent.dirFd, n);
       const existing = await fs.promises.lstat(at(parent.name), { bigint: true }).catch((err: NodeJS.ErrnoException) => {
@@ -193,7 +193,7 @@ class AppendWriter extends SettlingWriter {
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<AppendWriter> {
-    const fd = ctx.open(path, O_WRONLY | O_NOFOLLOW);
+    const fd = await ctx.open(path, O_WRONLY | O_NOFOLLOW);
     try {
       const st = await fstat(fd, { bigint: true });
       if (!isRegular(st)) throw failedPrecondition(`${path}: append needs a regular file`);
