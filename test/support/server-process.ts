@@ -16,7 +16,10 @@ export interface ServerProcess {
 }
 
 export async function startServerProcess(root: string, extraArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [bin, "serve", "--root", root, "--port", "0", ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
+  // UV_THREADPOOL_SIZE set: bin/podfiles.js then runs the server in this very process (unset, it
+  // re-executes itself with it, and child.pid, rss() and /proc/<pid> would be the launcher's).
+  const env = { UV_THREADPOOL_SIZE: "128", ...process.env };
+  const child = spawn(process.execPath, [bin, "serve", "--root", root, "--port", "0", ...extraArgs], { stdio: ["ignore", "pipe", "pipe"], env });
   const port = await new Promise<number>((resolve, reject) => {
     let err = "";
     child.stderr!.on("data", (d: Buffer) => {
