@@ -55,6 +55,10 @@ export const notFound = (msg: string) => new FileServiceError("not-found", msg);
 export const alreadyExists = (msg: string) => new FileServiceError("already-exists", msg);
 export const aborted = (msg: string) => new FileServiceError("aborted", msg);
 export const resourceExhausted = (msg: string) => new FileServiceError("resource-exhausted", msg);
+export const unavailable = (msg: string) => new FileServiceError("unavailable", msg);
+
+/** A FIFO, socket or device node a call would have to open: refused by its type, never opened. */
+export const cannotOpenType = (path: string, verb: string, type: string) => failedPrecondition(`${path}: cannot ${verb} a ${type}`);
 
 /** errno → status and a sentence a person understands. */
 const errnoTable: Record<string, [ErrorKind, string]> = {

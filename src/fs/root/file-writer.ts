@@ -167,12 +167,12 @@ class TempFileWriter extends SettlingWriter {
       const claim = claimTarget(path, keys, options.holder ?? "an upload");
       let fd: number;
       try {
-        fd = fs.openSync(at(tempName), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        fd = await ctx.openAt(parent.dirFd, tempName, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
       } catch (err) {
         claim.release();
         throw err;
       }
-      sweepDirectoryOnce(parent.dirFd, dir);
+      await sweepDirectoryOnce(ctx, parent.dirFd, dir, parentOf(path));
       return new TempFileWriter(ctx, path, parent.dirFd, parent.name, tempName, fd, options, mode, claim);
     } catch (err) {
       parent.close();
@@ -196,7 +196,7 @@ class TempFileWriter extends SettlingWriter {
       });
       await fs.promises.unlink(at(this.tempName));
     }
-    await syncDirectory(this.dirFd);
+    await syncDirectory(this.ctx, this.dirFd, this.path);
   }
 
   protected async discard(): Promise<void> {
@@ -223,7 +223,7 @@ class AppendWriter extends SettlingWriter {
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<AppendWriter> {
     const targetKey = await ctx.inParent(path, async (dirFd, name) => nameKey(await fstat(dirFd, { bigint: true }), name));
-    const fd = await ctx.open(path, O_WRONLY | O_NOFOLLOW);
+    const { fd } = await ctx.openRegular(path, O_WRONLY, { verb: "append to" });
     let claim: TargetClaim | undefined;
     try {
       const st = await fstat(fd, { bigint: true });
@@ -273,8 +273,8 @@ export async function applyOwner(ctx: RootContext, fd: number, ids: { uid?: numb
 }
 
 /** fsync the directory so the rename survives a crash. */
-async function syncDirectory(dirFd: number): Promise<void> {
-  const fd = fs.openSync(ConfinedRoot.fdPath(dirFd), O_RDONLY | O_DIRECTORY);
+async function syncDirectory(ctx: RootContext, dirFd: number, path: string): Promise<void> {
+  const fd = await ctx.openAt(dirFd, "", path, O_RDONLY | O_DIRECTORY);
   try {
     await fsync(fd);
   } finally {

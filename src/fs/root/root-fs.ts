@@ -20,6 +20,11 @@ export interface RootFsOptions {
   strategy?: "auto" | "openat2" | "walk";
   /** Description for logs; default `root:<root>`. */
   description?: string;
+  /**
+   * Filesystem calls on container paths that have not answered after this long fail with
+   * UNAVAILABLE (a hung mount); default 10 s. See hang-guard.ts for the caps on stuck calls.
+   */
+  fsDeadlineMs?: number;
 }
 
 export class RootFs implements ContainerFs {
@@ -28,7 +33,7 @@ export class RootFs implements ContainerFs {
 
   constructor(options: RootFsOptions) {
     const root = ConfinedRoot.open(options.root, { strategy: options.strategy ?? "auto" });
-    this.ctx = new RootContext(root, options.defaultOwner);
+    this.ctx = new RootContext(root, options.defaultOwner, { deadlineMs: options.fsDeadlineMs });
     this.description = options.description ?? `root:${options.root}`;
   }
 

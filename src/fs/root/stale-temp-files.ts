@@ -36,17 +36,18 @@ export interface SweepResult {
 
 /**
  * Starts, in the background, the sweep of the directory dirFd (O_PATH or open) whose fstat is dir,
- * unless this process swept it already. Never throws; the sweep's own errors are ignored.
+ * unless this process swept it already. Resolves once the sweep holds its own fd of the directory
+ * (the caller keeps dirFd open until then, so the number cannot be reused under the open); never
+ * throws, and the sweep's own errors are ignored.
  */
-export function sweepDirectoryOnce(dirFd: number, dir: fs.BigIntStats, olderThanMs = STALE_TEMP_AGE_MS): void {
+export async function sweepDirectoryOnce(ctx: RootContext, dirFd: number, dir: fs.BigIntStats, path: string, olderThanMs = STALE_TEMP_AGE_MS): Promise<void> {
   const id = `${dir.dev}:${dir.ino}`;
   if (swept.has(id)) return;
   swept.add(id);
   if (swept.size > SWEPT_MEMO) swept.delete(swept.values().next().value as string);
   let fd: number;
   try {
-    // our own fd: the writer closes its parent fd whenever it finishes
-    fd = fs.openSync(ConfinedRoot.fdPath(dirFd), O_RDONLY | O_DIRECTORY);
+    fd = await ctx.openAt(dirFd, "", path, O_RDONLY | O_DIRECTORY);
   } catch {
     return;
   }
