@@ -3,7 +3,8 @@
 # device, so the kernel's INIT request and every later request (lookup, getattr, open, readdir)
 # stay pending and the caller's syscall blocks until the mount is torn down (umount -l plus this
 # process exiting aborts the connection and fails the waiters with ENOTCONN).
-# Usage: hung-fuse.py TARGET   (needs root; prints "mounted" once mount(2) returned)
+# Usage: hung-fuse.py TARGET   (needs root; prints "mounted" once mount(2) returned). On SIGTERM it
+# detaches the mount (umount2 MNT_DETACH) and exits; the kernel then aborts the connection.
 import ctypes
 import os
 import signal
@@ -18,6 +19,14 @@ if libc.mount(b"hungfuse", target.encode(), b"fuse", 0, opts) != 0:
     sys.stderr.write(f"hung-fuse: mount {target}: {os.strerror(err)}\n")
     sys.exit(2)
 print("mounted", flush=True)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+MNT_DETACH = 2
+
+
+def stop(*_):
+    libc.umount2(target.encode(), MNT_DETACH)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, stop)
 while True:
     signal.pause()
