@@ -220,11 +220,10 @@ describe("random hostile trees × random concurrent operations and cancels (serv
         const bad = results.filter((r) => !ALLOWED.has(r.status));
         const problems: string[] = bad.map((r) => `${r.what}: ${r.status}: ${r.message}`);
 
+        const health = server.exited() ? "" : await healthCheck(server.url, 1000).then(() => "", (e: Error) => e.message);
+        if (health) await sleep(200); // dying right now? then report the death and its last words
         if (server.exited()) problems.push(`the server died: ${server.exited()}\n${server.stderrTail().split("\n").slice(-15).join("\n")}`);
-        else {
-          const health = await healthCheck(server.url, 1000).then(() => "", (e: Error) => e.message);
-          if (health) problems.push(`the server stopped answering: ${health}`);
-        }
+        else if (health) problems.push(`the server stopped answering: ${health}`);
         const outside = snapshotOutside();
         if (outside !== sentinelBefore) problems.push(`something outside the root changed:\n--- before\n${sentinelBefore}\n--- after\n${outside}`);
         let left = tempLeftovers(where.root);
