@@ -2,7 +2,8 @@
 // protocol, several times each, against `podfiles serve` in its own process: a tar Download of a
 // directory of 40 × 1 MiB files, a raw Download of a 64 MiB file, a recursive ListFiles and a
 // streaming Upload, each given up on by the client in every way a client can. After each
-// repetition the server must still run and answer Health/Check within 1 s; at the end it holds no
+// repetition the server must still run and answer Health/Check within 1 s (one of three tries:
+// a loaded machine may miss it once; those are counted and printed); at the end it holds no
 // more file handles than it started with and no upload temp file is left.
 // On 041aa0b a cancelled tar Download over HTTP/1.1 killed it with "Error: download closed …
 // Emitted 'error' event on Sink instance" within 1–5 tries.
@@ -22,7 +23,7 @@ import {
 import { fileClients } from "../support/server.js";
 import { random } from "../support/files.js";
 import { codeName } from "../support/status.js";
-import { assertAlive, pathFds, sleep, startHostileServer, tempLeftovers, type HostileServer } from "./support/hostile-server.js";
+import { assertAlive, pathFds, sleep, slowHealth, startHostileServer, tempLeftovers, type HostileServer } from "./support/hostile-server.js";
 import { PROTOCOLS, curlHead, envelope, rawCallThenDestroy, type Protocol } from "./support/raw-calls.js";
 
 const MiB = 1024 * 1024;
@@ -62,7 +63,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
-  console.log(`cancel matrix: ${ran} cancelled calls run (cells × ${REPS} reps); server deaths: ${deaths.length}${deaths.length ? `\n  ${deaths.join("\n  ")}` : ""}`);
+  console.log(
+    `cancel matrix: ${ran} cancelled calls run (cells × ${REPS} reps); server deaths: ${deaths.length}${deaths.length ? `\n  ${deaths.join("\n  ")}` : ""}; ` +
+      `Health/Check answers that needed a retry (over 1 s once): ${slowHealth.length}${slowHealth.length ? `\n  ${slowHealth.join("\n  ")}` : ""}`,
+  );
 });
 
 // A server killed by an earlier cell is restarted, so that every cell is judged on its own.

@@ -181,24 +181,32 @@ describe("an APPEND upload onto a FIFO (server in its own process)", () => {
     closeSync(fd);
   }
 
-  /** Runs the call; meanwhile Health/Check and Stat must answer within 1 s; the call must end within 5 s as FAILED_PRECONDITION. */
+  /** Runs the call; meanwhile Health/Check and Stat must answer within 1 s; the call must end soon after as FAILED_PRECONDITION. */
   async function appendOntoFifo(what: string, call: Promise<unknown>) {
     const outcome = codeAndMessage(call);
     await sleep(200);
-    const health = await healthCheck(server.url, 1000).then(
-      (ms) => `answered in ${fmt(ms)} ms`,
-      (e: Error) => e.message,
-    );
-    const t0 = performance.now();
-    const [statCode, statMessage] = await codeAndMessage(clients.connectBinaryH1.stat({ container, path: "/healthy.txt" }, { timeoutMs: 1000 }));
-    const statMs = performance.now() - t0;
-    const result = await Promise.race([outcome, sleep(5000).then(() => undefined)]);
+    // three tries of 1 s each (a loaded machine may miss one); a server stuck in open(2) misses all
+    let health = "";
+    for (let i = 0; i < 3 && !health.startsWith("answered"); i++)
+      health = await healthCheck(server.url, 1000).then(
+        (ms) => `answered in ${fmt(ms)} ms`,
+        (e: Error) => e.message,
+      );
+    let statCode: Code | "ok" = Code.Unknown;
+    let statMessage = "";
+    let statMs = 0;
+    for (let i = 0; i < 3 && statCode !== "ok"; i++) {
+      const t0 = performance.now();
+      [statCode, statMessage] = await codeAndMessage(clients.connectBinaryH1.stat({ container, path: "/healthy.txt" }, { timeoutMs: 1000 }));
+      statMs = performance.now() - t0;
+    }
+    const result = await Promise.race([outcome, sleep(3000).then(() => undefined)]);
     await unblockWriter(); // an old server waits in open(O_WRONLY) for a reader
-    console.log(`${what}: Health/Check ${health}; Stat ${statCode === "ok" ? "OK" : Code[statCode]} in ${fmt(statMs)} ms; upload ${result ? `${result[0] === "ok" ? "OK" : Code[result[0]]}: ${result[1]}` : "no answer within 5 s"}`);
+    console.log(`${what}: Health/Check ${health}; Stat ${statCode === "ok" ? "OK" : Code[statCode]} in ${fmt(statMs)} ms; upload ${result ? `${result[0] === "ok" ? "OK" : Code[result[0]]}: ${result[1]}` : "no answer within 3 s after the checks"}`);
     expect.soft(health, `${what}: Health/Check meanwhile`).toMatch(/^answered/);
     expect.soft(statCode === "ok" ? "OK" : `${Code[statCode]}: ${statMessage}`, `${what}: Stat of a healthy file meanwhile`).toBe("OK");
     expect.soft(statMs, `${what}: Stat latency (ms) meanwhile`).toBeLessThan(1000);
-    expect(result, `${what}: the upload did not end within 5 s`).toBeDefined();
+    expect(result, `${what}: the upload did not end within 3 s after the checks`).toBeDefined();
     expect(result![0] === "ok" ? "OK" : Code[result![0]], `${what}: ${result![1]}`).toBe("FailedPrecondition");
     await assertAlive(server, what);
   }

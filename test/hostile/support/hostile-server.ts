@@ -93,18 +93,31 @@ export function healthCheck(url: string, timeoutMs = 1000): Promise<number> {
   });
 }
 
-/** Throws with the exit status and the server's last words unless it runs and answers Health/Check within timeoutMs. */
-export async function assertAlive(server: HostileServer, after: string, timeoutMs = 1000): Promise<void> {
+/** Health/Check answers that missed the 1 s bound once but made it on a retry (printed by the suites: load, not a stall). */
+export const slowHealth: string[] = [];
+
+/**
+ * Throws with the exit status and the server's last words unless it runs and answers Health/Check
+ * within timeoutMs. Two retries: on a loaded 2-core machine one answer can miss 1 s without the
+ * server being stuck (measured: ~1.1 s once at load 16); a stalled or dead server misses all three.
+ */
+export async function assertAlive(server: HostileServer, after: string, timeoutMs = 1000, attempts = 3): Promise<void> {
   const dead = () => new Error(`server died after ${after}: ${server.exited()}\n--- server stderr (tail) ---\n${lastLines(server.stderrTail(), 25)}`);
-  if (server.exited()) throw dead();
-  try {
-    await healthCheck(server.url, timeoutMs);
-  } catch (err) {
-    // it may be dying right now: report the exit rather than the refused connection
-    await new Promise((r) => setTimeout(r, 100));
+  const misses: string[] = [];
+  for (let i = 0; i < attempts; i++) {
     if (server.exited()) throw dead();
-    throw new Error(`server alive but unhealthy after ${after}: ${(err as Error).message}`);
+    try {
+      await healthCheck(server.url, timeoutMs);
+      if (misses.length) slowHealth.push(`${after}: ${misses.join("; ")}`);
+      return;
+    } catch (err) {
+      misses.push((err as Error).message);
+      // it may be dying right now: report the exit rather than the refused connection
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
+  if (server.exited()) throw dead();
+  throw new Error(`server alive but unhealthy after ${after}: ${misses.join("; ")}`);
 }
 
 const lastLines = (s: string, n: number) => s.trimEnd().split("\n").slice(-n).join("\n");
