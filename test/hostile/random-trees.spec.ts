@@ -250,7 +250,8 @@ describe("random hostile trees × random concurrent operations and cancels (serv
 
   it("names that are not UTF-8 are each listed exactly once, download as themselves and Remove -r removes them (fails until they get an escaped form)", async () => {
     // names in one directory: some not UTF-8, some whose lossy decoding collides with another name or with a real U+FFFD name
-    const collide = [Buffer.from([0x61, 0xff]), Buffer.from([0x61, 0xfe]), Buffer.from("a\uFFFD"), Buffer.from("plain.txt")];
+    // (and a name that literally spells an escape: `a\xff` as four characters must stay apart from the byte 0xff)
+    const collide = [Buffer.from([0x61, 0xff]), Buffer.from([0x61, 0xfe]), Buffer.from("a\uFFFD"), Buffer.from("a\\xff"), Buffer.from("plain.txt")];
     const namesArb = fc.uniqueArray(fc.oneof(nonUtf8Name, nameArb), { minLength: 1, maxLength: 8, selector: (b) => b.toString("hex") });
     const failures: string[] = [];
     let runs = 0;
@@ -277,7 +278,7 @@ describe("random hostile trees × random concurrent operations and cancels (serv
           })(),
         );
         const problems: string[] = [];
-        const shown = names.map((n) => escapeName(n)).join(", ");
+        const shown = names.map((n) => `${escapeName(n)} [${n.toString("hex")}]`).join(", ");
         if (code !== "ok") problems.push(`ListFiles -r failed: ${Code[code]}: ${message}`);
         if (listed.length !== onDisk) problems.push(`listed ${listed.length} entries for ${onDisk} on disk (${shown}${sub ? ` in dir ${escapeName(sub)}` : ""}): ${JSON.stringify(listed)}`);
         if (new Set(listed).size !== listed.length) problems.push(`a path is listed twice: ${JSON.stringify(listed)}`);
