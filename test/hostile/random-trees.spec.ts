@@ -41,10 +41,30 @@ let sentinelBefore: string;
 let restarts = 0;
 const stats = { runs: 0, calls: 0, cancelled: 0, statuses: {} as Record<string, number> };
 
+/** Every server this file started: afterAll stops them all. */
+const started: HostileServer[] = [];
+let closing = false;
+
 async function start() {
+  if (closing) throw new Error("the suite is closing: no new server");
   server = await startHostileServer(where.root);
+  started.push(server);
   clients = fileClients(server.url);
 }
+
+/**
+ * fast-check's interruptAfterTimeLimit stops waiting for a run but does not stop the run itself:
+ * each property body is tracked, and the test waits for the last one before going on.
+ */
+let inFlight: Promise<unknown> = Promise.resolve();
+function tracked<A extends unknown[]>(body: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return (...args: A) => {
+    const run = body(...args);
+    inFlight = run.catch(() => {});
+    return run;
+  };
+}
+const settle = () => Promise.race([inFlight, sleep(20_000)]);
 
 /** A server stuck or dead after a failed run is replaced, so each run is judged on its own. */
 async function ensureServer() {
@@ -87,7 +107,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await server?.stop();
+  closing = true;
+  await settle();
+  await Promise.all(started.map((s) => s.stop()));
   // rm(1), not fs.rmSync: it removes names that are not UTF-8 as the bytes they are
   if (where) spawnSync("rm", ["-rf", where.base]);
   console.log(
@@ -207,7 +229,7 @@ const KNOWN_SHAPES: [TreeNode[], Op[]][] = [
 describe("random hostile trees × random concurrent operations and cancels (server in its own process)", () => {
   it("the server stays up and answers, nothing outside the root changes, nothing is left behind, no call ends INTERNAL or hangs", async () => {
     await fc.assert(
-      fc.asyncProperty(treeArb, fc.array(opArb, { minLength: 2, maxLength: 8 }), async (tree, ops) => {
+      fc.asyncProperty(treeArb, fc.array(opArb, { minLength: 2, maxLength: 8 }), tracked(async (tree, ops) => {
         await ensureServer();
         stats.runs++;
         const rel = `r${runSeq++}`;
@@ -241,9 +263,9 @@ describe("random hostile trees × random concurrent operations and cancels (serv
         }
         if (problems.length) throw new Error(`${problems.length} invariant(s) broken (tree ${rel}: ${JSON.stringify(built.counts)}, ${built.nonUtf8} non-UTF-8 names):\n${problems.join("\n")}`);
         spawnSync("rm", ["-rf", join(where.root, rel)]);
-      }),
+      })),
       { numRuns: 30, examples: KNOWN_SHAPES, interruptAfterTimeLimit: 50_000, markInterruptAsFailure: false },
-    );
+    ).finally(settle);
     console.log(`random trees (main property): ${stats.runs} runs done`);
     expect(stats.runs).toBeGreaterThan(0);
   }, 120_000);
@@ -256,7 +278,7 @@ describe("random hostile trees × random concurrent operations and cancels (serv
     const failures: string[] = [];
     let runs = 0;
     await fc.assert(
-      fc.asyncProperty(namesArb, fc.boolean(), async (names, inSubdir) => {
+      fc.asyncProperty(namesArb, fc.boolean(), tracked(async (names, inSubdir) => {
         await ensureServer();
         runs++;
         const rel = `u${runSeq++}`;
@@ -313,9 +335,12 @@ describe("random hostile trees × random concurrent operations and cancels (serv
           failures.push(problems[0]);
           throw new Error(problems.join("\n"));
         }
-      }),
+      })),
       { numRuns: 12, examples: [[collide, false], [collide, true]], interruptAfterTimeLimit: 15_000, markInterruptAsFailure: false },
-    ).finally(() => console.log(`random trees (non-UTF-8 names): ${runs} runs${failures.length ? `, first failure: ${failures[0]}` : ""}`));
+    ).finally(async () => {
+      await settle();
+      console.log(`random trees (non-UTF-8 names): ${runs} runs${failures.length ? `, first failure: ${failures[0]}` : ""}`);
+    });
     expect(isUtf8(Buffer.from([0x61, 0xff]))).toBe(false); // the generator really makes names that are not UTF-8
   }, 60_000);
 });
