@@ -8,6 +8,8 @@ import (
 	"hash"
 	"io"
 
+	"google.golang.org/grpc/status"
+
 	v1 "github.com/podfiles/podfiles/gen/go/podfiles/v1"
 )
 
@@ -56,7 +58,7 @@ func (c *Client) download(ctx context.Context, req *v1.DownloadRequest, w io.Wri
 	if err != nil {
 		return nil, toError(ctx, err)
 	}
-	res, err := receive(stream, req.Path, w, sha256.New(), progress)
+	res, err := receive(stream, req.Path, w, sha256.New(), progress, ctx.Err)
 	return res, toError(ctx, err)
 }
 
@@ -67,7 +69,9 @@ type responses interface {
 
 // receive checks the message order (header, data, trailer, end), the byte
 // counts and the digest while it copies the data to w; h hashes the data.
-func receive(s responses, path string, w io.Writer, h hash.Hash, progress func(uint64)) (*DownloadResult, error) {
+// done is checked before each write: grpc-go hands out messages it has
+// already buffered (up to the 8 MiB window) after the context has ended.
+func receive(s responses, path string, w io.Writer, h hash.Hash, progress func(uint64), done func() error) (*DownloadResult, error) {
 	first, err := s.Recv()
 	if err == io.EOF {
 		return nil, protocolError("%s: the download ended before its header", path)
@@ -98,6 +102,9 @@ func receive(s responses, path string, w io.Writer, h hash.Hash, progress func(u
 			n := uint64(len(part.Data))
 			if known && res.Bytes+n > announced {
 				return res, protocolError("%s: more data than the %d bytes the header announced", path, announced)
+			}
+			if err := done(); err != nil {
+				return res, status.FromContextError(err).Err()
 			}
 			h.Write(part.Data)
 			if _, err := w.Write(part.Data); err != nil {

@@ -11,5 +11,5 @@ import (
 func ReceiveForTest(s interface {
 	Recv() (*v1.DownloadResponse, error)
 }, path string, w io.Writer) (*DownloadResult, error) {
-	return receive(s, path, w, sha256.New(), nil)
+	return receive(s, path, w, sha256.New(), nil, func() error { return nil })
 }
