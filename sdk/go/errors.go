@@ -84,8 +84,10 @@ func (e *DigestMismatchError) Error() string {
 	return s
 }
 
-func (e *DigestMismatchError) Is(target error) bool     { return target == ErrDataLoss }
-func (e *DigestMismatchError) GRPCStatus() *status.Status { return status.New(codes.DataLoss, e.Error()) }
+func (e *DigestMismatchError) Is(target error) bool { return target == ErrDataLoss }
+func (e *DigestMismatchError) GRPCStatus() *status.Status {
+	return status.New(codes.DataLoss, e.Error())
+}
 
 // shortError is an ErrShortDownload with the counts.
 type shortError struct {
@@ -97,7 +99,9 @@ type shortError struct {
 func (e *shortError) Error() string {
 	return fmt.Sprintf("podfiles: DATA_LOSS: %s: %s (%d of %d bytes arrived)", e.path, e.why, e.got, e.want)
 }
-func (e *shortError) Is(target error) bool       { return target == ErrShortDownload || target == ErrDataLoss }
+func (e *shortError) Is(target error) bool {
+	return target == ErrShortDownload || target == ErrDataLoss
+}
 func (e *shortError) GRPCStatus() *status.Status { return status.New(codes.DataLoss, e.Error()) }
 
 // mismatchError is an ErrResumeMismatch with the reason.
@@ -107,7 +111,9 @@ func (e *mismatchError) Error() string { return "podfiles: FAILED_PRECONDITION: 
 func (e *mismatchError) Is(target error) bool {
 	return target == ErrResumeMismatch || target == ErrFailedPrecondition
 }
-func (e *mismatchError) GRPCStatus() *status.Status { return status.New(codes.FailedPrecondition, e.msg) }
+func (e *mismatchError) GRPCStatus() *status.Status {
+	return status.New(codes.FailedPrecondition, e.msg)
+}
 
 // protocolError: the server broke the Download/Upload message order.
 func protocolError(format string, args ...any) error {

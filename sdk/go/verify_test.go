@@ -198,4 +198,3 @@ func TestDownloadFromALyingServer(t *testing.T) {
 		}
 	})
 }
-
