@@ -77,17 +77,16 @@ func (c *Client) Upload(ctx context.Context, ref Ref, path string, r io.Reader, 
 	if opts.Resume {
 		return c.uploadResume(ctx, ref, path, r, size, opts)
 	}
-	whole := sha256.New()
 	hdr := header(ref, path, opts)
 	if size >= 0 {
 		hdr.Options.ExpectedSize = ptr(uint64(size))
 	}
 	hdr.Options.ExpectedSha256 = opts.SHA256
-	call, err := c.uploadCall(ctx, hdr, r, -1, make([]byte, UploadChunk), whole, progressFrom(0, opts.Progress))
+	call, err := c.uploadCall(ctx, hdr, r, -1, make([]byte, UploadChunk), nil, progressFrom(0, opts.Progress))
 	if err != nil {
 		return nil, err
 	}
-	return &UploadResult{Entry: call.resp.Entry, Bytes: call.sent, SHA256: whole.Sum(nil)}, nil
+	return &UploadResult{Entry: call.resp.Entry, Bytes: call.sent, SHA256: call.resp.Sha256}, nil
 }
 
 // UploadFile uploads a local regular file with its size and SHA-256 (read
@@ -206,7 +205,10 @@ type callResult struct {
 
 // uploadCall sends one Upload call: the header, then up to limit bytes of r
 // (all of it when limit < 0). An error from r, or ctx, resets the stream
-// instead of half-closing it, so the server commits nothing.
+// instead of half-closing it, so the server commits nothing. With the
+// header's expected_sha256 the server checks the digest (and the response
+// must repeat it); without it the call's bytes are hashed here and compared
+// with the response. whole, when set, hashes every byte too.
 func (c *Client) uploadCall(ctx context.Context, hdr *v1.UploadHeader, r io.Reader, limit int64, buf []byte, whole hash.Hash, progress func(uint64)) (*callResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -215,17 +217,25 @@ func (c *Client) uploadCall(ctx context.Context, hdr *v1.UploadHeader, r io.Read
 		return nil, toError(ctx, err)
 	}
 	res := &callResult{}
-	h := sha256.New()
+	want := hdr.Options.ExpectedSha256
+	var h hash.Hash
+	if want == nil {
+		h = sha256.New()
+	}
 	err = stream.Send(&v1.UploadRequest{Part: &v1.UploadRequest_Header{Header: hdr}})
 	for err == nil && (limit < 0 || int64(res.sent) < limit) {
-		want := len(buf)
+		n := len(buf)
 		if limit >= 0 {
-			want = int(min(int64(want), limit-int64(res.sent)))
+			n = int(min(int64(n), limit-int64(res.sent)))
 		}
-		n, rerr := io.ReadFull(r, buf[:want])
+		n, rerr := io.ReadFull(r, buf[:n])
 		if n > 0 {
-			h.Write(buf[:n])
-			whole.Write(buf[:n])
+			if h != nil {
+				h.Write(buf[:n])
+			}
+			if whole != nil {
+				whole.Write(buf[:n])
+			}
 			if err = stream.Send(&v1.UploadRequest{Part: &v1.UploadRequest_Data{Data: buf[:n]}}); err != nil {
 				break
 			}
@@ -250,8 +260,11 @@ func (c *Client) uploadCall(ctx context.Context, hdr *v1.UploadHeader, r io.Read
 	if err != nil {
 		return nil, toError(ctx, err)
 	}
-	if got := h.Sum(nil); res.resp.BytesReceived != res.sent || !bytes.Equal(res.resp.Sha256, got) {
-		return nil, &DigestMismatchError{Path: hdr.Path, Got: res.resp.Sha256, Want: got, Committed: true}
+	if h != nil {
+		want = h.Sum(nil)
+	}
+	if res.resp.BytesReceived != res.sent || !bytes.Equal(res.resp.Sha256, want) {
+		return nil, &DigestMismatchError{Path: hdr.Path, Got: res.resp.Sha256, Want: want, Committed: true}
 	}
 	return res, nil
 }
