@@ -21,6 +21,7 @@ const mustPass = [
   "TestUploadLeavesNothingBehindOnFailure",
   "TestErrorCodes",
   "TestTLSAndBearerToken",
+  "TestReadme",
   "Example",
   "ExampleClient_List",
   "ExampleClient_UploadFile",
