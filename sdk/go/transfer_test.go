@@ -222,6 +222,17 @@ func TestUploadResumeRefusesAFileThatIsNotAPrefix(t *testing.T) {
 	if !errors.Is(err, podfiles.ErrResumeMismatch) {
 		t.Fatalf("a longer remote file: want ErrResumeMismatch, got %v", err)
 	}
+
+	// With Overwrite a reader that can seek back replaces the file; one that cannot, cannot.
+	writeFile(t, onDisk(remote), other)
+	_, err = c.Upload(ctx, pod, remote, io.MultiReader(bytes.NewReader(content)), podfiles.UploadOptions{Resume: true, Overwrite: true})
+	if !errors.Is(err, podfiles.ErrResumeMismatch) || !bytes.Equal(readFile(t, onDisk(remote)), other) {
+		t.Fatalf("Overwrite with a reader that cannot seek: want ErrResumeMismatch, got %v", err)
+	}
+	res, err := c.Upload(ctx, pod, remote, bytes.NewReader(content), podfiles.UploadOptions{Resume: true, Overwrite: true, SegmentSize: mib})
+	if err != nil || res.ResumedAt != 0 || res.Bytes != uint64(len(content)) || !bytes.Equal(readFile(t, onDisk(remote)), content) {
+		t.Fatalf("Overwrite with a bytes.Reader: %+v %v", res, err)
+	}
 }
 
 func TestUploadFileResumesFromARemotePrefix(t *testing.T) {

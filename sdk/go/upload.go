@@ -46,7 +46,8 @@ type UploadOptions struct {
 	// bytes. An upload that breaks keeps its whole segments, so the next
 	// Resume continues from there; the file grows in place (readers may see
 	// it partial) instead of appearing at once. A remote file that is not a
-	// prefix fails with ErrResumeMismatch and is left alone.
+	// prefix fails with ErrResumeMismatch and is left alone, unless Overwrite
+	// is set and r is an io.Seeker: then it is replaced from the start.
 	Resume      bool
 	SegmentSize int64 // with Resume; 0 means DefaultSegment
 	// Progress, when set, is called after each chunk with the bytes the remote file has so far.
@@ -75,7 +76,20 @@ func (c *Client) Upload(ctx context.Context, ref Ref, path string, r io.Reader, 
 		size = n
 	}
 	if opts.Resume {
-		return c.uploadResume(ctx, ref, path, r, size, opts)
+		start := int64(-1)
+		seeker, canSeek := r.(io.Seeker)
+		if canSeek && opts.Overwrite {
+			start, _ = seeker.Seek(0, io.SeekCurrent)
+		}
+		res, err := c.uploadResume(ctx, ref, path, r, size, opts, false)
+		if errors.Is(err, ErrResumeMismatch) && start >= 0 {
+			// Overwrite: the remote file is not a prefix, so replace it from the start.
+			if _, serr := seeker.Seek(start, io.SeekStart); serr != nil {
+				return nil, err
+			}
+			return c.uploadResume(ctx, ref, path, r, size, opts, true)
+		}
+		return res, err
 	}
 	hdr := header(ref, path, opts)
 	if size >= 0 {
@@ -118,12 +132,16 @@ func (c *Client) UploadFile(ctx context.Context, ref Ref, local, remote string, 
 	return c.Upload(ctx, ref, remote, f, opts)
 }
 
-func (c *Client) uploadResume(ctx context.Context, ref Ref, path string, r io.Reader, size int64, opts UploadOptions) (*UploadResult, error) {
+// uploadResume is Upload with Resume; replace ignores the remote file (the
+// first call overwrites it).
+func (c *Client) uploadResume(ctx context.Context, ref Ref, path string, r io.Reader, size int64, opts UploadOptions, replace bool) (*UploadResult, error) {
 	whole := sha256.New()
 	var have uint64
 	entry, err := c.Stat(ctx, ref, path, StatOptions{})
 	exists := err == nil
 	switch {
+	case replace && (exists || errors.Is(err, ErrNotFound)):
+		exists = false
 	case exists && entry.Type != v1.FileType_FILE_TYPE_REGULAR:
 		return nil, &mismatchError{msg: fmt.Sprintf("%s: not a regular file, nothing to resume", path)}
 	case exists:
