@@ -14,9 +14,11 @@ import (
 )
 
 // HTTP/2 flow-control windows and message limits every client here uses.
-// grpc-go's defaults (64 KiB windows, grown by BDP probing) cap a 1 GiB
-// transfer well below what the server moves; src/client/wide-session-manager.ts
-// measured the same lever at ×2.5–3.6 for the TypeScript client.
+// Windows are the biggest throughput lever of the TypeScript client (×2.5–3.6,
+// src/client/wide-session-manager.ts), which has no window probing. grpc-go
+// grows its 64 KiB default by BDP probing, up to 16 MiB; fixed windows (which
+// turn the probing off) start wide. On loopback both measured the same
+// (bench_test.go: raw vs raw-grpc-default-windows, within this VM's noise).
 const (
 	StreamWindow   = 8 << 20  // per stream
 	ConnWindow     = 32 << 20 // per connection
