@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	v1 "github.com/podfiles/podfiles/gen/go/podfiles/v1"
 )
@@ -248,6 +249,9 @@ func (c *Client) uploadCall(ctx context.Context, hdr *v1.UploadHeader, r io.Read
 		}
 		n, rerr := io.ReadFull(r, buf[:n])
 		if n > 0 {
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, toError(ctx, status.FromContextError(cerr).Err())
+			}
 			if h != nil {
 				h.Write(buf[:n])
 			}
@@ -273,6 +277,11 @@ func (c *Client) uploadCall(ctx context.Context, hdr *v1.UploadHeader, r io.Read
 	// io.EOF from Send: the server ended the call; CloseAndRecv has its status.
 	if err != nil && err != io.EOF {
 		return nil, toError(ctx, err)
+	}
+	// A half-close commits what was sent, so a context that has ended by now
+	// resets the stream instead (the deferred cancel).
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, toError(ctx, status.FromContextError(cerr).Err())
 	}
 	res.resp, err = stream.CloseAndRecv()
 	if err != nil {
