@@ -49,6 +49,9 @@ type UploadOptions struct {
 	// it partial) instead of appearing at once. A remote file that is not a
 	// prefix fails with ErrResumeMismatch and is left alone, unless Overwrite
 	// is set and r is an io.Seeker: then it is replaced from the start.
+	// Right after a cancelled upload the server may still be undoing it:
+	// Resume then fails with ABORTED (another writer holds the file) or
+	// ErrResumeMismatch (the file shrank under the check); retry a moment later.
 	Resume      bool
 	SegmentSize int64 // with Resume; 0 means DefaultSegment
 	// Progress, when set, is called after each chunk with the bytes the remote file has so far.
