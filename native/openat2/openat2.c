@@ -1,4 +1,4 @@
-// Minimal Node-API addon: openat2(2) with a retry on EAGAIN, synchronous and on the libuv
+// Minimal Node-API addon (paths as strings or as Buffers of raw bytes): openat2(2) with a retry on EAGAIN, synchronous and on the libuv
 // threadpool (a lookup on a hung mount blocks there, never on the event loop), a support probe,
 // and renameat2(2) (for RENAME_NOREPLACE: a rename that never replaces an existing name).
 #define _GNU_SOURCE
@@ -36,6 +36,24 @@ static napi_value throw_errno(napi_env env, int e) {
   napi_throw(env, errno_error(env, e)); return NULL;
 }
 
+// A path argument: a string (UTF-8) or a Buffer (a name's raw bytes, which need not be UTF-8).
+// Copies it NUL-terminated into buf; napi_ok only when it fits and holds no NUL byte of its own.
+static napi_status get_path(napi_env env, napi_value v, char *buf, size_t size, size_t *len) {
+  bool is_buffer = false;
+  napi_status st = napi_is_buffer(env, v, &is_buffer);
+  if (st != napi_ok) return st;
+  if (!is_buffer) {
+    return napi_get_value_string_utf8(env, v, buf, size, len); // the caller checks for NUL bytes
+  }
+  void *data; size_t n;
+  st = napi_get_buffer_info(env, v, &data, &n);
+  if (st != napi_ok) return st;
+  if (n >= size - 1) { *len = n; buf[0] = 0; return napi_ok; } // the caller reports ENAMETOOLONG
+  if (memchr(data, 0, n)) return napi_invalid_arg;
+  memcpy(buf, data, n); buf[n] = 0; *len = n;
+  return napi_ok;
+}
+
 static long do_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
   struct open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
   long fd;
@@ -50,7 +68,7 @@ static napi_value js_openat2(napi_env env, napi_callback_info info) {
   char path[4097]; size_t len;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
       napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[1], path, sizeof path, &len) != napi_ok ||
+      get_path(env, argv[1], path, sizeof path, &len) != napi_ok ||
       napi_get_value_int64(env, argv[2], &flags) != napi_ok ||
       napi_get_value_int64(env, argv[3], &mode) != napi_ok ||
       napi_get_value_int64(env, argv[4], &resolve) != napi_ok) {
@@ -102,7 +120,7 @@ static napi_value js_openat2_async(napi_env env, napi_callback_info info) {
   if (!job) return throw_errno(env, ENOMEM);
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
       napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[1], job->path, sizeof job->path, &len) != napi_ok ||
+      get_path(env, argv[1], job->path, sizeof job->path, &len) != napi_ok ||
       napi_get_value_int64(env, argv[2], &flags) != napi_ok ||
       napi_get_value_int64(env, argv[3], &mode) != napi_ok ||
       napi_get_value_int64(env, argv[4], &resolve) != napi_ok) {
@@ -136,9 +154,9 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   char oldname[257], newname[257]; size_t l1, l2;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
       napi_get_value_int32(env, argv[0], &olddir) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[1], oldname, sizeof oldname, &l1) != napi_ok ||
+      get_path(env, argv[1], oldname, sizeof oldname, &l1) != napi_ok ||
       napi_get_value_int32(env, argv[2], &newdir) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[3], newname, sizeof newname, &l2) != napi_ok ||
+      get_path(env, argv[3], newname, sizeof newname, &l2) != napi_ok ||
       napi_get_value_int32(env, argv[4], &flags) != napi_ok) {
     napi_throw_type_error(env, "EINVAL", "renameat2(olddirfd, oldname, newdirfd, newname, flags)"); return NULL;
   }

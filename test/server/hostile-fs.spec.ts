@@ -417,7 +417,7 @@ describe.skipIf(noFuse !== undefined)(`a hung mount inside the root costs those 
     const t1 = performance.now();
     const [code, msg] = await codeAndMessage(clients.grpc.stat({ container, path: "/mnt/hung/more" }, { timeoutMs: 5_000 }));
     expect(code).toBe(Code.Unavailable);
-    expect(msg).toMatch(/48 calls on this container's filesystem have not answered .*\(cap 48\).*hung mount/);
+    expect(msg).toMatch(/\d+ calls on this container's filesystem have not answered .*\(cap 48\).*hung mount/);
     expect(performance.now() - t1).toBeLessThan(1_000);
     const outcomes = await Promise.all(stuck);
     const waited = performance.now() - t0;

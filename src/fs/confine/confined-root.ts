@@ -16,6 +16,7 @@ import {
 } from "./constants.js";
 import { asSystemError, systemError } from "./errors.js";
 import { fdPath, realPathOrClose } from "./fd-path.js";
+import { pathFromWire } from "../name-bytes.js";
 import { nativeStatus, type Openat2Binding } from "./native.js";
 import { walk, walkBeneath } from "./walk.js";
 
@@ -79,7 +80,7 @@ export class ConfinedRoot {
   }
 
   /** `/proc/self/fd/<dirFd>/<name>`; name must be one component ("" for the directory itself). */
-  static fdPath(dirFd: number, name?: string): string {
+  static fdPath(dirFd: number, name?: string): string | Buffer {
     return fdPath(dirFd, name);
   }
 
@@ -100,7 +101,7 @@ export class ConfinedRoot {
     try {
       if (this.binding) {
         const withMode = (flags & O_CREAT) !== 0 || (flags & O_TMPFILE) === O_TMPFILE;
-        const rel = components.length > 0 ? components.join("/") : ".";
+        const rel = components.length > 0 ? kernelPath(components) : ".";
         return await this.binding.openat2Async(root, rel, flags | O_CLOEXEC, withMode ? mode : 0, RESOLVE);
       }
       return await walk({ fd: root, real: this.real }, components, clean, { flags, mode });
@@ -122,9 +123,9 @@ export class ConfinedRoot {
       let fd = await this.binding.openat2Async(dirFd, ".", flags, 0, RESOLVE_STRICTLY_BENEATH);
       for (let i = 0; i < names.length; ) {
         let rel = names[i++]!;
-        while (i < names.length && (rel.length + names[i]!.length + 1) * 3 < PATH_MAX) rel += "/" + names[i++]!; // UTF-16 units: <= 3 bytes each in UTF-8
+        while (i < names.length && (rel.length + names[i]!.length + 1) * 3 < PATH_MAX) rel += "/" + names[i++]!; // UTF-16 units: <= 3 bytes each in UTF-8 (an escape's 4 units stand for 1 byte)
         try {
-          const next = await this.binding.openat2Async(fd, rel, flags, 0, RESOLVE_STRICTLY_BENEATH);
+          const next = await this.binding.openat2Async(fd, kernelPath(rel.split("/")), flags, 0, RESOLVE_STRICTLY_BENEATH);
           closeSync(fd);
           fd = next;
         } catch (e) {
@@ -152,7 +153,7 @@ export class ConfinedRoot {
     let dirFd: number;
     try {
       dirFd = this.binding
-        ? await this.binding.openat2Async(root, parent.length > 0 ? parent.join("/") : ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE)
+        ? await this.binding.openat2Async(root, parent.length > 0 ? kernelPath(parent) : ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE)
         : await walk({ fd: root, real: this.real }, parent, clean);
     } catch (e) {
       throw asSystemError(e, "open", clean);
@@ -176,7 +177,7 @@ export class ConfinedRoot {
   renameNoReplace(fromDirFd: number, fromName: string, toDirFd: number, toName: string): boolean {
     if (!this.binding) return false;
     try {
-      this.binding.renameat2(fromDirFd, fromName, toDirFd, toName, RENAME_NOREPLACE);
+      this.binding.renameat2(fromDirFd, pathFromWire(fromName), toDirFd, pathFromWire(toName), RENAME_NOREPLACE);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOSYS") return false; // kernel or filesystem without renameat2
       throw e;
@@ -194,4 +195,12 @@ export class ConfinedRoot {
     if (this.fd < 0) throw systemError("EBADF", "open", this.path);
     return this.fd;
   }
+}
+
+/** Components (API strings) joined as the kernel path: a Buffer when one is a non-UTF-8 name's escaped form. */
+function kernelPath(components: readonly string[]): string | Buffer {
+  const parts = components.map(pathFromWire);
+  if (parts.every((p) => typeof p === "string")) return components.join("/");
+  const slash = Buffer.from("/");
+  return Buffer.concat(parts.flatMap((p, i) => [...(i > 0 ? [slash] : []), typeof p === "string" ? Buffer.from(p) : p]));
 }

@@ -6,16 +6,16 @@ import { fileURLToPath } from "node:url";
 /** The Node-API addon built from native/openat2 (`npm run build:native`). */
 export interface Openat2Binding {
   /** openat2(2); retries EAGAIN/EINTR a few times; throws an Error with `.code` (errno name) and `.errno` (negative). */
-  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  openat2(dirfd: number, path: string | Buffer, flags: number, mode: number, resolve: number): number;
   /**
    * openat2(2) on the libuv threadpool: a lookup that blocks (a hung FUSE or NFS mount) holds a pool
    * thread, never the event loop. Rejects like openat2 throws; bad arguments throw synchronously.
    */
-  openat2Async(dirfd: number, path: string, flags: number, mode: number, resolve: number): Promise<number>;
+  openat2Async(dirfd: number, path: string | Buffer, flags: number, mode: number, resolve: number): Promise<number>;
   /** Whether this kernel supports openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS. */
   supported(): boolean;
   /** renameat2(2) of single names inside directory fds; throws like openat2. */
-  renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): void;
+  renameat2(olddirfd: number, oldname: string | Buffer, newdirfd: number, newname: string | Buffer, flags: number): void;
 }
 
 export interface NativeStatus {

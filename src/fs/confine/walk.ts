@@ -7,10 +7,12 @@ import { promisify } from "node:util";
 import { MAX_SYMLINKS, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH } from "./constants.js";
 import { systemError } from "./errors.js";
 import { fdPath, realPathOrClose } from "./fd-path.js";
+import { wireFromBytes } from "../name-bytes.js";
 
-const open = promisify(fs.open) as (path: string, flags: number, mode?: number) => Promise<number>;
+const open = promisify(fs.open) as (path: string | Buffer, flags: number, mode?: number) => Promise<number>;
 const fstat = promisify(fs.fstat) as (fd: number) => Promise<fs.Stats>;
-const readlink = fs.promises.readlink;
+/** A symlink's target as an API string (a non-UTF-8 target in its escaped form, src/fs/name-bytes.ts). */
+const readlink = async (path: string | Buffer): Promise<string> => wireFromBytes(await fs.promises.readlink(path, { encoding: "buffer" }));
 
 export interface WalkRoot {
   /** O_PATH fd of the root directory. */

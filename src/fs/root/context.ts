@@ -9,7 +9,7 @@ import { ConfinedRoot } from "../confine/index.js";
 import { cannotOpenType, failedPrecondition } from "../../errors.js";
 import { idNames, parseIdFile, type IdNames } from "../id-names.js";
 import { entryTypeOf } from "../mode-text.js";
-import { closeQuietly, fstat, read } from "./fs-sys.js";
+import { closeQuietly, fstat, read, readlinkWire } from "./fs-sys.js";
 import { entryFromStats } from "./entries.js";
 import { HangGuard, type HangGuardOptions } from "./hang-guard.js";
 import type { Entry, EntryType } from "../container-fs.js";
@@ -22,7 +22,7 @@ export const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
 const { O_NOFOLLOW, O_CREAT, O_EXCL, O_RDONLY, O_NONBLOCK } = fs.constants;
 
-const openAsync = promisify(fs.open) as (path: string, flags: number, mode?: number) => Promise<number>;
+const openAsync = promisify(fs.open) as (path: fs.PathLike, flags: number, mode?: number) => Promise<number>;
 
 export interface Owner {
   uid: number;
@@ -63,7 +63,7 @@ export class RootContext {
   }
 
   /** Runs fn with the confined parent directory of path, always closing it. */
-  async inParent<T>(path: string, fn: (dirFd: number, name: string, at: (name?: string) => string) => Promise<T>): Promise<T> {
+  async inParent<T>(path: string, fn: (dirFd: number, name: string, at: (name?: string) => fs.PathLike) => Promise<T>): Promise<T> {
     const parent = await this.guard.run(path, () => this.root.openParent(path), (late) => late.close());
     try {
       return await fn(parent.dirFd, parent.name, (n = parent.name) => ConfinedRoot.fdPath(parent.dirFd, n));
@@ -145,13 +145,13 @@ export class RootContext {
   }
 
   /** lstat of `at` (a fdPath inside a pinned directory), off the event loop and under the guard. */
-  lstat(at: string, path: string): Promise<fs.BigIntStats> {
+  lstat(at: fs.PathLike, path: string): Promise<fs.BigIntStats> {
     return this.guard.run(path, () => fs.promises.lstat(at, { bigint: true }));
   }
 
   /** readlink of `at` (a fdPath inside a pinned directory). */
-  readlink(at: string, path: string): Promise<string> {
-    return this.guard.run(path, () => fs.promises.readlink(at));
+  readlink(at: fs.PathLike, path: string): Promise<string> {
+    return this.guard.run(path, () => readlinkWire(at));
   }
 
   /** fstat of an fd of a container file (a getattr that a hung mount may never answer). */

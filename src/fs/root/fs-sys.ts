@@ -1,6 +1,7 @@
 // Promise wrappers for the fd-based fs calls Node exposes only with callbacks.
 import * as fs from "node:fs";
 import { promisify } from "node:util";
+import { wireFromBytes } from "../name-bytes.js";
 
 export const fstat = promisify(fs.fstat) as (fd: number, opts: { bigint: true }) => Promise<fs.BigIntStats>;
 export const read = (fd: number, buffer: Uint8Array, offset: number, length: number, position: bigint | number | null): Promise<number> =>
@@ -32,3 +33,17 @@ export function closeQuietly(fd: number | undefined): void {
     /* already closed */
   }
 }
+
+/**
+ * opendir(3) that reads names as bytes: take each entry's name with direntName(), the API string
+ * (a name that is not UTF-8 in its escaped form, src/fs/name-bytes.ts; utf8 decoding would turn
+ * such names into U+FFFD and show two files as one).
+ */
+export const opendirBytes = (path: fs.PathLike, bufferSize = 256): Promise<fs.Dir> =>
+  fs.promises.opendir(path as string, { bufferSize, encoding: "buffer" as BufferEncoding });
+
+/** The API string of an entry read through opendirBytes. */
+export const direntName = (d: fs.Dirent): string => wireFromBytes(d.name as unknown as Buffer);
+
+/** readlink(2) as an API string (a target that is not UTF-8 in its escaped form). */
+export const readlinkWire = async (path: fs.PathLike): Promise<string> => wireFromBytes(await fs.promises.readlink(path, { encoding: "buffer" }));

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import { ConfinedRoot } from "../confine/index.js";
 import type { Entry } from "../container-fs.js";
 import { alreadyExists, failedPrecondition, invalidArgument } from "../../errors.js";
-import { closeQuietly, fchmod, fchown } from "./fs-sys.js";
+import { closeQuietly, direntName, fchmod, fchown, opendirBytes } from "./fs-sys.js";
 import type { RootContext } from "./context.js";
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, S_IFMT, S_IFDIR } = fs.constants;
@@ -83,14 +83,15 @@ async function removeChildren(ctx: RootContext, dirFd: number, name: string, pat
   const fd = pin.pathFd;
   try {
     if (pin.type !== "directory") throw Object.assign(new Error(`${path}: not a directory`), { code: "ENOTDIR" });
-    const dir = await ctx.guard.run(path, () => fs.promises.opendir(ConfinedRoot.fdPath(fd), { bufferSize: 256 }));
+    const dir = await ctx.guard.run(path, () => opendirBytes(ConfinedRoot.fdPath(fd)));
     for await (const child of dir) {
-      const at = ConfinedRoot.fdPath(fd, child.name);
-      const childPath = `${path}/${child.name}`;
+      const childName = direntName(child);
+      const at = ConfinedRoot.fdPath(fd, childName);
+      const childPath = `${path}/${childName}`;
       const st = await ctx.lstat(at, childPath).catch(() => undefined);
       if (!st) continue;
       if (isDir(st)) {
-        await removeChildren(ctx, fd, child.name, childPath);
+        await removeChildren(ctx, fd, childName, childPath);
         await ctx.guard.run(childPath, () => fs.promises.rmdir(at));
       } else {
         await ctx.guard.run(childPath, () => fs.promises.unlink(at));

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { posix } from "node:path";
 import { ConfinedRoot } from "../confine/index.js";
 import type { RootContext } from "./context.js";
-import { closeQuietly, fstat } from "./fs-sys.js";
+import { closeQuietly, direntName, fstat, opendirBytes } from "./fs-sys.js";
 import { isClaimed, nameKey } from "./target-claims.js";
 import { isTempName } from "./temp-names.js";
 
@@ -105,19 +105,20 @@ async function removeTempFilesIn(
   let entries = 0;
   let removed = 0;
   const at = (name: string) => ConfinedRoot.fdPath(fd, name);
-  const handle = await fs.promises.opendir(ConfinedRoot.fdPath(fd), { bufferSize: 256 });
+  const handle = await opendirBytes(ConfinedRoot.fdPath(fd));
   try {
     for (let d = await handle.read(); d !== null; d = await handle.read()) {
       if (++entries > maxEntries) break;
-      if (d.isDirectory() || (onDirectory && typeUnknown(d) && (await isDirectoryAt(at(d.name))))) {
-        onDirectory?.(d.name);
+      const name = direntName(d);
+      if (d.isDirectory() || (onDirectory && typeUnknown(d) && (await isDirectoryAt(at(name))))) {
+        onDirectory?.(name);
         continue;
       }
-      if (!isTempName(d.name) || isClaimed(nameKey(dir, d.name))) continue;
-      const st = await fs.promises.lstat(at(d.name)).catch(() => undefined);
+      if (!isTempName(name) || isClaimed(nameKey(dir, name))) continue;
+      const st = await fs.promises.lstat(at(name)).catch(() => undefined);
       if (!st?.isFile() || st.mtimeMs > cutoff) continue;
-      if (isClaimed(nameKey(dir, d.name))) continue; // claimed while we looked
-      await fs.promises.unlink(at(d.name)).then(
+      if (isClaimed(nameKey(dir, name))) continue; // claimed while we looked
+      await fs.promises.unlink(at(name)).then(
         () => removed++,
         () => undefined,
       );
@@ -132,4 +133,4 @@ async function removeTempFilesIn(
 const typeUnknown = (d: fs.Dirent) =>
   !d.isFile() && !d.isDirectory() && !d.isSymbolicLink() && !d.isFIFO() && !d.isSocket() && !d.isCharacterDevice() && !d.isBlockDevice();
 
-const isDirectoryAt = (path: string) => fs.promises.lstat(path).then((st) => st.isDirectory(), () => false);
+const isDirectoryAt = (path: fs.PathLike) => fs.promises.lstat(path).then((st) => st.isDirectory(), () => false);

@@ -14,6 +14,7 @@ import { uploadMode } from "../upload-mode.js";
 import type { RootContext } from "./context.js";
 import { createWriter } from "./file-writer.js";
 import { makeDirectories, setModeNoFollow } from "./mutate.js";
+import { pathFromWire } from "../name-bytes.js";
 
 export async function extractTar(ctx: RootContext, dirPath: string, input: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
   if (options.makeParents) await makeDirectories(ctx, dirPath, { mode: 0o755 });
@@ -143,7 +144,7 @@ async function extractEntry(ctx: RootContext, dirPath: string, entry: TarEntry, 
       break;
     }
     case "symlink":
-      await replaceable(ctx, path, options, (at) => fs.promises.symlink(header.linkname ?? "", at));
+      await replaceable(ctx, path, options, (at) => fs.promises.symlink(pathFromWire(header.linkname ?? ""), at));
       break;
     case "link": {
       const source = memberPath(dirPath, header.linkname ?? "");
@@ -158,7 +159,7 @@ async function extractEntry(ctx: RootContext, dirPath: string, entry: TarEntry, 
 }
 
 /** Creates a name with fn, replacing an existing non-directory when overwriting is allowed. */
-async function replaceable(ctx: RootContext, path: string, options: ExtractOptions, fn: (at: string) => Promise<void>): Promise<void> {
+async function replaceable(ctx: RootContext, path: string, options: ExtractOptions, fn: (at: fs.PathLike) => Promise<void>): Promise<void> {
   await makeDirectories(ctx, posix.dirname(path), { mode: 0o755 });
   await ctx.inParent(path, async (_fd, _name, at) => {
     if (options.overwrite !== "fail") {

@@ -19,7 +19,7 @@ import type { Entry } from "../container-fs.js";
 import { failedPrecondition } from "../../errors.js";
 import type { IdNames } from "../id-names.js";
 import { entryFromStats, isDirectory } from "./entries.js";
-import { closeQuietly } from "./fs-sys.js";
+import { closeQuietly, direntName, opendirBytes } from "./fs-sys.js";
 import { joinPath, type RootContext } from "./context.js";
 
 /** Deepest level listed below the walk's top (ListFiles -r, tar downloads); deeper trees fail. */
@@ -173,7 +173,7 @@ async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptio
   const dirFd = frame.fd!;
   const descend = options.recursive && (options.maxDepth === 0 || frame.depth < options.maxDepth);
   // opendir on the fd's procfs path opens the very directory we hold
-  const dir = await ctx.guard.run(frame.path, () => fs.promises.opendir(ConfinedRoot.fdPath(dirFd), { bufferSize: 256 }), (late) => void late.close().catch(() => undefined));
+  const dir = await ctx.guard.run(frame.path, () => opendirBytes(ConfinedRoot.fdPath(dirFd)), (late) => void late.close().catch(() => undefined));
   try {
     // lstat in batches: one threadpool round trip per entry in turn costs more than the stat itself
     const flush = async function* (this: void, batch: string[]): AsyncGenerator<Walked> {
@@ -195,8 +195,9 @@ async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptio
     };
     let batch: string[] = [];
     for await (const dirent of dir) {
-      if (!options.includeHidden && dirent.name.startsWith(".")) continue;
-      batch.push(dirent.name);
+      const name = direntName(dirent);
+      if (!options.includeHidden && name.startsWith(".")) continue;
+      batch.push(name);
       if (batch.length >= LSTAT_BATCH) {
         yield* flush(batch);
         batch = [];
@@ -208,7 +209,7 @@ async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptio
   }
 }
 
-async function lstatOrGone(ctx: RootContext, at: string, path: string): Promise<fs.BigIntStats | undefined> {
+async function lstatOrGone(ctx: RootContext, at: fs.PathLike, path: string): Promise<fs.BigIntStats | undefined> {
   try {
     return await ctx.lstat(at, path);
   } catch (err) {
