@@ -15,6 +15,11 @@ export function codeName(code: Code): string {
 export class PodfilesError extends ConnectError {
   override name = "PodfilesError";
 
+  // ConnectError's instanceof matches by name ("ConnectError"), which no subclass passes: use the prototype chain
+  static override [Symbol.hasInstance](v: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, v);
+  }
+
   constructor(message: string, code: Code, options: { metadata?: Headers; cause?: unknown } = {}) {
     super(message, code, options.metadata, undefined, options.cause);
   }

@@ -45,8 +45,9 @@ export type UploadSource = string | Uint8Array | Readable | AsyncIterable<Uint8A
 
 export interface UploadOptions extends UploadOptionsBase {
   /**
-   * Continue a remote file that an interrupted upload left short (append at its size, after
-   * checking that its last 64 KiB match the source). File paths and bytes only.
+   * The remote file is a partial copy of the source (its first bytes; an upload through this SDK
+   * is atomic and never leaves one, but other tools do): append the rest at its size, after
+   * checking that its last 64 KiB match the source. File paths and bytes only.
    */
   resume?: boolean;
   /** a stream's size and SHA-256 (hex or bytes), when known: the stream is then sent as it is read */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { extractLocal, localMemberPath, packLocal } from "../../src/cli/commands/tar-local.js";
+import { extractTar as extractLocal, localMemberPath, packDirectory as packLocal } from "../../src/client/tar.js";
 
 type Item = { name: string; type?: "file" | "directory" | "symlink" | "link"; body?: string; linkname?: string; mode?: number };
 

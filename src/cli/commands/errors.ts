@@ -1,5 +1,8 @@
 // Errors of the client commands and the one line each prints.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { PodfilesError, codeName } from "../../client/errors.js";
+
+export { codeName };
 
 /** Bad flags or arguments: found before any call is made. */
 export class UsageError extends Error {
@@ -16,16 +19,9 @@ export class CliError extends Error {
   }
 }
 
-/** Code.NotFound → "NOT_FOUND", as gRPC spells status codes. */
-export function codeName(code: Code): string {
-  const name = Code[code] ?? String(code);
-  if (code === Code.Canceled) return "CANCELLED";
-  return name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
-}
-
 /** One line, no stack: "NOT_FOUND: /nope: no such file or directory". */
 export function formatError(err: unknown): string {
-  if (err instanceof ConnectError) {
+  if (err instanceof ConnectError || err instanceof PodfilesError) {
     let message = err.rawMessage;
     if (err.code === Code.Unavailable && /ECONNREFUSED|connect/i.test(message)) message = `cannot reach the server (${message})`;
     return `${codeName(err.code)}: ${message.replace(/\s*\n\s*/g, " ")}`;
