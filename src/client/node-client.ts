@@ -97,7 +97,8 @@ const nodeHasher = () => {
 
 export function createPodfilesClient(options: PodfilesClientOptions): PodfilesClient {
   const baseUrl = checkedUrl(options.baseUrl);
-  const nodeOptions = { ...options.nodeOptions, settings: { ...wideNodeOptions.settings, ...options.nodeOptions?.settings } };
+  // maxFrameSize: the server may send DATA frames up to 1 MiB (16 KiB by default: 65,536 'data' events per GiB, each hashed and written on its own)
+  const nodeOptions = { ...options.nodeOptions, settings: { ...wideNodeOptions.settings, maxFrameSize: MiB - 1, ...options.nodeOptions?.settings } };
   const manager = new WideSessionManager(baseUrl, nodeOptions);
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
