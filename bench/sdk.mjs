@@ -41,7 +41,7 @@ try {
     fs.closeSync(fd);
   }
   fs.copyFileSync(src, join(root, "file.bin"));
-  await run("cat", [src, join(root, "file.bin")], { timeoutMs: 60_000 }); // warm the page cache
+  await run("sh", ["-c", `cat "${src}" "${join(root, "file.bin")}" > /dev/null`], { timeoutMs: 60_000 }); // warm the page cache
 
   const podfiles = await startPodfiles(root);
   const raw = await startRawH2(root);
