@@ -70,7 +70,7 @@ export async function downloadToFile(open: Open, remotePath: string, local: stri
     return restart(`${part} is larger than ${remotePath}`);
   }
   try {
-    const data = overlap > 0 ? checkOverlap(stream, part, offset, overlap, remotePath) : stream;
+    const data = overlap > 0 ? checkOverlap(stream.batches(), part, offset, overlap, remotePath) : stream.batches();
     await writeFrom(data, part, offset);
     const size = sizeOf(part) ?? 0;
     if (size !== Number(info.entry.size)) {
@@ -96,7 +96,7 @@ export async function downloadToFile(open: Open, remotePath: string, local: stri
 }
 
 /** Drops the first `overlap` bytes after checking that they equal the partial file's tail. */
-async function* checkOverlap(data: AsyncIterable<Uint8Array>, part: string, offset: number, overlap: number, path: string): AsyncGenerator<Uint8Array> {
+async function* checkOverlap(data: AsyncIterable<Uint8Array[]>, part: string, offset: number, overlap: number, path: string): AsyncGenerator<Uint8Array[]> {
   const tail = Buffer.alloc(overlap);
   const fh = await fs.promises.open(part, "r");
   try {
@@ -105,32 +105,49 @@ async function* checkOverlap(data: AsyncIterable<Uint8Array>, part: string, offs
     await fh.close();
   }
   let seen = 0;
-  for await (const chunk of data) {
+  for await (const batch of data) {
     if (seen >= overlap) {
-      yield chunk;
+      yield batch;
       continue;
     }
-    const n = Math.min(overlap - seen, chunk.length);
-    if (!tail.subarray(seen, seen + n).equals(chunk.subarray(0, n))) {
-      throw failedPrecondition(`${path} changed since ${part} was written; download it again without resume`);
+    const rest: Uint8Array[] = [];
+    for (const chunk of batch) {
+      const n = Math.min(overlap - seen, chunk.length);
+      if (n > 0 && !tail.subarray(seen, seen + n).equals(chunk.subarray(0, n))) {
+        throw failedPrecondition(`${path} changed since ${part} was written; download it again without resume`);
+      }
+      seen += n;
+      if (n < chunk.length) rest.push(chunk.subarray(n));
     }
-    seen += n;
-    if (n < chunk.length) yield chunk.subarray(n);
+    if (rest.length) yield rest;
   }
 }
 
-/** Appends to (or creates) the partial file from `offset` and fsyncs it. */
-async function writeFrom(data: AsyncIterable<Uint8Array>, part: string, offset: number): Promise<void> {
+/**
+ * Appends to (or creates) the partial file from `offset` and fsyncs it. One synchronous writev
+ * per batch, as soon as it arrives (page-cache writes of ≤ 1 MiB): awaiting a thread-pool write
+ * per batch kept the ≤ 16 KiB pieces alive long enough to be promoted, and garbage collection
+ * then cost more than the writes (0.55 s against 0.29 s per 256 MiB, --cpu-prof).
+ */
+async function writeFrom(data: AsyncIterable<Uint8Array[]>, part: string, offset: number): Promise<void> {
   const fh = await fs.promises.open(part, offset > 0 ? "r+" : "w", 0o600);
   try {
     if (offset > 0) await fh.truncate(offset);
     let position = offset;
-    for await (const chunk of data) {
-      let written = 0;
-      while (written < chunk.length) {
-        const { bytesWritten } = await fh.write(chunk, written, chunk.length - written, position);
-        written += bytesWritten;
-        position += bytesWritten;
+    for await (const batch of data) {
+      const total = batch.reduce((n, c) => n + c.length, 0);
+      const bytesWritten = fs.writevSync(fh.fd, batch, position);
+      position += bytesWritten;
+      // a short write (a full disk reports ENOSPC on the next one): the rest one chunk at a time
+      let skip = bytesWritten;
+      for (const chunk of bytesWritten < total ? batch : []) {
+        let written = Math.min(skip, chunk.length);
+        skip -= written;
+        while (written < chunk.length) {
+          const r = await fh.write(chunk, written, chunk.length - written, position);
+          written += r.bytesWritten;
+          position += r.bytesWritten;
+        }
       }
     }
     await fh.sync();
