@@ -9,16 +9,6 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** A local or transfer failure with a status-like label (e.g. DATA_LOSS). */
-export class CliError extends Error {
-  constructor(
-    readonly label: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** One line, no stack: "NOT_FOUND: /nope: no such file or directory". */
 export function formatError(err: unknown): string {
   if (err instanceof ConnectError || err instanceof PodfilesError) {
@@ -27,7 +17,6 @@ export function formatError(err: unknown): string {
     return `${codeName(err.code)}: ${message.replace(/\s*\n\s*/g, " ")}`;
   }
   if (err instanceof UsageError) return err.message;
-  if (err instanceof CliError) return `${err.label}: ${err.message}`;
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e === "object" && typeof e.code === "string" && e.syscall) {
     return `${e.code}: ${e.path ? `${e.path}: ` : ""}${e.message.replace(/^[A-Z]+: /, "").replace(/, \w+ '.*'$/, "")}`;

@@ -1,4 +1,4 @@
-// Local tar extraction (podfiles get of a directory) refuses entries that leave the destination.
+// The SDK's tar helpers (src/client/tar.ts): extraction (downloadDirectory, podfiles get of a directory) refuses entries that leave the destination.
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
