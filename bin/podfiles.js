@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The podfiles binary: runs the compiled CLI (npm run build compiles src/ into dist/).
+// The podfiles binary: runs the compiled CLI (npm run build compiles src/ into dist/). The client
+// commands run from the bundle (dist/bundle, made by scripts/bundle-cli.mjs: faster start-up).
 //
 // CommonJS on purpose (bin/package.json): it must set UV_THREADPOOL_SIZE before libuv's threadpool
 // starts, and Node's ESM loader starts that pool to load an ES module entry (measured: set in an
@@ -15,14 +16,18 @@ const { existsSync } = require("node:fs");
 const { join } = require("node:path");
 const { pathToFileURL } = require("node:url");
 
-process.env.UV_THREADPOOL_SIZE ??= "128";
-
+const CLIENT_COMMANDS = new Set(["ls", "stat", "get", "put", "mv", "rm", "mkdir"]);
+const bundle = join(__dirname, "..", "dist", "bundle", "client-main.js");
 const main = join(__dirname, "..", "dist", "src", "cli", "main.js");
-if (!existsSync(main)) {
+const client = CLIENT_COMMANDS.has(process.argv[2] ?? "") && existsSync(bundle);
+if (!client) process.env.UV_THREADPOOL_SIZE ??= "128"; // the server's pool; a client command needs none of it
+
+const entry = client ? bundle : main;
+if (!existsSync(entry)) {
   console.error("podfiles is not built yet: run `npm run build` (or `npm install`, which builds it) first.");
   process.exit(1);
 }
-import(pathToFileURL(main).href).catch((err) => {
+import(pathToFileURL(entry).href).catch((err) => {
   console.error(err);
   process.exit(1);
 });

@@ -1,11 +1,16 @@
-// podfiles command line.
+// podfiles command line. The client commands (ls, stat, get, put, mv, rm, mkdir) load only the
+// SDK's client: the server stack (serve, agent) is imported only when one of those is run or
+// when the full help is asked for (it cost every command 0.45–0.95 s of start-up).
 import { Command } from "commander";
-import { registerServe } from "./serve.js";
+
+const CLIENT_COMMANDS = new Set(["ls", "stat", "get", "put", "mv", "rm", "mkdir"]);
 
 const program = new Command();
 program.name("podfiles").description("files inside Kubernetes containers, over gRPC and Connect").showHelpAfterError();
-registerServe(program);
-(await import("./agent.js")).registerAgent(program);
+if (!CLIENT_COMMANDS.has(process.argv[2] ?? "")) {
+  (await import("./serve.js")).registerServe(program);
+  (await import("./agent.js")).registerAgent(program);
+}
 (await import("./commands/index.js")).registerFileCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -8,16 +8,19 @@ import { fileURLToPath } from "node:url";
 export const repo = fileURLToPath(new URL("../..", import.meta.url));
 const bin = join(repo, "bin/podfiles.js");
 
-/** Builds dist/ when the CLI's sources are newer than their compiled files (npm test has built already). */
+/** Builds dist/ (tsc, then the CLI bundle) when the client's or the CLI's sources are newer than the bundle (npm test has built already). */
 export function ensureBuilt(): void {
-  const src = join(repo, "src/cli/commands");
-  const stale = readdirSync(src)
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".spec.ts"))
-    .some((f) => {
-      const out = join(repo, "dist/src/cli/commands", f.replace(/\.ts$/, ".js"));
-      return !existsSync(out) || statSync(out).mtimeMs < statSync(join(src, f)).mtimeMs;
-    });
-  if (stale) execFileSync(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "-p", join(repo, "tsconfig.json")], { stdio: "inherit" });
+  const bundle = join(repo, "dist/bundle/client-main.js");
+  const built = existsSync(bundle) ? statSync(bundle).mtimeMs : 0;
+  const stale = ["src/cli", "src/cli/commands", "src/client", "src"].some((dir) =>
+    readdirSync(join(repo, dir))
+      .filter((f) => f.endsWith(".ts") && !f.endsWith(".spec.ts"))
+      .some((f) => statSync(join(repo, dir, f)).mtimeMs > built),
+  );
+  if (stale) {
+    execFileSync(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "-p", join(repo, "tsconfig.json")], { stdio: "inherit" });
+    execFileSync(process.execPath, [join(repo, "scripts/bundle-cli.mjs")], { stdio: "inherit" });
+  }
 }
 
 export interface CliResult {

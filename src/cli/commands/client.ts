@@ -1,16 +1,9 @@
-// The generated FileService client over gRPC (h2c or TLS), with large HTTP/2
-// windows: 8 MiB per stream, 32 MiB for the connection; messages up to 16 MiB.
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+// The CLI's connection: the SDK's Node client (src/client) for --server and --token.
 import type { Command } from "commander";
-import { FileService } from "../../../gen/ts/podfiles/v1/files_pb.js";
-import { WideSessionManager, wideNodeOptions } from "../../client/wide-session-manager.js";
+import { createPodfilesClient, type PodfilesClient } from "../../client/node-client.js";
 import { UsageError } from "./errors.js";
 
-export type FileClient = Client<typeof FileService>;
-
-const MiB = 1024 * 1024;
-export const MAX_MESSAGE = 16 * MiB;
+export type { PodfilesClient };
 
 export interface ConnectionOptions {
   server?: string;
@@ -48,7 +41,7 @@ export function bearerToken(o: ConnectionOptions): string | undefined {
 }
 
 export interface Connection {
-  client: FileClient;
+  client: PodfilesClient;
   url: string;
   /** Closes the HTTP/2 connection so the process can exit. */
   close(): void;
@@ -56,23 +49,6 @@ export interface Connection {
 
 export function connect(o: ConnectionOptions): Connection {
   const url = serverUrl(o);
-  const token = bearerToken(o);
-  const interceptors: Interceptor[] = [];
-  if (token) {
-    interceptors.push((next) => (req) => {
-      req.header.set("Authorization", `Bearer ${token}`);
-      return next(req);
-    });
-  }
-  const nodeOptions = wideNodeOptions;
-  const sessionManager = new WideSessionManager(url, nodeOptions);
-  const transport = createGrpcTransport({
-    baseUrl: url,
-    nodeOptions,
-    sessionManager,
-    readMaxBytes: MAX_MESSAGE,
-    writeMaxBytes: MAX_MESSAGE,
-    interceptors,
-  });
-  return { client: createClient(FileService, transport), url, close: () => sessionManager.abort() };
+  const client = createPodfilesClient({ baseUrl: url, token: bearerToken(o) });
+  return { client, url, close: () => client.close() };
 }

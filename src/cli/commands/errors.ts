@@ -1,37 +1,22 @@
 // Errors of the client commands and the one line each prints.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { PodfilesError, codeName } from "../../client/errors.js";
+
+export { codeName };
 
 /** Bad flags or arguments: found before any call is made. */
 export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** A local or transfer failure with a status-like label (e.g. DATA_LOSS). */
-export class CliError extends Error {
-  constructor(
-    readonly label: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Code.NotFound → "NOT_FOUND", as gRPC spells status codes. */
-export function codeName(code: Code): string {
-  const name = Code[code] ?? String(code);
-  if (code === Code.Canceled) return "CANCELLED";
-  return name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
-}
-
 /** One line, no stack: "NOT_FOUND: /nope: no such file or directory". */
 export function formatError(err: unknown): string {
-  if (err instanceof ConnectError) {
+  if (err instanceof ConnectError || err instanceof PodfilesError) {
     let message = err.rawMessage;
     if (err.code === Code.Unavailable && /ECONNREFUSED|connect/i.test(message)) message = `cannot reach the server (${message})`;
     return `${codeName(err.code)}: ${message.replace(/\s*\n\s*/g, " ")}`;
   }
   if (err instanceof UsageError) return err.message;
-  if (err instanceof CliError) return `${err.label}: ${err.message}`;
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e === "object" && typeof e.code === "string" && e.syscall) {
     return `${e.code}: ${e.path ? `${e.path}: ` : ""}${e.message.replace(/^[A-Z]+: /, "").replace(/, \w+ '.*'$/, "")}`;

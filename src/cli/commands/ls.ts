@@ -28,10 +28,10 @@ export function validateLs(o: LsOptions): void {
 export async function runLs(o: LsOptions, { client }: Connection, io: Io): Promise<void> {
   const { container, path } = o.remote!;
   // lstat first: a file (or a symlink, with -l or -d) lists as itself, like ls does.
-  const self = (await client.stat({ container, path })).entry!;
+  const self = await client.stat({ container, path });
   let isDir = self.type === FileType.DIRECTORY;
   if (!isDir && self.type === FileType.SYMLINK && !o.long && !o.directory) {
-    isDir = (await client.stat({ container, path, followSymlinks: true })).entry?.type === FileType.DIRECTORY;
+    isDir = (await client.stat({ container, path }, { followSymlinks: true })).type === FileType.DIRECTORY;
   }
   let entries: FileEntry[];
   let nameOf: (e: FileEntry) => string = (e) => e.name;
@@ -41,9 +41,7 @@ export async function runLs(o: LsOptions, { client }: Connection, io: Io): Promi
   } else {
     entries = [];
     const base = path.replace(/(.)\/+$/, "$1");
-    for await (const batch of client.listFiles({ container, path, includeHidden: o.all, recursive: o.recursive, maxDepth: o.maxDepth })) {
-      entries.push(...batch.entries);
-    }
+    for await (const entry of client.list({ container, path }, { hidden: o.all, recursive: o.recursive, maxDepth: o.maxDepth })) entries.push(entry);
     if (o.recursive) nameOf = (e) => posix.relative(base, e.path) || e.name;
     else entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

@@ -21,8 +21,8 @@ export function validateMkdir(o: MkdirOptions): void {
 
 export async function runMkdir(o: MkdirOptions, { client }: Connection, io: Io): Promise<void> {
   for (const { container, path } of o.remotes!) {
-    const res = await client.makeDirectory({ container, path, parents: o.parents, mode: o.modeBits });
-    if (o.verbose) io.out.write(`created ${res.entry?.path ?? path}\n`);
+    const entry = await client.mkdir({ container, path }, { parents: o.parents, mode: o.modeBits });
+    if (o.verbose) io.out.write(`created ${entry?.path ?? path}\n`);
   }
 }
 

@@ -29,8 +29,8 @@ export function validateMv(o: MvOptions): void {
 }
 
 export async function runMv(o: MvOptions, { client }: Connection, io: Io): Promise<void> {
-  const res = await client.rename({ container: o.from!.container, path: o.from!.path, newPath: o.to!, overwrite: o.force });
-  if (o.verbose) io.out.write(`${o.from!.path} -> ${res.entry?.path ?? o.to}\n`);
+  const entry = await client.rename(o.from!, o.to!, { overwrite: o.force });
+  if (o.verbose) io.out.write(`${o.from!.path} -> ${entry?.path ?? o.to}\n`);
 }
 
 export function registerMv(program: Command): void {

@@ -1,16 +1,14 @@
 // Transfer progress on stderr: a cli-progress bar when stderr is a terminal,
-// nothing at all otherwise (pipes, files, CI logs).
-import cliProgress from "cli-progress";
+// nothing at all otherwise (pipes, files, CI logs). cli-progress loads only then.
+import { createRequire } from "node:module";
 
 export interface Progress {
-  /** Adds transferred bytes. */
-  add(bytes: number): void;
-  /** Sets or changes the total (unknown for tar streams). */
-  setTotal(total: number | undefined): void;
+  /** Bytes transferred so far. */
+  set(bytes: number): void;
   stop(): void;
 }
 
-const silent: Progress = { add() {}, setTotal() {}, stop() {} };
+const silent: Progress = { set() {}, stop() {} };
 
 export function humanBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -32,31 +30,25 @@ export interface ProgressOptions {
 export function createProgress(label: string, total: number | undefined, o: ProgressOptions = {}): Progress {
   const stream = o.stream ?? process.stderr;
   if (o.enabled === false || !stream.isTTY) return silent;
-  let known = total;
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
   let done = 0;
   const started = Date.now();
   const payload = () => {
     const secs = Math.max((Date.now() - started) / 1000, 0.001);
-    return { label, doneh: humanBytes(done), totalh: known === undefined ? "?" : humanBytes(known), speed: `${humanBytes(done / secs)}/s` };
+    return { label, doneh: humanBytes(done), totalh: total === undefined ? "?" : humanBytes(total), speed: `${humanBytes(done / secs)}/s` };
   };
-  const format = () =>
-    known === undefined
+  const format =
+    total === undefined
       ? "{label} {doneh} | {speed} | {duration_formatted}"
       : "{label} [{bar}] {percentage}% | {doneh}/{totalh} | {speed} | ETA {eta_formatted}";
   const bar = new cliProgress.SingleBar(
-    { format: format(), stream, hideCursor: true, clearOnComplete: false, fps: 10, etaBuffer: 50, barsize: 30 },
+    { format, stream, hideCursor: true, clearOnComplete: false, fps: 10, etaBuffer: 50, barsize: 30 },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(known ?? 0, 0, payload());
+  bar.start(total ?? 0, 0, payload());
   return {
-    add(bytes) {
-      done += bytes;
-      bar.update(done, payload());
-    },
-    setTotal(t) {
-      known = t;
-      (bar as unknown as { options: { format: string } }).options.format = format();
-      bar.setTotal(t ?? 0);
+    set(bytes) {
+      done = bytes;
       bar.update(done, payload());
     },
     stop() {

@@ -1,6 +1,6 @@
 // podfiles rm [-r] [-f] REMOTE...
 import type { Command } from "commander";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, PodfilesError } from "../../client/errors.js";
 import { addTargetOptions, type Connection, type TargetOptions } from "./client.js";
 import { UsageError } from "./errors.js";
 import { REMOTE_SYNTAX, parseRemote, type RemotePath } from "./remote-path.js";
@@ -24,10 +24,10 @@ export function validateRm(o: RmOptions): void {
 export async function runRm(o: RmOptions, { client }: Connection, io: Io): Promise<void> {
   for (const { container, path } of o.remotes!) {
     try {
-      await client.remove({ container, path, recursive: o.recursive });
+      await client.remove({ container, path }, { recursive: o.recursive });
       if (o.verbose) io.out.write(`removed ${path}\n`);
     } catch (err) {
-      if (o.force && err instanceof ConnectError && err.code === Code.NotFound) continue;
+      if (o.force && err instanceof PodfilesError && err.code === Code.NotFound) continue;
       throw err;
     }
   }

@@ -18,7 +18,7 @@ export function validateStat(o: StatOptions): void {
 
 export async function runStat(o: StatOptions, { client }: Connection, io: Io): Promise<void> {
   const { container, path } = o.remote!;
-  const entry = (await client.stat({ container, path, followSymlinks: o.dereference })).entry!;
+  const entry = await client.stat({ container, path }, { followSymlinks: o.dereference });
   io.out.write((o.json ? JSON.stringify(entryJson(entry), null, 2) : statText(entry)) + "\n");
 }
 

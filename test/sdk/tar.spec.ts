@@ -1,10 +1,10 @@
-// Local tar extraction (podfiles get of a directory) refuses entries that leave the destination.
+// The SDK's tar helpers (src/client/tar.ts): extraction (downloadDirectory, podfiles get of a directory) refuses entries that leave the destination.
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { extractLocal, localMemberPath, packLocal } from "../../src/cli/commands/tar-local.js";
+import { extractTar as extractLocal, localMemberPath, packDirectory as packLocal } from "../../src/client/tar.js";
 
 type Item = { name: string; type?: "file" | "directory" | "symlink" | "link"; body?: string; linkname?: string; mode?: number };
 

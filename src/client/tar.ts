@@ -1,5 +1,5 @@
-// Local side of directory transfers: a local directory as a tar stream (put)
-// and a tar stream extracted into a local directory (get). Extraction refuses
+// Local side of directory transfers: a local directory as a tar stream (uploadDirectory)
+// and a tar stream extracted into a local directory (downloadDirectory). Extraction refuses
 // any entry that would land outside the destination: absolute names and `..`
 // are normalised against it, and no entry may pass through a symlink (the
 // symlink-then-file trick behind kubectl cp's CVEs).
@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import { once } from "node:events";
 import { join, posix, sep } from "node:path";
 import tar from "tar-stream";
-import { CliError } from "./errors.js";
+import { Code } from "@connectrpc/connect";
+import { PodfilesError, invalidArgument } from "./errors.js";
 
 export interface PackOptions {
   /** Owner ids written into the headers (default: the local file's). */
@@ -31,7 +32,7 @@ async function* walk(root: string, rel = ""): AsyncGenerator<{ rel: string; abs:
 }
 
 /** The tar stream of a local directory's contents (names relative to it). */
-export function packLocal(root: string, options: PackOptions = {}): AsyncIterable<Uint8Array> {
+export function packDirectory(root: string, options: PackOptions = {}): AsyncIterable<Uint8Array> {
   const pack = tar.pack();
   const producer = (async () => {
     for await (const { rel, abs, st } of walk(root)) {
@@ -87,7 +88,7 @@ async function addFile(pack: tar.Pack, abs: string, header: Omit<HeaderArg, "typ
 export function localMemberPath(dest: string, name: string): string {
   const relative = posix.normalize(name.replace(/\\/g, "/").replace(/^\/+/, ""));
   if (relative === "." || relative === "" || relative === "./") return dest;
-  if (relative === ".." || relative.startsWith("../")) throw new CliError("INVALID_ARGUMENT", `tar entry "${name}" leaves ${dest}; nothing more was extracted`);
+  if (relative === ".." || relative.startsWith("../")) throw invalidArgument(`tar entry "${name}" leaves ${dest}; nothing more was extracted`);
   return join(dest, ...relative.replace(/\/+$/, "").split("/"));
 }
 
@@ -102,8 +103,8 @@ async function ensureParents(dest: string, path: string, name: string): Promise<
       throw err;
     });
     if (!st) await fs.promises.mkdir(current, { mode: 0o755 });
-    else if (st.isSymbolicLink()) throw new CliError("INVALID_ARGUMENT", `tar entry "${name}" passes through the symlink ${current}; nothing more was extracted`);
-    else if (!st.isDirectory()) throw new CliError("FAILED_PRECONDITION", `tar entry "${name}": ${current} is not a directory`);
+    else if (st.isSymbolicLink()) throw invalidArgument(`tar entry "${name}" passes through the symlink ${current}; nothing more was extracted`);
+    else if (!st.isDirectory()) throw new PodfilesError(`tar entry "${name}": ${current} is not a directory`, Code.FailedPrecondition);
   }
 }
 
@@ -118,7 +119,7 @@ export interface ExtractResult {
 }
 
 /** Extracts a tar stream into dest (created if missing). */
-export async function extractLocal(dest: string, input: AsyncIterable<Uint8Array>, warn: (m: string) => void = () => {}): Promise<ExtractResult> {
+export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>, warn: (m: string) => void = () => {}): Promise<ExtractResult> {
   await fs.promises.mkdir(dest, { recursive: true });
   const extract = tar.extract();
   const feeding = (async () => {
@@ -186,7 +187,7 @@ export async function extractLocal(dest: string, input: AsyncIterable<Uint8Array
   } catch (err) {
     extract.destroy(err as Error);
     await feeding.catch(() => undefined);
-    if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message)) throw new CliError("DATA_LOSS", `not a valid tar stream: ${err.message}`);
+    if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message)) throw new PodfilesError(`not a valid tar stream: ${err.message}`, Code.DataLoss);
     throw err;
   }
   // Directory modes and times last (deepest first), so read-only directories do not block their contents.

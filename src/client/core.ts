@@ -1,0 +1,139 @@
+// The calls every build of the client shares (Node and browser): list, stat, download as a
+// verified stream, the mutations, and the resumable chunked upload. The transports differ
+// (connect-node gRPC with zero-copy transfers in Node, connect-web in the browser); the hashing
+// too (node:crypto, or sha256.ts). Errors are PodfilesErrors.
+import type { Client } from "@connectrpc/connect";
+import { FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
+import { PodfilesError } from "./errors.js";
+import type { HasherFactory } from "./hasher.js";
+import { resolveTarget, type ContainerRef, type ResolvedTarget, type Target } from "./target.js";
+
+export type FileServiceClient = Client<typeof FileService>;
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** milliseconds for the whole call */
+  timeoutMs?: number;
+}
+
+export interface ListOptions extends CallOptions {
+  /** names starting with "." too */
+  hidden?: boolean;
+  recursive?: boolean;
+  /** with recursive: levels below the directory (0 = no limit) */
+  maxDepth?: number;
+  /** entries per response message (0 = the server's default) */
+  pageSize?: number;
+}
+
+export interface StatOptions extends CallOptions {
+  /** follow a final symlink (inside the container) */
+  followSymlinks?: boolean;
+}
+
+export interface DownloadOptions extends CallOptions {
+  /** first byte (raw files): resume or a range */
+  offset?: number;
+  /** bytes from offset (0 or undefined: to the end) */
+  length?: number;
+  /** bytes per message, 16 KiB–4 MiB (server default 1 MiB) */
+  chunkSize?: number;
+  onProgress?: ProgressCallback;
+}
+
+export type OverwriteMode = "fail" | "overwrite";
+
+export interface UploadOptionsBase extends CallOptions {
+  /** an existing file: "fail" (ALREADY_EXISTS, the default) or "overwrite" (atomically replaced) */
+  overwrite?: OverwriteMode;
+  /** permission bits (default 0644, or the replaced file's) */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** create missing parent directories */
+  makeParents?: boolean;
+  onProgress?: ProgressCallback;
+}
+
+export interface UploadResult {
+  entry?: FileEntry;
+  /** bytes the server received in this call */
+  bytes: number;
+  /** hex SHA-256 of those bytes, as the server computed it */
+  sha256: string;
+  /** where the upload started (> 0 when it resumed) */
+  offset: number;
+  /** tar uploads: entries extracted */
+  entries?: number;
+}
+
+export interface ClientCore {
+  /** entries of a directory (or the tree, with recursive), streamed */
+  list(target: Target, options?: ListOptions): AsyncIterable<FileEntry>;
+  stat(target: Target, options?: StatOptions): Promise<FileEntry>;
+  /** the file's bytes (a directory: a tar stream), length and SHA-256 checked */
+  download(target: Target, options?: DownloadOptions): DownloadStream;
+  mkdir(target: Target, options?: CallOptions & { parents?: boolean; mode?: number }): Promise<FileEntry>;
+  remove(target: Target, options?: CallOptions & { recursive?: boolean }): Promise<void>;
+  rename(target: Target, newPath: string, options?: CallOptions & { overwrite?: boolean }): Promise<FileEntry>;
+}
+
+export const overwritePolicy = (mode: OverwriteMode | undefined) => (mode === "overwrite" ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL);
+
+/** A generated client's call wrapped so that every failure is a PodfilesError. */
+export async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw PodfilesError.from(err);
+  }
+}
+
+export interface CoreDeps {
+  rpc: FileServiceClient;
+  hasher: HasherFactory;
+  container?: ContainerRef;
+  /** the Download call's messages; the default goes through `rpc` */
+  downloadParts?: (req: ResolvedTarget & { offset: bigint; length: bigint; chunkSize: number }, options: CallOptions) => AsyncIterable<DownloadPart>;
+}
+
+export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Target): ResolvedTarget } {
+  const { rpc, hasher } = deps;
+  const resolve = (t: Target) => resolveTarget(t, deps.container);
+  const downloadParts =
+    deps.downloadParts ??
+    (async function* (req, options) {
+      for await (const m of rpc.download(req, options)) yield m.part;
+    } satisfies CoreDeps["downloadParts"]);
+
+  return {
+    resolve,
+    async *list(target, o = {}) {
+      const req = { ...resolve(target), includeHidden: !!o.hidden, recursive: !!o.recursive, maxDepth: o.maxDepth ?? 0, pageSize: o.pageSize ?? 0 };
+      try {
+        for await (const batch of rpc.listFiles(req, o)) yield* batch.entries;
+      } catch (err) {
+        throw PodfilesError.from(err);
+      }
+    },
+    async stat(target, o = {}) {
+      const res = await call(() => rpc.stat({ ...resolve(target), followSymlinks: !!o.followSymlinks }, o));
+      return res.entry!;
+    },
+    download(target, o = {}) {
+      const t = resolve(target);
+      const req = { ...t, offset: BigInt(o.offset ?? 0), length: BigInt(o.length ?? 0), chunkSize: o.chunkSize ?? 0 };
+      return new DownloadStream(downloadParts(req, o), t.path, hasher, o.onProgress);
+    },
+    async mkdir(target, o = {}) {
+      return (await call(() => rpc.makeDirectory({ ...resolve(target), parents: !!o.parents, mode: o.mode }, o))).entry!;
+    },
+    async remove(target, o = {}) {
+      await call(() => rpc.remove({ ...resolve(target), recursive: !!o.recursive }, o));
+    },
+    async rename(target, newPath, o = {}) {
+      return (await call(() => rpc.rename({ ...resolve(target), newPath, overwrite: !!o.overwrite }, o))).entry!;
+    },
+  };
+}

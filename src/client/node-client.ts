@@ -1,0 +1,301 @@
+// The Node client: createPodfilesClient({ baseUrl, token }). One HTTP/2 connection with large
+// windows (8 MiB per stream, 32 MiB for the connection) and 16 MiB messages; the small calls go
+// through the generated connect-node client, Download and Upload through grpc-h2.ts (no
+// per-message copies). Every transfer is checked: downloads against the trailer's length and
+// SHA-256, uploads carry the size and SHA-256 so the server commits nothing else.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import type * as http2 from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { ArchiveFormat, FileService, FileType, OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { hexToBytes } from "./chunked-upload.js";
+import { createCore, overwritePolicy, type CallOptions, type ClientCore, type DownloadOptions, type FileServiceClient, type UploadOptionsBase, type UploadResult } from "./core.js";
+import { DownloadStream } from "./download-stream.js";
+import { Code, PodfilesError, failedPrecondition, invalidArgument } from "./errors.js";
+import { fastDownload } from "./fast-download.js";
+import { fastUpload, fileFrames, viewFrames, type Frame } from "./fast-upload.js";
+import { toHex } from "./hasher.js";
+import { digestFile, downloadToFile, RESUME_OVERLAP, type DownloadFileOptions, type DownloadFileResult } from "./local-files.js";
+import type { ContainerRef, ResolvedTarget, Target } from "./target.js";
+import { WideSessionManager, wideNodeOptions } from "./wide-session-manager.js";
+
+const MiB = 1024 * 1024;
+
+export interface PodfilesClientOptions {
+  /** http://host:port (h2c) or https://host:port (TLS) */
+  baseUrl: string;
+  /** sent as "Authorization: Bearer …" */
+  token?: string;
+  /** the container of calls that name only a path */
+  container?: ContainerRef;
+  /** extra request headers */
+  headers?: Record<string, string>;
+  /** node:http2 connect options (TLS: ca, cert, key, servername…), merged over the wide windows */
+  nodeOptions?: http2.ClientSessionOptions | http2.SecureClientSessionOptions;
+  /** largest message either way (default 16 MiB) */
+  maxMessageBytes?: number;
+}
+
+/** What an upload reads: a local file path, bytes, a Node Readable or any async iterable of bytes. */
+export type UploadSource = string | Uint8Array | Readable | AsyncIterable<Uint8Array>;
+
+export interface UploadOptions extends UploadOptionsBase {
+  /**
+   * The remote file is a partial copy of the source (its first bytes; an upload through this SDK
+   * is atomic and never leaves one, but other tools do): append the rest at its size, after
+   * checking that its last 64 KiB match the source. File paths and bytes only.
+   */
+  resume?: boolean;
+  /** a stream's size and SHA-256 (hex or bytes), when known: the stream is then sent as it is read */
+  size?: number;
+  sha256?: string | Uint8Array;
+  /** bytes per message (default 1 MiB, at most 4 MiB) */
+  chunkSize?: number;
+  /** told while the SHA-256 of a file is computed (the pass before sending) */
+  onHashProgress?: (bytes: number, total: number) => void;
+}
+
+export interface DirectoryUploadOptions extends CallOptions {
+  /** create missing parents of the remote directory */
+  makeParents?: boolean;
+  /** owner ids written into the tar headers (default: the local files') */
+  uid?: number;
+  gid?: number;
+  /** entries that cannot go into a tar (sockets, devices) */
+  warn?: (message: string) => void;
+  onProgress?: UploadOptionsBase["onProgress"];
+}
+
+export interface NodeDownloadStream extends DownloadStream {
+  /** the bytes as a Node Readable (errors — a digest mismatch too — destroy it) */
+  toReadable(): Readable;
+}
+
+export interface PodfilesClient extends ClientCore {
+  download(target: Target, options?: DownloadOptions): NodeDownloadStream;
+  /** a regular file into `local` via `local.part`, atomically, resumable */
+  downloadToFile(target: Target, local: string, options?: DownloadFileOptions): Promise<DownloadFileResult>;
+  /** a remote directory as a tar stream, extracted into `local` (created); entries leaving it are refused */
+  downloadDirectory(target: Target, local: string, options?: CallOptions & { warn?: (m: string) => void; onProgress?: DownloadOptions["onProgress"] }): Promise<{ entries: number; skipped: number }>;
+  upload(source: UploadSource, target: Target, options?: UploadOptions): Promise<UploadResult>;
+  /** a local directory's contents, sent as tar and extracted into the remote directory (created) */
+  uploadDirectory(local: string, target: Target, options?: DirectoryUploadOptions): Promise<UploadResult>;
+  /** the generated client on the same connection, for anything else */
+  readonly rpc: FileServiceClient;
+  /** closes the connection (a process can then exit) */
+  close(): void;
+}
+
+const nodeHasher = () => {
+  const h = createHash("sha256");
+  return { update: (d: Uint8Array) => h.update(d), digest: () => new Uint8Array(h.digest()) };
+};
+
+export function createPodfilesClient(options: PodfilesClientOptions): PodfilesClient {
+  const baseUrl = checkedUrl(options.baseUrl);
+  // maxFrameSize: the server may send DATA frames up to 1 MiB (16 KiB by default: 65,536 'data' events per GiB, each hashed and written on its own)
+  const nodeOptions = { ...options.nodeOptions, settings: { ...wideNodeOptions.settings, maxFrameSize: MiB - 1, ...options.nodeOptions?.settings } };
+  const manager = new WideSessionManager(baseUrl, nodeOptions);
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const addHeaders: Interceptor = (next) => (req) => {
+    for (const [k, v] of Object.entries(headers)) req.header.set(k, v);
+    return next(req);
+  };
+  const maxBytes = options.maxMessageBytes ?? 16 * MiB;
+  const transport = createGrpcTransport({ baseUrl, nodeOptions, sessionManager: manager, readMaxBytes: maxBytes, writeMaxBytes: maxBytes, interceptors: [addHeaders] });
+  const rpc = createClient(FileService, transport);
+  const core = createCore({
+    rpc,
+    hasher: nodeHasher,
+    container: options.container,
+    downloadParts: (req, o) => fastDownload(manager, headers, req, o),
+  });
+
+  const download = (target: Target, o?: DownloadOptions): NodeDownloadStream => {
+    const stream = core.download(target, o) as NodeDownloadStream;
+    stream.toReadable = () => Readable.from(stream, { objectMode: false, highWaterMark: 0 });
+    return stream;
+  };
+
+  async function uploadFrames(t: ResolvedTarget, o: UploadOptions, plan: { offset: number; size: number; sha256: Uint8Array; format?: ArchiveFormat }, frames: AsyncIterable<Frame>): Promise<UploadResult> {
+    const appending = plan.offset > 0;
+    const header = {
+      container: t.container,
+      path: t.path,
+      options: {
+        overwrite: appending ? OverwritePolicy.APPEND : overwritePolicy(o.overwrite),
+        offset: BigInt(plan.offset),
+        mode: o.mode,
+        uid: o.uid,
+        gid: o.gid,
+        makeParents: !!o.makeParents,
+        expectedSize: BigInt(plan.size - plan.offset),
+        expectedSha256: plan.sha256,
+        format: plan.format ?? ArchiveFormat.RAW,
+      },
+    };
+    const total = plan.size - plan.offset;
+    const res = await fastUpload(manager, headers, header, frames, { signal: o.signal, timeoutMs: o.timeoutMs, onSent: (bytes) => o.onProgress?.({ bytes, total }) });
+    return { entry: res.entry, bytes: Number(res.bytesReceived), sha256: toHex(res.sha256), offset: plan.offset, entries: res.entriesExtracted || undefined };
+  }
+
+  /** With resume: where to continue the remote file, after checking that its tail matches ours. */
+  async function resumeOffset(t: ResolvedTarget, size: number, readLocal: (at: number, n: number) => Promise<Uint8Array>, o: UploadOptions): Promise<number> {
+    let remote;
+    try {
+      remote = await core.stat(t, o);
+    } catch (err) {
+      if (err instanceof PodfilesError && err.code === Code.NotFound) return 0;
+      throw err;
+    }
+    if (remote.type !== FileType.REGULAR) throw failedPrecondition(`${t.path}: not a regular file, cannot resume into it`);
+    const have = Number(remote.size);
+    if (have > size) throw failedPrecondition(`${t.path} has ${have} bytes, more than the ${size} to upload: not a partial copy of it`);
+    const overlap = Math.min(have, RESUME_OVERLAP);
+    if (overlap > 0) {
+      const chunks: Uint8Array[] = [];
+      for await (const c of core.download(t, { offset: have - overlap, length: overlap, signal: o.signal })) chunks.push(c);
+      const theirs = Buffer.concat(chunks);
+      if (!theirs.equals(await readLocal(have - overlap, overlap))) throw failedPrecondition(`${t.path} differs from the source before byte ${have}: upload it again without resume`);
+    }
+    return have;
+  }
+
+  async function uploadFile(path: string, t: ResolvedTarget, o: UploadOptions, known?: { sha256: Uint8Array }): Promise<UploadResult> {
+    const fh = await fs.promises.open(path, "r").catch((err) => Promise.reject(PodfilesError.from(err)));
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw invalidArgument(`${path}: not a regular file`);
+      const size = st.size;
+      const readLocal = async (at: number, n: number) => {
+        const b = Buffer.alloc(n);
+        await fh.read(b, 0, n, at);
+        return b;
+      };
+      const offset = o.resume ? await resumeOffset(t, size, readLocal, o) : 0;
+      if (o.resume && offset === size) {
+        const entry = await core.stat(t, o);
+        return { entry, bytes: 0, sha256: toHex(nodeHasher().digest()), offset };
+      }
+      const sha256 = offset === 0 && known ? known.sha256 : await digestFile(fh.fd, offset, size, o.signal, (n) => o.onHashProgress?.(n, size - offset));
+      return await uploadFrames(t, o, { offset, size, sha256 }, fileFrames(fh.fd, offset, size, chunkOf(o)));
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async function upload(source: UploadSource, target: Target, o: UploadOptions = {}): Promise<UploadResult> {
+    const t = core.resolve(target);
+    const known = o.sha256 === undefined ? undefined : typeof o.sha256 === "string" ? hexToBytes(o.sha256) : o.sha256;
+    if (typeof source === "string") return uploadFile(source, t, o, known && { sha256: known });
+    if (source instanceof Uint8Array) {
+      const bytes = source;
+      const offset = o.resume ? await resumeOffset(t, bytes.length, async (at, n) => bytes.subarray(at, at + n), o) : 0;
+      const rest = bytes.subarray(offset);
+      const sha256 = offset === 0 && known ? known : new Uint8Array(createHash("sha256").update(rest).digest());
+      return uploadFrames(t, o, { offset, size: bytes.length, sha256 }, viewFrames(chunksOf(rest, chunkOf(o))));
+    }
+    if (o.resume) throw invalidArgument("resume needs a file path or bytes (a stream cannot be read again from an offset)");
+    if (o.size !== undefined && known) return uploadFrames(t, o, { offset: 0, size: o.size, sha256: known }, viewFrames(source as AsyncIterable<Uint8Array>));
+    // size or SHA-256 unknown: spool the stream to a temporary file (hashing it), then send that
+    const dir = await fs.promises.mkdtemp(join(tmpdir(), "podfiles-upload-"));
+    try {
+      const spool = join(dir, "data");
+      const hash = createHash("sha256");
+      const out = fs.createWriteStream(spool, { mode: 0o600 });
+      try {
+        for await (const chunk of source as AsyncIterable<Uint8Array>) {
+          hash.update(chunk);
+          if (!out.write(chunk)) await new Promise<void>((resolve, reject) => out.once("drain", resolve).once("error", reject));
+        }
+      } finally {
+        await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      }
+      return await uploadFile(spool, t, o, { sha256: new Uint8Array(hash.digest()) });
+    } finally {
+      await fs.promises.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async function uploadDirectory(local: string, target: Target, o: DirectoryUploadOptions = {}): Promise<UploadResult> {
+    const t = core.resolve(target);
+    const { packDirectory } = await import("./tar.js");
+    const pack = () => packDirectory(local, { uid: o.uid, gid: o.gid, warn: o.warn });
+    // a pack of an unchanged tree is byte-identical: the first pass gives the size and SHA-256
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const c of pack()) {
+      hash.update(c);
+      size += c.length;
+    }
+    try {
+      await core.mkdir(t, { parents: o.makeParents, signal: o.signal });
+    } catch (err) {
+      if (!(err instanceof PodfilesError && err.code === Code.AlreadyExists)) throw err;
+    }
+    const plan = { offset: 0, size, sha256: new Uint8Array(hash.digest()), format: ArchiveFormat.TAR };
+    return uploadFrames(t, { ...o, makeParents: false }, plan, viewFrames(coalesce(pack(), MiB)));
+  }
+
+  return {
+    ...core,
+    rpc,
+    download,
+    downloadToFile: (target, local, o = {}) => {
+      const t = core.resolve(target);
+      return downloadToFile((offset) => download(t, { ...o, offset }), t.path, local, o);
+    },
+    async downloadDirectory(target, local, o = {}) {
+      const t = core.resolve(target);
+      const stream = download(t, { signal: o.signal, timeoutMs: o.timeoutMs, onProgress: o.onProgress });
+      const info = await stream.info();
+      if (info.format !== "tar") {
+        await stream.cancel();
+        throw failedPrecondition(`${t.path} is not a directory: use downloadToFile`);
+      }
+      const { extractTar } = await import("./tar.js");
+      return extractTar(local, stream, o.warn);
+    },
+    upload,
+    uploadDirectory,
+    close: () => manager.abort(),
+  };
+}
+
+const chunkOf = (o: UploadOptions) => Math.min(Math.max(o.chunkSize ?? MiB, 16 * 1024), 4 * MiB);
+
+function* chunksOf(bytes: Uint8Array, chunk: number): Generator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, at + chunk);
+}
+
+/** Small pieces (tar-stream writes headers and file data separately) into messages of about `size` bytes. */
+async function* coalesce(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let pending: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const c of source) {
+    pending.push(c);
+    bytes += c.length;
+    if (bytes >= size) {
+      yield Buffer.concat(pending, bytes);
+      pending = [];
+      bytes = 0;
+    }
+  }
+  if (bytes > 0) yield Buffer.concat(pending, bytes);
+}
+
+function checkedUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalidArgument(`baseUrl ${raw}: not a URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw invalidArgument(`baseUrl ${raw}: use http:// (h2c) or https://`);
+  return url.origin;
+}

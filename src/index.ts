@@ -1,0 +1,11 @@
+// podfiles — the client API (Node). `import { createPodfilesClient } from "podfiles"`.
+// The browser build is "podfiles/web", the server "podfiles/server".
+export { createPodfilesClient } from "./client/node-client.js";
+export type { PodfilesClient, PodfilesClientOptions, UploadOptions, UploadSource, DirectoryUploadOptions, NodeDownloadStream } from "./client/node-client.js";
+export type { CallOptions, ListOptions, StatOptions, DownloadOptions, OverwriteMode, UploadResult } from "./client/core.js";
+export type { DownloadFileOptions, DownloadFileResult } from "./client/local-files.js";
+export { DownloadStream, type DownloadInfo, type DownloadResult, type Progress, type ProgressCallback } from "./client/download-stream.js";
+export { PodfilesError, DigestMismatchError, Code, codeName } from "./client/errors.js";
+export type { ContainerRef, Target } from "./client/target.js";
+export { packDirectory, extractTar } from "./client/tar.js";
+export { FileType, type FileEntry } from "../gen/ts/podfiles/v1/files_pb.js";
