@@ -51,12 +51,17 @@ export async function assertOwnNamespace(cluster: Cluster, name: string): Promis
   if (labels && !labels[SUITE_LABEL]) throw new Error(`namespace ${name} exists and is not an e2e suite's (no ${SUITE_LABEL} label): not touching it`);
 }
 
+/** 8080 if free where node A's agent binds it (on the host), else any free port; node B's network
+ * namespace has nothing else on it. */
+export async function agentPort(cluster: Cluster): Promise<number> {
+  const nodeA = cluster.nodes[0];
+  return (await portFree(8080, "0.0.0.0")) && (await portFree(8080, nodeA.ip)) ? 8080 : await freePort(nodeA.ip);
+}
+
 export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 120_000): Promise<DeployedAgents> {
   await assertOwnNamespace(cluster, AGENT_NS);
   await importAgentImage(cluster);
-  // node A's agent binds its address on the host; node B's network namespace has nothing on 8080
-  const nodeA = cluster.nodes[0];
-  const port = (await portFree(8080, "0.0.0.0")) && (await portFree(8080, nodeA.ip)) ? 8080 : await freePort(nodeA.ip);
+  const port = await agentPort(cluster);
   const apiserver = new URL(JSON.parse(await cluster.kubectl(["config", "view", "--minify", "-o", "json"])).clusters[0].cluster.server);
   const runDir = path.join(repoRoot, "test/e2e/.run", `agents-${runId}`);
   await mkdir(runDir, { recursive: true });
@@ -132,7 +137,7 @@ export async function waitAgentsReady(cluster: Cluster, timeoutMs: number, ns = 
   }
 }
 
-async function waitHttp(url: string, timeoutMs: number): Promise<void> {
+export async function waitHttp(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await fetch(`${url}/grpc.health.v1.Health/Check`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }).then(
