@@ -22,6 +22,8 @@
 #   the CRI socket directory means each node's own containerd. containerd-b, kubelet-b, kube-proxy
 #   and the relay start with `nsenter -t HOLDER -m -n` (not `ip netns exec`, which makes a new mount
 #   namespace per command). Node B's pod mounts stay off the host and vanish with the holder.
+#   It also gives node B its own /var/lib/kubelet and /var/log/containers (the kubelet writes
+#   device-plugins/kubelet.sock and log links there whatever --root-dir says).
 # - cgroupRoot /podfiles-node-b (created in every v1 hierarchy, cpuset copied from the parent), so
 #   node B's kubepods never mix with node A's.
 NODE_B=node-b
@@ -126,8 +128,13 @@ node_b_start_runtime() {
   mkdir -p "$NB_RUN" "$STATE/relay"
   touch "$NB_RUN/.node-b"
   node_b_cgroups
+  # the kubelet writes /var/lib/kubelet/device-plugins and /var/log/containers whatever its root
+  # dir: node B gets its own (the host paths must exist to be mounted over; `down` removes them
+  # if `up` created them, see HOST_PATHS)
+  mkdir -p /var/lib/kubelet /var/log/containers "$NB/host/var-lib-kubelet" "$NB/host/var-log-containers"
   start node-b-holder nsenter --net="/run/netns/$NETNS_B" unshare -m --propagation slave \
-    sh -c 'mount --bind "$0" "$1" && exec sleep infinity' "$NB_RUN" "$RUN"
+    sh -c 'mount --bind "$0" "$1" && mount --bind "$2" /var/lib/kubelet && mount --bind "$3" /var/log/containers && exec sleep infinity' \
+    "$NB_RUN" "$RUN" "$NB/host/var-lib-kubelet" "$NB/host/var-log-containers"
   wait_for "node B's mount namespace" 10 node-b-holder nb test -e "$RUN/.node-b"
   start apiserver-relay socat "UNIX-LISTEN:$RELAY_SOCK,fork,unlink-early,mode=600" "TCP:127.0.0.1:$APISERVER_PORT"
   start node-b-relay nsenter -t "$(nb_holder)" -m -n \
