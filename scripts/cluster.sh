@@ -20,7 +20,7 @@
 # Component logs: $STATE/logs/<component>.log. PODFILES_CLUSTER_VERBOSE=1 logs stop times.
 #
 # Everything listens on 127.0.0.1 or on addresses of links this script creates (10.234.0.1 on the
-# dummy link pf-node-a, 10.234.0.2 inside node B's network namespace); nothing on the machine's own
+# link pf-node-a (a bridge without ports), 10.234.0.2 inside node B's network namespace); nothing on the machine's own
 # interfaces. The state lives in ${PODFILES_CLUSTER_DIR:-/tmp/podfiles-cluster}, the binaries in
 # ${PODFILES_CACHE:-$HOME/.cache/podfiles}/k8s-v1.34.4/bin. The containerds used here are private
 # (own socket, root, state, config); another containerd on the machine is not touched.
@@ -49,7 +49,7 @@ CNI_BRIDGE=podfiles0
 POD_NET=10.244.0.0/16
 POD_RANGE_A=(10.244.0.2 10.244.0.254)
 SERVICE_CIDR=10.96.0.0/16
-# Node A's address: on the dummy link pf-node-a that `up` creates (the kubelet refuses a loopback
+# Node A's address: on the link pf-node-a (a bridge without ports) that `up` creates (the kubelet refuses a loopback
 # --node-ip, and the machine's own interfaces are not ours). hostNetwork pods on node A get it.
 NODE_A_IP=10.234.0.1
 NODE_A_LINK=pf-node-a

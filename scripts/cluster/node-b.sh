@@ -4,7 +4,7 @@
 #
 #   host netns                                   netns podfiles-node-b (mount ns of the holder)
 #   ----------                                   -----------------------------------------------
-#   pf-node-a (dummy) 10.234.0.1/32  <-- veth pf-node-b <-> eth0 -->  10.234.0.2/32 (node-b's IP)
+#   pf-node-a (bridge) 10.234.0.1/32  <-- veth pf-node-b <-> eth0 -->  10.234.0.2/32 (node-b's IP)
 #   route 10.234.0.2/32 dev pf-node-b            route 10.234.0.1/32 dev eth0
 #   route 10.244.1.0/24 via 10.234.0.2           ip_forward=1 (this namespace only)
 #   bridge podfiles0 (node A's pods, .0.x)  <-- veth pf-br-a <-> pf-br-b -->  bridge podfiles1
@@ -58,7 +58,8 @@ node_b_pki() {
 
 # Node A's address (both modes) and, with two nodes, node B's namespace, links and routes.
 net_up() {
-  ip link add "$NODE_A_LINK" type dummy
+  # a bridge without ports holds it (this kernel has no dummy driver); traffic to it stays local
+  ip link add "$NODE_A_LINK" type bridge
   ip addr add "$NODE_A_IP/32" dev "$NODE_A_LINK"
   ip link set "$NODE_A_LINK" up
   # the CNI plugin would create it at the first pod; node B's bridge is joined to it now
