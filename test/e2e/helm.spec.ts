@@ -54,8 +54,9 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
     expect(await helm(["lint", "--strict", CHART])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     const all = ["namespace.create=true", "tls.secretName=agent-tls", "auth.mode=kubernetes\\,jwt", "auth.jwt.secretName=jwt", "auth.jwt.keys[0]=a.key", "auth.jwt.clientsFile=clients.json", "hostNetwork=true", "terminationGracePeriodSeconds=5"];
     expect(await helm(["lint", "--strict", CHART, ...all.flatMap((s) => ["--set", s])])).toMatch(/0 chart\(s\) failed/);
-    // and it can fail: a values file that breaks the schema of the rendered objects
-    await expect(helm(["lint", "--strict", CHART, "--set", "resources=oops"])).rejects.toThrow(/failed/);
+    // and it can fail: values.schema.json refuses an unknown auth mode and a port out of range
+    await expect(helm(["lint", "--strict", CHART, "--set", "auth.mode=basic"])).rejects.toThrow(/auth\/mode.*value must be one of/);
+    await expect(helm(["template", "x", CHART, "--set", "agent.port=70000"])).rejects.toThrow(/agent\/port/);
   });
 
   it("renders with its defaults the same objects as `kubectl kustomize deploy/` (plus Helm's labels)", async () => {
