@@ -14,7 +14,7 @@ import { fileClients } from "../support/server.js";
 import { codeName } from "../support/status.js";
 import { until } from "../support/until.js";
 import { importAgentImage } from "./support/agent-image.js";
-import { agentPort, assertOwnNamespace, SUITE_LABEL, waitAgentsReady, waitHttp } from "./support/agent-deploy.js";
+import { agentPort, assertOwnNamespace, readerToken, SUITE_LABEL, waitAgentsReady, waitHttp } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
 const CHART = path.join(repoRoot, "deploy/helm/podfiles");
@@ -189,10 +189,7 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
         };
         await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
       }
-      await cluster.kubectl(["-n", NS, "create", "serviceaccount", "reader"]);
-      await cluster.kubectl(["-n", NS, "create", "role", "reader", "--verb=get", "--resource=containerfiles.podfiles.io"]);
-      await cluster.kubectl(["-n", NS, "create", "rolebinding", "reader", "--role=reader", `--serviceaccount=${NS}:reader`]);
-      token = (await cluster.kubectl(["-n", NS, "create", "token", "reader", "--duration=20m"])).trim();
+      token = await readerToken(cluster, NS);
       for (const p of Object.values(pods)) await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${p}`, "--timeout=120s"], { timeoutMs: 130_000 });
     }, 300_000);
 
@@ -210,7 +207,8 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
     }, 200_000);
 
     it("runs one agent per node; each serves its node's pod to a token with the Role and refuses one without", async () => {
-      const agentPods = await waitAgentsReady(cluster, 60_000, HELM_NS, `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=agent`);
+      // the pod template carries the selector labels only (as deploy/ does): the release's namespace says whose they are
+      const agentPods = await waitAgentsReady(cluster, 60_000, HELM_NS);
       expect(Object.keys(agentPods).sort()).toEqual(cluster.nodes.map((n) => n.name).sort());
       const ds = JSON.parse(await cluster.kubectl(["-n", HELM_NS, "get", "daemonset", `${RELEASE}-podfiles-agent`, "-o", "json"]));
       expect(ds.status.numberReady).toBe(cluster.nodes.length);

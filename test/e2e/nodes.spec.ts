@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { downloadAll } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { until } from "../support/until.js";
-import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, SUITE_LABEL } from "./support/agent-deploy.js";
+import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, readerToken, SUITE_LABEL } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "e2e-nodes";
@@ -69,10 +69,7 @@ describe.skipIf(!e2eEnabled || !twoNodes)("two nodes: one agent per node, pod tr
       await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
     }
     // a reader: get on containerfiles in this namespace
-    await cluster.kubectl(["-n", NS, "create", "serviceaccount", "reader"]);
-    await cluster.kubectl(["-n", NS, "create", "role", "reader", "--verb=get", "--resource=containerfiles.podfiles.io"]);
-    await cluster.kubectl(["-n", NS, "create", "rolebinding", "reader", "--role=reader", `--serviceaccount=${NS}:reader`]);
-    token = (await cluster.kubectl(["-n", NS, "create", "token", "reader", "--duration=20m"])).trim();
+    token = await readerToken(cluster, NS);
     for (const pod of Object.values(webOn)) {
       await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${pod}`, "--timeout=120s"], { timeoutMs: 130_000 });
     }
@@ -120,14 +117,15 @@ describe.skipIf(!e2eEnabled || !twoNodes)("two nodes: one agent per node, pod tr
     }
   });
 
+  // busybox 1.35's static wget crashes (SIGSEGV) with -T: `timeout 5` bounds it instead
   it("carries pod traffic between the nodes, both ways (one pod network over the two bridges)", async () => {
     const ipOf = async (pod: string) => (await podJson(NS, pod)).status.podIP as string;
     const [a, b] = [webOn.localhost, webOn["node-b"]];
     const [ipA, ipB] = [await ipOf(a), await ipOf(b)];
     expect(ipA).toMatch(/^10\.244\.0\.\d+$/);
     expect(ipB).toMatch(/^10\.244\.1\.\d+$/);
-    expect(await exec(b, "wget", "-q", "-T", "5", "-O-", `http://${ipA}:8000/hello`)).toBe(msgOf(a));
-    expect(await exec(a, "wget", "-q", "-T", "5", "-O-", `http://${ipB}:8000/hello`)).toBe(msgOf(b));
+    expect(await exec(b, "timeout", "5", "wget", "-q", "-O-", `http://${ipA}:8000/hello`)).toBe(msgOf(a));
+    expect(await exec(a, "timeout", "5", "wget", "-q", "-O-", `http://${ipB}:8000/hello`)).toBe(msgOf(b));
   });
 
   it("routes a Service from a pod on node B to the agent on node A through node B's kube-proxy", async () => {
@@ -159,7 +157,7 @@ describe.skipIf(!e2eEnabled || !twoNodes)("two nodes: one agent per node, pod tr
     // pod on node A: only node A's agent can serve it
     const body = JSON.stringify({ container: { namespace: NS, pod: webOn.localhost, container: "main" }, path: "/tmp/www/hello" });
     const call = () =>
-      exec(webOn["node-b"], "wget", "-q", "-T", "5", "-O-", "--header", "Content-Type: application/json", "--header", `Authorization: Bearer ${token}`, "--post-data", body, `http://${clusterIP}:8080/podfiles.v1.FileService/Stat`);
+      exec(webOn["node-b"], "timeout", "5", "wget", "-q", "-O-", "--header", "Content-Type: application/json", "--header", `Authorization: Bearer ${token}`, "--post-data", body, `http://${clusterIP}:8080/podfiles.v1.FileService/Stat`);
     const answer = JSON.parse(await until("Stat through the Service (kube-proxy syncs within seconds)", () => call(), 30_000));
     expect(answer.entry).toMatchObject({ size: String(Buffer.byteLength(msgOf(webOn.localhost))) });
     // the witness: the ClusterIP is a DNAT rule of kube-proxy in node B's network namespace only

@@ -149,3 +149,27 @@ export async function waitHttp(url: string, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** A ServiceAccount `sa` in `ns` with `get` on containerfiles.podfiles.io there (a Role, as in
+ * deploy/rbac-examples/; `kubectl create role` refuses a resource the API does not serve), and a
+ * 20-minute token for it. */
+export async function readerToken(cluster: Cluster, ns: string, sa = "reader"): Promise<string> {
+  const objs = [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: sa, namespace: ns },
+      rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs: ["get"] }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: sa, namespace: ns },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: sa },
+      subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }],
+    },
+  ];
+  await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objs }) });
+  return (await cluster.kubectl(["-n", ns, "create", "token", sa, "--duration=20m"])).trim();
+}
