@@ -1,11 +1,28 @@
 #!/usr/bin/env node
 // The podfiles binary: runs the compiled CLI (npm run build compiles src/ into dist/).
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+//
+// CommonJS on purpose (bin/package.json): it must set UV_THREADPOOL_SIZE before libuv's threadpool
+// starts, and Node's ESM loader starts that pool to load an ES module entry (measured: set in an
+// .mjs entry it leaves 4 threads; set here, 128 threads run). Filesystem calls on container paths
+// run on that pool, and a call on a hung mount keeps its thread until the mount answers: 4 such
+// calls would stall every file read, open and stat of the agent. 128 threads: the hang guard
+// (src/fs/root/hang-guard.ts) lets at most half (64; 48 per container) be held by calls that have
+// not answered for over a second, and the other 64 cover the busiest healthy load we measured (32
+// concurrent downloads, each with a read in flight and one read ahead). An idle pool thread costs a
+// few KiB of RSS (its 8 MiB stack is only reserved). A value set in the environment wins.
+"use strict";
+const { existsSync } = require("node:fs");
+const { join } = require("node:path");
+const { pathToFileURL } = require("node:url");
 
-const main = new URL("../dist/src/cli/main.js", import.meta.url);
-if (!existsSync(fileURLToPath(main))) {
+process.env.UV_THREADPOOL_SIZE ??= "128";
+
+const main = join(__dirname, "..", "dist", "src", "cli", "main.js");
+if (!existsSync(main)) {
   console.error("podfiles is not built yet: run `npm run build` (or `npm install`, which builds it) first.");
   process.exit(1);
 }
-await import(main.href);
+import(pathToFileURL(main).href).catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -53,6 +53,12 @@ export const invalidArgument = (msg: string) => new FileServiceError("invalid-ar
 export const failedPrecondition = (msg: string) => new FileServiceError("failed-precondition", msg);
 export const notFound = (msg: string) => new FileServiceError("not-found", msg);
 export const alreadyExists = (msg: string) => new FileServiceError("already-exists", msg);
+export const aborted = (msg: string) => new FileServiceError("aborted", msg);
+export const resourceExhausted = (msg: string) => new FileServiceError("resource-exhausted", msg);
+export const unavailable = (msg: string) => new FileServiceError("unavailable", msg);
+
+/** A FIFO, socket or device node a call would have to open: refused by its type, never opened. */
+export const cannotOpenType = (path: string, verb: string, type: string) => failedPrecondition(`${path}: cannot ${verb} a ${type}`);
 
 /** errno → status and a sentence a person understands. */
 const errnoTable: Record<string, [ErrorKind, string]> = {
@@ -104,3 +110,10 @@ export function toConnectError(err: unknown, path?: string): ConnectError {
   const message = err instanceof Error ? err.message : String(err);
   return new ConnectError(`internal error: ${message}`, Code.Internal, undefined, undefined, err);
 }
+
+/** A call to a server without auth that names a Host it does not serve (src/auth/host-check.ts). */
+export const hostNotServed = (host: string) =>
+  new FileServiceError(
+    "permission-denied",
+    `host "${host}" is not served without auth: only localhost, *.localhost, IP addresses and the names given with --allowed-host or --public-origin are (a guard against DNS rebinding); start podfiles with --allowed-host <name> if this name is yours`,
+  );

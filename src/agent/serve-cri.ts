@@ -4,7 +4,7 @@
 import { existsSync, statSync } from "node:fs";
 import { jsonLogger } from "../log.js";
 import { CriPodResolver } from "../resolve/cri-pod-resolver.js";
-import { createServer } from "../server/server.js";
+import { createServer, type ServerOptions } from "../server/server.js";
 import { closeOnSignal } from "../cli/close-on-signal.js";
 
 export interface ServeCriOptions {
@@ -14,6 +14,8 @@ export interface ServeCriOptions {
   host: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** Uploads keep setuid/setgid bits. */
+  allowSetid?: boolean;
 }
 
 export function validateCri(o: ServeCriOptions): void {
@@ -31,15 +33,16 @@ export function validateCri(o: ServeCriOptions): void {
   if (!existsSync(`${procRoot}/self`)) throw new Error(`--proc-root ${procRoot}: not a proc filesystem`);
 }
 
-export async function runServeCri(o: ServeCriOptions) {
+/** `flags`: the server options the CLI built from its flags (the no-auth Host check, CORS, connection limits). */
+export async function runServeCri(o: ServeCriOptions, flags: Omit<ServerOptions, "resolver" | "logger" | "tls"> = {}) {
   const { readFileSync } = await import("node:fs");
   const logger = jsonLogger();
   const resolver = new CriPodResolver({ socketPath: o.cri!, procRoot: o.procRoot ?? "/proc" });
   // fail now, naming the socket, rather than on the first request
   const version = await resolver.runtimeVersion();
   const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const server = await createServer({ resolver, logger, tls }).listen(o.port, o.host);
-  logger.info({ msg: "listening", url: server.url, cri: o.cri, runtime: `${version.runtimeName} ${version.runtimeVersion}` });
+  const server = await createServer({ ...flags, resolver, logger, tls, uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
+  logger.info({ msg: "listening", url: server.url, connections: server.limits, cri: o.cri, runtime: `${version.runtimeName} ${version.runtimeVersion}` });
   process.stdout.write(
     [
       `podfiles is serving the containers of ${version.runtimeName} ${version.runtimeVersion} (unix:${o.cri}) on ${server.url}`,

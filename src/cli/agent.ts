@@ -5,8 +5,9 @@ import { jsonLogger } from "../log.js";
 import { createServer } from "../server/server.js";
 import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "./auth-options.js";
 import { closeOnSignal } from "./close-on-signal.js";
+import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "./connection-options.js";
 
-export interface AgentOptions extends AuthFlags {
+export interface AgentOptions extends AuthFlags, ConnectionFlags {
   port: number;
   host: string;
   criSocket?: string;
@@ -14,6 +15,8 @@ export interface AgentOptions extends AuthFlags {
   kubeconfig?: string;
   context?: string;
   nodeName?: string;
+  /** Uploads keep setuid/setgid bits (default: dropped on every upload path). */
+  allowSetid?: boolean;
 }
 
 export function validateAgent(o: AgentOptions): void {
@@ -30,14 +33,14 @@ export async function runAgent(o: AgentOptions) {
   const auth = buildAuth(o, { host: o.host, logger, kubeReviews: await loadKubeReviews(o) });
   const { createAgentResolver } = await import("../agent/agent.js"); // loads the Kubernetes client
   const resolver = createAgentResolver({ ...o, logger });
-  const server = await createServer({ resolver, logger, ...auth.server }).listen(o.port, o.host);
-  logger.info({ msg: "agent listening", auth: auth.summary, url: server.url, node: o.nodeName, procRoot: o.procRoot, runtime: resolver.roots.pidSource.description });
+  const server = await createServer({ resolver, logger, ...auth.server, connections: connectionLimits(o), uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
+  logger.info({ msg: "agent listening", auth: auth.summary, connections: server.limits, url: server.url, node: o.nodeName, procRoot: o.procRoot, runtime: resolver.roots.pidSource.description });
   closeOnSignal(server);
   return server;
 }
 
 export function registerAgent(program: Command): void {
-  addAuthOptions(program.command("agent"))
+  addConnectionOptions(addAuthOptions(program.command("agent")))
     .description("serve the files of the containers on this node (the DaemonSet agent)")
     .option("--port <n>", "port (0 = any free port)", (v) => Number(v), 8080)
     .option("--host <addr>", "address to listen on (a non-loopback address needs --auth)", "127.0.0.1")
@@ -46,6 +49,7 @@ export function registerAgent(program: Command): void {
     .option("--kubeconfig <file>", "kubeconfig (default: $KUBECONFIG, ~/.kube/config, else in-cluster)")
     .option("--context <name>", "kubeconfig context")
     .option("--node-name <name>", "this node's name (default $NODE_NAME, from the downward API)", process.env["NODE_NAME"])
+    .option("--allow-setid", "uploads keep setuid/setgid bits (default: dropped on every upload path)")
     .action(async (opts: AgentOptions) => {
       validateAgent(opts);
       await runAgent(opts);

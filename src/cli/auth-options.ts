@@ -4,6 +4,8 @@
 import { isIP } from "node:net";
 import type { Command } from "commander";
 import { loadClients } from "../auth/clients.js";
+import { parseOrigins } from "../auth/cors.js";
+import { hostCheck, parseAllowedHosts } from "../auth/host-check.js";
 import { createAuth, type AuthConfig } from "../auth/index.js";
 import { loadKey } from "../auth/keys.js";
 import type { KubeReviews } from "../auth/kubernetes.js";
@@ -24,6 +26,8 @@ export interface AuthFlags {
   jwtMaxTtl?: number;
   authClients?: string;
   corsOrigin?: string[];
+  publicOrigin?: string[];
+  allowedHost?: string[];
   insecureAllowAnonymous?: boolean;
   /** Set by commands that have their own --kubeconfig (e.g. agent). */
   kubeconfig?: string;
@@ -50,6 +54,8 @@ export function addAuthOptions(cmd: Command): Command {
     .option("--jwt-max-ttl <seconds>", "jwt: longest lifetime a client may ask for", int("--jwt-max-ttl"), 3600)
     .option("--auth-clients <file>", "jwt: clients file for AuthService.IssueToken (Basic credentials, scrypt hashes, scopes)")
     .option("--cors-origin <origin>", "browser origin allowed besides same-origin (repeatable; * = any)", collect)
+    .option("--public-origin <url>", "this server's own origin as browsers reach it, e.g. https://files.example.com (repeatable; default: http(s)://127.0.0.1|localhost|[::1]:PORT); the same-origin of CORS, and its host is served without auth", collect)
+    .option("--allowed-host <names>", "without auth: a Host name served besides localhost, *.localhost and IP addresses (repeatable or comma-separated; a guard against DNS rebinding)", collect)
     .option("--insecure-allow-anonymous", "DANGEROUS: serve without authentication on a non-loopback --host; anyone who can connect reads and writes files");
 }
 
@@ -71,7 +77,9 @@ export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kub
   const modes = new Set((f.auth ?? "none").split(",").map((m) => m.trim()).filter(Boolean));
   for (const m of modes) if (!["none", "kubernetes", "jwt"].includes(m)) throw new Error(`--auth ${f.auth}: unknown mode "${m}" (none, kubernetes, jwt)`);
   if (modes.has("none") && modes.size > 1) throw new Error(`--auth ${f.auth}: "none" cannot be combined`);
-  const cors = { allowedOrigins: f.corsOrigin ?? [] };
+  const publicOrigins = f.publicOrigin?.length ? parseOrigins(f.publicOrigin, "--public-origin") : undefined;
+  const cors = { allowedOrigins: f.corsOrigin ?? [], ...(publicOrigins ? { publicOrigins } : {}) };
+  const allowedHosts = parseAllowedHosts(f.allowedHost ?? []);
 
   if (modes.has("none")) {
     const jwtFlags = [f.jwtKey?.length && "--jwt-key", f.authClients && "--auth-clients", f.tokenAudience?.length && "--token-audience"].filter(Boolean);
@@ -83,7 +91,9 @@ export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kub
       );
     }
     if (!isLoopback(ctx.host)) ctx.logger.warn({ msg: "INSECURE: --insecure-allow-anonymous: serving files WITHOUT AUTHENTICATION to anyone who can connect", host: ctx.host });
-    return { server: { cors }, anonymous: true, summary: "none (anonymous)" };
+    // Without credentials to check, the Host tells a local caller from a rebound web page.
+    const served = [...allowedHosts, ...(publicOrigins ?? []).map((o) => new URL(o).hostname)];
+    return { server: { cors, interceptors: [hostCheck(served)] }, anonymous: true, summary: "none (anonymous)" };
   }
 
   const config: AuthConfig = { logger: ctx.logger };

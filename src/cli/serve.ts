@@ -11,8 +11,9 @@ import { readFileSync } from "node:fs";
 import { validateCri } from "../agent/serve-cri.js";
 import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "./auth-options.js";
 import { closeOnSignal } from "./close-on-signal.js";
+import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "./connection-options.js";
 
-export interface ServeOptions extends AuthFlags {
+export interface ServeOptions extends AuthFlags, ConnectionFlags {
   root: string;
   port: number;
   host: string;
@@ -24,6 +25,8 @@ export interface ServeOptions extends AuthFlags {
   /** Local containers mode: serve the containers of this CRI socket instead of --root. */
   cri?: string;
   procRoot?: string;
+  /** Uploads keep setuid/setgid bits (default: dropped on every upload path). */
+  allowSetid?: boolean;
 }
 
 export function validateServe(o: ServeOptions): void {
@@ -43,24 +46,31 @@ export async function runServe(o: ServeOptions) {
   if (o.cri) {
     // auth is not wired into --cri yet: it stays loopback-only (or explicitly anonymous)
     if (o.auth && o.auth !== "none") throw new Error("--auth is not supported with --cri yet");
-    buildAuth(o, { host: o.host, logger: jsonLogger() });
-    return (await import("../agent/serve-cri.js")).runServeCri(o);
+    const auth = buildAuth(o, { host: o.host, logger: jsonLogger() });
+    return (await import("../agent/serve-cri.js")).runServeCri(o, { ...auth.server, connections: connectionLimits(o) });
   }
   const root = resolve(o.root);
   const resolver = new LocalResolver({ root, name: { namespace: o.namespace, pod: o.pod, container: o.container } });
   const logger = jsonLogger();
   const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
   const auth = buildAuth(o, { host: o.host, logger, kubeReviews: await loadKubeReviews(o) });
-  const server = await createServer({ resolver, logger, tls, ...auth.server }).listen(o.port, o.host);
+  const server = await createServer({ resolver, logger, tls, ...auth.server, connections: connectionLimits(o), uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
   logger.info({
     msg: "listening",
     auth: auth.summary,
+    connections: server.limits,
     url: server.url,
     port: server.port,
     root,
     container: `${o.namespace}/${o.pod}/${o.container}`,
     confinement: resolver.fs.strategy,
+    allowSetid: o.allowSetid ?? false,
   });
+  // temp files of uploads a killed server left behind (the walk is bounded and runs in the background)
+  void resolver.fs.removeStaleTempFiles().then(
+    (r) => r.removed > 0 && logger.info({ msg: "removed temp files of interrupted uploads", ...r }),
+    (err: unknown) => logger.warn({ msg: "could not sweep temp files of interrupted uploads", error: err instanceof Error ? err.message : String(err) }),
+  );
   const ref = `"container":{"namespace":"${o.namespace}","pod":"${o.pod}","container":"${o.container}"}`;
   process.stdout.write(
     [
@@ -76,7 +86,7 @@ export async function runServe(o: ServeOptions) {
 }
 
 export function registerServe(program: Command): void {
-  addAuthOptions(program.command("serve"))
+  addConnectionOptions(addAuthOptions(program.command("serve")))
     .description("serve one local directory as a container (the local demo)")
     .option("--root <dir>", "directory to serve as the container's /", ".")
     .option("--port <n>", "port (0 = any free port)", (v) => Number(v), 8080)
@@ -88,6 +98,7 @@ export function registerServe(program: Command): void {
     .option("--tls-key <file>", "PEM private key for --tls-cert")
     .option("--cri <socket>", "local containers mode: serve the containers of this CRI socket as <sandbox namespace>/<sandbox name>/<container name> (needs root)")
     .option("--proc-root <dir>", "with --cri: the host's /proc", "/proc")
+    .option("--allow-setid", "uploads keep setuid/setgid bits (default: dropped on every upload path)")
     .action(async (opts: ServeOptions) => {
       validateServe(opts);
       await runServe(opts);

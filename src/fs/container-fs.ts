@@ -73,12 +73,21 @@ export interface WriteOptions {
   /** With append: the current size of the target (resume point). */
   offset: bigint;
   makeParents: boolean;
+  /** Keep setuid/setgid bits (the server's --allow-setid); by default every upload drops them. */
+  allowSetid?: boolean;
+  /** How another upload of the same target is told who holds it ("upload 3fa2c1d0"). */
+  holder?: string;
 }
+
+/** What a tar extraction takes of WriteOptions. */
+export type ExtractOptions = Pick<WriteOptions, "uid" | "gid" | "makeParents" | "overwrite" | "allowSetid">;
 
 /**
  * A file being written. Data goes to a temp file in the target directory;
  * commit() fsyncs and renames it into place, abort() removes it. For append,
- * data goes into the target and abort() truncates it back.
+ * data goes into the target, in order, and abort() truncates it back unless the
+ * file changed size meanwhile. One writer per target at a time: a second one
+ * is refused (ABORTED) until the first commits or aborts.
  */
 export interface FileWriter {
   /** Bytes accepted so far by this writer (not counting an append offset); in the file after flush(). */
@@ -105,7 +114,7 @@ export interface ContainerFs {
   read(path: string, options: ReadOptions & { format: "raw" | "tar" | "auto" }): Promise<ReadStream>;
   createWriter(path: string, options: WriteOptions): Promise<FileWriter>;
   /** Extracts a tar stream into the directory `path` (created when makeParents). */
-  extractTar(path: string, tar: AsyncIterable<Uint8Array>, options: Pick<WriteOptions, "uid" | "gid" | "makeParents" | "overwrite">): Promise<ExtractResult>;
+  extractTar(path: string, tar: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult>;
   mkdir(path: string, options: { parents: boolean; mode?: number }): Promise<Entry>;
   remove(path: string, options: { recursive: boolean }): Promise<void>;
   rename(from: string, to: string, options: { overwrite: boolean }): Promise<Entry>;

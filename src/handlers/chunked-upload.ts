@@ -15,6 +15,7 @@ import {
   type WriteUploadChunkRequest,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { identityOf } from "../auth/identity.js";
+import { peerOf } from "../auth/peer.js";
 import { invalidArgument } from "../errors.js";
 import { formatName } from "../resolve/resolver.js";
 import { offsetMismatch, requireUploadId, type UploadSession } from "../uploads/upload-sessions.js";
@@ -27,19 +28,18 @@ export function beginUpload(deps: HandlerDeps) {
   return async (req: BeginUploadRequest, ctx: HandlerContext) => {
     const name = containerName(req.container);
     const path = requirePath(req.path);
-    const plan = uploadPlan(req.options);
+    const plan = uploadPlan(req.options, deps.uploads);
     if (plan.tar) throw invalidArgument("chunked uploads write one file; use Upload for tar streams");
     noteTarget(ctx, name, path);
     const fs = await deps.resolver.resolve(name, ctx.signal);
-    const writer = await fs.createWriter(path, plan.write);
-    const session = deps.uploads.add({
+    const session = await deps.uploads.begin(callerOf(ctx), async (id) => ({
       container: formatName(name),
       path,
       owner: identityOf(ctx).name,
-      writer,
+      writer: await fs.createWriter(path, { ...plan.write, holder: `upload ${id.slice(0, 8)}` }),
       check: new UploadCheck(plan, path),
       startOffset: plan.write.offset,
-    });
+    }));
     return create(BeginUploadResponseSchema, {
       uploadId: session.id,
       committedSize: committed(session),
@@ -49,6 +49,12 @@ export function beginUpload(deps: HandlerDeps) {
 }
 
 const committed = (s: UploadSession) => s.startOffset + s.writer.written;
+
+/** Whose session cap a begin counts against: the identity; anonymous callers are told apart by address. */
+function callerOf(ctx: HandlerContext): string {
+  const identity = identityOf(ctx);
+  return identity.kind === "anonymous" ? `anonymous caller ${peerOf(ctx.values) || "(unknown address)"}` : identity.name;
+}
 
 /** Runs fn on the request's session after the identity/container/path checks. */
 function withSession<T>(deps: HandlerDeps, req: { container?: ContainerRef; path: string; uploadId: string }, ctx: HandlerContext, fn: (s: UploadSession) => Promise<T>): Promise<T> {

@@ -78,7 +78,8 @@ export interface UploadPlan {
   expectedSha256?: Uint8Array;
 }
 
-export function uploadPlan(o: UploadOptions | undefined): UploadPlan {
+/** The request's upload options checked; policy is the server's (src/uploads: --allow-setid). */
+export function uploadPlan(o: UploadOptions | undefined, policy: { allowSetid: boolean }): UploadPlan {
   const mode = o?.mode;
   if (mode !== undefined && mode > 0o7777) throw invalidArgument(`mode ${mode.toString(8)} has bits beyond 07777`);
   const overwrite = overwriteModes[o?.overwrite ?? OverwritePolicy.UNSPECIFIED];
@@ -89,7 +90,7 @@ export function uploadPlan(o: UploadOptions | undefined): UploadPlan {
   const tar = o?.format === ArchiveFormat.TAR;
   if (tar && overwrite === "append") throw invalidArgument("append does not apply to tar uploads");
   return {
-    write: { mode, uid: o?.uid, gid: o?.gid, overwrite, offset: o?.offset ?? 0n, makeParents: o?.makeParents ?? false },
+    write: { mode, uid: o?.uid, gid: o?.gid, overwrite, offset: o?.offset ?? 0n, makeParents: o?.makeParents ?? false, allowSetid: policy.allowSetid },
     tar,
     expectedSize: o?.expectedSize,
     expectedSha256: sha && sha.length ? sha : undefined,

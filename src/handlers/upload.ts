@@ -16,7 +16,7 @@ export function upload(deps: HandlerDeps) {
     const header = first.value.part.value;
     const name = containerName(header.container);
     const path = requirePath(header.path);
-    const plan = uploadPlan(header.options);
+    const plan = uploadPlan(header.options, deps.uploads);
     const info = noteTarget(ctx, name, path);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     const check = new UploadCheck(plan, path);
@@ -32,7 +32,7 @@ export function upload(deps: HandlerDeps) {
       });
     }
 
-    const writer = await fs.createWriter(path, plan.write);
+    const writer = await fs.createWriter(path, { ...plan.write, holder: "a streaming Upload" });
     try {
       for await (const chunk of data) await writer.write(chunk);
       const sha256 = check.finish();

@@ -6,7 +6,7 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { Health } from "../../gen/ts/third_party/health/v1/health_pb.js";
-import { withCors, type CorsOptions } from "../auth/cors.js";
+import { loopbackOrigins, normalizeOrigin, withCors, type CorsOptions } from "../auth/cors.js";
 import { fileService } from "../handlers/file-service.js";
 import { nodeRequestContext } from "../handlers/request-state.js";
 import { jsonLogger, type Logger } from "../log.js";
@@ -15,6 +15,7 @@ import { UploadSessions, type UploadSessionsOptions } from "../uploads/upload-se
 import { HealthState, registerHealth } from "./health.js";
 import { callLog, errorStatus } from "./interceptors.js";
 import { registerReflection } from "./reflection.js";
+import type { ResolvedLimits } from "./connection-limits.js";
 import { createTransport, type Transport, type TransportOptions } from "./transport.js";
 import { downloadFastPath, downloadFastPathProtocol } from "./fast-path/download.js";
 import { uploadFastPath, uploadFastPathProtocol } from "./fast-path/upload.js";
@@ -38,7 +39,7 @@ export interface ServerOptions extends TransportOptions {
   registerExtra?: (router: ConnectRouter) => void;
   /** Services registerExtra adds, so that reflection lists them too. */
   extraServices?: DescService[];
-  /** Browser origins allowed besides same-origin (src/auth/cors.ts); preflight is answered before Connect. */
+  /** Browser origins: the server's own (publicOrigins) and others allowed (src/auth/cors.ts); preflight is answered before Connect. */
   cors?: CorsOptions;
 }
 
@@ -47,6 +48,8 @@ export interface RunningServer {
   host: string;
   /** Base URL for Connect clients, e.g. http://127.0.0.1:8080 */
   url: string;
+  /** Connection caps and deadlines in force. */
+  limits: ResolvedLimits;
   close(): Promise<void>;
 }
 
@@ -95,7 +98,9 @@ export function createServer(options: ServerOptions) {
     }
     return handler(req, res);
   };
-  const transport: Transport = createTransport(withCors(route, options.cors), options);
+  // Same-origin means these (set once listening: the port is known then), unless cors.publicOrigins says otherwise.
+  let ownOrigins: readonly string[] = [];
+  const transport: Transport = createTransport(withCors(route, options.cors, () => ownOrigins), { ...options, logger });
 
   return {
     health,
@@ -107,10 +112,13 @@ export function createServer(options: ServerOptions) {
           const address = transport.server.address() as AddressInfo;
           const scheme = options.tls ? "https" : "http";
           const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+          const wildcard = address.address === "0.0.0.0" || address.address === "::";
+          ownOrigins = [...loopbackOrigins(scheme, address.port), ...(wildcard ? [] : [normalizeOrigin(`${scheme}://${urlHost}:${address.port}`)!])];
           resolve({
             port: address.port,
             host: address.address,
             url: `${scheme}://${urlHost}:${address.port}`,
+            limits: transport.limits,
             close: async () => {
               health.setNotServing();
               await uploads.close();

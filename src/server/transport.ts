@@ -1,10 +1,13 @@
 // One port for every protocol. Cleartext: the first bytes of a connection are
 // peeked; the HTTP/2 preface goes to an h2c server (gRPC, and Connect/gRPC-Web
 // over h2c), anything else to an HTTP/1.1 server (browsers, curl). TLS: one
-// HTTP/2 server with ALPN and allowHTTP1. Both share a single request handler.
+// HTTP/2 server with ALPN and allowHTTP1. Both share a single request handler,
+// behind one accept point that caps and times out connections (connection-limits.ts).
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type { Logger } from "../log.js";
+import { ConnectionTable, type ConnectionLimitOptions, type ResolvedLimits } from "./connection-limits.js";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
@@ -15,12 +18,18 @@ export interface TransportOptions {
   sessionWindowBytes?: number;
   /** PEM certificate and key: serve TLS (h2 and http/1.1 via ALPN) instead of cleartext. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Caps and deadlines on connections, applied at accept, before any auth (src/server/connection-limits.ts). */
+  connections?: ConnectionLimitOptions;
+  /** Where hitting a connection limit is reported (one line per 10 s at most). */
+  logger?: Logger;
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 export interface Transport {
   server: net.Server;
+  /** The connection caps and deadlines in force (the total lowered to fit the fd limit). */
+  limits: ResolvedLimits;
   /** Stops accepting, closes idle connections, and ends HTTP/2 sessions gracefully. */
   close(): Promise<void>;
 }
@@ -29,43 +38,55 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
   const streamWindow = options.streamWindowBytes ?? 8 * 1024 * 1024;
   const sessionWindow = options.sessionWindowBytes ?? 32 * 1024 * 1024;
   const settings: http2.Settings = { initialWindowSize: streamWindow, maxFrameSize: 1024 * 1024 - 1 };
+  const table = new ConnectionTable(options.connections, options.logger);
+  const { handshakeTimeoutMs, keepAliveTimeoutMs } = table.limits;
   const sessions = new Set<http2.ServerHttp2Session>();
   const onSession = (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     session.once("connect", () => session.setLocalWindowSize(sessionWindow));
     if (!session.connecting) session.setLocalWindowSize(sessionWindow);
+    table.trackSession(session);
+  };
+  const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    if (req.httpVersionMajor !== 1) return; // HTTP/2 streams are tracked per session
+    table.trackRequest(req as http.IncomingMessage, res as http.ServerResponse);
+    drainUnreadBody(req as http.IncomingMessage, res as http.ServerResponse);
   };
 
+  // One accept point for both: the caps apply before a single byte is read, TLS included.
+  let route: (socket: net.Socket) => void;
   if (options.tls) {
-    const server = http2.createSecureServer({ ...options.tls, allowHTTP1: true, settings }, handler as never);
-    server.on("session", onSession);
-    return { server, close: () => closeGracefully(server, sessions, () => sessions.forEach((s) => s.destroy())) };
+    const secure = http2.createSecureServer({ ...options.tls, allowHTTP1: true, settings, handshakeTimeout: handshakeTimeoutMs }, handler as never);
+    secure.on("session", onSession);
+    secure.on("request", onRequest);
+    (secure as unknown as http.Server).keepAliveTimeout = keepAliveTimeoutMs;
+    route = (socket) => secure.emit("connection", socket);
+  } else {
+    const h2 = http2.createServer({ settings }, handler as never);
+    h2.on("session", onSession);
+    const h1 = http.createServer(handler as never);
+    h1.keepAliveTimeout = keepAliveTimeoutMs;
+    h1.on("request", onRequest);
+    route = (socket) =>
+      sniff(socket, (isHttp2) => {
+        (isHttp2 ? h2 : h1).emit("connection", socket);
+        // The http parser reads the handle directly; the peeked bytes wait in the
+        // stream's buffer and reach it through the 'data' listener once resumed.
+        if (!isHttp2) socket.resume();
+      });
   }
-
-  const h2 = http2.createServer({ settings }, handler as never);
-  h2.on("session", onSession);
-  const h1 = http.createServer(handler as never);
-  h1.keepAliveTimeout = 30_000;
-  h1.on("request", drainUnreadBody);
-  const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.once("error", () => socket.destroy());
-    sniff(socket, (isHttp2) => {
-      (isHttp2 ? h2 : h1).emit("connection", socket);
-      // The http parser reads the handle directly; the peeked bytes wait in the
-      // stream's buffer and reach it through the 'data' listener once resumed.
-      if (!isHttp2) socket.resume();
-    });
+    socket.on("error", () => socket.destroy());
+    if (table.admit(socket)) route(socket);
   });
   return {
     server,
+    limits: table.limits,
     close: () => {
-      // idle HTTP/1.1 keep-alive sockets close now; every socket still busy (HTTP/1.1 or h2c) after the grace period is destroyed
-      h1.closeIdleConnections();
-      return closeGracefully(server, sessions, () => sockets.forEach((s) => s.destroy()));
+      // connections between requests close now; every one still busy after the grace period is destroyed
+      table.closeIdle();
+      return closeGracefully(server, sessions, () => table.destroyAll());
     },
   };
 }

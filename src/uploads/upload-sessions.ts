@@ -1,10 +1,11 @@
 // Resumable uploads made of unary calls (for browsers, which cannot
 // client-stream): begin → write chunk at offset → query → commit | abort.
 // A session holds an open FileWriter (a temp file); sessions idle longer than
-// `idleTimeoutMs` are aborted, removing their temp files.
+// `idleTimeoutMs` are aborted, removing their temp files. Sessions are capped
+// in total and per caller, so one caller cannot hold the whole pool.
 import { randomBytes } from "node:crypto";
 import type { FileWriter } from "../fs/container-fs.js";
-import { FileServiceError, failedPrecondition, invalidArgument, notFound } from "../errors.js";
+import { FileServiceError, failedPrecondition, invalidArgument, notFound, resourceExhausted } from "../errors.js";
 import type { UploadCheck } from "../handlers/upload-check.js";
 import { formatName, type ContainerName } from "../resolve/resolver.js";
 
@@ -13,6 +14,10 @@ export interface UploadSessionsOptions {
   idleTimeoutMs?: number;
   /** Most uploads in progress at once (default 256). */
   maxSessions?: number;
+  /** Most uploads in progress at once for one caller (default 32). */
+  maxSessionsPerCaller?: number;
+  /** Uploads keep setuid/setgid bits (`--allow-setid`); default false: every upload path drops them. */
+  allowSetid?: boolean;
 }
 
 export interface UploadSession {
@@ -21,6 +26,8 @@ export interface UploadSession {
   readonly path: string;
   /** Who began it; later calls must come from the same identity. */
   readonly owner: string;
+  /** Whose cap it counts against (the identity; for anonymous callers, with the peer address). */
+  readonly caller: string;
   readonly writer: FileWriter;
   readonly check: UploadCheck;
   /** Bytes already in the file before this upload (append). */
@@ -30,14 +37,21 @@ export interface UploadSession {
 
 export class UploadSessions {
   readonly idleTimeoutMs: number;
+  readonly allowSetid: boolean;
   private readonly maxSessions: number;
+  private readonly maxPerCaller: number;
   private readonly sessions = new Map<string, UploadSession>();
+  /** Sessions counted per caller, including those still opening their writer. */
+  private readonly perCaller = new Map<string, number>();
+  private opening = 0;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(options: UploadSessionsOptions = {}) {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 15 * 60_000;
     this.maxSessions = options.maxSessions ?? 256;
+    this.maxPerCaller = options.maxSessionsPerCaller ?? 32;
+    this.allowSetid = options.allowSetid ?? false;
     this.sweeper = setInterval(() => void this.sweep(), Math.min(this.idleTimeoutMs, 60_000));
     this.sweeper.unref();
   }
@@ -46,13 +60,38 @@ export class UploadSessions {
     return this.sessions.size;
   }
 
-  add(fields: Omit<UploadSession, "id" | "lastUsed">): UploadSession {
-    if (this.sessions.size >= this.maxSessions) {
-      throw new FileServiceError("resource-exhausted", `too many uploads in progress (${this.maxSessions}); commit or abort some first`);
+  /**
+   * Begins a session for caller: checks the caps (RESOURCE_EXHAUSTED naming the one reached), then
+   * opens its writer with open(id) while the slot is held, so concurrent begins cannot overshoot
+   * and a refused one creates nothing.
+   */
+  async begin(caller: string, open: (id: string) => Promise<Omit<UploadSession, "id" | "lastUsed" | "caller">>): Promise<UploadSession> {
+    if (this.sessions.size + this.opening >= this.maxSessions) {
+      throw resourceExhausted(`too many uploads in progress (cap: ${this.maxSessions} in total); commit or abort some first`);
     }
-    const session: UploadSession = { ...fields, id: randomBytes(16).toString("hex"), lastUsed: Date.now() };
-    this.sessions.set(session.id, session);
-    return session;
+    const mine = this.perCaller.get(caller) ?? 0;
+    if (mine >= this.maxPerCaller) {
+      throw resourceExhausted(`too many uploads in progress for ${caller} (cap: ${this.maxPerCaller} per caller); commit or abort some first`);
+    }
+    const id = randomBytes(16).toString("hex");
+    this.perCaller.set(caller, mine + 1);
+    this.opening++;
+    try {
+      const session: UploadSession = { ...(await open(id)), id, caller, lastUsed: Date.now() };
+      this.sessions.set(id, session);
+      return session;
+    } catch (err) {
+      this.uncount(caller);
+      throw err;
+    } finally {
+      this.opening--;
+    }
+  }
+
+  private uncount(caller: string): void {
+    const n = (this.perCaller.get(caller) ?? 1) - 1;
+    if (n > 0) this.perCaller.set(caller, n);
+    else this.perCaller.delete(caller);
   }
 
   /**
@@ -81,7 +120,10 @@ export class UploadSessions {
 
   /** Forgets a session (after commit or abort). */
   delete(id: string): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
     this.sessions.delete(id);
+    this.uncount(session.caller);
   }
 
   /** Aborts sessions idle for longer than the timeout; returns how many. */
@@ -89,7 +131,7 @@ export class UploadSessions {
     let removed = 0;
     for (const session of [...this.sessions.values()]) {
       if (now - session.lastUsed < this.idleTimeoutMs || this.locks.has(session.id)) continue;
-      this.sessions.delete(session.id);
+      this.delete(session.id);
       await session.writer.abort().catch(() => undefined);
       removed++;
     }

@@ -102,7 +102,7 @@ describe("CORS", () => {
     expect((JSON.parse(res.body) as { code: string }).code).toBe("unauthenticated");
   });
 
-  it("default: same-origin only (the Origin that matches Host passes; others are refused)", async () => {
+  it("default: same-origin only (the server's own loopback origin passes; others are refused)", async () => {
     const d = await startAuthServer({ jwt: { keys: [key("k", hsSecret())] } });
     try {
       const same = await rawRequest(`${d.url}/podfiles.v1.FileService/Stat`, { method: "OPTIONS", headers: { origin: d.url, "access-control-request-method": "POST" } });

@@ -6,14 +6,18 @@ import {
   O_DIRECTORY,
   O_PATH,
   O_TMPFILE,
+  O_NOFOLLOW,
+  PATH_MAX,
   RENAME_NOREPLACE,
+  RESOLVE_BENEATH,
   RESOLVE_IN_ROOT,
   RESOLVE_NO_MAGICLINKS,
+  RESOLVE_NO_SYMLINKS,
 } from "./constants.js";
 import { asSystemError, systemError } from "./errors.js";
 import { fdPath, realPathOrClose } from "./fd-path.js";
 import { nativeStatus, type Openat2Binding } from "./native.js";
-import { walk } from "./walk.js";
+import { walk, walkBeneath } from "./walk.js";
 
 export type Strategy = "openat2" | "walk";
 
@@ -30,10 +34,14 @@ export interface OpenedParent {
 }
 
 const RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+/** For openBeneath: no component may be a symlink or "..", and nothing leaves the start directory. */
+const RESOLVE_STRICTLY_BENEATH = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 
 /**
  * A root directory opened once; every path is resolved relative to its fd as if it were "/":
- * "..", absolute and relative symlinks never leave it.
+ * "..", absolute and relative symlinks never leave it. Resolution runs on the libuv threadpool
+ * (the addon's async openat2, or the walk's fs callbacks): a lookup on a hung mount in the
+ * container holds one pool thread, never the event loop. Only opening the root itself is synchronous.
  */
 export class ConfinedRoot {
   private fd: number;
@@ -85,7 +93,7 @@ export class ConfinedRoot {
    * and returns a raw fd the caller closes. The request path is cleaned lexically first
    * ("/a/../b" is "/b"); ".." inside symlink targets is resolved physically, clamped at the root.
    */
-  openFile(path: string, flags: number, mode = 0o666): number {
+  async openFile(path: string, flags: number, mode = 0o666): Promise<number> {
     const components = pathComponents(path);
     const root = this.rootFd();
     const clean = "/" + components.join("/");
@@ -93,11 +101,40 @@ export class ConfinedRoot {
       if (this.binding) {
         const withMode = (flags & O_CREAT) !== 0 || (flags & O_TMPFILE) === O_TMPFILE;
         const rel = components.length > 0 ? components.join("/") : ".";
-        return this.binding.openat2(root, rel, flags | O_CLOEXEC, withMode ? mode : 0, RESOLVE);
+        return await this.binding.openat2Async(root, rel, flags | O_CLOEXEC, withMode ? mode : 0, RESOLVE);
       }
-      return walk({ fd: root, real: this.real }, components, clean, { flags, mode });
+      return await walk({ fd: root, real: this.real }, components, clean, { flags, mode });
     } catch (e) {
       throw asSystemError(e, "open", clean);
+    }
+  }
+
+  /**
+   * Opens the directory `names` (single components) below the directory fd `dirFd` as O_PATH,
+   * following no symlink on any component and never leaving dirFd (openat2 RESOLVE_BENEATH |
+   * RESOLVE_NO_SYMLINKS, in steps of under PATH_MAX bytes; the walk: one O_NOFOLLOW step per name).
+   * For reopening a directory deep in a tree walk from a kept ancestor. `reqPath` names errors.
+   */
+  async openBeneath(dirFd: number, names: readonly string[], reqPath: string): Promise<number> {
+    try {
+      if (!this.binding) return await walkBeneath(dirFd, names);
+      const flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+      let fd = await this.binding.openat2Async(dirFd, ".", flags, 0, RESOLVE_STRICTLY_BENEATH);
+      for (let i = 0; i < names.length; ) {
+        let rel = names[i++]!;
+        while (i < names.length && (rel.length + names[i]!.length + 1) * 3 < PATH_MAX) rel += "/" + names[i++]!; // UTF-16 units: <= 3 bytes each in UTF-8
+        try {
+          const next = await this.binding.openat2Async(fd, rel, flags, 0, RESOLVE_STRICTLY_BENEATH);
+          closeSync(fd);
+          fd = next;
+        } catch (e) {
+          closeSync(fd);
+          throw e;
+        }
+      }
+      return fd;
+    } catch (e) {
+      throw asSystemError(e, "open", reqPath);
     }
   }
 
@@ -106,7 +143,7 @@ export class ConfinedRoot {
    * with the last component's name, which is never followed: do *at-style operations on
    * ConfinedRoot.fdPath(dirFd, name). For the root itself name is "" and dirFd is the root.
    */
-  openParent(path: string): OpenedParent {
+  async openParent(path: string): Promise<OpenedParent> {
     const components = pathComponents(path);
     const root = this.rootFd();
     const name = components.length > 0 ? components[components.length - 1]! : "";
@@ -115,8 +152,8 @@ export class ConfinedRoot {
     let dirFd: number;
     try {
       dirFd = this.binding
-        ? this.binding.openat2(root, parent.length > 0 ? parent.join("/") : ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE)
-        : walk({ fd: root, real: this.real }, parent, clean);
+        ? await this.binding.openat2Async(root, parent.length > 0 ? parent.join("/") : ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE)
+        : await walk({ fd: root, real: this.real }, parent, clean);
     } catch (e) {
       throw asSystemError(e, "open", clean);
     }

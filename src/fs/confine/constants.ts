@@ -9,6 +9,8 @@ export const { O_NOFOLLOW, O_DIRECTORY, O_CREAT, O_EXCL } = fsc;
 
 /** openat2(2) resolve flags from <linux/openat2.h>. */
 export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_NO_SYMLINKS = 0x04;
+export const RESOLVE_BENEATH = 0x08;
 export const RESOLVE_IN_ROOT = 0x10;
 
 /** renameat2(2) flag: fail with EEXIST instead of replacing the target. */

@@ -52,6 +52,30 @@ describe("openat2 addon", () => {
       closeSync(root);
     }
   });
+
+  it("openat2Async: the same call on the threadpool, resolving to an fd or rejecting with an errno-coded error", async () => {
+    const b = nativeStatus().binding!;
+    symlinkSync(join(tmp, "outside", "secret.txt"), join(tmp, "root", "abs"));
+    writeFileSync(join(tmp, "root", "in.txt"), "IN");
+    const root = openSync(join(tmp, "root"), O_PATH | O_DIRECTORY);
+    try {
+      const pending = b.openat2Async(root, "../../in.txt", O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+      expect(pending).toBeInstanceOf(Promise);
+      const fd = await pending;
+      expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe(join(tmp, "root", "in.txt"));
+      closeSync(fd);
+      await expect(b.openat2Async(root, "abs", O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)).rejects.toMatchObject({ code: "ENOENT", errno: -2 });
+      await expect(b.openat2Async(root, "in.txt", O_CLOEXEC, 0o644, RESOLVE_IN_ROOT)).rejects.toMatchObject({ code: "EINVAL" });
+      expect(() => b.openat2Async(root, "a\0b", O_CLOEXEC, 0, RESOLVE_IN_ROOT)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+      expect(() => b.openat2Async(root, "x".repeat(5000), O_CLOEXEC, 0, RESOLVE_IN_ROOT)).toThrow(expect.objectContaining({ code: "ENAMETOOLONG" }));
+      // many at once: each settles once, with its own fd
+      const fds = await Promise.all(Array.from({ length: 64 }, () => b.openat2Async(root, "in.txt", O_CLOEXEC, 0, RESOLVE_IN_ROOT)));
+      expect(new Set(fds).size).toBe(64);
+      for (const f of fds) closeSync(f);
+    } finally {
+      closeSync(root);
+    }
+  });
 });
 
 describe("without a loadable addon", () => {

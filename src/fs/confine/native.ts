@@ -7,6 +7,11 @@ import { fileURLToPath } from "node:url";
 export interface Openat2Binding {
   /** openat2(2); retries EAGAIN/EINTR a few times; throws an Error with `.code` (errno name) and `.errno` (negative). */
   openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  /**
+   * openat2(2) on the libuv threadpool: a lookup that blocks (a hung FUSE or NFS mount) holds a pool
+   * thread, never the event loop. Rejects like openat2 throws; bad arguments throw synchronously.
+   */
+  openat2Async(dirfd: number, path: string, flags: number, mode: number, resolve: number): Promise<number>;
   /** Whether this kernel supports openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS. */
   supported(): boolean;
   /** renameat2(2) of single names inside directory fds; throws like openat2. */

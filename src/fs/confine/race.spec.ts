@@ -61,7 +61,7 @@ describe.each(["openat2", "walk"] as const)("races (%s)", (strategy) => {
       for (let i = 0; i < ITERATIONS || ((seen.ok ?? 0) < 20 && Date.now() < deadline); i++) {
         let fd: number;
         try {
-          fd = root.openFile(request, fsc.O_RDONLY);
+          fd = await root.openFile(request, fsc.O_RDONLY);
         } catch (e) {
           const code = String((e as NodeJS.ErrnoException).code);
           seen[code] = (seen[code] ?? 0) + 1;

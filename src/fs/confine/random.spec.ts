@@ -83,10 +83,10 @@ function buildTree(r: Rand, dir: string, depth: number, hostTmp: string): void {
 
 type Outcome = { ok: true; dev: number; ino: number; real: string; name?: string } | { ok: false; code: string };
 
-function outcome(fn: () => { fd: number; name?: string; close?: () => void }): Outcome {
+async function outcome(fn: () => Promise<{ fd: number; name?: string; close?: () => void }>): Promise<Outcome> {
   let res: { fd: number; name?: string; close?: () => void };
   try {
-    res = fn();
+    res = await fn();
   } catch (e) {
     return { ok: false, code: String((e as NodeJS.ErrnoException).code) };
   }
@@ -106,7 +106,7 @@ describe("randomized: openat2 and walk agree and never escape", () => {
   });
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-  it(`${TREES} trees x ${REQUESTS} requests x 4 operations (seed ${BASE_SEED})`, () => {
+  it(`${TREES} trees x ${REQUESTS} requests x 4 operations (seed ${BASE_SEED})`, async () => {
     const tally = { ok: 0, viaLink: 0, errors: {} as Record<string, number> };
     for (let t = 0; t < TREES; t++) {
       const seed = BASE_SEED + t;
@@ -127,21 +127,21 @@ describe("randomized: openat2 and walk agree and never escape", () => {
       try {
         for (let q = 0; q < REQUESTS; q++) {
           const req = (r(2) ? "/" : "") + randRel(r, 5);
-          const ops: Array<[string, (root: ConfinedRoot) => { fd: number; name?: string; close?: () => void }]> = [
-            ["O_RDONLY", (root) => ({ fd: root.openFile(req, O_RDONLY) })],
-            ["O_PATH", (root) => ({ fd: root.openFile(req, O_PATH) })],
-            ["O_RDONLY|O_NOFOLLOW|O_DIRECTORY", (root) => ({ fd: root.openFile(req, O_RDONLY | O_NOFOLLOW | O_DIRECTORY) })],
+          const ops: Array<[string, (root: ConfinedRoot) => Promise<{ fd: number; name?: string; close?: () => void }>]> = [
+            ["O_RDONLY", async (root) => ({ fd: await root.openFile(req, O_RDONLY) })],
+            ["O_PATH", async (root) => ({ fd: await root.openFile(req, O_PATH) })],
+            ["O_RDONLY|O_NOFOLLOW|O_DIRECTORY", async (root) => ({ fd: await root.openFile(req, O_RDONLY | O_NOFOLLOW | O_DIRECTORY) })],
             [
               "openParent",
-              (root) => {
-                const p = root.openParent(req);
+              async (root) => {
+                const p = await root.openParent(req);
                 return { fd: p.dirFd, name: p.name, close: p.close };
               },
             ],
           ];
           for (const [op, fn] of ops) {
-            const a = outcome(() => fn(kernel));
-            const b = outcome(() => fn(walk));
+            const a = await outcome(() => fn(kernel));
+            const b = await outcome(() => fn(walk));
             const where = `seed ${seed}, ${op} ${JSON.stringify(req)}`;
             expect(b, where).toEqual(a);
             if (a.ok) {

@@ -19,9 +19,9 @@ describe("renameNoReplace", () => {
     rmSync(base, { recursive: true, force: true });
   });
 
-  const rename = (from: string, to: string) => {
-    const f = root.openParent(from);
-    const t = root.openParent(to);
+  const rename = async (from: string, to: string) => {
+    const f = await root.openParent(from);
+    const t = await root.openParent(to);
     try {
       return root.renameNoReplace(f.dirFd, f.name, t.dirFd, t.name);
     } finally {
@@ -30,27 +30,27 @@ describe("renameNoReplace", () => {
     }
   };
 
-  it("with openat2: renames atomically and refuses an existing target with EEXIST", () => {
+  it("with openat2: renames atomically and refuses an existing target with EEXIST", async () => {
     root = ConfinedRoot.open(join(base, "root"), { strategy: "openat2" });
-    expect(() => rename("/a", "/d/b")).toThrow(expect.objectContaining({ code: "EEXIST" }));
+    await expect(rename("/a", "/d/b")).rejects.toMatchObject({ code: "EEXIST" });
     expect(readFileSync(join(base, "root/d/b"), "utf8")).toBe("b");
-    expect(rename("/a", "/d/c")).toBe(true);
+    expect(await rename("/a", "/d/c")).toBe(true);
     expect(readFileSync(join(base, "root/d/c"), "utf8")).toBe("a");
     expect(existsSync(join(base, "root/a"))).toBe(false);
   });
 
-  it("a target behind a symlinked directory lands inside the root", () => {
+  it("a target behind a symlinked directory lands inside the root", async () => {
     root = ConfinedRoot.open(join(base, "root"), { strategy: "openat2" });
     symlinkSync(join(base, "outside"), join(base, "root/out"));
     mkdirSync(join(base, "root", base, "outside"), { recursive: true });
-    expect(rename("/a", "/out/moved")).toBe(true);
+    expect(await rename("/a", "/out/moved")).toBe(true);
     expect(existsSync(join(base, "outside/moved"))).toBe(false);
     expect(readFileSync(join(base, "root", base, "outside/moved"), "utf8")).toBe("a");
   });
 
-  it("with the walk strategy: reports false and does nothing (the caller checks and renames)", () => {
+  it("with the walk strategy: reports false and does nothing (the caller checks and renames)", async () => {
     root = ConfinedRoot.open(join(base, "root"), { strategy: "walk" });
-    expect(rename("/a", "/d/c")).toBe(false);
+    expect(await rename("/a", "/d/c")).toBe(false);
     expect(existsSync(join(base, "root/a"))).toBe(true);
   });
 });

@@ -1,18 +1,24 @@
 // Atomic file writes: data goes to a temp file in the target's own directory
-// (opened through the pinned, confined parent fd), is fsynced, gets its mode
-// and owner, and only then takes the target's name. A failed or cancelled
-// write removes the temp file, so a half-written file never appears.
-// Append (resume) writes into the existing file and truncates back on failure.
+// (opened through the pinned, confined parent fd), gets its owner and mode, is
+// fsynced, and only then takes the target's name. A failed or cancelled write
+// removes the temp file, so a half-written file never appears.
+// Append (resume) writes into the existing file, in order, so a killed server
+// leaves the original bytes plus a prefix of the new ones, which a resumed
+// append (offset = the file's size) continues; a failed append truncates back.
+// Every writer first claims its target (target-claims.ts): one writer per file.
 import * as fs from "node:fs";
-import { randomBytes } from "node:crypto";
 import { ConfinedRoot } from "../confine/index.js";
 import type { Entry, FileWriter, WriteOptions } from "../container-fs.js";
 import { alreadyExists, failedPrecondition, invalidArgument } from "../../errors.js";
 import { releaseChunk } from "../headroom.js";
+import { uploadMode } from "../upload-mode.js";
 import { entryFromStats } from "./entries.js";
 import { closeQuietly, fchmod, fchown, fstat, fsync, ftruncate, writeAll } from "./fs-sys.js";
 import type { RootContext } from "./context.js";
 import { makeDirectories } from "./mutate.js";
+import { sweepDirectoryOnce } from "./stale-temp-files.js";
+import { claimTarget, fileKey, nameKey, type TargetClaim } from "./target-claims.js";
+import { tempNameFor } from "./temp-names.js";
 
 const DEFAULT_FILE_MODE = 0o644;
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.constants;
@@ -25,19 +31,22 @@ export async function createWriter(ctx: RootContext, path: string, options: Writ
 
 const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
 
-/** Writes kept in flight per file: the next chunk arrives and is hashed while earlier ones are written. */
+/** Writes queued per file: the next chunk arrives and is hashed while the one before is written. */
 const WRITES_IN_FLIGHT = 2;
 
 /**
- * The lifecycle both writers share: write() queues positional writes (a few in flight, so
- * receiving and writing overlap), commit() waits for them and makes the data final (persist) or,
- * when that fails, undoes it (abort, which also waits for writes in flight first: a late write
- * must not land after the undo); either way the fds are released once.
+ * The lifecycle both writers share: write() queues positional writes (a few queued, so receiving
+ * and writing overlap; each starts once the one before it is in the file, so the file only ever
+ * grows by a prefix of the data, never with a hole), commit() waits for them and makes the data
+ * final (persist) or, when that fails, undoes it (abort, which also waits for queued writes first:
+ * a late write must not land after the undo); either way the fds and the target's claim are
+ * released once.
  */
 abstract class SettlingWriter implements FileWriter {
   written = 0n;
   private finished = false;
   private readonly inFlight = new Set<Promise<void>>();
+  private last: Promise<void> = Promise.resolve();
   private failure: unknown;
 
   protected constructor(
@@ -46,23 +55,28 @@ abstract class SettlingWriter implements FileWriter {
     protected readonly fd: number,
     /** file offset of the first byte this writer writes */
     private readonly startOffset: bigint,
+    private readonly claim: TargetClaim,
   ) {}
 
   /**
    * Queues the chunk's write and resolves once fewer than WRITES_IN_FLIGHT are pending. The writer
    * owns the chunk from now on (the caller must not change it); a pooled chunk (fs/headroom.ts)
-   * goes back to the pool once written. A write error is thrown by a later write, flush or commit.
+   * goes back to the pool once written. A write error is thrown by a later write, flush or commit;
+   * the writes queued after a failed one are skipped.
    */
   async write(chunk: Uint8Array): Promise<void> {
     this.throwIfFailed();
     const position = this.startOffset + this.written;
     this.written += BigInt(chunk.length);
-    const pending: Promise<void> = writeAll(this.fd, chunk, position).then(
-      () => releaseChunk(chunk),
-      (err: unknown) => {
-        this.failure ??= err;
-      },
-    );
+    const pending: Promise<void> = this.last
+      .then(() => (this.failure === undefined ? writeAll(this.fd, chunk, position) : undefined))
+      .then(
+        () => releaseChunk(chunk),
+        (err: unknown) => {
+          this.failure ??= err;
+        },
+      );
+    this.last = pending;
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
     while (this.inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(this.inFlight);
@@ -84,9 +98,10 @@ abstract class SettlingWriter implements FileWriter {
   /** Undoes what was written (best effort). */
   protected abstract discard(): Promise<void>;
 
-  /** Closes what the writer holds open; runs once. */
+  /** Closes what the writer holds open and frees its target; runs once. */
   protected release(): void {
     closeQuietly(this.fd);
+    this.claim.release();
   }
 
   async commit(): Promise<Entry> {
@@ -127,14 +142,16 @@ class TempFileWriter extends SettlingWriter {
     fd: number,
     private readonly options: WriteOptions,
     private readonly mode: number,
+    claim: TargetClaim,
   ) {
-    super(ctx, path, fd, 0n);
+    super(ctx, path, fd, 0n, claim);
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<TempFileWriter> {
-    const parent = ctx.root.openParent(path);
+    const parent = await ctx.root.openParent(path);
     try {
       const at = (n: string) => ConfinedRoot.fdPath(parent.dirFd, n);
+      const dir = await fstat(parent.dirFd, { bigint: true });
       const existing = await fs.promises.lstat(at(parent.name), { bigint: true }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === "ENOENT") return undefined;
         throw err;
@@ -143,10 +160,20 @@ class TempFileWriter extends SettlingWriter {
         if (options.overwrite === "fail") throw alreadyExists(`${path}: already exists (ask for overwrite to replace it)`);
         if ((Number(existing.mode) & fs.constants.S_IFMT) === fs.constants.S_IFDIR) throw failedPrecondition(`${path}: is a directory`);
       }
-      const mode = options.mode ?? (existing && isRegular(existing) ? Number(existing.mode) & 0o7777 : DEFAULT_FILE_MODE);
-      const tempName = `.${parent.name.slice(0, 200)}.podfiles-${randomBytes(6).toString("hex")}.part`;
-      const fd = fs.openSync(at(tempName), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-      return new TempFileWriter(ctx, path, parent.dirFd, parent.name, tempName, fd, options, mode);
+      const kept = existing && isRegular(existing) ? Number(existing.mode) : DEFAULT_FILE_MODE;
+      const mode = uploadMode(options.mode ?? kept, options.allowSetid ?? false);
+      const tempName = tempNameFor(parent.name);
+      const keys = [nameKey(dir, parent.name), nameKey(dir, tempName), ...(existing ? [fileKey(existing)] : [])];
+      const claim = claimTarget(path, keys, options.holder ?? "an upload");
+      let fd: number;
+      try {
+        fd = await ctx.openAt(parent.dirFd, tempName, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      } catch (err) {
+        claim.release();
+        throw err;
+      }
+      await sweepDirectoryOnce(ctx, parent.dirFd, dir, parentOf(path));
+      return new TempFileWriter(ctx, path, parent.dirFd, parent.name, tempName, fd, options, mode, claim);
     } catch (err) {
       parent.close();
       throw err;
@@ -155,9 +182,10 @@ class TempFileWriter extends SettlingWriter {
 
   protected async persist(): Promise<void> {
     const at = (n: string) => ConfinedRoot.fdPath(this.dirFd, n);
-    await fsync(this.fd);
-    await fchmod(this.fd, this.mode);
+    // owner before mode: chown(2) clears setuid/setgid, which --allow-setid must be able to keep
     await applyOwner(this.ctx, this.fd, this.options);
+    await fchmod(this.fd, this.mode);
+    await fsync(this.fd);
     if (this.options.overwrite === "overwrite") {
       await fs.promises.rename(at(this.tempName), at(this.name));
     } else {
@@ -168,7 +196,7 @@ class TempFileWriter extends SettlingWriter {
       });
       await fs.promises.unlink(at(this.tempName));
     }
-    await syncDirectory(this.dirFd);
+    await syncDirectory(this.ctx, this.dirFd, this.path);
   }
 
   protected async discard(): Promise<void> {
@@ -188,34 +216,49 @@ class AppendWriter extends SettlingWriter {
     fd: number,
     private readonly startSize: bigint,
     private readonly options: WriteOptions,
+    claim: TargetClaim,
   ) {
-    super(ctx, path, fd, startSize);
+    super(ctx, path, fd, startSize, claim);
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<AppendWriter> {
-    const fd = ctx.open(path, O_WRONLY | O_NOFOLLOW);
+    const targetKey = await ctx.inParent(path, async (dirFd, name) => nameKey(await fstat(dirFd, { bigint: true }), name));
+    const { fd } = await ctx.openRegular(path, O_WRONLY, { verb: "append to" });
+    let claim: TargetClaim | undefined;
     try {
       const st = await fstat(fd, { bigint: true });
       if (!isRegular(st)) throw failedPrecondition(`${path}: append needs a regular file`);
+      claim = claimTarget(path, [targetKey, fileKey(st)], options.holder ?? "an upload");
       if (st.size !== options.offset) {
         throw failedPrecondition(`${path}: append offset ${options.offset} does not match the file's size ${st.size}; resume from ${st.size}`);
       }
-      return new AppendWriter(ctx, path, fd, st.size, options);
+      // before the first byte: appended data never runs with the file's setuid/setgid bits
+      const mode = Number(st.mode) & 0o7777;
+      const allowed = uploadMode(mode, options.allowSetid ?? false);
+      if (allowed !== mode) await fchmod(fd, allowed);
+      return new AppendWriter(ctx, path, fd, st.size, options, claim);
     } catch (err) {
+      claim?.release();
       closeQuietly(fd);
       throw err;
     }
   }
 
   protected async persist(): Promise<void> {
-    await fsync(this.fd);
-    if (this.options.mode !== undefined) await fchmod(this.fd, this.options.mode);
     await applyOwner(this.ctx, this.fd, this.options, false);
+    if (this.options.mode !== undefined) await fchmod(this.fd, uploadMode(this.options.mode, this.options.allowSetid ?? false));
+    await fsync(this.fd);
   }
 
-  /** A failed append leaves the file as it was before: truncated back to where it started. */
+  /**
+   * A failed append leaves the file as it was before: truncated back to where it started, but only
+   * while the file ends within what this writer wrote. A file that grew beyond that (a process in
+   * the container appended) or shrank below the start keeps its size: truncating it would destroy
+   * bytes this writer did not write (or, below the start, grow it with zeros).
+   */
   protected async discard(): Promise<void> {
-    await ftruncate(this.fd, Number(this.startSize));
+    const { size } = await fstat(this.fd, { bigint: true });
+    if (size > this.startSize && size <= this.startSize + this.written) await ftruncate(this.fd, Number(this.startSize));
   }
 }
 
@@ -230,8 +273,8 @@ export async function applyOwner(ctx: RootContext, fd: number, ids: { uid?: numb
 }
 
 /** fsync the directory so the rename survives a crash. */
-async function syncDirectory(dirFd: number): Promise<void> {
-  const fd = fs.openSync(ConfinedRoot.fdPath(dirFd), O_RDONLY | O_DIRECTORY);
+async function syncDirectory(ctx: RootContext, dirFd: number, path: string): Promise<void> {
+  const fd = await ctx.openAt(dirFd, "", path, O_RDONLY | O_DIRECTORY);
   try {
     await fsync(fd);
   } finally {

@@ -20,7 +20,7 @@ async function makeOne(ctx: RootContext, path: string, mode: number, existingOk:
       throw alreadyExists("/: already exists");
     }
     try {
-      await fs.promises.mkdir(at(), { mode });
+      await ctx.guard.run(path, () => fs.promises.mkdir(at(), { mode }));
       // mkdir's mode is filtered by the umask; a new directory belongs to the container's default user
       await setModeNoFollow(ctx, path, mode, ctx.defaultOwner);
     } catch (err) {
@@ -37,7 +37,7 @@ async function makeOne(ctx: RootContext, path: string, mode: number, existingOk:
  * symlink swapped in for it: fchmod/fchown on an O_NOFOLLOW fd.
  */
 export async function setModeNoFollow(ctx: RootContext, path: string, mode: number, owner?: { uid?: number; gid?: number }): Promise<void> {
-  const fd = ctx.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  const fd = await ctx.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   try {
     await fchmod(fd, mode);
     if (owner && (owner.uid !== undefined || owner.gid !== undefined)) await fchown(fd, owner.uid ?? -1, owner.gid ?? -1);
@@ -66,10 +66,10 @@ export async function makeDirectory(ctx: RootContext, path: string, options: { p
 export async function remove(ctx: RootContext, path: string, options: { recursive: boolean }): Promise<void> {
   if (path === "/") throw invalidArgument("refusing to remove the container root");
   await ctx.inParent(path, async (dirFd, name, at) => {
-    const st = await fs.promises.lstat(at());
-    if (!isDir(st)) return fs.promises.unlink(at());
-    if (options.recursive) await removeChildren(dirFd, name);
-    await fs.promises.rmdir(at());
+    const st = await ctx.lstat(at(), path);
+    if (!isDir(st)) return ctx.guard.run(path, () => fs.promises.unlink(at()));
+    if (options.recursive) await removeChildren(ctx, dirFd, name, path);
+    await ctx.guard.run(path, () => fs.promises.rmdir(at()));
   });
 }
 
@@ -78,19 +78,22 @@ export async function remove(ctx: RootContext, path: string, options: { recursiv
  * from its parent's fd, and every unlink/rmdir names a single component there:
  * a directory swapped for a symlink mid-way is unlinked as a link, never followed.
  */
-async function removeChildren(dirFd: number, name: string): Promise<void> {
-  const fd = fs.openSync(ConfinedRoot.fdPath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+async function removeChildren(ctx: RootContext, dirFd: number, name: string, path: string): Promise<void> {
+  const pin = await ctx.pinAt(dirFd, name, path);
+  const fd = pin.pathFd;
   try {
-    const dir = await fs.promises.opendir(ConfinedRoot.fdPath(fd), { bufferSize: 256 });
+    if (pin.type !== "directory") throw Object.assign(new Error(`${path}: not a directory`), { code: "ENOTDIR" });
+    const dir = await ctx.guard.run(path, () => fs.promises.opendir(ConfinedRoot.fdPath(fd), { bufferSize: 256 }));
     for await (const child of dir) {
       const at = ConfinedRoot.fdPath(fd, child.name);
-      const st = await fs.promises.lstat(at).catch(() => undefined);
+      const childPath = `${path}/${child.name}`;
+      const st = await ctx.lstat(at, childPath).catch(() => undefined);
       if (!st) continue;
       if (isDir(st)) {
-        await removeChildren(fd, child.name);
-        await fs.promises.rmdir(at);
+        await removeChildren(ctx, fd, child.name, childPath);
+        await ctx.guard.run(childPath, () => fs.promises.rmdir(at));
       } else {
-        await fs.promises.unlink(at);
+        await ctx.guard.run(childPath, () => fs.promises.unlink(at));
       }
     }
   } finally {
@@ -103,8 +106,8 @@ export async function rename(ctx: RootContext, from: string, to: string, options
   const exists = () => alreadyExists(`${to}: already exists (ask for overwrite to replace it)`);
   await ctx.inParent(from, (fromFd, fromName, fromAt) =>
     ctx.inParent(to, async (toFd, toName, toAt) => {
-      await fs.promises.lstat(fromAt()); // NOT_FOUND names the source when it is missing
-      if (options.overwrite) return fs.promises.rename(fromAt(), toAt());
+      await ctx.lstat(fromAt(), from); // NOT_FOUND names the source when it is missing
+      if (options.overwrite) return ctx.guard.run(from, () => fs.promises.rename(fromAt(), toAt()));
       try {
         // renameat2(RENAME_NOREPLACE) through the addon: atomic, a racing creator never loses its file
         if (ctx.root.renameNoReplace(fromFd, fromName, toFd, toName)) return;
@@ -113,8 +116,8 @@ export async function rename(ctx: RootContext, from: string, to: string, options
         throw err;
       }
       // without the addon: check, then rename (a small race remains)
-      if (await fs.promises.lstat(toAt()).catch(() => undefined)) throw exists();
-      await fs.promises.rename(fromAt(), toAt());
+      if (await ctx.lstat(toAt(), to).catch(() => undefined)) throw exists();
+      await ctx.guard.run(from, () => fs.promises.rename(fromAt(), toAt()));
     }),
   );
   return ctx.lstatEntry(to);

@@ -2,38 +2,41 @@
 // before the first byte is sent, so the header describes exactly what streams.
 import * as fs from "node:fs";
 import type { ReadOptions, ReadStream } from "../container-fs.js";
-import { FileServiceError, failedPrecondition, invalidArgument } from "../../errors.js";
+import { FileServiceError, cannotOpenType, failedPrecondition, invalidArgument } from "../../errors.js";
 import { entryFromStats } from "./entries.js";
-import { closeQuietly, fstat, read } from "./fs-sys.js";
+import { closeQuietly, read } from "./fs-sys.js";
 import { chunkPool } from "../headroom.js";
 import type { RootContext } from "./context.js";
 import { packDirectory } from "./tar-pack.js";
 
-// O_NONBLOCK keeps a FIFO from blocking the open; it changes nothing for regular files.
+// O_NONBLOCK: a regular file ignores it; it is there in case anything but one ever reached the open.
 const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
 
+/**
+ * Decides the type on an O_PATH fd before opening anything: a regular file is reopened for
+ * reading, a directory's O_PATH fd goes to the tar packer (which lists from it, never reopening
+ * the path by name), and a FIFO, socket or device is refused without being opened.
+ */
 export async function openForRead(ctx: RootContext, path: string, options: ReadOptions & { format: "raw" | "tar" | "auto" }): Promise<ReadStream> {
   const names = await ctx.names();
-  const fd = openReadable(ctx, path);
+  const pin = await ctx.pin(path, { followFinalSymlink: true });
   let handedOver = false;
   try {
-    const st = await fstat(fd, { bigint: true });
-    const entry = entryFromStats(path, st, names);
+    const entry = entryFromStats(path, pin.st, names);
     if (entry.type === "directory") {
       if (options.format === "raw") throw failedPrecondition(`${path}: is a directory (ask for the tar format)`);
       if (options.offset !== 0n || options.length !== 0n) throw invalidArgument("offset and length apply to files, not to directory tar streams");
-      closeQuietly(fd);
       handedOver = true;
-      return packDirectory(ctx, path, entry, options);
+      return packDirectory(ctx, { fd: pin.pathFd, st: pin.st }, path, entry, options);
     }
-    if (entry.type !== "regular") throw failedPrecondition(`${path}: cannot download a ${entry.type}`);
+    if (entry.type !== "regular") throw cannotOpenType(path, "download", entry.type);
     if (options.format === "tar") throw failedPrecondition(`${path}: tar downloads are for directories`);
-    const size = st.size;
+    const size = pin.st.size;
     if (options.offset > size) throw new FileServiceError("out-of-range", `offset ${options.offset} is past the end of ${path} (${size} bytes)`);
     const available = size - options.offset;
     const length = options.length === 0n || options.length > available ? available : options.length;
-    handedOver = true;
-    const file = new ReadFd(fd);
+    handedOver = true; // reopen closes the O_PATH fd
+    const file = new ReadFd(await ctx.reopen(pin, path, READ_FLAGS, { allow: ["regular"], verb: "download" }));
     return {
       entry,
       format: "raw",
@@ -43,7 +46,7 @@ export async function openForRead(ctx: RootContext, path: string, options: ReadO
       close: async () => file.close(),
     };
   } finally {
-    if (!handedOver) closeQuietly(fd);
+    if (!handedOver) closeQuietly(pin.pathFd);
   }
 }
 
@@ -126,14 +129,4 @@ async function readChunk(file: ReadFd, position: bigint, want: number): Promise<
     return undefined;
   }
   return chunkPool.shorten(buf, filled);
-}
-
-function openReadable(ctx: RootContext, path: string): number {
-  try {
-    return ctx.open(path, READ_FLAGS);
-  } catch (err) {
-    // open(2) of a unix socket fails with ENXIO
-    if ((err as NodeJS.ErrnoException).code === "ENXIO") throw failedPrecondition(`${path}: cannot download a socket`);
-    throw err;
-  }
 }

@@ -1,13 +1,14 @@
 // RootFs: a ContainerFs over a host directory that is the container's `/`
 // (a local directory in demo mode, /proc/<pid>/root on a node). All path
 // resolution goes through ConfinedRoot; the parts live in files of their own.
-import type { ContainerFs, Entry, ExtractResult, FileWriter, ListOptions, ReadOptions, ReadStream, WriteOptions } from "../container-fs.js";
+import type { ContainerFs, Entry, ExtractOptions, ExtractResult, FileWriter, ListOptions, ReadOptions, ReadStream, WriteOptions } from "../container-fs.js";
 import { ConfinedRoot } from "../confine/index.js";
 import { RootContext, type Owner } from "./context.js";
 import { createWriter } from "./file-writer.js";
 import { listEntries } from "./list.js";
 import { makeDirectory, remove, rename } from "./mutate.js";
 import { openForRead } from "./read.js";
+import { sweepTree, type SweepResult } from "./stale-temp-files.js";
 import { extractTar } from "./tar-extract.js";
 
 export interface RootFsOptions {
@@ -19,6 +20,11 @@ export interface RootFsOptions {
   strategy?: "auto" | "openat2" | "walk";
   /** Description for logs; default `root:<root>`. */
   description?: string;
+  /**
+   * Filesystem calls on container paths that have not answered after this long fail with
+   * UNAVAILABLE (a hung mount); default 10 s. See hang-guard.ts for the caps on stuck calls.
+   */
+  fsDeadlineMs?: number;
 }
 
 export class RootFs implements ContainerFs {
@@ -27,7 +33,7 @@ export class RootFs implements ContainerFs {
 
   constructor(options: RootFsOptions) {
     const root = ConfinedRoot.open(options.root, { strategy: options.strategy ?? "auto" });
-    this.ctx = new RootContext(root, options.defaultOwner);
+    this.ctx = new RootContext(root, options.defaultOwner, { deadlineMs: options.fsDeadlineMs });
     this.description = options.description ?? `root:${options.root}`;
   }
 
@@ -52,7 +58,7 @@ export class RootFs implements ContainerFs {
     return createWriter(this.ctx, this.ctx.clean(path), options);
   }
 
-  extractTar(path: string, tar: AsyncIterable<Uint8Array>, options: Pick<WriteOptions, "uid" | "gid" | "makeParents" | "overwrite">): Promise<ExtractResult> {
+  extractTar(path: string, tar: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
     return extractTar(this.ctx, this.ctx.clean(path), tar, options);
   }
 
@@ -66,6 +72,11 @@ export class RootFs implements ContainerFs {
 
   rename(from: string, to: string, options: { overwrite: boolean }): Promise<Entry> {
     return rename(this.ctx, this.ctx.clean(from), this.ctx.clean(to), options);
+  }
+
+  /** Removes temp files that uploads of a killed server left anywhere in the root (a bounded walk). */
+  removeStaleTempFiles(options?: { maxEntries?: number }): Promise<SweepResult> {
+    return sweepTree(this.ctx, options);
   }
 
   async close(): Promise<void> {

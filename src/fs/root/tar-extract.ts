@@ -2,16 +2,18 @@
 // the same confined operations as a single upload, and on top of that it must
 // stay inside the target directory: names with `..`, and paths that pass
 // through a symlink (the symlink-then-file trick of kubectl cp's CVEs), are refused.
+// Mode and owner are set only on what the extraction created: `./` and
+// directories that already existed keep theirs (an entry `./` with mode 0777
+// would otherwise make the container's `/` world-writable).
 import * as fs from "node:fs";
 import { posix } from "node:path";
 import tar from "tar-stream";
-import type { ExtractResult, WriteOptions } from "../container-fs.js";
+import type { ExtractOptions, ExtractResult } from "../container-fs.js";
 import { FileServiceError, invalidArgument } from "../../errors.js";
+import { uploadMode } from "../upload-mode.js";
 import type { RootContext } from "./context.js";
 import { createWriter } from "./file-writer.js";
 import { makeDirectories, setModeNoFollow } from "./mutate.js";
-
-type ExtractOptions = Pick<WriteOptions, "uid" | "gid" | "makeParents" | "overwrite">;
 
 export async function extractTar(ctx: RootContext, dirPath: string, input: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
   if (options.makeParents) await makeDirectories(ctx, dirPath, { mode: 0o755 });
@@ -21,9 +23,10 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
   const extract = tar.extract();
   const feeding = feed(input, extract);
   let entries = 0;
+  const created = new Set<string>();
   try {
     for await (const entry of extract) {
-      await extractEntry(ctx, dirPath, entry, options);
+      await extractEntry(ctx, dirPath, entry, options, created);
       entries++;
     }
     await feeding;
@@ -66,33 +69,49 @@ function drainOrClose(extract: tar.Extract): Promise<void> {
 
 /** Normalizes a tar member name relative to the target; refuses anything leaving it. */
 export function memberPath(dirPath: string, name: string): string {
-  const relative = posix.normalize(name.replace(/^\/+/, ""));
+  // no leading slash (absolute names stay inside), no trailing one (a directory entry is "d/")
+  const relative = posix.normalize(name.replace(/^\/+/, "")).replace(/\/+$/, "");
   if (relative === "." || relative === "") return dirPath;
   if (relative === ".." || relative.startsWith("../")) throw invalidArgument(`tar entry "${name}" leaves the target directory`);
   return posix.join(dirPath, relative);
 }
 
-/** Every directory between dirPath and path must be a real directory, not a symlink. */
-async function assertNoSymlinkBetween(ctx: RootContext, dirPath: string, path: string, name: string): Promise<void> {
+/**
+ * Every directory between dirPath and path must be a real directory, not a symlink. Returns those
+ * that do not exist yet (the entry's extraction creates them), outermost first.
+ */
+async function missingBetween(ctx: RootContext, dirPath: string, path: string, name: string): Promise<string[]> {
   const parts = posix.relative(dirPath, path).split("/").slice(0, -1);
   let current = dirPath;
-  for (const part of parts) {
+  for (const [i, part] of parts.entries()) {
     current = posix.join(current, part);
-    const st = await ctx.lstatEntry(current).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return undefined;
-      throw err;
-    });
+    const st = await lstatOrUndefined(ctx, current);
     if (st?.type === "symlink") throw invalidArgument(`tar entry "${name}" passes through the symlink ${current}`);
-    if (!st) return; // missing: created below as a real directory
+    if (!st) {
+      // missing: created below as real directories, with everything under it
+      const missing = [current];
+      for (const rest of parts.slice(i + 1)) missing.push(posix.join(missing[missing.length - 1]!, rest));
+      return missing;
+    }
   }
+  return [];
 }
 
-async function extractEntry(ctx: RootContext, dirPath: string, entry: tar.Extract extends AsyncIterable<infer S> ? S : never, options: ExtractOptions): Promise<void> {
+const lstatOrUndefined = (ctx: RootContext, path: string) =>
+  ctx.lstatEntry(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+
+type TarEntry = tar.Extract extends AsyncIterable<infer S> ? S : never;
+
+/** Extracts one entry; `created` collects the directories this extraction made (theirs to chmod). */
+async function extractEntry(ctx: RootContext, dirPath: string, entry: TarEntry, options: ExtractOptions, created: Set<string>): Promise<void> {
   const header = entry.header;
   const path = memberPath(dirPath, header.name);
-  await assertNoSymlinkBetween(ctx, dirPath, path, header.name);
-  // setuid/setgid bits are dropped: an upload must not mint privileged binaries.
-  const mode = (header.mode ?? 0o644) & 0o1777;
+  for (const dir of await missingBetween(ctx, dirPath, path, header.name)) created.add(dir);
+  // setuid/setgid bits are dropped unless the server allows them (fs/upload-mode.ts)
+  const mode = uploadMode(header.mode ?? 0o644, options.allowSetid ?? false);
   const owner = ownerFor(header, options);
   switch (header.type) {
     case "file":
@@ -103,6 +122,8 @@ async function extractEntry(ctx: RootContext, dirPath: string, entry: tar.Extrac
         overwrite: options.overwrite === "fail" ? "fail" : "overwrite",
         offset: 0n,
         makeParents: true,
+        allowSetid: options.allowSetid,
+        holder: "a tar upload",
       });
       try {
         for await (const chunk of entry as AsyncIterable<Uint8Array>) await writer.write(chunk);
@@ -113,16 +134,20 @@ async function extractEntry(ctx: RootContext, dirPath: string, entry: tar.Extrac
       await writer.commit();
       return;
     }
-    case "directory":
+    case "directory": {
+      if (path === dirPath) break; // `./`: the target keeps its own mode and owner
+      if (!created.has(path) && !(await lstatOrUndefined(ctx, path))) created.add(path);
       await makeDirectories(ctx, path, { mode: 0o755 });
-      await setModeNoFollow(ctx, path, mode || 0o755, owner);
+      // an existing directory (`etc/` over the container's /etc) keeps its mode and owner
+      if (created.has(path)) await setModeNoFollow(ctx, path, mode || 0o755, owner);
       break;
+    }
     case "symlink":
       await replaceable(ctx, path, options, (at) => fs.promises.symlink(header.linkname ?? "", at));
       break;
     case "link": {
       const source = memberPath(dirPath, header.linkname ?? "");
-      await assertNoSymlinkBetween(ctx, dirPath, source, header.linkname ?? "");
+      await missingBetween(ctx, dirPath, source, header.linkname ?? "");
       await ctx.inParent(source, (_sfd, _sname, sourceAt) => replaceable(ctx, path, options, (at) => fs.promises.link(sourceAt(), at)));
       break;
     }

@@ -1,0 +1,218 @@
+// Walking a directory tree for ListFiles and tar downloads: iterative (no recursion, so depth is
+// not bounded by the JS stack), streaming (a directory's entries are yielded as they are read),
+// with a bounded number of open fds per walk, and to at most MAX_TREE_DEPTH levels.
+//
+// Order: all entries of a directory, then each subdirectory in turn (depth first over
+// directories). Only the names of subdirectories still to visit are held, never the entries.
+//
+// fds: a directory is held by an O_PATH fd. The walk's own top directory is held throughout; of
+// the directories still to come back to (the ancestors of the one being listed), those in the top
+// KEEP_SHALLOW levels and the DEEP_WINDOW deepest keep their fds; any other is reopened when the
+// walk returns to it, by its names from the nearest held ancestor with no symlink followed
+// (ConfinedRoot.openBeneath), and checked to be the same directory (dev and inode) — one that
+// was moved or replaced since is skipped, as one removed would be. At most KEEP_SHALLOW +
+// DEEP_WINDOW + 3 fds (the directory being read: O_PATH fd and its opendir handle; a reopen in
+// flight), plus what the consumer opens per entry.
+import * as fs from "node:fs";
+import { ConfinedRoot } from "../confine/index.js";
+import type { Entry } from "../container-fs.js";
+import { failedPrecondition } from "../../errors.js";
+import type { IdNames } from "../id-names.js";
+import { entryFromStats, isDirectory } from "./entries.js";
+import { closeQuietly } from "./fs-sys.js";
+import { joinPath, type RootContext } from "./context.js";
+
+/** Deepest level listed below the walk's top (ListFiles -r, tar downloads); deeper trees fail. */
+export const MAX_TREE_DEPTH = 4096;
+const KEEP_SHALLOW = 16;
+const DEEP_WINDOW = 16;
+const LSTAT_BATCH = 64;
+
+export interface WalkOptions {
+  includeHidden: boolean;
+  recursive: boolean;
+  /** With recursive: levels below the top; 0 = unlimited (up to MAX_TREE_DEPTH). */
+  maxDepth: number;
+  signal?: AbortSignal;
+}
+
+/** One entry; `dirFd` (O_PATH fd of its directory) and `name` stay valid until the walk moves on. */
+export interface Walked {
+  entry: Entry;
+  dirFd: number;
+  name: string;
+}
+
+interface Child {
+  name: string;
+  dev: bigint;
+  ino: bigint;
+}
+
+interface Frame {
+  name: string;
+  parent: Frame | undefined;
+  path: string;
+  /** Level of this directory's entries below the top (the top's entries are 1). */
+  depth: number;
+  fd: number | undefined;
+  dev: bigint;
+  ino: bigint;
+  /** Subdirectories still to visit, from `next` on. */
+  children: Child[];
+  next: number;
+}
+
+const skippable = new Set(["ENOENT", "ELOOP", "ENOTDIR", "EACCES"]);
+
+/**
+ * Walks the directory held by `topFd` (an O_PATH fd the walk takes over and closes) whose
+ * in-container path is `topPath`. Throws FAILED_PRECONDITION when it would descend below
+ * MAX_TREE_DEPTH levels.
+ */
+export async function* walkTree(ctx: RootContext, topFd: number, topPath: string, topSt: fs.BigIntStats, options: WalkOptions, names: IdNames): AsyncGenerator<Walked> {
+  const top: Frame = { name: "", parent: undefined, path: topPath, depth: 1, fd: topFd, dev: topSt.dev, ino: topSt.ino, children: [], next: 0 };
+  const stack: Frame[] = []; // ancestors of `current` with subdirectories left, outermost first
+  const deepHolders: Frame[] = []; // frames on the stack below KEEP_SHALLOW that hold fds, oldest first
+  let current: Frame | undefined = top;
+
+  const release = (f: Frame) => {
+    if (f.fd !== undefined) closeQuietly(f.fd);
+    f.fd = undefined;
+    const i = deepHolders.lastIndexOf(f);
+    if (i >= 0) deepHolders.splice(i, 1);
+  };
+  const hold = (f: Frame) => {
+    if (f === top || f.depth <= KEEP_SHALLOW || f.fd === undefined) return;
+    deepHolders.push(f);
+    if (deepHolders.length > DEEP_WINDOW) {
+      const old = deepHolders.shift()!;
+      closeQuietly(old.fd);
+      old.fd = undefined;
+    }
+  };
+
+  try {
+    for (;;) {
+      if (current) {
+        yield* listDirectory(ctx, current, options, names);
+        if (current.children.length > 0) {
+          stack.push(current);
+          hold(current);
+        } else if (current !== top) {
+          release(current);
+        }
+        current = undefined;
+      }
+      const parent = stack[stack.length - 1];
+      if (!parent) break;
+      const child = parent.children[parent.next++]!;
+      const last = parent.next >= parent.children.length;
+      if (last) stack.pop();
+      const path = joinPath(parent.path, child.name);
+      const parentFd = await fdOf(ctx, parent, hold);
+      if (parentFd !== undefined) {
+        const fd = await openSubdirectory(ctx, parentFd, child, path);
+        if (fd !== undefined) current = { name: child.name, parent, path, depth: parent.depth + 1, fd, dev: child.dev, ino: child.ino, children: [], next: 0 };
+      } else {
+        parent.next = parent.children.length; // moved or removed since it was listed: nothing left to visit there
+        if (!last) stack.pop();
+      }
+      if (last && parent !== top) release(parent);
+      options.signal?.throwIfAborted();
+    }
+  } finally {
+    if (current) closeQuietly(current.fd);
+    for (const f of stack) closeQuietly(f.fd);
+    closeQuietly(top.fd);
+  }
+}
+
+/** The frame's fd, reopened from its nearest held ancestor when it was let go; undefined when it is gone. */
+async function fdOf(ctx: RootContext, f: Frame, hold: (f: Frame) => void): Promise<number | undefined> {
+  if (f.fd !== undefined) return f.fd;
+  const names: string[] = [];
+  let a: Frame = f;
+  while (a.fd === undefined) {
+    names.push(a.name);
+    a = a.parent!; // the top always holds its fd
+  }
+  names.reverse();
+  let fd: number;
+  try {
+    fd = await ctx.guard.run(f.path, () => ctx.root.openBeneath(a.fd!, names, f.path), closeQuietly);
+  } catch (err) {
+    if (skippable.has((err as NodeJS.ErrnoException).code ?? "")) return undefined;
+    throw err;
+  }
+  const st = await ctx.fstat(fd, f.path).catch((err: unknown) => {
+    closeQuietly(fd);
+    throw err;
+  });
+  if (st.dev !== f.dev || st.ino !== f.ino) {
+    closeQuietly(fd);
+    return undefined;
+  }
+  f.fd = fd;
+  hold(f);
+  return fd;
+}
+
+/** O_PATH fd of the subdirectory `child` of dirFd; undefined when it was removed or replaced since it was listed. */
+async function openSubdirectory(ctx: RootContext, dirFd: number, child: Child, path: string): Promise<number | undefined> {
+  try {
+    return await ctx.openDirectoryAt(dirFd, child.name, path);
+  } catch (err) {
+    if (skippable.has((err as NodeJS.ErrnoException).code ?? "")) return undefined;
+    throw err;
+  }
+}
+
+/** Yields the frame's entries (lstat in batches), noting the subdirectories to visit in frame.children. */
+async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptions, names: IdNames): AsyncGenerator<Walked> {
+  const dirFd = frame.fd!;
+  const descend = options.recursive && (options.maxDepth === 0 || frame.depth < options.maxDepth);
+  // opendir on the fd's procfs path opens the very directory we hold
+  const dir = await ctx.guard.run(frame.path, () => fs.promises.opendir(ConfinedRoot.fdPath(dirFd), { bufferSize: 256 }), (late) => void late.close().catch(() => undefined));
+  try {
+    // lstat in batches: one threadpool round trip per entry in turn costs more than the stat itself
+    const flush = async function* (this: void, batch: string[]): AsyncGenerator<Walked> {
+      const stats = await Promise.all(batch.map((name) => lstatOrGone(ctx, ConfinedRoot.fdPath(dirFd, name), joinPath(frame.path, name))));
+      for (let i = 0; i < batch.length; i++) {
+        const st = stats[i];
+        if (!st) continue; // removed while listing
+        options.signal?.throwIfAborted();
+        const name = batch[i]!;
+        const path = joinPath(frame.path, name);
+        const isLink = (Number(st.mode) & fs.constants.S_IFMT) === fs.constants.S_IFLNK;
+        const target = isLink ? await ctx.readlink(ConfinedRoot.fdPath(dirFd, name), path).catch(() => "") : undefined;
+        yield { entry: entryFromStats(path, st, names, target), dirFd, name };
+        if (descend && isDirectory(st)) {
+          if (frame.depth >= MAX_TREE_DEPTH) throw failedPrecondition(`${frame.path}: the tree is deeper than ${MAX_TREE_DEPTH} levels, the most a recursive listing or tar download goes`);
+          frame.children.push({ name, dev: st.dev, ino: st.ino });
+        }
+      }
+    };
+    let batch: string[] = [];
+    for await (const dirent of dir) {
+      if (!options.includeHidden && dirent.name.startsWith(".")) continue;
+      batch.push(dirent.name);
+      if (batch.length >= LSTAT_BATCH) {
+        yield* flush(batch);
+        batch = [];
+      }
+    }
+    yield* flush(batch);
+  } finally {
+    await dir.close().catch(() => undefined);
+  }
+}
+
+async function lstatOrGone(ctx: RootContext, at: string, path: string): Promise<fs.BigIntStats | undefined> {
+  try {
+    return await ctx.lstat(at, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
