@@ -11,7 +11,7 @@ export default defineConfig({
     include: ['test/e2e/**/*.spec.ts', 'test/containers/real-api.spec.ts'],
     globalSetup: ['test/e2e/support/global-setup.ts'],
     env: { PODFILES_E2E: '1', PODFILES_REAL_API: '1' },
-    // one cluster, one node: suites run one after another
+    // one cluster (two nodes by default): suites run one after another
     fileParallelism: false,
     pool: 'forks',
     testTimeout: 180_000,

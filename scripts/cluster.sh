@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# A real one-node Kubernetes v1.34.4 cluster on this machine, for the end-to-end tests.
+# A real two-node Kubernetes v1.34.4 cluster on this machine, for the end-to-end tests.
 #
-#   scripts/cluster.sh build    install Debian packages, build the k8s binaries once into the cache
+#   scripts/cluster.sh build    install Debian packages, build the k8s binaries, crictl and helm
+#                               once into the cache
 #   scripts/cluster.sh up       build (if needed), start etcd, apiserver, controller-manager,
-#                               scheduler, a private containerd and a kubelet; wait for Ready
+#                               scheduler, and per node a private containerd and a kubelet (node B
+#                               also kube-proxy); wait until every node is Ready
 #   scripts/cluster.sh down     stop everything and remove every trace (processes, mounts, cgroups,
-#                               CNI bridge, sysctls, state dir)
-#   scripts/cluster.sh status   show what runs and whether the node is Ready (exit 1 if not up)
-#   scripts/cluster.sh env      print KUBECONFIG, CRI_SOCKET, CRI_CONFIG_FILE, KUBECACHEDIR and PATH
-#                               exports (eval "$(scripts/cluster.sh env)")
+#                               network namespace, links, sysctls, state dir)
+#   scripts/cluster.sh status   show what runs and whether every node is Ready (exit 1 if not up)
+#   scripts/cluster.sh env      print KUBECONFIG, CRI_SOCKET, CRI_CONFIG_FILE, KUBECACHEDIR, PATH and
+#                               PODFILES_CLUSTER_NODES_FILE exports (eval "$(scripts/cluster.sh env)")
 #   scripts/cluster.sh verify-clean   report anything of the cluster left on the machine
+#
+# Nodes: PODFILES_NODES=2 (default) or 1. Node A `localhost` runs on the host; node B `node-b` runs
+# its containerd, kubelet and kube-proxy in a network namespace and a mount namespace of its own
+# (scripts/cluster/node-b.sh; scripts/cluster/README.md explains the layout).
 #
 # Component logs: $STATE/logs/<component>.log. PODFILES_CLUSTER_VERBOSE=1 logs stop times.
 #
-# Everything listens on 127.0.0.1 only. The state lives in ${PODFILES_CLUSTER_DIR:-/tmp/podfiles-cluster},
-# the binaries in ${PODFILES_CACHE:-$HOME/.cache/podfiles}/k8s-v1.34.4/bin. The containerd used here
-# is private (own socket, root, state, config); another containerd on the machine is not touched.
+# Everything listens on 127.0.0.1 or on addresses of links this script creates (10.234.0.1 on the
+# link pf-node-a (a bridge without ports), 10.234.0.2 inside node B's network namespace); nothing on the machine's own
+# interfaces. The state lives in ${PODFILES_CLUSTER_DIR:-/tmp/podfiles-cluster}, the binaries in
+# ${PODFILES_CACHE:-$HOME/.cache/podfiles}/k8s-v1.34.4/bin. The containerds used here are private
+# (own socket, root, state, config); another containerd on the machine is not touched.
 set -euo pipefail
 
 K8S_VERSION=v1.34.4
@@ -36,12 +44,28 @@ ETCD_PORT="${PODFILES_ETCD_PORT:-2379}"
 ETCD_PEER_PORT="${PODFILES_ETCD_PEER_PORT:-2380}"
 KUBELET_PORT=10250
 CNI_BRIDGE=podfiles0
-POD_CIDR=10.244.0.0/24
+# One pod network for both nodes (their CNI bridges are joined by a veth pair): node A hands out
+# 10.244.0.x, node B 10.244.1.x (gateway 10.244.1.1 on its bridge, for Services via its kube-proxy).
+POD_NET=10.244.0.0/16
+POD_RANGE_A=(10.244.0.2 10.244.0.254)
 SERVICE_CIDR=10.96.0.0/16
+# Node A's address: on the link pf-node-a (a bridge without ports) that `up` creates (the kubelet refuses a loopback
+# --node-ip, and the machine's own interfaces are not ours). hostNetwork pods on node A get it.
+NODE_A_IP=10.234.0.1
+NODE_A_LINK=pf-node-a
 PAUSE_IMAGE=localhost/podfiles-pause:1
 BUSYBOX_IMAGE=localhost/podfiles-busybox:1
-# Kubernetes components the tests run; kubectl is the outside witness.
-K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+# PODFILES_NODES: 2 (default) or 1. `down`, `status` and `verify-clean` read what `up` recorded.
+NODES_WANTED="${PODFILES_NODES:-2}"
+[[ $NODES_WANTED == 1 || $NODES_WANTED == 2 ]] || { echo "PODFILES_NODES=$NODES_WANTED: 1 or 2" >&2; exit 2; }
+# Kubernetes components the tests run; kubectl is the outside witness; kube-proxy runs in node B.
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kube-proxy)
+
+# NODES: what this cluster has. `up` records it in $STATE/nodes; the other commands read that.
+NODES="$NODES_WANTED"
+[[ -f $STATE/nodes ]] && NODES="$(cat "$STATE/nodes")"
+# shellcheck source=cluster/node-b.sh
+source "$CLUSTER_SRC/node-b.sh"
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -82,6 +106,7 @@ ensure_packages() {
   command -v pgrep >/dev/null || missing+=(procps)
   command -v nsenter >/dev/null || missing+=(util-linux)
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v socat >/dev/null || missing+=(socat)            # node B's API relay
   if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     apt_run install -y --no-install-recommends "${missing[@]}"
@@ -107,14 +132,21 @@ ensure_etcd() {
 # ---------------------------------------------------------------------------------------------
 # Kubernetes binaries, built once from the Go module proxy
 # ---------------------------------------------------------------------------------------------
-have_binaries() {
+# Commands of K8S_CMDS not yet in $BIN (all of them when $BIN holds another version).
+missing_binaries() {
   local c
-  for c in "${K8S_CMDS[@]}"; do [[ -x $BIN/$c ]] || return 1; done
-  [[ -f $BIN/.version && $(cat "$BIN/.version") == "$K8S_VERSION" ]]
+  if [[ ! -f $BIN/.version || $(cat "$BIN/.version") != "$K8S_VERSION" ]]; then
+    echo "${K8S_CMDS[@]}"
+    return
+  fi
+  for c in "${K8S_CMDS[@]}"; do [[ -x $BIN/$c ]] || echo "$c"; done
 }
+have_binaries() { [[ -z $(missing_binaries) ]]; }
 
 build_binaries() {
-  if have_binaries; then
+  local missing=()
+  read -r -a missing <<<"$(missing_binaries | tr '\n' ' ')"
+  if ((${#missing[@]} == 0)); then
     log "Kubernetes $K8S_VERSION binaries present in $BIN"
     return 0
   fi
@@ -133,25 +165,31 @@ build_binaries() {
     "gitCommit=0000000000000000000000000000000000000000" "buildDate=1970-01-01T00:00:00Z"
   )
   ldflags="-s -w"
-  local pkg var
+  local pkg var c
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     for var in "${vars[@]}"; do ldflags+=" -X $pkg.$var"; done
   done
   local pkgs=()
-  for c in "${K8S_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  log "building Kubernetes $K8S_VERSION (${K8S_CMDS[*]}) into $BIN; a cold build takes minutes"
+  for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  log "building Kubernetes $K8S_VERSION (${missing[*]}) into $BIN; a cold build takes minutes"
   (
     cd "$CLUSTER_SRC"
     export CGO_ENABLED=0 GOFLAGS=
     go build -trimpath -ldflags "$ldflags" -o "$tmpbin/" "${pkgs[@]}"
   ) >"$K8S_CACHE/build.log" 2>&1 || { tail -40 "$K8S_CACHE/build.log" >&2; rm -rf "$tmpbin"; die "Kubernetes build failed (log: $K8S_CACHE/build.log)"; }
-  chmod 755 "$tmpbin"
-  echo "$K8S_VERSION" >"$tmpbin/.version"
-  rm -rf "$BIN"
-  mv "$tmpbin" "$BIN"
-  log "built Kubernetes $K8S_VERSION in $(since "$t0") s ($(du -sh "$BIN" | cut -f1))"
+  if [[ ! -f $BIN/.version || $(cat "$BIN/.version") != "$K8S_VERSION" ]]; then
+    # another version: replace the whole directory (crictl and helm are rebuilt with it)
+    chmod 755 "$tmpbin"
+    echo "$K8S_VERSION" >"$tmpbin/.version"
+    rm -rf "$BIN"
+    mv "$tmpbin" "$BIN"
+  else
+    # the same version with commands added (kube-proxy): keep what is there
+    for c in "${missing[@]}"; do mv "$tmpbin/$c" "$BIN/$c"; done
+    rm -rf "$tmpbin"
+  fi
+  log "built Kubernetes $K8S_VERSION (${missing[*]}) in $(since "$t0") s ($(du -sh "$BIN" | cut -f1))"
 }
-
 
 # crictl: the CRI client used to stop pod sandboxes before containerd stops, and a CRI witness for tests.
 CRICTL_VERSION=v1.34.0
@@ -169,10 +207,27 @@ build_crictl() {
   log "built crictl in $(since "$t0") s"
 }
 
+# helm: not packaged by Debian 12; built from the Go module proxy at a pinned version, like crictl.
+HELM_VERSION=v3.22.0
+build_helm() {
+  [[ -x $BIN/helm && $("$BIN/helm" version --template '{{.Version}}' 2>/dev/null) == "$HELM_VERSION" ]] && return 0
+  local t0
+  t0="$(now)"
+  log "building helm $HELM_VERSION (go install helm.sh/helm/v3/cmd/helm)"
+  (
+    export CGO_ENABLED=0 GOFLAGS= GOBIN="$BIN"
+    cd /
+    go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+      "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  ) >"$K8S_CACHE/helm-build.log" 2>&1 || { tail -20 "$K8S_CACHE/helm-build.log" >&2; die "helm build failed"; }
+  log "built helm in $(since "$t0") s"
+}
+
 cmd_build() {
   ensure_packages
   build_binaries
   build_crictl
+  build_helm
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +312,7 @@ make_pki() {
   kubeconfig "$STATE/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
   kubeconfig "$STATE/scheduler.kubeconfig" system:kube-scheduler scheduler
   kubeconfig "$STATE/kubelet.kubeconfig" "system:node:$NODE_NAME" kubelet-client
+  if ((NODES == 2)); then node_b_pki; fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -304,7 +360,8 @@ wait_for() {
   done
 }
 
-# stop_procs NAME...: SIGTERM to all at once, wait up to 10 s, then SIGKILL what is left
+# stop_procs NAME...: SIGTERM to all at once, wait up to $STOP_PATIENCE_S (default 10) s, then
+# SIGKILL what is left
 stop_procs() {
   local name pid i t0 pids=() names=()
   t0="$(now)"
@@ -318,7 +375,8 @@ stop_procs() {
     rm -f "$RUN/$name.pid"
   done
   ((${#pids[@]})) || return 0
-  for ((i = 0; i < 100; i++)); do
+  local tenths=$((${STOP_PATIENCE_S:-10} * 10))
+  for ((i = 0; i < tenths; i++)); do
     local left=0
     for pid in "${pids[@]}"; do pid_alive "$pid" && left=1; done
     ((left)) || break
@@ -326,7 +384,7 @@ stop_procs() {
   done
   for i in "${!pids[@]}"; do
     if pid_alive "${pids[$i]}"; then
-      log "${names[$i]} did not stop on SIGTERM within 10 s: SIGKILL"
+      log "${names[$i]} did not stop on SIGTERM within ${STOP_PATIENCE_S:-10} s: SIGKILL"
       kill -KILL "${pids[$i]}" 2>/dev/null || true
     fi
   done
@@ -352,7 +410,16 @@ start_etcd() {
 }
 
 start_apiserver() {
-  start kube-apiserver "$BIN/kube-apiserver" \
+  local pre=()
+  if ((NODES == 2)); then
+    # --kubelet-preferred-address-types=Hostname: the apiserver dials a kubelet by its node name
+    # (node A's `localhost` is 127.0.0.1). In a mount namespace of its own, /etc/hosts also maps
+    # node-b to its address; the machine's /etc/hosts is untouched. From the start: a running
+    # apiserver does not pick the name up, and one restarted took over 10 s to exit (PRIOR-ART).
+    { cat /etc/hosts; echo "$NODE_B_IP $NODE_B"; } >"$STATE/apiserver-hosts"
+    pre=(unshare -m --propagation private sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$STATE/apiserver-hosts")
+  fi
+  start kube-apiserver "${pre[@]}" "$BIN/kube-apiserver" \
     --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
     --endpoint-reconciler-type=none \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
@@ -408,9 +475,11 @@ start_scheduler() {
     --profiling=false
 }
 
+# write_containerd_config DIR SOCKET CNI_DIR: a private containerd's config (root, state, runc root
+# and CNI config dir under DIR / CNI_DIR, its own socket)
 write_containerd_config() {
-  local c="$STATE/containerd"
-  mkdir -p "$c/root" "$c/state" "$c/runc" "$c/opt" "$STATE/cni/net.d" "$STATE/cni/ipam"
+  local c=$1 sock=$2 cni=$3
+  mkdir -p "$c/root" "$c/state" "$c/runc" "$c/opt" "$cni/net.d" "$cni/ipam"
   cat >"$c/config.toml" <<TOML
 # Private containerd for the podfiles test cluster; generated by scripts/cluster.sh.
 version = 2
@@ -419,10 +488,10 @@ state = "$c/state"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
 
 [grpc]
-  address = "$CRI_SOCKET"
+  address = "$sock"
 
 [ttrpc]
-  address = "$CRI_SOCKET.ttrpc"
+  address = "$sock.ttrpc"
 
 [debug]
   address = ""
@@ -459,26 +528,38 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "$STATE/cni/net.d"
+    conf_dir = "$cni/net.d"
     max_conf_num = 1
 TOML
-  # A bridge that is not a gateway and no routes in pods: pods talk to each other on $POD_CIDR and
-  # to nothing else, ip_forward stays untouched and nothing can leave the machine from a pod.
-  cat >"$STATE/cni/net.d/10-podfiles.conflist" <<JSON
+}
+
+# write_cni_config CNI_DIR NETWORK BRIDGE RANGE_START RANGE_END [GATEWAY SERVICE_CIDR]
+# Node A (no gateway): a bridge that is not a gateway and no routes in pods: pods talk to pods on
+# $POD_NET and to nothing else, the host's ip_forward stays untouched and nothing can leave the
+# machine from a pod. Node B (gateway): its bridge is the pods' gateway to the Service CIDR, which
+# node B's kube-proxy translates inside node B's network namespace.
+write_cni_config() {
+  local cni=$1 name=$2 bridge=$3 start=$4 end=$5 gw=${6:-} svc=${7:-}
+  local gwjson="" routes=""
+  if [[ -n $gw ]]; then
+    gwjson=", \"gateway\": \"$gw\""
+    routes=", \"routes\": [{\"dst\": \"$svc\", \"gw\": \"$gw\"}]"
+  fi
+  cat >"$cni/net.d/10-$name.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
-  "name": "podfiles",
+  "name": "$name",
   "plugins": [
     {
       "type": "bridge",
-      "bridge": "$CNI_BRIDGE",
-      "isGateway": false,
+      "bridge": "$bridge",
+      "isGateway": $([[ -n $gw ]] && echo true || echo false),
       "ipMasq": false,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": "$POD_CIDR"}]],
-        "dataDir": "$STATE/cni/ipam"
+        "ranges": [[{"subnet": "$POD_NET", "rangeStart": "$start", "rangeEnd": "$end"$gwjson}]],
+        "dataDir": "$cni/ipam"$routes
       }
     }
   ]
@@ -487,19 +568,31 @@ JSON
 }
 
 start_containerd() {
-  write_containerd_config
+  write_containerd_config "$STATE/containerd" "$CRI_SOCKET" "$STATE/cni"
+  write_cni_config "$STATE/cni" podfiles "$CNI_BRIDGE" "${POD_RANGE_A[@]}"
   printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 20\n' "$CRI_SOCKET" "$CRI_SOCKET" >"$STATE/crictl.yaml"
   start containerd containerd --config "$STATE/containerd/config.toml"
 }
 
+# import_image KIND SOCKET...: one image into the k8s.io namespace of each containerd
 import_image() {
-  local kind=$1 tar
+  local kind=$1 tar sock ref
+  shift
   tar="$("$REPO_ROOT/scripts/images.sh" "$kind" "$CACHE/images")" || die "scripts/images.sh $kind failed"
-  ctr_k8s images import "$tar" >>"$LOGS/images.log" 2>&1 || die "ctr images import $tar failed (log: $LOGS/images.log)"
-  local ref
-  if ref="$("$REPO_ROOT/scripts/images.sh" ref "$kind" 2>/dev/null)"; then
-    ctr_k8s images ls -q | grep -x "$ref" >/dev/null || die "image $ref not present in containerd after importing $tar"
-  fi
+  ref="$("$REPO_ROOT/scripts/images.sh" ref "$kind" 2>/dev/null)" || ref=""
+  # into every containerd at once (the agent's 215 MB layer takes seconds per import)
+  local pids=() i=0
+  for sock in "$@"; do
+    ctr -a "$sock" -n k8s.io images import "$tar" >>"$LOGS/images.log" 2>&1 &
+    pids+=($!)
+  done
+  for sock in "$@"; do
+    wait "${pids[$i]}" || die "ctr images import $tar into $sock failed (log: $LOGS/images.log)"
+    i=$((i + 1))
+    if [[ -n $ref ]]; then
+      ctr -a "$sock" -n k8s.io images ls -q | grep -x "$ref" >/dev/null || die "image $ref not present in $sock after importing $tar"
+    fi
+  done
 }
 
 # The podfiles agent image: built by `scripts/images.sh agent OUTDIR` once that exists (someone
@@ -507,25 +600,22 @@ import_image() {
 import_agent_image() {
   if grep -qE '(^|[|( ])agent[|)]|build_agent' "$REPO_ROOT/scripts/images.sh" 2>/dev/null; then
     log "importing the podfiles agent image (scripts/images.sh agent)"
-    import_image agent
+    import_image agent "$@"
   else
     log "scripts/images.sh has no 'agent' image yet: skipping the podfiles agent image"
   fi
 }
 
-import_images() {
-  [[ -x $REPO_ROOT/scripts/images.sh ]] || die "scripts/images.sh is missing: cannot build the pause and busybox images"
-  import_image pause
-  import_image busybox
-  import_agent_image
-}
 
+# write_kubelet_config DIR ADDRESS CERT SOCKET [CGROUP_ROOT]: DIR/kubelet-config.yaml, with the
+# kubelet's root dir, volume plugin dir and pod logs under DIR, serving cert $PKI/CERT.{crt,key}
 write_kubelet_config() {
-  mkdir -p "$STATE/kubelet" "$STATE/kubelet-plugins" "$STATE/pod-logs"
-  cat >"$STATE/kubelet-config.yaml" <<YAML
+  local dir=$1 address=$2 cert=$3 sock=$4 cgroot=${5:-}
+  mkdir -p "$dir/kubelet" "$dir/kubelet-plugins" "$dir/pod-logs"
+  cat >"$dir/kubelet-config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: $address
 port: $KUBELET_PORT
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -539,16 +629,17 @@ authentication:
     clientCAFile: $PKI/ca.crt
 authorization:
   mode: Webhook
-tlsCertFile: $PKI/kubelet-serving.crt
-tlsPrivateKeyFile: $PKI/kubelet-serving.key
+tlsCertFile: $PKI/$cert.crt
+tlsPrivateKeyFile: $PKI/$cert.key
 cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://$CRI_SOCKET
-imageServiceEndpoint: unix://$CRI_SOCKET
+${cgroot:+cgroupRoot: $cgroot}
+containerRuntimeEndpoint: unix://$sock
+imageServiceEndpoint: unix://$sock
 makeIPTablesUtilChains: false
 protectKernelDefaults: false
 failSwapOn: false
-volumePluginDir: $STATE/kubelet-plugins
-podLogsDir: $STATE/pod-logs
+volumePluginDir: $dir/kubelet-plugins
+podLogsDir: $dir/pod-logs
 clusterDomain: cluster.local
 resolvConf: ""
 imageGCHighThresholdPercent: 100
@@ -567,17 +658,21 @@ YAML
 }
 
 start_kubelet() {
-  write_kubelet_config
+  write_kubelet_config "$STATE" 127.0.0.1 kubelet-serving "$CRI_SOCKET"
+  # --node-ip: the address of pf-node-a (hostNetwork pods' podIP, the Service endpoints of the
+  # agents); the kubelet itself still listens on 127.0.0.1, where the apiserver dials `localhost`.
   start kubelet "$BIN/kubelet" \
     --config="$STATE/kubelet-config.yaml" \
     --kubeconfig="$STATE/kubelet.kubeconfig" \
     --hostname-override="$NODE_NAME" \
+    --node-ip="$NODE_A_IP" \
     --root-dir="$STATE/kubelet" \
     --cert-dir="$STATE/kubelet-certs"
 }
 
+# node_ready NAME
 node_ready() {
-  [[ $(kctl get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+  [[ $(kctl get node "${1:-$NODE_NAME}" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -586,7 +681,7 @@ node_ready() {
 SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
   kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward)
 # Paths outside the state dir that the kubelet creates; removed at `down` only if `up` created them.
-HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /run/mount)
+HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /run/mount /run/netns)
 
 save_host_state() {
   local k
@@ -597,52 +692,95 @@ save_host_state() {
 # ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
+# The node names of this cluster, node A first.
+node_names() { if ((NODES == 2)); then echo "$NODE_NAME $NODE_B"; else echo "$NODE_NAME"; fi; }
+components() {
+  echo etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet
+  ((NODES == 2)) && echo node-b-holder apiserver-relay node-b-relay containerd-b kubelet-b kube-proxy-b
+  return 0
+}
+
 cluster_healthy() {
   [[ -f $STATE/up.done ]] || return 1
-  local c
-  for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet; do alive "$c" || return 1; done
-  node_ready
+  [[ $NODES == "$NODES_WANTED" ]] || return 1
+  local c n
+  for c in $(components); do alive "$c" || return 1; done
+  for n in $(node_names); do node_ready "$n" || return 1; done
 }
 
 cmd_up() {
   if cluster_healthy; then
-    log "cluster already up (state: $STATE)"
+    log "cluster already up ($NODES node(s), state: $STATE)"
     return 0
   fi
   if [[ -e $STATE ]]; then
-    log "stale state in $STATE: tearing it down first"
+    log "stale state in $STATE (or PODFILES_NODES=$NODES_WANTED differs from its $NODES node(s)): tearing it down first"
     cmd_down
   fi
+  NODES="$NODES_WANTED"
   ensure_packages
   build_binaries
   build_crictl
+  build_helm
   [[ -x $REPO_ROOT/scripts/images.sh ]] || die "scripts/images.sh is missing"
   local t0
   t0="$(now)"
   mkdir -p "$STATE" "$LOGS" "$RUN"
+  echo "$NODES" >"$STATE/nodes"
   save_host_state
   make_pki
+  net_up
 
   start_etcd
   start_containerd
+  local socks=("$CRI_SOCKET")
+  if ((NODES == 2)); then
+    node_b_start_runtime
+    socks+=("$NB_CRI")
+  fi
   wait_for "etcd health" 30 etcd curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
   log "etcd healthy ($(since "$t0") s)"
   start_apiserver
   wait_for "containerd" 30 containerd ctr -a "$CRI_SOCKET" version
-  import_images
-  log "images imported ($(since "$t0") s)"
+  ((NODES == 2)) && wait_for "containerd of $NODE_B" 30 containerd-b ctr -a "$NB_CRI" version
+  [[ -x $REPO_ROOT/scripts/images.sh ]] || die "scripts/images.sh is missing: cannot build the pause and busybox images"
+  import_image pause "${socks[@]}"
+  import_image busybox "${socks[@]}"
+  log "pause and busybox images imported into ${#socks[@]} containerd(s) ($(since "$t0") s)"
+  # The agent image (215 MB, unpacked by each containerd: ~25 s for two on a busy machine; minutes
+  # to build when its sources changed) is imported while the control plane and the kubelets start.
+  import_agent_image "${socks[@]}" 2>>"$LOGS/images.log" &
+  local agent_import=$!
   wait_for "kube-apiserver /readyz" 90 kube-apiserver kctl get --raw /readyz
   log "kube-apiserver ready ($(since "$t0") s)"
   start_controller_manager
   start_scheduler
   start_kubelet
-  wait_for "node $NODE_NAME Ready" 120 kubelet node_ready
+  ((NODES == 2)) && node_b_start_kubelet
+  wait_for "node $NODE_NAME Ready" 120 kubelet node_ready "$NODE_NAME"
   log "node $NODE_NAME Ready ($(since "$t0") s)"
+  if ((NODES == 2)); then
+    wait_for "node $NODE_B Ready" 120 kubelet-b node_ready "$NODE_B"
+    log "node $NODE_B Ready ($(since "$t0") s)"
+  fi
   wait_for "default ServiceAccount" 90 kube-controller-manager kctl -n default get serviceaccount default
+  wait "$agent_import" || die "importing the agent image failed (log: $LOGS/images.log)"
+  log "agent image imported ($(since "$t0") s)"
   local c
-  for c in kube-scheduler containerd etcd kube-apiserver; do alive "$c" || die "$c exited (log: $LOGS/$c.log)"; done
+  for c in $(components); do alive "$c" || die "$c exited (log: $LOGS/$c.log)"; done
+  write_nodes_file
   touch "$STATE/up.done"
-  log "cluster up in $(since "$t0") s; eval \"\$($0 env)\" to use it"
+  log "cluster up with $NODES node(s) in $(since "$t0") s; eval \"\$($0 env)\" to use it"
+}
+
+# $STATE/nodes.json: per node its name, address, CRI socket (as seen from the host) and network
+# namespace ("" = the host's), for the tests.
+write_nodes_file() {
+  {
+    printf '[\n  {"name": "%s", "ip": "%s", "criSocket": "%s", "netns": ""}' "$NODE_NAME" "$NODE_A_IP" "$CRI_SOCKET"
+    ((NODES == 2)) && printf ',\n  {"name": "%s", "ip": "%s", "criSocket": "%s", "netns": "%s"}' "$NODE_B" "$NODE_B_IP" "$NB_CRI" "$NETNS_B"
+    printf '\n]\n'
+  } >"$STATE/nodes.json"
 }
 
 cmd_env() {
@@ -650,21 +788,24 @@ cmd_env() {
   echo "export CRI_SOCKET=$CRI_SOCKET"
   echo "export CRI_CONFIG_FILE=$STATE/crictl.yaml"
   echo "export KUBECACHEDIR=$STATE/kubectl-cache"
+  echo "export PODFILES_CLUSTER_NODES_FILE=$STATE/nodes.json"
   echo "export PATH=$BIN:\$PATH"
 }
 
 cmd_status() {
-  local c rc=0 pid
-  for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet; do
+  local c rc=0 pid n
+  for c in $(components); do
     if alive "$c"; then pid="$(pid_of "$c")"; printf '%-24s running (pid %s)\n' "$c" "$pid"
     else printf '%-24s not running\n' "$c"; rc=1; fi
   done
-  if [[ -x $BIN/kubectl && -f $KUBECONFIG_ADMIN ]] && node_ready; then
-    echo "node $NODE_NAME: Ready"
-  else
-    echo "node $NODE_NAME: not ready"
-    rc=1
-  fi
+  for n in $(node_names); do
+    if [[ -x $BIN/kubectl && -f $KUBECONFIG_ADMIN ]] && node_ready "$n"; then
+      echo "node $n: Ready"
+    else
+      echo "node $n: not ready"
+      rc=1
+    fi
+  done
   return $rc
 }
 
@@ -681,15 +822,16 @@ kubepods_pids() {
   return 0
 }
 
+# remove_shim_sockets CONTAINERD_DIR SOCKET
 remove_shim_sockets() {
-  local tasks="$STATE/containerd/state/io.containerd.runtime.v2.task" d ns id sock
+  local tasks="$1/state/io.containerd.runtime.v2.task" address=$2 d ns id sock
   [[ -d $tasks ]] || return 0
   for d in "$tasks"/*/*; do
     [[ -d $d ]] || continue
     id="${d##*/}"
     ns="${d%/*}"
     ns="${ns##*/}"
-    sock="/run/containerd/s/$(printf '%s' "$CRI_SOCKET/$ns/$id" | sha256sum | cut -d' ' -f1)"
+    sock="/run/containerd/s/$(printf '%s' "$address/$ns/$id" | sha256sum | cut -d' ' -f1)"
     [[ -S $sock ]] && rm -f "$sock"
     # libcni's cache of the loopback network containerd sets up per sandbox (no CNI DEL after a crash)
     rm -f "/var/lib/cni/results/cni-loopback-$id-lo"
@@ -728,7 +870,7 @@ cmd_down() {
     return 0
   fi
   # 1. nothing may recreate or restart pods while they are being removed
-  stop_procs kube-controller-manager kube-scheduler kubelet
+  stop_procs kube-controller-manager kube-scheduler kubelet kubelet-b kube-proxy-b
   # 2. every pod sandbox is stopped (containers killed, CNI DEL, netns removed) and removed via CRI
   if alive containerd && [[ -x $BIN/crictl ]]; then
     local sb
@@ -738,8 +880,12 @@ cmd_down() {
     done
     [[ -n $(crictl pods -q 2>/dev/null) ]] && log "WARNING: pod sandboxes left in containerd: $(crictl pods -q | tr '\n' ' ')"
   fi
-  # 3. the rest of the control plane and containerd
-  stop_procs containerd kube-apiserver
+  # node B: its sandboxes, containerd, relays, shims, holder (mount namespace), cgroups, netns
+  node_b_down
+  # 3. the rest of the control plane and containerd. The apiserver waits for open requests after
+  #    SIGTERM (measured: over 10 s after a test run); its etcd data is deleted next, so 3 s it is.
+  stop_procs containerd
+  STOP_PATIENCE_S=3 stop_procs kube-apiserver
   stop_procs etcd
   # 4. leftovers: shims of our containerd and container processes in the kubepods cgroups
   pids="$(our_shim_pids) $(kubepods_pids)"
@@ -748,12 +894,13 @@ cmd_down() {
   # shim sockets live in /run/containerd/s whatever the state dir; a shim that was killed leaves its
   # socket there. Its name is sha256("<containerd address>/<namespace>/<task id>"). Same for libcni's
   # result cache in /var/lib/cni/results when containerd died before CNI DEL.
-  remove_shim_sockets
+  remove_shim_sockets "$STATE/containerd" "$CRI_SOCKET"
   # 5. mounts (the kubelet's rshared bind mount of its root dir, pod volumes, rootfs, shm, sandbox
   #    network namespaces: netns_mounts_under_state_dir), cgroups, network, sysctls, files
   unmount_under "$STATE/"
   cleanup_cgroups
   ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && ip link delete "$CNI_BRIDGE"
+  ip link show "$NODE_A_LINK" >/dev/null 2>&1 && ip link delete "$NODE_A_LINK"
   # libcni's result cache (/var/lib/cni/results/<network>-<id>-<if>) for our network only
   rm -f /var/lib/cni/results/podfiles-* 2>/dev/null || true
   rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
@@ -772,6 +919,11 @@ cmd_down() {
     local hp
     while read -r hp; do
       [[ -n $hp && -e $hp ]] || continue
+      if [[ $hp == /run/netns ]]; then
+        # `ip netns add` made it (a bind mount of itself); only ours was in it
+        if [[ -z $(ls -A /run/netns) ]]; then umount /run/netns 2>/dev/null; rmdir /run/netns; fi
+        continue
+      fi
       unmount_under "$hp/"
       rm -rf "$hp"
     done <"$STATE/host-paths.created"
@@ -789,10 +941,12 @@ verify_clean() {
   findmnt -rn -o TARGET | grep "^$STATE" >/dev/null && { log "LEFT: mounts under $STATE"; bad=1; }
   compgen -G "/sys/fs/cgroup/*/kubepods" >/dev/null && { log "LEFT: kubepods cgroups"; bad=1; }
   ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && { log "LEFT: bridge $CNI_BRIDGE"; bad=1; }
+  ip link show "$NODE_A_LINK" >/dev/null 2>&1 && { log "LEFT: link $NODE_A_LINK"; bad=1; }
+  node_b_leftovers || bad=1
   compgen -G "/var/lib/cni/results/podfiles-*" >/dev/null && { log "LEFT: /var/lib/cni/results/podfiles-*"; bad=1; }
   [[ -e $STATE ]] && { log "LEFT: $STATE"; bad=1; }
   [[ -S $CRI_SOCKET ]] && { log "LEFT: $CRI_SOCKET"; bad=1; }
-  ((bad == 0)) && log "verified: no processes, mounts, cgroups, bridge or state left"
+  ((bad == 0)) && log "verified: no processes, mounts, cgroups, links, network namespace or state left"
   return $bad
 }
 

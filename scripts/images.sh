@@ -266,6 +266,10 @@ build_agent() {
   (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$app/dist" --sourceMap false --declaration false >&2)
   [ -f "$app/dist/src/cli/main.js" ] || { log "tsc produced no dist/src/cli/main.js"; return 1; }
   cp "$REPO_ROOT/bin/podfiles.js" "$app/bin/"
+  # bin/package.json makes bin/podfiles.js CommonJS (it must set UV_THREADPOOL_SIZE before the ESM
+  # loader starts the threadpool); without it /app/package.json's "type": "module" applies and the
+  # agent dies at start with "require is not defined in ES module scope"
+  if [ -f "$REPO_ROOT/bin/package.json" ]; then cp "$REPO_ROOT/bin/package.json" "$app/bin/"; fi
   cp "$REPO_ROOT/package.json" "$app/"
   cp "$REPO_ROOT/src/cri/cri-subset.proto" "$app/src/cri/"
   cp "$REPO_ROOT/native/openat2/build/Release/openat2.node" "$app/native/openat2/build/Release/"

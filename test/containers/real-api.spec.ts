@@ -36,6 +36,8 @@ metadata:
   namespace: ${NS}
   annotations: { kubectl.kubernetes.io/default-container: app }
 spec:
+  # the resolver below is node A's (its CRI socket, node name localhost)
+  nodeName: localhost
   terminationGracePeriodSeconds: 1
   containers:
   - name: main

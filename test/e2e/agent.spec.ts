@@ -1,7 +1,7 @@
 // The podfiles agent for real: deploy/ applied with `kubectl apply -k` (through test/e2e/overlay, which
-// adapts it to the one-node cluster of scripts/cluster.sh), the DaemonSet pod running the image of
-// `scripts/images.sh agent`, and the FileService driven through it with the generated TS client
-// (gRPC over h2c on 127.0.0.1), authenticated with `kubectl create token` tokens and authorized by
+// adapts it to the cluster of scripts/cluster.sh), the DaemonSet pod on node A (`localhost`) running
+// the image of `scripts/images.sh agent`, and the FileService driven through it with the generated TS
+// client (gRPC over h2c on node A's address), for a test pod pinned to node A; authenticated with `kubectl create token` tokens and authorized by
 // the Roles of deploy/rbac-examples/. kubectl (exec, logs) and the host's own files are the outside
 // witnesses. Everything created is deleted again; the cluster is left as it was found.
 import { execFile } from "node:child_process";
@@ -18,7 +18,8 @@ import { downloadAll, listNames, uploadAll, type FileClient } from "../support/f
 import { fileClients } from "../support/server.js";
 import { codeName as codeOf } from "../support/status.js";
 import { until } from "../support/until.js";
-import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
+import { importAgentImage } from "./support/agent-image.js";
+import { type Cluster, type ClusterNode, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -46,12 +47,12 @@ const AGENT_NS = "podfiles";
 const NS = "e2e";
 const POD = "files";
 const SUITE_LABEL = "podfiles.io/e2e";
-const CACHE = process.env.PODFILES_CACHE ?? path.join(os.homedir(), ".cache/podfiles");
 const timings: Record<string, string> = {};
 const t = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 
 describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the real cluster", () => {
   let cluster: Cluster;
+  let nodeA: ClusterNode;
   let port = 8080;
   let runDir = "";
   let url = "";
@@ -78,6 +79,8 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
         (err, stdout, stderr) => (err ? reject(new Error(`kubectl ${args.join(" ")}: ${err.message}\n${stderr}`)) : resolve(stdout)),
       );
     });
+  const agentPodOn = async (node: string) =>
+    (await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-l", "app.kubernetes.io/component=agent", "--field-selector", `spec.nodeName=${node}`, "-o", "jsonpath={.items[0].metadata.name}"])).trim();
   const execInPod = (...cmd: string[]) => cluster.kubectl(["-n", NS, "exec", POD, "-c", "main", "--", ...cmd]);
 
   async function namespaceExists(name: string): Promise<Record<string, string> | undefined> {
@@ -111,21 +114,14 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
 
     // The image from this checkout: `up` imports it, but a reused cluster may hold an older one.
     const t1 = Date.now();
-    const tar = await new Promise<string>((resolve, reject) =>
-      execFile("bash", [path.join(repoRoot, "scripts/images.sh"), "agent", path.join(CACHE, "images")], { maxBuffer: 1 << 20, timeout: 600_000 }, (err, stdout, stderr) =>
-        err ? reject(new Error(`scripts/images.sh agent: ${err.message}\n${stderr}`)) : resolve(stdout.trim()),
-      ),
-    );
-    await new Promise<void>((resolve, reject) =>
-      execFile("ctr", ["-a", cluster.criSocket, "-n", "k8s.io", "images", "import", tar], { timeout: 300_000 }, (err, _o, stderr) =>
-        err ? reject(new Error(`ctr images import: ${err.message}\n${stderr}`)) : resolve(),
-      ),
-    );
+    await importAgentImage(cluster);
     timings["agent image build (cache check) + import"] = t(t1);
 
-    // The agent runs on the host network: 8080 if free, else any free loopback port.
-    port = (await portFree(8080, "0.0.0.0")) && (await portFree(8080, "127.0.0.1")) ? 8080 : await freePort();
-    url = `http://127.0.0.1:${port}`;
+    // The agent runs on the host network and listens on its node's address (node A: on the host):
+    // 8080 if free, else any free port.
+    nodeA = cluster.nodes[0];
+    port = (await portFree(8080, "0.0.0.0")) && (await portFree(8080, nodeA.ip)) ? 8080 : await freePort();
+    url = `http://${nodeA.ip}:${port}`;
     const apiserver = new URL(JSON.parse(await cluster.kubectl(["config", "view", "--minify", "-o", "json"])).clusters[0].cluster.server);
 
     // test/e2e/overlay with what depends on this run: the port, the cluster's state dir (the private
@@ -184,6 +180,8 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
       kind: "Pod",
       metadata: { name: POD, namespace: NS },
       spec: {
+        // the agent called here is node A's: the pod must be on node A
+        nodeName: nodeA.name,
         terminationGracePeriodSeconds: 1,
         securityContext: { runAsUser: 1000, runAsGroup: 1000 },
         containers: [
@@ -210,14 +208,15 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
       tokens[sa] = (await cluster.kubectl(["-n", NS, "create", "token", sa, "--duration=20m"])).trim();
     }
 
-    // the agent pod: Running and Ready
+    // the agent pods: one per node, Running and Ready; the one on node A is called here
     const agentPod = await until(
-      "agent pod Running and Ready",
+      "agent pods Running and Ready on every node",
       async () => {
         const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "json"]));
-        const p = list.items[0];
-        const ready = p?.status?.conditions?.find((c: { type: string }) => c.type === "Ready")?.status === "True";
-        return p?.status?.phase === "Running" && ready ? (p.metadata.name as string) : undefined;
+        const ready = (list.items as { metadata: { name: string }; spec: { nodeName: string }; status?: { phase?: string; conditions?: { type: string; status: string }[] } }[]).filter(
+          (p) => p.status?.phase === "Running" && p.status.conditions?.find((c) => c.type === "Ready")?.status === "True",
+        );
+        return ready.length === cluster.nodes.length ? ready.find((p) => p.spec.nodeName === nodeA.name)?.metadata.name : undefined;
       },
       120_000,
     );
@@ -264,9 +263,9 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
 
   it("runs the agent image built from this checkout (Node 24, in-cluster config, containerd found)", async () => {
     const ds = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "daemonset", "podfiles-agent", "-o", "json"]));
-    expect(ds.status.numberReady).toBe(1);
+    expect(ds.status.numberReady).toBe(cluster.nodes.length);
     expect(ds.spec.template.spec.containers[0].image).toBe("localhost/podfiles-agent:dev");
-    const podName = (await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "jsonpath={.items[0].metadata.name}"])).trim();
+    const podName = await agentPodOn(nodeA.name);
     // the first call that names a container makes the agent detect the CRI socket (lazily)
     await client("deployer").stat({ container: ref, path: "/" });
     const logs = await cluster.kubectl(["-n", AGENT_NS, "logs", podName]);
@@ -276,8 +275,8 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     const listening = lines.find((l) => l.msg === "agent listening");
     expect(listening, logs).toBeDefined();
-    expect(listening?.url).toBe(`http://127.0.0.1:${port}`);
-    expect(listening?.node).toBe("localhost");
+    expect(listening?.url).toBe(`http://${nodeA.ip}:${port}`);
+    expect(listening?.node).toBe(nodeA.name);
     expect(JSON.stringify(listening?.auth)).toMatch(/kubernetes/);
     // the cluster's private containerd, through the mount of test/e2e/overlay, found by auto-detection
     const cri = lines.find((l) => l.msg === "CRI socket detected");
@@ -378,7 +377,7 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
     expect(await codeOf(client("viewer").stat({ container: ref, path: "/home/app/hello.txt" }))).toBe("OK");
     expect(await codeOf(uploadAll(client("viewer"), ref, "/tmp/viewer.txt", Buffer.from("x")))).toBe("PermissionDenied");
     // the grant is per namespace: the deployer of e2e may not touch the agent's own pod
-    const agentPod = (await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-o", "jsonpath={.items[0].metadata.name}"])).trim();
+    const agentPod = await agentPodOn(nodeA.name);
     expect(await codeOf(listNames(client("deployer"), { namespace: AGENT_NS, pod: agentPod, container: "agent" }, "/"))).toBe("PermissionDenied");
     // nothing was written by the refused calls
     expect(await codeOf(execInPod("test", "-e", "/tmp/outsider.txt"))).not.toBe("OK");

@@ -20,7 +20,7 @@ import { until } from '../support/until.js';
 
 
 
-describe.skipIf(!e2eEnabled)('real one-node Kubernetes cluster', () => {
+describe.skipIf(!e2eEnabled)('real Kubernetes cluster (two nodes unless PODFILES_NODES=1)', () => {
   let cluster: Cluster;
   let kc: KubeConfig;
   let core: CoreV1Api;
@@ -42,15 +42,20 @@ describe.skipIf(!e2eEnabled)('real one-node Kubernetes cluster', () => {
     if (cluster) await cluster.kubectl(['delete', 'namespace', ns, '--wait=false']).catch(() => {});
   });
 
-  it('has one node, Ready, running kubelet v1.34.4 on containerd', async () => {
-    const node = await core.readNode({ name: 'localhost' });
-    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
-    expect(ready?.status).toBe('True');
-    expect(node.status?.nodeInfo?.kubeletVersion).toBe('v1.34.4');
-    expect(node.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\//);
+  it('has its nodes Ready, each running kubelet v1.34.4 on containerd at its own address', async () => {
+    const expected = (process.env.PODFILES_NODES ?? '2') === '1' ? ['localhost'] : ['localhost', 'node-b'];
+    expect(cluster.nodes.map((n) => n.name)).toEqual(expected);
+    for (const n of cluster.nodes) {
+      const node = await core.readNode({ name: n.name });
+      const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+      expect(ready?.status, n.name).toBe('True');
+      expect(node.status?.nodeInfo?.kubeletVersion).toBe('v1.34.4');
+      expect(node.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\//);
+      expect(node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address).toBe(n.ip);
+    }
     // witness
     const out = await cluster.kubectl(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}']);
-    expect(out.trim()).toBe('localhost');
+    expect(out.trim().split(' ').sort()).toEqual(expected);
     const version = JSON.parse(await cluster.kubectl(['version', '-o', 'json']));
     expect(version.serverVersion.gitVersion).toBe('v1.34.4');
   });
@@ -59,6 +64,8 @@ describe.skipIf(!e2eEnabled)('real one-node Kubernetes cluster', () => {
     const pod: V1Pod = {
       metadata: { name: 'busybox', namespace: ns },
       spec: {
+        // crictl below asks node A's containerd
+        nodeName: 'localhost',
         terminationGracePeriodSeconds: 1,
         containers: [
           {

@@ -1,6 +1,7 @@
-// Helpers for end-to-end suites that run against the real one-node cluster of scripts/cluster.sh.
+// Helpers for end-to-end suites that run against the real cluster of scripts/cluster.sh (two nodes by
+// default: `localhost` on the host and `node-b` in a network namespace; PODFILES_NODES=1 for one).
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -10,19 +11,35 @@ const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const clusterScript = path.join(repoRoot, 'scripts/cluster.sh');
 
+/** One node of the cluster, as scripts/cluster.sh wrote it to $STATE/nodes.json. */
+export interface ClusterNode {
+  /** node name (`localhost`, `node-b`) */
+  name: string;
+  /** the node's InternalIP: where its hostNetwork pods (the agents) listen; reachable from the host */
+  ip: string;
+  /** the node's containerd CRI socket, as seen from the host */
+  criSocket: string;
+  /** the node's network namespace (`ip netns` name), "" for the host's */
+  netns: string;
+}
+
 export interface Cluster {
   /** admin kubeconfig (system:masters) */
   kubeconfig: string;
-  /** containerd CRI socket path of the cluster's private containerd */
+  /** containerd CRI socket path of node A's (`localhost`) private containerd */
   criSocket: string;
+  /** every node, node A (`localhost`, on the host) first */
+  nodes: ClusterNode[];
   /** directory holding kube-apiserver, kubelet, kubectl, crictl, ... */
   binDir: string;
   /** environment for child processes: KUBECONFIG, CRI_SOCKET, CRI_CONFIG_FILE, KUBECACHEDIR, PATH */
   env: NodeJS.ProcessEnv;
   /** runs kubectl with the admin kubeconfig; resolves to stdout, rejects with stderr in the message */
   kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<string>;
-  /** runs crictl against the cluster's containerd */
+  /** runs crictl against node A's containerd */
   crictl(args: string[]): Promise<string>;
+  /** runs crictl against the containerd of the node named */
+  crictlOn(node: string, args: string[]): Promise<string>;
 }
 
 /** Whether this process runs under vitest.e2e.config.ts (the unit-test run must skip e2e suites). */
@@ -94,7 +111,8 @@ export function ensureCluster(): Promise<Cluster> {
       CRI_CONFIG_FILE: vars.CRI_CONFIG_FILE,
       PATH: `${binDir}:${process.env.PATH ?? ''}`,
     };
-    for (const f of [vars.KUBECONFIG, path.join(binDir, 'kubectl')]) {
+    const nodesFile = vars.PODFILES_CLUSTER_NODES_FILE;
+    for (const f of [vars.KUBECONFIG, path.join(binDir, 'kubectl'), nodesFile]) {
       if (!existsSync(f)) throw new Error(`cluster.sh env names ${f}, which does not exist`);
     }
     const tool = (bin: string, pre: string[]) =>
@@ -113,13 +131,21 @@ export function ensureCluster(): Promise<Cluster> {
           else child.stdin?.end();
         });
       };
+    const nodes = JSON.parse(readFileSync(nodesFile, 'utf8')) as ClusterNode[];
+    const crictlAt = (socket: string) => tool('crictl', ['--runtime-endpoint', `unix://${socket}`, '--timeout', '20s']);
     return {
       kubeconfig: vars.KUBECONFIG,
       criSocket: vars.CRI_SOCKET,
+      nodes,
       binDir,
       env,
       kubectl: tool('kubectl', ['--kubeconfig', vars.KUBECONFIG]),
-      crictl: tool('crictl', ['--runtime-endpoint', `unix://${vars.CRI_SOCKET}`, '--timeout', '20s']),
+      crictl: crictlAt(vars.CRI_SOCKET),
+      crictlOn: (node: string, args: string[]) => {
+        const n = nodes.find((x) => x.name === node);
+        if (!n) throw new Error(`no node ${node} in ${nodesFile}`);
+        return crictlAt(n.criSocket)(args);
+      },
     };
   })();
   cached.catch(() => {
