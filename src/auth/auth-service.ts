@@ -17,7 +17,7 @@ import type { Client } from "./clients.js";
 import { identityOf } from "./identity.js";
 import type { JwtAuthority } from "./jwt.js";
 import { decoyHash, verifyPassword } from "./passwords.js";
-import { peerOf } from "./peer.js";
+import { peerOf } from "../server/request-state.js";
 import { parseScope, permissionDenied, scopeWithin, unauthenticated, type Scope } from "./scope.js";
 
 export interface AuthServiceDeps {

@@ -31,7 +31,7 @@ export async function runAgent(o: AgentOptions) {
   if (!o.nodeName) logger.warn({ msg: "no --node-name / NODE_NAME: pods on any node are looked up here (only right on a one-node cluster)" });
   // Non-loopback without --auth is refused here (unless --insecure-allow-anonymous).
   const auth = buildAuth(o, { host: o.host, logger, kubeReviews: await loadKubeReviews(o) });
-  const { createAgentResolver } = await import("../agent/agent.js"); // loads the Kubernetes client
+  const { createAgentResolver } = await import("../resolve/agent-resolver.js"); // loads the Kubernetes client
   const resolver = createAgentResolver({ ...o, logger });
   const server = await createServer({ resolver, logger, ...auth.server, connections: connectionLimits(o), uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
   logger.info({ msg: "agent listening", auth: auth.summary, connections: server.limits, url: server.url, node: o.nodeName, procRoot: o.procRoot, runtime: resolver.roots.pidSource.description });

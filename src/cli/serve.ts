@@ -8,7 +8,7 @@ import { createServer } from "../server/server.js";
 import { jsonLogger } from "../log.js";
 import { readFileSync } from "node:fs";
 
-import { validateCri } from "../agent/serve-cri.js";
+import { validateCri } from "./serve-cri.js";
 import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "./auth-options.js";
 import { closeOnSignal } from "./close-on-signal.js";
 import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "./connection-options.js";
@@ -47,7 +47,7 @@ export async function runServe(o: ServeOptions) {
     // auth is not wired into --cri yet: it stays loopback-only (or explicitly anonymous)
     if (o.auth && o.auth !== "none") throw new Error("--auth is not supported with --cri yet");
     const auth = buildAuth(o, { host: o.host, logger: jsonLogger() });
-    return (await import("../agent/serve-cri.js")).runServeCri(o, { ...auth.server, connections: connectionLimits(o) });
+    return (await import("./serve-cri.js")).runServeCri(o, { ...auth.server, connections: connectionLimits(o) });
   }
   const root = resolve(o.root);
   const resolver = new LocalResolver({ root, name: { namespace: o.namespace, pod: o.pod, container: o.container } });

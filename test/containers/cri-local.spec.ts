@@ -10,7 +10,7 @@ import { silentLogger } from "../../src/log.js";
 import { CgroupPidSource } from "../../src/resolve/cgroup-pid-source.js";
 import { CriPodResolver } from "../../src/resolve/cri-pod-resolver.js";
 import { ContainerRoots } from "../../src/resolve/container-roots.js";
-import { createAgentResolver } from "../../src/agent/agent.js";
+import { createAgentResolver } from "../../src/resolve/agent-resolver.js";
 import { KubePodSource, loadKubeConfig } from "../../src/resolve/kube-pods.js";
 import { createServer, type RunningServer } from "../../src/server/server.js";
 import { validateAgent } from "../../src/cli/agent.js";

@@ -5,7 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { jsonLogger } from "../log.js";
 import { CriPodResolver } from "../resolve/cri-pod-resolver.js";
 import { createServer, type ServerOptions } from "../server/server.js";
-import { closeOnSignal } from "../cli/close-on-signal.js";
+import { closeOnSignal } from "./close-on-signal.js";
 
 export interface ServeCriOptions {
   cri?: string;

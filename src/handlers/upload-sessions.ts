@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type { FileWriter } from "../fs/container-fs.js";
 import { FileServiceError, failedPrecondition, invalidArgument, notFound, resourceExhausted } from "../errors.js";
-import type { UploadCheck } from "../handlers/upload-check.js";
+import type { UploadCheck } from "./upload-check.js";
 import { formatName, type ContainerName } from "../resolve/resolver.js";
 
 export interface UploadSessionsOptions {
