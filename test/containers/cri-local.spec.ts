@@ -13,7 +13,7 @@ import { ContainerRoots } from "../../src/resolve/container-roots.js";
 import { createAgentResolver } from "../../src/resolve/agent-resolver.js";
 import { KubePodSource, loadKubeConfig } from "../../src/resolve/kube-pods.js";
 import { createServer, type RunningServer } from "../../src/server/server.js";
-import { validateAgent } from "../../src/cli/agent.js";
+import { validateAgent } from "../../src/cli/commands/agent.js";
 import { removePod, restartContainer, runPod, startContainerRuntime, stopContainer, type ContainerRuntime, type RunningPod } from "../harness/containers.js";
 import { fileClients } from "../support/server.js";
 import { download, rpcError, timeToFirstByte, upload, type FileClient, type Ref } from "./support/rpc.js";
