@@ -155,6 +155,13 @@ describe("layers under src/", () => {
   });
 });
 
+describe("errors", () => {
+  it("are built in src/errors.ts only (its constructors, no inline new FileServiceError elsewhere)", () => {
+    const inline = [...srcGraph().keys()].filter((f) => f !== "src/errors.ts" && readFileSync(join(ROOT, f), "utf8").includes("new FileServiceError("));
+    expect(inline).toEqual([]);
+  });
+});
+
 describe("the checks themselves", () => {
   it("find an import that runs the wrong way", () => {
     const graph: ImportGraph = new Map([

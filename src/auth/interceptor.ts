@@ -13,7 +13,8 @@ import { identityKey, type Identity } from "./identity.js";
 import type { JwtAuthority } from "./jwt.js";
 import type { KubeAuth } from "./kubernetes.js";
 import { AUTHENTICATED_ONLY, OPEN_METHODS, OPEN_SERVICES, methodKey, type Check, type Rule } from "./rules.js";
-import { API_GROUP, RESOURCE, permissionDenied, scopeAllows, unauthenticated } from "./scope.js";
+import { permissionDenied, unauthenticated } from "../errors.js";
+import { API_GROUP, RESOURCE, scopeAllows } from "./scope.js";
 
 export interface Authenticators {
   jwt?: JwtAuthority;

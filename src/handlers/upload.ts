@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { UploadResponseSchema, type UploadRequest, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { FileServiceError, invalidArgument } from "../errors.js";
+import { invalidArgument, cancelled } from "../errors.js";
 import { entryToProto, requirePath, uploadPlan } from "./convert.js";
 import { containerName } from "../resolve/resolver.js";
 import type { CallFacts, HandlerDeps } from "./deps.js";
@@ -56,7 +56,7 @@ async function* dataChunks(iterator: AsyncIterator<UploadRequest>, check: Upload
   for (;;) {
     const next = await iterator.next();
     if (next.done) {
-      if (call.requestBodyAborted(ctx)) throw new FileServiceError("cancelled", "upload cancelled by the client; nothing was written");
+      if (call.requestBodyAborted(ctx)) throw cancelled("upload cancelled by the client; nothing was written");
       return;
     }
     const part = next.value.part;

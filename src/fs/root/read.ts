@@ -2,7 +2,7 @@
 // before the first byte is sent, so the header describes exactly what streams.
 import * as fs from "node:fs";
 import type { ReadOptions, ReadStream } from "../container-fs.js";
-import { FileServiceError, cannotOpenType, failedPrecondition, invalidArgument } from "../../errors.js";
+import { cannotOpenType, failedPrecondition, invalidArgument, outOfRange } from "../../errors.js";
 import { entryFromStats } from "./entries.js";
 import { closeQuietly } from "./fs-sys.js";
 import type { RootContext } from "./context.js";
@@ -32,7 +32,7 @@ export async function openForRead(ctx: RootContext, path: string, options: ReadO
     if (entry.type !== "regular") throw cannotOpenType(path, "download", entry.type);
     if (options.format === "tar") throw failedPrecondition(`${path}: tar downloads are for directories`);
     const size = pin.st.size;
-    if (options.offset > size) throw new FileServiceError("out-of-range", `offset ${options.offset} is past the end of ${path} (${size} bytes)`);
+    if (options.offset > size) throw outOfRange(`offset ${options.offset} is past the end of ${path} (${size} bytes)`);
     const available = size - options.offset;
     const length = options.length === 0n || options.length > available ? available : options.length;
     handedOver = true; // reopen closes the O_PATH fd
