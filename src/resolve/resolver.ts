@@ -1,6 +1,7 @@
 // The second seam: which filesystem a ContainerRef names. Implementations:
-// LocalResolver (one local directory presented as a container); the node
-// agent adds resolvers for CRI containers, peer agents and exec fallback.
+// LocalResolver (one local directory presented as a container), CriPodResolver
+// (`serve --cri`: the containers of a local runtime) and KubeResolver (the node
+// agent: pods of this node, built by agent-resolver.ts).
 import type { ContainerRef } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { invalidArgument } from "../errors.js";
 import type { ContainerFs } from "../fs/container-fs.js";
