@@ -71,7 +71,7 @@ export interface UploadPlan {
   expectedSha256?: Uint8Array;
 }
 
-/** The request's upload options checked; policy is the server's (src/uploads: --allow-setid). */
+/** The request's upload options checked; policy is the server's (src/handlers/upload-sessions.ts: --allow-setid). */
 export function uploadPlan(o: UploadOptions | undefined, policy: { allowSetid: boolean }): UploadPlan {
   const mode = o?.mode;
   if (mode !== undefined && mode > 0o7777) throw invalidArgument(`mode ${mode.toString(8)} has bits beyond 07777`);

@@ -12,7 +12,7 @@ import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "../a
 import { closeOnSignal } from "../close-on-signal.js";
 import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "../connection-options.js";
 import { addListenOptions, readTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
-import { validateServeCri, type ResolvedServeCri } from "./serve-cri.js";
+import { runServeCri, validateServeCri, type ResolvedServeCri } from "./serve-cri.js";
 
 export interface ServeOptions extends AuthFlags, ConnectionFlags, ListenFlags {
   root: string;
@@ -56,7 +56,7 @@ export async function runServe(flags: ServeOptions, r: ResolvedServe) {
     // --cri has no auth of its own: it stays loopback-only (or explicitly anonymous)
     if (flags.auth && flags.auth !== "none") throw new Error("--auth is not supported with --cri");
     const auth = buildAuth(flags, { host: r.listen.host, logger: jsonLogger() });
-    return (await import("./serve-cri.js")).runServeCri(r, { ...auth.server, connections: connectionLimits(flags) });
+    return runServeCri(r, { ...auth.server, connections: connectionLimits(flags) });
   }
   const { root, name, listen } = r;
   const resolver = new LocalResolver({ root, name });
