@@ -49,13 +49,23 @@ export class FileServiceError extends Error {
   }
 }
 
-export const invalidArgument = (msg: string) => new FileServiceError("invalid-argument", msg);
-export const failedPrecondition = (msg: string) => new FileServiceError("failed-precondition", msg);
-export const notFound = (msg: string) => new FileServiceError("not-found", msg);
-export const alreadyExists = (msg: string) => new FileServiceError("already-exists", msg);
-export const aborted = (msg: string) => new FileServiceError("aborted", msg);
-export const resourceExhausted = (msg: string) => new FileServiceError("resource-exhausted", msg);
-export const unavailable = (msg: string) => new FileServiceError("unavailable", msg);
+// The one place FileServiceErrors are built: one constructor per kind (`cause` is kept for the log).
+const kindOf =
+  (kind: ErrorKind) =>
+  (msg: string, cause?: unknown): FileServiceError =>
+    new FileServiceError(kind, msg, cause === undefined ? undefined : { cause });
+export const invalidArgument = kindOf("invalid-argument");
+export const failedPrecondition = kindOf("failed-precondition");
+export const notFound = kindOf("not-found");
+export const alreadyExists = kindOf("already-exists");
+export const aborted = kindOf("aborted");
+export const resourceExhausted = kindOf("resource-exhausted");
+export const unavailable = kindOf("unavailable");
+export const unauthenticated = kindOf("unauthenticated");
+export const permissionDenied = kindOf("permission-denied");
+export const cancelled = kindOf("cancelled");
+export const outOfRange = kindOf("out-of-range");
+export const dataLoss = kindOf("data-loss");
 
 /** A FIFO, socket or device node a call would have to open: refused by its type, never opened. */
 export const cannotOpenType = (path: string, verb: string, type: string) => failedPrecondition(`${path}: cannot ${verb} a ${type}`);

@@ -10,15 +10,15 @@ import {
   type AuthService,
   type IssueTokenRequest,
 } from "../../gen/ts/podfiles/v1/auth_pb.js";
-import { FileServiceError } from "../errors.js";
+import { failedPrecondition, invalidArgument, permissionDenied, resourceExhausted, unauthenticated } from "../errors.js";
 import type { AuditLog } from "./audit.js";
 import { Backoff } from "./backoff.js";
 import type { Client } from "./clients.js";
 import { identityOf } from "./identity.js";
 import type { JwtAuthority } from "./jwt.js";
 import { decoyHash, verifyPassword } from "./passwords.js";
-import { peerOf } from "./peer.js";
-import { parseScope, permissionDenied, scopeWithin, unauthenticated, type Scope } from "./scope.js";
+import { peerOf } from "../server/request-state.js";
+import { parseScope, scopeWithin, type Scope } from "./scope.js";
 
 export interface AuthServiceDeps {
   jwt?: JwtAuthority;
@@ -47,14 +47,14 @@ export function authService(d: AuthServiceDeps): Partial<ServiceImpl<typeof Auth
       const peer = peerOf(ctx.values);
       const record = { who: "unauthenticated", peer, method: METHOD };
       try {
-        if (!d.jwt) throw new FileServiceError("failed-precondition", "this server does not issue tokens (start it with --auth jwt and --jwt-key)");
-        if (!d.clients || d.clients.size === 0) throw new FileServiceError("failed-precondition", "this server has no token clients (--auth-clients <file>)");
+        if (!d.jwt) throw failedPrecondition("this server does not issue tokens (start it with --auth jwt and --jwt-key)");
+        if (!d.clients || d.clients.size === 0) throw failedPrecondition("this server has no token clients (--auth-clients <file>)");
         const [name, password] = parseBasic(ctx.requestHeader.get("authorization"));
         record.who = `jwt:${name}`;
         const keys = [`client:${name}`, ...(peer ? [`addr:${peer}`] : [])];
         const wait = Math.max(...keys.map((k) => d.backoff.wait(k)));
         if (wait > 0) {
-          throw new FileServiceError("resource-exhausted", `too many failed logins for client "${name}" or from ${peer || "this address"}: retry in ${Math.ceil(wait / 1000)} s`);
+          throw resourceExhausted(`too many failed logins for client "${name}" or from ${peer || "this address"}: retry in ${Math.ceil(wait / 1000)} s`);
         }
         const client = d.clients.get(name);
         const ok = await verifyPassword(password, client?.passwordHash ?? decoy);
@@ -69,7 +69,7 @@ export function authService(d: AuthServiceDeps): Partial<ServiceImpl<typeof Auth
           try {
             scope = parseScope({ namespaces: req.scope.namespaces, pods: req.scope.pods, verbs: req.scope.verbs }, "requested scope");
           } catch (err) {
-            throw new FileServiceError("invalid-argument", (err as Error).message);
+            throw invalidArgument((err as Error).message);
           }
           if (!scopeWithin(scope, client.scope)) throw permissionDenied(`client "${name}" may not get a token beyond its own scope`);
         }

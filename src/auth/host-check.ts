@@ -8,7 +8,7 @@
 import { isIP } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
 import { hostNotServed } from "../errors.js";
-import { nodeRequestKey } from "../handlers/request-state.js";
+import { nodeRequestKey } from "../server/request-state.js";
 
 /** "Files.Example.com:8080" → files.example.com and 8080, "[::1]" → ::1; undefined when malformed. */
 function parseHost(header: string): { name: string; port?: string } | undefined {

@@ -53,5 +53,4 @@ export function createAuth(config: AuthConfig): Auth {
   };
 }
 
-export { withCors, type CorsOptions } from "./cors.js";
 export { identityKey, identityOf, type Identity } from "./identity.js";

@@ -5,15 +5,16 @@
 // AuthService/IssueToken. Everything else needs an identity; a method without
 // a rule is refused.
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
-import { callInfoKey } from "../handlers/call-info.js";
 import { formatName } from "../resolve/resolver.js";
+import { callInfoKey } from "../server/call-info.js";
+import { peerOf } from "../server/request-state.js";
 import type { AuditLog } from "./audit.js";
 import { identityKey, type Identity } from "./identity.js";
 import type { JwtAuthority } from "./jwt.js";
 import type { KubeAuth } from "./kubernetes.js";
-import { peerOf } from "./peer.js";
 import { AUTHENTICATED_ONLY, OPEN_METHODS, OPEN_SERVICES, methodKey, type Check, type Rule } from "./rules.js";
-import { API_GROUP, RESOURCE, permissionDenied, scopeAllows, unauthenticated } from "./scope.js";
+import { permissionDenied, unauthenticated } from "../errors.js";
+import { API_GROUP, RESOURCE, scopeAllows } from "./scope.js";
 
 export interface Authenticators {
   jwt?: JwtAuthority;
@@ -71,6 +72,8 @@ export function authInterceptor(o: AuthInterceptorOptions): Interceptor {
     try {
       const identity = await authenticate(req.header.get("authorization"), o);
       req.contextValues.set(identityKey, identity);
+      const info = req.contextValues.get(callInfoKey);
+      if (info) Object.assign(info, { caller: identity.name, anonymous: identity.kind === "anonymous" });
       record.who = identity.name;
       record.kind = identity.kind;
       if (!authOnly.has(method)) {

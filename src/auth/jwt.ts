@@ -8,7 +8,8 @@ import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { checkKeys, type JwtKey } from "./keys.js";
 import type { Identity } from "./identity.js";
-import { parseScope, unauthenticated, type Scope } from "./scope.js";
+import { unauthenticated } from "../errors.js";
+import { parseScope, type Scope } from "./scope.js";
 
 export interface JwtOptions {
   keys: JwtKey[];

@@ -2,7 +2,7 @@
 // SubjectAccessReview calls with a timeout. Kept apart so that importing the
 // auth layer does not load the Kubernetes client (loaded only for --auth kubernetes).
 import { AuthenticationV1Api, AuthorizationV1Api, KubeConfig } from "@kubernetes/client-node";
-import { FileServiceError } from "../errors.js";
+import { FileServiceError, unavailable } from "../errors.js";
 import type { KubeReviews } from "./kubernetes.js";
 import { API_GROUP, RESOURCE } from "./scope.js";
 
@@ -66,12 +66,12 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new FileServiceError("unavailable", `${what}: the Kubernetes API server did not answer in ${ms} ms`)), ms);
+        timer = setTimeout(() => reject(unavailable(`${what}: the Kubernetes API server did not answer in ${ms} ms`)), ms);
       }),
     ]);
   } catch (err) {
     if (err instanceof FileServiceError) throw err;
-    throw new FileServiceError("unavailable", `${what} failed: ${apiErrorText(err)}`, { cause: err });
+    throw unavailable(`${what} failed: ${apiErrorText(err)}`, err);
   } finally {
     clearTimeout(timer);
   }

@@ -5,7 +5,7 @@
 // tokenreviews (authentication.k8s.io) and subjectaccessreviews (authorization.k8s.io).
 import { createHash } from "node:crypto";
 import type { Identity, KubeUser } from "./identity.js";
-import { unauthenticated } from "./scope.js";
+import { unauthenticated } from "../errors.js";
 import { TtlCache } from "./ttl-cache.js";
 
 export interface TokenReviewResult {

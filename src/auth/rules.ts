@@ -10,9 +10,8 @@
 //   Remove                                       delete
 //   Rename                                       update on the source and create on the target
 import { FileService, OverwritePolicy, type UploadOptions } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { containerName } from "../handlers/convert.js";
 import { invalidArgument } from "../errors.js";
-import type { ContainerName } from "../resolve/resolver.js";
+import { containerName, type ContainerName } from "../resolve/resolver.js";
 import type { Verb } from "./scope.js";
 
 /** One permission: any of `verbs` on the pod suffices. */

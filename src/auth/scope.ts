@@ -1,6 +1,5 @@
 // Scopes of podfiles tokens and the verbs of the RBAC resource
 // containerfiles.podfiles.io, which both kinds of identity are checked against.
-import { FileServiceError } from "../errors.js";
 
 export const API_GROUP = "podfiles.io";
 export const RESOURCE = "containerfiles";
@@ -47,5 +46,3 @@ export function scopeWithin(inner: Scope, outer: Scope): boolean {
   return sub(inner.namespaces, outer.namespaces) && sub(inner.verbs, outer.verbs) && pods;
 }
 
-export const unauthenticated = (msg: string) => new FileServiceError("unauthenticated", msg);
-export const permissionDenied = (msg: string) => new FileServiceError("permission-denied", msg);

@@ -3,7 +3,6 @@ import { Backoff } from "./backoff.js";
 import { hashPassword, parsePasswordHash, verifyPassword } from "./passwords.js";
 import { parseScope, scopeAllows, scopeWithin } from "./scope.js";
 import { TtlCache } from "./ttl-cache.js";
-import { normalizeOrigin } from "./cors.js";
 
 describe("passwords (scrypt, PHC format)", () => {
   it("hashes, verifies, rejects wrong passwords and plain text", async () => {
@@ -83,14 +82,5 @@ describe("TtlCache", () => {
     expect([c.get("a"), c.get("b"), c.get("c")]).toEqual([undefined, 2, 3]);
     now = 100;
     expect(c.get("b")).toBeUndefined();
-  });
-});
-
-describe("normalizeOrigin", () => {
-  it("keeps scheme://host[:port]", () => {
-    expect(normalizeOrigin("https://Example.com:443/")).toBe("https://example.com");
-    expect(normalizeOrigin("http://a:8080")).toBe("http://a:8080");
-    expect(normalizeOrigin("ftp://a")).toBeUndefined();
-    expect(normalizeOrigin("nonsense")).toBeUndefined();
   });
 });

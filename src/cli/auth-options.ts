@@ -4,7 +4,7 @@
 import { isIP } from "node:net";
 import type { Command } from "commander";
 import { loadClients } from "../auth/clients.js";
-import { parseOrigins } from "../auth/cors.js";
+import { parseOrigins } from "../server/cors.js";
 import { hostCheck, parseAllowedHosts } from "../auth/host-check.js";
 import { createAuth, type AuthConfig } from "../auth/index.js";
 import { loadKey } from "../auth/keys.js";

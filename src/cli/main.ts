@@ -8,8 +8,8 @@ const CLIENT_COMMANDS = new Set(["ls", "stat", "get", "put", "mv", "rm", "mkdir"
 const program = new Command();
 program.name("podfiles").description("files inside Kubernetes containers, over gRPC and Connect").showHelpAfterError();
 if (!CLIENT_COMMANDS.has(process.argv[2] ?? "")) {
-  (await import("./serve.js")).registerServe(program);
-  (await import("./agent.js")).registerAgent(program);
+  (await import("./commands/serve.js")).registerServe(program);
+  (await import("./commands/agent.js")).registerAgent(program);
 }
 (await import("./commands/index.js")).registerFileCommands(program);
 

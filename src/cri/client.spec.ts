@@ -9,6 +9,7 @@ import { join } from "node:path";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startContainerRuntime, type ContainerRuntime } from "../../test/harness/containers.js";
+import { CriTestClient } from "../../test/harness/cri-test-client.js";
 import { CriClient, CriError, DEFAULT_CRI_SOCKETS, defaultCriProtoPath, detectCriSocket, parseContainerInfo } from "./client.js";
 
 const CRI_API_VERSION = "v0.34.4";
@@ -99,7 +100,7 @@ describe.skipIf(process.getuid?.() !== 0)("CriClient against a private container
   }, 120_000);
 
   it("answers Version and lists the imported images", async () => {
-    const client = await CriClient.connect(rt.criSocket, { timeoutMs: 5000 });
+    const client = await CriTestClient.connect(rt.criSocket, { timeoutMs: 5000 });
     try {
       const v = await client.version();
       expect(v.runtimeName).toBe("containerd");

@@ -4,7 +4,8 @@
  *
  * The agent uses it to turn a container ID into the host PID of the container's first process
  * (ContainerStatus with verbose=true: info["info"] is a JSON document whose "pid" is that PID), and
- * the real-container tests use it to run pods the way the kubelet does.
+ * `serve --cri` to list pod sandboxes and containers. The RPCs that run pods the way the kubelet
+ * does (for the real-container tests) are in test/harness/cri-test-client.ts.
  *
  * Every error thrown here is a CriError that names the socket and the RPC.
  */
@@ -27,7 +28,6 @@ export const DEFAULT_CRI_SOCKETS: readonly string[] = (() => {
 
 export type ContainerState = "CONTAINER_CREATED" | "CONTAINER_RUNNING" | "CONTAINER_EXITED" | "CONTAINER_UNKNOWN";
 export type PodSandboxState = "SANDBOX_READY" | "SANDBOX_NOTREADY";
-export type NamespaceMode = "POD" | "CONTAINER" | "NODE" | "TARGET";
 export type MountPropagation = "PROPAGATION_PRIVATE" | "PROPAGATION_HOST_TO_CONTAINER" | "PROPAGATION_BIDIRECTIONAL";
 
 export interface CriVersion {
@@ -37,39 +37,11 @@ export interface CriVersion {
   runtimeApiVersion: string;
 }
 
-export interface NamespaceOption {
-  network?: NamespaceMode;
-  pid?: NamespaceMode;
-  ipc?: NamespaceMode;
-  targetId?: string;
-}
-
 export interface PodSandboxMetadata {
   name: string;
   uid: string;
   namespace: string;
   attempt?: number;
-}
-
-export interface PodSandboxConfig {
-  metadata: PodSandboxMetadata;
-  hostname?: string;
-  logDirectory?: string;
-  dnsConfig?: { servers?: string[]; searches?: string[]; options?: string[] };
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  linux?: {
-    cgroupParent?: string;
-    securityContext?: {
-      namespaceOptions?: NamespaceOption;
-      runAsUser?: { value: number };
-      runAsGroup?: { value: number };
-      readonlyRootfs?: boolean;
-      supplementalGroups?: number[];
-      privileged?: boolean;
-    };
-    sysctls?: Record<string, string>;
-  };
 }
 
 export interface CriMount {
@@ -79,35 +51,6 @@ export interface CriMount {
   selinuxRelabel?: boolean;
   propagation?: MountPropagation;
   recursiveReadOnly?: boolean;
-}
-
-export interface ContainerConfig {
-  metadata: { name: string; attempt?: number };
-  image: { image: string; annotations?: Record<string, string>; userSpecifiedImage?: string };
-  command?: string[];
-  args?: string[];
-  workingDir?: string;
-  envs?: { key: string; value: string }[];
-  mounts?: CriMount[];
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  logPath?: string;
-  stdin?: boolean;
-  stdinOnce?: boolean;
-  tty?: boolean;
-  linux?: {
-    securityContext?: {
-      capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] };
-      privileged?: boolean;
-      namespaceOptions?: NamespaceOption;
-      runAsUser?: { value: number };
-      runAsUsername?: string;
-      runAsGroup?: { value: number };
-      readonlyRootfs?: boolean;
-      supplementalGroups?: number[];
-      noNewPrivs?: boolean;
-    };
-  };
 }
 
 export interface PodSandboxFilter {
@@ -132,12 +75,6 @@ export interface PodSandbox {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   runtimeHandler: string;
-}
-
-export interface PodSandboxStatus extends PodSandbox {
-  ip: string;
-  /** Runtime-specific verbose info (only with verbose=true): values are JSON strings. */
-  info: Record<string, string>;
 }
 
 export interface CriContainer {
@@ -213,7 +150,7 @@ export interface CriConnectOptions {
   protoPath?: string;
 }
 
-interface CallOptions {
+export interface CallOptions {
   /** Deadline for this call in ms; defaults to the client's timeoutMs. */
   timeoutMs?: number;
 }
@@ -361,10 +298,10 @@ export function parseContainerInfo(info: Record<string, string>): {
 export class CriClient {
   readonly socketPath: string;
   readonly timeoutMs: number;
-  private readonly runtime: grpc.Client;
-  private readonly image: grpc.Client;
+  protected readonly runtime: grpc.Client;
+  protected readonly image: grpc.Client;
 
-  private constructor(socketPath: string, timeoutMs: number, runtime: grpc.Client, image: grpc.Client) {
+  protected constructor(socketPath: string, timeoutMs: number, runtime: grpc.Client, image: grpc.Client) {
     this.socketPath = socketPath;
     this.timeoutMs = timeoutMs;
     this.runtime = runtime;
@@ -400,14 +337,14 @@ export class CriClient {
         } else resolve();
       });
     });
-    return new CriClient(socketPath, timeoutMs, runtime, image);
+    return new this(socketPath, timeoutMs, runtime, image);
   }
 
   close(): void {
     this.runtime.close();
   }
 
-  private call<Res>(client: grpc.Client, method: string, request: object, options: CallOptions = {}): Promise<Res> {
+  protected call<Res>(client: grpc.Client, method: string, request: object, options: CallOptions = {}): Promise<Res> {
     const fn = (client as unknown as Record<string, unknown>)[method];
     if (typeof fn !== "function") return Promise.reject(new CriError(this.socketPath, method, "no such method in the loaded proto"));
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
@@ -435,75 +372,12 @@ export class CriClient {
     };
   }
 
-  async runPodSandbox(config: PodSandboxConfig, runtimeHandler = "", options?: CallOptions): Promise<string> {
-    const r = await this.call<{ podSandboxId: string }>(
-      this.runtime,
-      "RunPodSandbox",
-      { config, runtimeHandler },
-      { timeoutMs: options?.timeoutMs ?? Math.max(this.timeoutMs, 60_000) },
-    );
-    return r.podSandboxId;
-  }
-
-  async stopPodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
-    await this.call(this.runtime, "StopPodSandbox", { podSandboxId }, { timeoutMs: options?.timeoutMs ?? Math.max(this.timeoutMs, 60_000) });
-  }
-
-  async removePodSandbox(podSandboxId: string, options?: CallOptions): Promise<void> {
-    await this.call(this.runtime, "RemovePodSandbox", { podSandboxId }, { timeoutMs: options?.timeoutMs ?? Math.max(this.timeoutMs, 60_000) });
-  }
-
-  async podSandboxStatus(podSandboxId: string, verbose = false, options?: CallOptions): Promise<PodSandboxStatus> {
-    const r = await this.call<{ status: (RawPodSandbox & { network: { ip: string } | null }) | null; info: Record<string, string> }>(
-      this.runtime,
-      "PodSandboxStatus",
-      { podSandboxId, verbose },
-      options,
-    );
-    if (!r.status) throw new CriError(this.socketPath, "PodSandboxStatus", `no status for sandbox ${podSandboxId}`);
-    return { ...toPodSandbox(r.status), ip: r.status.network?.ip ?? "", info: r.info ?? {} };
-  }
-
   async listPodSandbox(filter?: PodSandboxFilter, options?: CallOptions): Promise<PodSandbox[]> {
     const f = filter
       ? { id: filter.id ?? "", state: filter.state ? { state: filter.state } : null, labelSelector: filter.labelSelector ?? {} }
       : null;
     const r = await this.call<{ items: RawPodSandbox[] }>(this.runtime, "ListPodSandbox", { filter: f }, options);
     return (r.items ?? []).map(toPodSandbox);
-  }
-
-  /** CreateContainer; sandboxConfig must be the config the sandbox was run with (as the kubelet sends it). */
-  async createContainer(
-    podSandboxId: string,
-    config: ContainerConfig,
-    sandboxConfig: PodSandboxConfig,
-    options?: CallOptions,
-  ): Promise<string> {
-    const r = await this.call<{ containerId: string }>(
-      this.runtime,
-      "CreateContainer",
-      { podSandboxId, config, sandboxConfig },
-      { timeoutMs: options?.timeoutMs ?? Math.max(this.timeoutMs, 60_000) },
-    );
-    return r.containerId;
-  }
-
-  async startContainer(containerId: string, options?: CallOptions): Promise<void> {
-    await this.call(this.runtime, "StartContainer", { containerId }, { timeoutMs: options?.timeoutMs ?? Math.max(this.timeoutMs, 60_000) });
-  }
-
-  /** Stops a container: SIGTERM, then SIGKILL after timeoutSeconds (0 = kill at once). */
-  async stopContainer(containerId: string, timeoutSeconds = 10, options?: CallOptions): Promise<void> {
-    await this.call(
-      this.runtime,
-      "StopContainer",
-      { containerId, timeout: timeoutSeconds },
-      { timeoutMs: options?.timeoutMs ?? this.timeoutMs + timeoutSeconds * 1000 },
-    );
-  }
-
-  async removeContainer(containerId: string, options?: CallOptions): Promise<void> {
-    await this.call(this.runtime, "RemoveContainer", { containerId }, { timeoutMs: options?.timeoutMs ?? Math.max(this.timeoutMs, 60_000) });
   }
 
   async listContainers(filter?: ContainerFilter, options?: CallOptions): Promise<CriContainer[]> {
@@ -568,32 +442,6 @@ export class CriClient {
     };
   }
 
-  async listImages(options?: CallOptions): Promise<{ id: string; repoTags: string[]; repoDigests: string[]; size: bigint }[]> {
-    const r = await this.call<{ images: { id: string; repoTags: string[]; repoDigests: string[]; size: string }[] }>(
-      this.image,
-      "ListImages",
-      { filter: null },
-      options,
-    );
-    return (r.images ?? []).map((i) => ({ id: i.id, repoTags: i.repoTags ?? [], repoDigests: i.repoDigests ?? [], size: big(i.size) }));
-  }
-
-  /** ImageStatus: undefined when the runtime does not have the image. */
-  async imageStatus(image: string, options?: CallOptions): Promise<{ id: string; repoTags: string[]; uid: number | undefined; username: string } | undefined> {
-    const r = await this.call<{ image: { id: string; repoTags: string[]; uid: { value: string } | null; username: string } | null }>(
-      this.image,
-      "ImageStatus",
-      { image: { image }, verbose: false },
-      options,
-    );
-    if (!r.image || !r.image.id) return undefined;
-    return {
-      id: r.image.id,
-      repoTags: r.image.repoTags ?? [],
-      uid: r.image.uid ? Number(r.image.uid.value) : undefined,
-      username: r.image.username,
-    };
-  }
 }
 
 export interface DetectedCriSocket {

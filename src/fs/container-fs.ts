@@ -1,6 +1,6 @@
 // The first seam: what a container's filesystem can do. RPC handlers talk to
 // this interface only; RootFs (a confined host directory: a local dir or
-// /proc/<pid>/root) implements it, and later ExecFs (Kubernetes exec) may too.
+// /proc/<pid>/root) implements it.
 //
 // Every `path` is absolute inside the container and is resolved as if the
 // container's root were `/`.

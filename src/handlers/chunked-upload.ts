@@ -14,15 +14,13 @@ import {
   type QueryUploadRequest,
   type WriteUploadChunkRequest,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { identityOf } from "../auth/identity.js";
-import { peerOf } from "../auth/peer.js";
 import { invalidArgument } from "../errors.js";
 import { formatName } from "../resolve/resolver.js";
-import { offsetMismatch, requireUploadId, type UploadSession } from "../uploads/upload-sessions.js";
-import { noteTarget } from "./call-info.js";
-import { containerName, entryToProto, requirePath, uploadPlan } from "./convert.js";
+import { entryToProto, requirePath, uploadPlan } from "./convert.js";
+import { containerName } from "../resolve/resolver.js";
 import type { HandlerDeps } from "./deps.js";
 import { UploadCheck } from "./upload-check.js";
+import { offsetMismatch, requireUploadId, type UploadSession } from "./upload-sessions.js";
 
 export function beginUpload(deps: HandlerDeps) {
   return async (req: BeginUploadRequest, ctx: HandlerContext) => {
@@ -30,12 +28,13 @@ export function beginUpload(deps: HandlerDeps) {
     const path = requirePath(req.path);
     const plan = uploadPlan(req.options, deps.uploads);
     if (plan.tar) throw invalidArgument("chunked uploads write one file; use Upload for tar streams");
-    noteTarget(ctx, name, path);
+    deps.call.noteTarget(ctx, name, path);
+    const caller = deps.call.caller(ctx);
     const fs = await deps.resolver.resolve(name, ctx.signal);
-    const session = await deps.uploads.begin(callerOf(ctx), async (id) => ({
+    const session = await deps.uploads.begin(caller.capKey, async (id) => ({
       container: formatName(name),
       path,
-      owner: identityOf(ctx).name,
+      owner: caller.owner,
       writer: await fs.createWriter(path, { ...plan.write, holder: `upload ${id.slice(0, 8)}` }),
       check: new UploadCheck(plan, path),
       startOffset: plan.write.offset,
@@ -50,19 +49,13 @@ export function beginUpload(deps: HandlerDeps) {
 
 const committed = (s: UploadSession) => s.startOffset + s.writer.written;
 
-/** Whose session cap a begin counts against: the identity; anonymous callers are told apart by address. */
-function callerOf(ctx: HandlerContext): string {
-  const identity = identityOf(ctx);
-  return identity.kind === "anonymous" ? `anonymous caller ${peerOf(ctx.values) || "(unknown address)"}` : identity.name;
-}
-
 /** Runs fn on the request's session after the identity/container/path checks. */
 function withSession<T>(deps: HandlerDeps, req: { container?: ContainerRef; path: string; uploadId: string }, ctx: HandlerContext, fn: (s: UploadSession) => Promise<T>): Promise<T> {
   const name = containerName(req.container);
   const path = requirePath(req.path);
   const id = requireUploadId(req.uploadId);
-  noteTarget(ctx, name, path);
-  return deps.uploads.use(id, name, path, identityOf(ctx).name, fn);
+  deps.call.noteTarget(ctx, name, path);
+  return deps.uploads.use(id, name, path, deps.call.caller(ctx).owner, fn);
 }
 
 export function writeUploadChunk(deps: HandlerDeps) {

@@ -6,14 +6,12 @@ import {
   FileEntrySchema,
   FileType,
   OverwritePolicy,
-  type ContainerRef,
   type FileEntry,
   type UploadOptions,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { Entry, EntryType, OverwriteMode, WriteOptions } from "../fs/container-fs.js";
 import { invalidArgument } from "../errors.js";
 import { modeText } from "../fs/mode-text.js";
-import type { ContainerName } from "../resolve/resolver.js";
 
 const fileTypes: Record<EntryType, FileType> = {
   regular: FileType.REGULAR,
@@ -45,11 +43,6 @@ export function entryToProto(e: Entry): FileEntry {
 }
 
 /** The request's container, or INVALID_ARGUMENT when it is missing. */
-export function containerName(ref: ContainerRef | undefined): ContainerName {
-  if (!ref || !ref.namespace || !ref.pod) throw invalidArgument("container.namespace and container.pod are required");
-  return { namespace: ref.namespace, pod: ref.pod, container: ref.container };
-}
-
 /** The request's path, or INVALID_ARGUMENT when it is empty. (Normalisation happens in ContainerFs.) */
 export function requirePath(path: string, field = "path"): string {
   if (!path) throw invalidArgument(`${field} is required`);
@@ -78,7 +71,7 @@ export interface UploadPlan {
   expectedSha256?: Uint8Array;
 }
 
-/** The request's upload options checked; policy is the server's (src/uploads: --allow-setid). */
+/** The request's upload options checked; policy is the server's (src/handlers/upload-sessions.ts: --allow-setid). */
 export function uploadPlan(o: UploadOptions | undefined, policy: { allowSetid: boolean }): UploadPlan {
   const mode = o?.mode;
   if (mode !== undefined && mode > 0o7777) throw invalidArgument(`mode ${mode.toString(8)} has bits beyond 07777`);

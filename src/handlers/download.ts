@@ -8,8 +8,8 @@ import {
   type DownloadRequest,
   type DownloadResponse,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { noteTarget } from "./call-info.js";
-import { containerName, entryToProto, formatToProto, readFormat, requirePath } from "./convert.js";
+import { entryToProto, formatToProto, readFormat, requirePath } from "./convert.js";
+import { containerName } from "../resolve/resolver.js";
 import type { HandlerDeps } from "./deps.js";
 
 const MIN_CHUNK = 16 * 1024;
@@ -18,7 +18,7 @@ export function download(deps: HandlerDeps) {
   return async function* (req: DownloadRequest, ctx: HandlerContext): AsyncGenerator<DownloadResponse> {
     const name = containerName(req.container);
     const path = requirePath(req.path);
-    const info = noteTarget(ctx, name, path);
+    const info = deps.call.noteTarget(ctx, name, path);
     const chunkSize = req.chunkSize === 0 ? deps.defaultChunkSize : Math.min(Math.max(req.chunkSize, MIN_CHUNK), deps.maxChunkSize);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     const stream = await fs.read(path, {

@@ -2,8 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { ListFilesResponseSchema, type FileEntry, type ListFilesRequest, type ListFilesResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { invalidArgument } from "../errors.js";
-import { noteTarget } from "./call-info.js";
-import { containerName, entryToProto, requirePath } from "./convert.js";
+import { entryToProto, requirePath } from "./convert.js";
+import { containerName } from "../resolve/resolver.js";
 import type { HandlerDeps } from "./deps.js";
 
 const DEFAULT_PAGE = 1000;
@@ -17,7 +17,7 @@ export function listFiles(deps: HandlerDeps) {
     const path = requirePath(req.path);
     if (req.pageSize > MAX_PAGE) throw invalidArgument(`page_size ${req.pageSize} exceeds ${MAX_PAGE}`);
     const pageSize = req.pageSize || DEFAULT_PAGE;
-    const info = noteTarget(ctx, name, path);
+    const info = deps.call.noteTarget(ctx, name, path);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     let batch: FileEntry[] = [];
     let batchStarted = Date.now();

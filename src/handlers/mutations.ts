@@ -9,8 +9,8 @@ import {
   type RenameRequest,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { invalidArgument } from "../errors.js";
-import { noteTarget } from "./call-info.js";
-import { containerName, entryToProto, requirePath } from "./convert.js";
+import { entryToProto, requirePath } from "./convert.js";
+import { containerName } from "../resolve/resolver.js";
 import type { HandlerDeps } from "./deps.js";
 
 export function makeDirectory(deps: HandlerDeps) {
@@ -18,7 +18,7 @@ export function makeDirectory(deps: HandlerDeps) {
     const name = containerName(req.container);
     const path = requirePath(req.path);
     if (req.mode !== undefined && req.mode > 0o7777) throw invalidArgument(`mode ${req.mode.toString(8)} has bits beyond 07777`);
-    noteTarget(ctx, name, path);
+    deps.call.noteTarget(ctx, name, path);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     const entry = await fs.mkdir(path, { parents: req.parents, mode: req.mode });
     return create(MakeDirectoryResponseSchema, { entry: entryToProto(entry) });
@@ -29,7 +29,7 @@ export function remove(deps: HandlerDeps) {
   return async (req: RemoveRequest, ctx: HandlerContext) => {
     const name = containerName(req.container);
     const path = requirePath(req.path);
-    noteTarget(ctx, name, path);
+    deps.call.noteTarget(ctx, name, path);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     await fs.remove(path, { recursive: req.recursive });
     return create(RemoveResponseSchema, {});
@@ -41,7 +41,7 @@ export function rename(deps: HandlerDeps) {
     const name = containerName(req.container);
     const path = requirePath(req.path);
     const newPath = requirePath(req.newPath, "new_path");
-    noteTarget(ctx, name, path);
+    deps.call.noteTarget(ctx, name, path);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     const entry = await fs.rename(path, newPath, { overwrite: req.overwrite });
     return create(RenameResponseSchema, { entry: entryToProto(entry) });

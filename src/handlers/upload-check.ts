@@ -1,6 +1,6 @@
 // Size and SHA-256 checks shared by the streaming and the chunked upload.
 import { createHash, type Hash } from "node:crypto";
-import { FileServiceError, invalidArgument } from "../errors.js";
+import { invalidArgument, dataLoss } from "../errors.js";
 import type { UploadPlan } from "./convert.js";
 
 export class UploadCheck {
@@ -26,8 +26,7 @@ export class UploadCheck {
     const digest = new Uint8Array(this.hash.digest());
     const want = this.plan.expectedSha256;
     if (want && !Buffer.from(want).equals(digest)) {
-      throw new FileServiceError(
-        "data-loss",
+      throw dataLoss(
         `${this.path}: SHA-256 mismatch (got ${Buffer.from(digest).toString("hex")}, expected ${Buffer.from(want).toString("hex")}); nothing was written`,
       );
     }

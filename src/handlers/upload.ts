@@ -1,11 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { UploadResponseSchema, type UploadRequest, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { FileServiceError, invalidArgument } from "../errors.js";
-import { noteTarget, type CallInfo } from "./call-info.js";
-import { containerName, entryToProto, requirePath, uploadPlan } from "./convert.js";
-import type { HandlerDeps } from "./deps.js";
-import { requestBodyAborted } from "./request-state.js";
+import { invalidArgument, cancelled } from "../errors.js";
+import { entryToProto, requirePath, uploadPlan } from "./convert.js";
+import { containerName } from "../resolve/resolver.js";
+import type { CallFacts, HandlerDeps } from "./deps.js";
 import { UploadCheck } from "./upload-check.js";
 
 export function upload(deps: HandlerDeps) {
@@ -17,10 +16,10 @@ export function upload(deps: HandlerDeps) {
     const name = containerName(header.container);
     const path = requirePath(header.path);
     const plan = uploadPlan(header.options, deps.uploads);
-    const info = noteTarget(ctx, name, path);
+    const info = deps.call.noteTarget(ctx, name, path);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     const check = new UploadCheck(plan, path);
-    const data = dataChunks(iterator, check, info, ctx);
+    const data = dataChunks(iterator, check, info, deps.call, ctx);
 
     if (plan.tar) {
       const result = await fs.extractTar(path, data, plan.write);
@@ -53,11 +52,11 @@ export function upload(deps: HandlerDeps) {
  * even if it cancels a moment later (Node's Http2Stream.close() does exactly
  * that): clients that must never commit a truncated file send expected_size.
  */
-async function* dataChunks(iterator: AsyncIterator<UploadRequest>, check: UploadCheck, info: CallInfo, ctx: HandlerContext): AsyncGenerator<Uint8Array> {
+async function* dataChunks(iterator: AsyncIterator<UploadRequest>, check: UploadCheck, info: { bytes: bigint }, call: CallFacts, ctx: HandlerContext): AsyncGenerator<Uint8Array> {
   for (;;) {
     const next = await iterator.next();
     if (next.done) {
-      if (requestBodyAborted(ctx)) throw new FileServiceError("cancelled", "upload cancelled by the client; nothing was written");
+      if (call.requestBodyAborted(ctx)) throw cancelled("upload cancelled by the client; nothing was written");
       return;
     }
     const part = next.value.part;

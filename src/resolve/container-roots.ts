@@ -5,7 +5,7 @@
 import { RootFs } from "../fs/root/root-fs.js";
 import type { PidSource } from "./container-process.js";
 import { readIdentity, stillContainerProcess } from "./proc-identity.js";
-import { unavailable } from "./cri-pid-source.js";
+import { unavailable } from "../errors.js";
 
 interface Entry {
   containerId: string;

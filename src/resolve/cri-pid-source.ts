@@ -1,10 +1,8 @@
 // PidSource over the CRI: ContainerStatus(verbose) → info.pid and runtimeSpec.process.user.
 import * as grpc from "@grpc/grpc-js";
-import { FileServiceError, failedPrecondition, notFound } from "../errors.js";
+import { failedPrecondition, notFound, unavailable } from "../errors.js";
 import { CriClient, CriError } from "../cri/client.js";
 import { ownerFromRuntimeInfo, type ContainerProcess, type PidSource } from "./container-process.js";
-
-export const unavailable = (msg: string, cause?: unknown) => new FileServiceError("unavailable", msg, { cause });
 
 /** Maps a CriError to the status a caller should see (the socket is always named); other errors pass through. */
 export function criFailure(err: unknown, socketPath: string, what: string): unknown {

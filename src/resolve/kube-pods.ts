@@ -1,7 +1,7 @@
 // Reads pods from the Kubernetes API (@kubernetes/client-node): in-cluster config, or a
 // kubeconfig and context chosen as kubectl chooses them.
 import { ApiException, CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { FileServiceError, notFound } from "../errors.js";
+import { notFound, unavailable } from "../errors.js";
 
 export interface PodSource {
   /** The pod; NOT_FOUND when it does not exist, UNAVAILABLE when the API cannot be asked. */
@@ -43,10 +43,10 @@ export class KubePodSource implements PodSource {
       const code = err instanceof ApiException ? err.code : undefined;
       if (code === 404) throw notFound(`pod ${namespace}/${name} not found`);
       if (code === 401 || code === 403) {
-        throw new FileServiceError("unavailable", `the agent may not read pod ${namespace}/${name} from ${this.server} (HTTP ${code}; check its RBAC)`, { cause: err });
+        throw unavailable(`the agent may not read pod ${namespace}/${name} from ${this.server} (HTTP ${code}; check its RBAC)`, err);
       }
       const detail = err instanceof Error ? err.message.split("\n")[0] : String(err);
-      throw new FileServiceError("unavailable", `Kubernetes API ${this.server} unreachable reading pod ${namespace}/${name}: ${detail}`, { cause: err });
+      throw unavailable(`Kubernetes API ${this.server} unreachable reading pod ${namespace}/${name}: ${detail}`, err);
     }
   }
 }

@@ -2,7 +2,7 @@
 // or ephemeral), or the default container; its runtime container ID; clear errors for every
 // reason there is none.
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
-import { FileServiceError, failedPrecondition, notFound } from "../errors.js";
+import { failedPrecondition, notFound, unavailable } from "../errors.js";
 
 export const DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container";
 
@@ -51,9 +51,9 @@ export function podContainer(pod: V1Pod, wanted: string, nodeName: string | unde
   if (!declared.includes(name)) {
     throw notFound(`container ${name} not found in pod ${podName} (it has: ${declared.join(", ") || "none"})`);
   }
-  if (!spec?.nodeName) throw new FileServiceError("unavailable", `pod ${podName} is not scheduled to a node yet (phase ${pod.status?.phase ?? "unknown"})`);
+  if (!spec?.nodeName) throw unavailable(`pod ${podName} is not scheduled to a node yet (phase ${pod.status?.phase ?? "unknown"})`);
   if (nodeName && spec.nodeName !== nodeName) {
-    throw new FileServiceError("unavailable", `pod ${podName} runs on node ${spec.nodeName}, not on this agent's node ${nodeName}`);
+    throw unavailable(`pod ${podName} runs on node ${spec.nodeName}, not on this agent's node ${nodeName}`);
   }
   const status = pod.status;
   const statuses = [...(status?.containerStatuses ?? []), ...(status?.initContainerStatuses ?? []), ...(status?.ephemeralContainerStatuses ?? [])];

@@ -1,6 +1,9 @@
 // The second seam: which filesystem a ContainerRef names. Implementations:
-// LocalResolver (one local directory presented as a container); the node
-// agent adds resolvers for CRI containers, peer agents and exec fallback.
+// LocalResolver (one local directory presented as a container), CriPodResolver
+// (`serve --cri`: the containers of a local runtime) and KubeResolver (the node
+// agent: pods of this node, built by agent-resolver.ts).
+import type { ContainerRef } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { invalidArgument } from "../errors.js";
 import type { ContainerFs } from "../fs/container-fs.js";
 
 export interface ContainerName {
@@ -17,3 +20,9 @@ export interface Resolver {
 }
 
 export const formatName = (n: ContainerName) => `${n.namespace}/${n.pod}/${n.container || "(default)"}`;
+
+/** The ContainerName a request's ContainerRef names, or INVALID_ARGUMENT without namespace and pod. */
+export function containerName(ref: ContainerRef | undefined): ContainerName {
+  if (!ref || !ref.namespace || !ref.pod) throw invalidArgument("container.namespace and container.pod are required");
+  return { namespace: ref.namespace, pod: ref.pod, container: ref.container };
+}

@@ -1,17 +1,16 @@
 // Interceptors every call passes through: the call log line and the one place
 // where errors become gRPC/Connect statuses.
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
-import { callInfoKey, type CallInfo } from "../handlers/call-info.js";
-import { identityKey } from "../auth/identity.js";
 import { toConnectError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { callInfoKey, newCallInfo, type CallInfo } from "./call-info.js";
 
 type AnyResponse = UnaryResponse | StreamResponse;
 
 /** One log line per call: method, container, path, bytes, duration, status. */
 export function callLog(logger: Logger): Interceptor {
   return (next) => async (req) => {
-    const info: CallInfo = { bytes: 0n };
+    const info: CallInfo = newCallInfo();
     req.contextValues.set(callInfoKey, info);
     const started = performance.now();
     const done = (err?: unknown) => {
@@ -20,7 +19,7 @@ export function callLog(logger: Logger): Interceptor {
         msg: "call",
         method: `${req.service.typeName}/${req.method.name}`,
         protocol: req.header.get("content-type") ?? "",
-        caller: req.contextValues.get(identityKey).name,
+        caller: info.caller,
         container: info.container,
         path: info.path,
         bytes: info.bytes,

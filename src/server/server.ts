@@ -6,15 +6,16 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { Health } from "../../gen/ts/third_party/health/v1/health_pb.js";
-import { loopbackOrigins, normalizeOrigin, withCors, type CorsOptions } from "../auth/cors.js";
 import { fileService } from "../handlers/file-service.js";
-import { nodeRequestContext } from "../handlers/request-state.js";
 import { jsonLogger, type Logger } from "../log.js";
 import type { Resolver } from "../resolve/resolver.js";
-import { UploadSessions, type UploadSessionsOptions } from "../uploads/upload-sessions.js";
+import { UploadSessions, type UploadSessionsOptions } from "../handlers/upload-sessions.js";
+import { callFacts } from "./call-info.js";
+import { loopbackOrigins, normalizeOrigin, withCors, type CorsOptions } from "./cors.js";
 import { HealthState, registerHealth } from "./health.js";
 import { callLog, errorStatus } from "./interceptors.js";
 import { registerReflection } from "./reflection.js";
+import { nodeRequestContext } from "./request-state.js";
 import type { ResolvedLimits } from "./connection-limits.js";
 import { createTransport, type Transport, type TransportOptions } from "./transport.js";
 import { downloadFastPath, downloadFastPathProtocol } from "./fast-path/download.js";
@@ -39,7 +40,7 @@ export interface ServerOptions extends TransportOptions {
   registerExtra?: (router: ConnectRouter) => void;
   /** Services registerExtra adds, so that reflection lists them too. */
   extraServices?: DescService[];
-  /** Browser origins: the server's own (publicOrigins) and others allowed (src/auth/cors.ts); preflight is answered before Connect. */
+  /** Browser origins: the server's own (publicOrigins) and others allowed (src/server/cors.ts); preflight is answered before Connect. */
   cors?: CorsOptions;
 }
 
@@ -65,6 +66,7 @@ export function createServer(options: ServerOptions) {
   const files = fileService({
     resolver: options.resolver,
     uploads,
+    call: callFacts,
     defaultChunkSize: options.defaultChunkSize ?? 1024 * 1024,
     maxChunkSize: MAX_CHUNK_BYTES,
   });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseClients } from "../../src/auth/clients.js";
 import { hashPassword } from "../../src/auth/passwords.js";
-import { ALLOWED_HEADERS, EXPOSED_HEADERS } from "../../src/auth/cors.js";
+import { ALLOWED_HEADERS, EXPOSED_HEADERS } from "../../src/server/cors.js";
 import { basic, hsSecret, key, rawRequest, startAuthServer, type AuthTestServer } from "./support.js";
 
 async function code(p: Promise<unknown>): Promise<Code | "ok"> {

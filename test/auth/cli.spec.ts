@@ -7,7 +7,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "../../gen/ts/podfiles/v1/auth_pb.js";
 import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { addAuthOptions, buildAuth, isLoopback } from "../../src/cli/auth-options.js";
-import { registerServe } from "../../src/cli/serve.js";
+import { registerServe } from "../../src/cli/commands/serve.js";
 import { hashPassword } from "../../src/auth/passwords.js";
 import { createServer } from "../../src/server/server.js";
 import { LocalResolver } from "../../src/resolve/local-resolver.js";

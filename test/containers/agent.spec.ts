@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentResolver } from "../../src/agent/agent.js";
+import { createAgentResolver } from "../../src/resolve/agent-resolver.js";
 import { silentLogger } from "../../src/log.js";
 import { KubePodSource, loadKubeConfig } from "../../src/resolve/kube-pods.js";
 import type { KubeResolver } from "../../src/resolve/kube-resolver.js";

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentResolver } from "../../src/agent/agent.js";
+import { createAgentResolver } from "../../src/resolve/agent-resolver.js";
 import { silentLogger } from "../../src/log.js";
 import type { KubeResolver } from "../../src/resolve/kube-resolver.js";
 import { createServer, type RunningServer } from "../../src/server/server.js";

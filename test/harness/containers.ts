@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, rmdirSync, existsSync, readdirSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CriClient, type ContainerConfig, type CriMount, type PodSandboxConfig } from "../../src/cri/client.js";
+import { CriTestClient, type ContainerConfig, type CriMount, type PodSandboxConfig } from "./cri-test-client.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CONTAINERS_SH = join(REPO_ROOT, "scripts/containers.sh");
@@ -33,7 +33,7 @@ export interface ContainerRuntime {
   criSocket: string;
   stateDir: string;
   cgroupParent: string;
-  client: CriClient;
+  client: CriTestClient;
   /** Seconds `containers.sh up` took in this process. */
   upSeconds: number;
   /** Removes the pods this process started, drops the lease; the last lease holder runs `down`. */
@@ -114,7 +114,7 @@ function parseEnv(text: string): Record<string, string> {
 
 /**
  * Runs `scripts/containers.sh up` (once per process; later calls return the same runtime) and
- * connects a CriClient to the private containerd.
+ * connects a CriTestClient to the private containerd.
  */
 export function startContainerRuntime(): Promise<ContainerRuntime> {
   runtime ??= (async () => {
@@ -127,7 +127,7 @@ export function startContainerRuntime(): Promise<ContainerRuntime> {
     const stateDir = env["PODFILES_CONTAINERS_DIR"];
     const cgroupParent = env["PODFILES_CGROUP_PARENT"];
     if (!criSocket || !stateDir || !cgroupParent) throw new Error(`containers.sh up printed no env:\n${stdout}`);
-    const client = await CriClient.connect(criSocket, { timeoutMs: 10_000 });
+    const client = await CriTestClient.connect(criSocket, { timeoutMs: 10_000 });
     let stopped = false;
     const rt: ContainerRuntime = {
       criSocket,

@@ -9,7 +9,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import tar from "tar-stream";
 import { ArchiveFormat, OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { identityKey } from "../../src/auth/identity.js";
+import { callInfoKey } from "../../src/server/call-info.js";
 import { claimedKeys } from "../../src/fs/root/target-claims.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { random, sha256, uploadAll, type FileClient } from "../support/files.js";
@@ -19,7 +19,8 @@ import { until } from "../support/until.js";
 /** Test-only identity: the x-test-user header names the caller, as the auth interceptor would. */
 const identityFromHeader: Interceptor = (next) => async (req) => {
   const user = req.header.get("x-test-user");
-  if (user) req.contextValues.set(identityKey, { name: user, kind: "jwt" });
+  const info = req.contextValues.get(callInfoKey);
+  if (user && info) Object.assign(info, { caller: user, anonymous: false });
   return next(req);
 };
 

@@ -10,7 +10,7 @@ import { WideSessionManager, wideNodeOptions } from "../../src/client/wide-sessi
 import { silentLogger, type Logger } from "../../src/log.js";
 import { LocalResolver } from "../../src/resolve/local-resolver.js";
 import { createServer, type ServerOptions, type RunningServer } from "../../src/server/server.js";
-import type { UploadSessions } from "../../src/uploads/upload-sessions.js";
+import type { UploadSessions } from "../../src/handlers/upload-sessions.js";
 
 export interface TestServer extends RunningServer {
   /** The chunked-upload sessions (tests call sweep()). */

@@ -21,24 +21,29 @@ export interface GetOptions extends TargetOptions {
   resume: boolean;
   progress: boolean;
   verbose: boolean;
-  remote?: RemotePath;
 }
 
-export function validateGet(o: GetOptions): void {
-  o.remote = parseRemote(o.source, o);
-  if (o.local === undefined || o.local === "") {
-    const base = remoteBasename(o.remote.path);
-    if (!base) throw new UsageError("get: name a LOCAL destination for the container's root");
-    o.local = base;
+export interface ResolvedGet extends GetOptions {
+  remote: RemotePath;
+  /** A local path, or "-" for stdout. */
+  local: string;
+}
+
+export function validateGet(o: GetOptions): ResolvedGet {
+  const remote = parseRemote(o.source, o);
+  let local = o.local;
+  if (local === undefined || local === "") {
+    local = remoteBasename(remote.path);
+    if (!local) throw new UsageError("get: name a LOCAL destination for the container's root");
   }
-  if (o.resume && o.local === "-") throw new UsageError("--resume needs a LOCAL file, not stdout");
+  if (o.resume && local === "-") throw new UsageError("--resume needs a LOCAL file, not stdout");
+  return { ...o, remote, local };
 }
 
 const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
 
-export async function runGet(o: GetOptions, { client }: Connection, io: Io): Promise<void> {
-  const remote = o.remote!;
-  const local = o.local!;
+export async function runGet(o: ResolvedGet, { client }: Connection, io: Io): Promise<void> {
+  const { remote, local } = o;
   const warn = (m: string) => io.err.write(`podfiles: ${m}\n`);
   const name = remoteBasename(remote.path);
   if (local === "-") {
@@ -96,7 +101,7 @@ export function registerGet(program: Command): void {
     .option("-v, --verbose", "print what was downloaded");
   addTargetOptions(cmd).action(
     action(
-      ([source, local], opts) => ({ ...opts, source: source!, local, resume: !!opts.resume, progress: opts.progress !== false, verbose: !!opts.verbose }) as GetOptions,
+      ([source, local], opts) => ({ ...opts, source: source ?? "", local, resume: !!opts.resume, progress: opts.progress !== false, verbose: !!opts.verbose }) as GetOptions,
       validateGet,
       runGet,
     ),

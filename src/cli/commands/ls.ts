@@ -16,17 +16,21 @@ export interface LsOptions extends TargetOptions {
   json: boolean;
   directory: boolean;
   maxDepth: number;
-  remote?: RemotePath;
 }
 
-export function validateLs(o: LsOptions): void {
-  o.remote = parseRemote(o.target, o);
+export interface ResolvedLs extends LsOptions {
+  remote: RemotePath;
+}
+
+export function validateLs(o: LsOptions): ResolvedLs {
+  const remote = parseRemote(o.target, o);
   if (!Number.isInteger(o.maxDepth) || o.maxDepth < 0) throw new UsageError(`--max-depth ${o.maxDepth}: not a number of levels`);
   if (o.maxDepth > 0 && !o.recursive) throw new UsageError("--max-depth goes with -R");
+  return { ...o, remote };
 }
 
-export async function runLs(o: LsOptions, { client }: Connection, io: Io): Promise<void> {
-  const { container, path } = o.remote!;
+export async function runLs(o: ResolvedLs, { client }: Connection, io: Io): Promise<void> {
+  const { container, path } = o.remote;
   // lstat first: a file (or a symlink, with -l or -d) lists as itself, like ls does.
   const self = await client.stat({ container, path });
   let isDir = self.type === FileType.DIRECTORY;
@@ -66,7 +70,7 @@ export function registerLs(program: Command): void {
     .option("--json", "print a JSON array of entries");
   addTargetOptions(cmd).action(
     action(
-      ([target], opts) => ({ ...opts, target: target!, long: !!opts.long, all: !!opts.all, recursive: !!opts.recursive, json: !!opts.json, directory: !!opts.directory, maxDepth: Number(opts.maxDepth ?? 0) }) as LsOptions,
+      ([target], opts) => ({ ...opts, target: target ?? "", long: !!opts.long, all: !!opts.all, recursive: !!opts.recursive, json: !!opts.json, directory: !!opts.directory, maxDepth: Number(opts.maxDepth ?? 0) }) as LsOptions,
       validateLs,
       runLs,
     ),

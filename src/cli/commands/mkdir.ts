@@ -10,17 +10,19 @@ export interface MkdirOptions extends TargetOptions {
   parents: boolean;
   mode?: string;
   verbose: boolean;
-  remotes?: RemotePath[];
-  modeBits?: number;
 }
 
-export function validateMkdir(o: MkdirOptions): void {
-  o.remotes = o.targets.map((t) => parseRemote(t, o));
-  o.modeBits = o.mode === undefined ? undefined : parseMode(o.mode);
+export interface ResolvedMkdir extends MkdirOptions {
+  remotes: RemotePath[];
+  modeBits: number | undefined;
 }
 
-export async function runMkdir(o: MkdirOptions, { client }: Connection, io: Io): Promise<void> {
-  for (const { container, path } of o.remotes!) {
+export function validateMkdir(o: MkdirOptions): ResolvedMkdir {
+  return { ...o, remotes: o.targets.map((t) => parseRemote(t, o)), modeBits: o.mode === undefined ? undefined : parseMode(o.mode) };
+}
+
+export async function runMkdir(o: ResolvedMkdir, { client }: Connection, io: Io): Promise<void> {
+  for (const { container, path } of o.remotes) {
     const entry = await client.mkdir({ container, path }, { parents: o.parents, mode: o.modeBits });
     if (o.verbose) io.out.write(`created ${entry?.path ?? path}\n`);
   }

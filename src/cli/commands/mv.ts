@@ -10,27 +10,33 @@ export interface MvOptions extends TargetOptions {
   dest: string;
   force: boolean;
   verbose: boolean;
-  from?: RemotePath;
-  to?: string;
 }
 
-export function validateMv(o: MvOptions): void {
-  o.from = parseRemote(o.source, o);
+export interface ResolvedMv extends MvOptions {
+  from: RemotePath;
+  /** The new path, in the same container. */
+  to: string;
+}
+
+export function validateMv(o: MvOptions): ResolvedMv {
+  const from = parseRemote(o.source, o);
+  let to: string;
   if (isRemote(o.dest)) {
-    const to = parseRemote(o.dest, o);
-    if (!sameContainer(to.container, o.from.container)) {
-      throw new UsageError(`mv moves within one container: ${formatContainer(o.from.container)} ≠ ${formatContainer(to.container)} (use get and put)`);
+    const dest = parseRemote(o.dest, o);
+    if (!sameContainer(dest.container, from.container)) {
+      throw new UsageError(`mv moves within one container: ${formatContainer(from.container)} ≠ ${formatContainer(dest.container)} (use get and put)`);
     }
-    o.to = to.path;
+    to = dest.path;
   } else {
-    o.to = remoteAbsolute(o.dest);
+    to = remoteAbsolute(o.dest);
   }
-  if (o.from.path === "/") throw new UsageError("cannot move the container's root");
+  if (from.path === "/") throw new UsageError("cannot move the container's root");
+  return { ...o, from, to };
 }
 
-export async function runMv(o: MvOptions, { client }: Connection, io: Io): Promise<void> {
-  const entry = await client.rename(o.from!, o.to!, { overwrite: o.force });
-  if (o.verbose) io.out.write(`${o.from!.path} -> ${entry?.path ?? o.to}\n`);
+export async function runMv(o: ResolvedMv, { client }: Connection, io: Io): Promise<void> {
+  const entry = await client.rename(o.from, o.to, { overwrite: o.force });
+  if (o.verbose) io.out.write(`${o.from.path} -> ${entry?.path ?? o.to}\n`);
 }
 
 export function registerMv(program: Command): void {
@@ -42,6 +48,6 @@ export function registerMv(program: Command): void {
     .option("-f, --force", "replace an existing target")
     .option("-v, --verbose", "print what was moved");
   addTargetOptions(cmd).action(
-    action(([source, dest], opts) => ({ ...opts, source: source!, dest: dest!, force: !!opts.force, verbose: !!opts.verbose }) as MvOptions, validateMv, runMv),
+    action(([source, dest], opts) => ({ ...opts, source: source ?? "", dest: dest ?? "", force: !!opts.force, verbose: !!opts.verbose }) as MvOptions, validateMv, runMv),
   );
 }

@@ -26,11 +26,14 @@ export interface PutOptions extends TargetOptions {
   gid?: string;
   progress: boolean;
   verbose: boolean;
-  remote?: RemotePath;
-  modeBits?: number;
-  uidNum?: number;
-  gidNum?: number;
-  localStat?: fs.Stats;
+}
+
+export interface ResolvedPut extends PutOptions {
+  remote: RemotePath;
+  modeBits: number | undefined;
+  uidNum: number | undefined;
+  gidNum: number | undefined;
+  localStat: fs.Stats;
 }
 
 function parseId(flag: string, v: string | undefined): number | undefined {
@@ -39,11 +42,11 @@ function parseId(flag: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-export function validatePut(o: PutOptions): void {
-  o.remote = parseRemote(o.target, o);
-  o.modeBits = o.mode === undefined ? undefined : parseMode(o.mode);
-  o.uidNum = parseId("--uid", o.uid);
-  o.gidNum = parseId("--gid", o.gid);
+export function validatePut(o: PutOptions): ResolvedPut {
+  const remote = parseRemote(o.target, o);
+  const modeBits = o.mode === undefined ? undefined : parseMode(o.mode);
+  const uidNum = parseId("--uid", o.uid);
+  const gidNum = parseId("--gid", o.gid);
   let st: fs.Stats;
   try {
     st = fs.statSync(o.local);
@@ -51,9 +54,9 @@ export function validatePut(o: PutOptions): void {
     throw new UsageError(`${o.local}: no such local file or directory`);
   }
   if (!st.isFile() && !st.isDirectory()) throw new UsageError(`${o.local}: not a regular file or a directory`);
-  if (st.isDirectory() && o.modeBits !== undefined) throw new UsageError("--mode applies to a single file (a directory keeps its files' modes)");
+  if (st.isDirectory() && modeBits !== undefined) throw new UsageError("--mode applies to a single file (a directory keeps its files' modes)");
   if (st.isDirectory() && o.resume) throw new UsageError("--resume applies to a single file");
-  o.localStat = st;
+  return { ...o, remote, modeBits, uidNum, gidNum, localStat: st };
 }
 
 /** REMOTE names a directory (trailing slash, or an existing one): the file goes inside it. */
@@ -68,11 +71,11 @@ async function fileDestination(client: PodfilesClient, remote: RemotePath, local
   return remote.path;
 }
 
-export async function runPut(o: PutOptions, { client }: Connection, io: Io): Promise<void> {
-  const remote = o.remote!;
+export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Promise<void> {
+  const { remote } = o;
   const local = o.local;
   const warn = (m: string) => io.err.write(`podfiles: ${m}\n`);
-  if (o.localStat!.isDirectory()) {
+  if (o.localStat.isDirectory()) {
     const path = remote.path.replace(/(.)\/+$/, "$1");
     const progress = createProgress(`${basename(resolve(local))}/ (tar)`, undefined, { enabled: o.progress });
     try {
@@ -84,7 +87,7 @@ export async function runPut(o: PutOptions, { client }: Connection, io: Io): Pro
     return;
   }
   const path = await fileDestination(client, remote, basename(resolve(local)));
-  const size = o.localStat!.size;
+  const size = o.localStat.size;
   const hashing = createProgress(`sha256 ${basename(local)}`, size, { enabled: o.progress });
   const progress = createProgress(basename(local), size, { enabled: o.progress });
   try {
@@ -127,7 +130,7 @@ export function registerPut(program: Command): void {
   addTargetOptions(cmd).action(
     action(
       ([local, target], opts) =>
-        ({ ...opts, local: local!, target: target!, overwrite: !!opts.overwrite, parents: !!opts.parents, resume: !!opts.resume, progress: opts.progress !== false, verbose: !!opts.verbose }) as PutOptions,
+        ({ ...opts, local: local ?? "", target: target ?? "", overwrite: !!opts.overwrite, parents: !!opts.parents, resume: !!opts.resume, progress: opts.progress !== false, verbose: !!opts.verbose }) as PutOptions,
       validatePut,
       runPut,
     ),

@@ -11,18 +11,22 @@ export interface RmOptions extends TargetOptions {
   recursive: boolean;
   force: boolean;
   verbose: boolean;
-  remotes?: RemotePath[];
 }
 
-export function validateRm(o: RmOptions): void {
-  o.remotes = o.targets.map((t) => parseRemote(t, o));
-  for (const r of o.remotes) {
+export interface ResolvedRm extends RmOptions {
+  remotes: RemotePath[];
+}
+
+export function validateRm(o: RmOptions): ResolvedRm {
+  const remotes = o.targets.map((t) => parseRemote(t, o));
+  for (const r of remotes) {
     if (r.path.replace(/\/+/g, "/") === "/") throw new UsageError("refusing to remove the container's root");
   }
+  return { ...o, remotes };
 }
 
-export async function runRm(o: RmOptions, { client }: Connection, io: Io): Promise<void> {
-  for (const { container, path } of o.remotes!) {
+export async function runRm(o: ResolvedRm, { client }: Connection, io: Io): Promise<void> {
+  for (const { container, path } of o.remotes) {
     try {
       await client.remove({ container, path }, { recursive: o.recursive });
       if (o.verbose) io.out.write(`removed ${path}\n`);

@@ -1,4 +1,6 @@
-// Runs a command's Validate → Run and turns any failure into one line on
+// Every command has the shape of kubectl's (cmd/cp and the others): Complete (the flags and
+// arguments into options, defaults filled in) → Validate (options into a resolved type, or a
+// UsageError) → Run (on the resolved type only). runCommand turns any failure into one line on
 // stderr and a non-zero exit code (2 for usage errors, 1 otherwise).
 import { connect, type Connection, type ConnectionOptions } from "./client.js";
 import { exitCodeFor, formatError } from "./errors.js";
@@ -11,17 +13,17 @@ export interface Io {
 export const processIo = (): Io => ({ out: process.stdout, err: process.stderr });
 
 /** Validate (may throw UsageError), connect, run, close; never throws. */
-export async function runCommand<O extends ConnectionOptions>(
+export async function runCommand<O extends ConnectionOptions, R>(
   o: O,
-  validate: (o: O) => void,
-  run: (o: O, conn: Connection, io: Io) => Promise<void>,
+  validate: (o: O) => R,
+  run: (r: R, conn: Connection, io: Io) => Promise<void>,
   io: Io = processIo(),
 ): Promise<number> {
   let conn: Connection | undefined;
   try {
-    validate(o);
+    const resolved = validate(o);
     conn = connect(o);
-    await run(o, conn, io);
+    await run(resolved, conn, io);
     return 0;
   } catch (err) {
     io.err.write(`podfiles: ${formatError(err)}\n`);
@@ -32,10 +34,10 @@ export async function runCommand<O extends ConnectionOptions>(
 }
 
 /** A commander action that runs and sets process.exitCode. */
-export function action<O extends ConnectionOptions>(
-  build: (args: string[], opts: Record<string, unknown>) => O,
-  validate: (o: O) => void,
-  run: (o: O, conn: Connection, io: Io) => Promise<void>,
+export function action<O extends ConnectionOptions, R>(
+  complete: (args: string[], opts: Record<string, unknown>) => O,
+  validate: (o: O) => R,
+  run: (r: R, conn: Connection, io: Io) => Promise<void>,
 ) {
   return async (...params: unknown[]) => {
     // commander passes the positional arguments, then the options, then the command.
@@ -44,7 +46,7 @@ export function action<O extends ConnectionOptions>(
     const args = params.slice(0, cmdIndex - 1).flat() as string[];
     let o: O;
     try {
-      o = build(args, opts);
+      o = complete(args, opts);
     } catch (err) {
       process.stderr.write(`podfiles: ${formatError(err)}\n`);
       process.exitCode = exitCodeFor(err);

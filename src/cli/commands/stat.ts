@@ -9,15 +9,18 @@ export interface StatOptions extends TargetOptions {
   target: string;
   dereference: boolean;
   json: boolean;
-  remote?: RemotePath;
 }
 
-export function validateStat(o: StatOptions): void {
-  o.remote = parseRemote(o.target, o);
+export interface ResolvedStat extends StatOptions {
+  remote: RemotePath;
 }
 
-export async function runStat(o: StatOptions, { client }: Connection, io: Io): Promise<void> {
-  const { container, path } = o.remote!;
+export function validateStat(o: StatOptions): ResolvedStat {
+  return { ...o, remote: parseRemote(o.target, o) };
+}
+
+export async function runStat(o: ResolvedStat, { client }: Connection, io: Io): Promise<void> {
+  const { container, path } = o.remote;
   const entry = await client.stat({ container, path }, { followSymlinks: o.dereference });
   io.out.write((o.json ? JSON.stringify(entryJson(entry), null, 2) : statText(entry)) + "\n");
 }
@@ -30,6 +33,6 @@ export function registerStat(program: Command): void {
     .option("-L, --dereference", "follow a final symlink (inside the container)")
     .option("--json", "print a JSON object");
   addTargetOptions(cmd).action(
-    action(([target], opts) => ({ ...opts, target: target!, dereference: !!opts.dereference, json: !!opts.json }) as StatOptions, validateStat, runStat),
+    action(([target], opts) => ({ ...opts, target: target ?? "", dereference: !!opts.dereference, json: !!opts.json }) as StatOptions, validateStat, runStat),
   );
 }

@@ -15,7 +15,7 @@ const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
 
 /**
  * Age after which a temp file in a container is taken for a leftover: the default idle timeout of
- * chunked upload sessions (15 min, src/uploads), after which even a live session would have been
+ * chunked upload sessions (15 min, src/handlers/upload-sessions.ts), after which even a live session would have been
  * aborted; a streaming upload rewrites its temp file with every chunk, so its mtime stays fresh.
  */
 export const STALE_TEMP_AGE_MS = 15 * 60_000;

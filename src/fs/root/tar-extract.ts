@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import { posix } from "node:path";
 import tar from "tar-stream";
 import type { ExtractOptions, ExtractResult } from "../container-fs.js";
-import { FileServiceError, invalidArgument } from "../../errors.js";
+import { invalidArgument, failedPrecondition } from "../../errors.js";
 import { uploadMode } from "../upload-mode.js";
 import type { RootContext } from "./context.js";
 import { createWriter } from "./file-writer.js";
@@ -19,7 +19,7 @@ import { pathFromWire } from "../name-bytes.js";
 export async function extractTar(ctx: RootContext, dirPath: string, input: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
   if (options.makeParents) await makeDirectories(ctx, dirPath, { mode: 0o755 });
   const dir = await ctx.statEntry(dirPath);
-  if (dir.type !== "directory") throw new FileServiceError("failed-precondition", `${dirPath}: tar uploads extract into a directory`);
+  if (dir.type !== "directory") throw failedPrecondition(`${dirPath}: tar uploads extract into a directory`);
 
   const extract = tar.extract();
   const feeding = feed(input, extract);

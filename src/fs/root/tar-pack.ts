@@ -12,7 +12,7 @@ import tar from "tar-stream";
 import type { Entry, ReadOptions, ReadStream } from "../container-fs.js";
 import type { RootContext } from "./context.js";
 import { closeQuietly } from "./fs-sys.js";
-import { ReadFd, readChunks } from "./read.js";
+import { ReadFd, readChunks } from "./read-chunks.js";
 import { walkTree } from "./tree-walk.js";
 
 const FILE_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;

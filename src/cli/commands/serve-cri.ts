@@ -2,24 +2,29 @@
 // CRI-O are addressed by their pod sandbox's metadata namespace/name and the container's name, as
 // the kubelet sets them; no Kubernetes API involved.
 import { existsSync, statSync } from "node:fs";
-import { jsonLogger } from "../log.js";
-import { CriPodResolver } from "../resolve/cri-pod-resolver.js";
-import { createServer, type ServerOptions } from "../server/server.js";
-import { closeOnSignal } from "../cli/close-on-signal.js";
+import { jsonLogger } from "../../log.js";
+import { CriPodResolver } from "../../resolve/cri-pod-resolver.js";
+import { createServer, type ServerOptions } from "../../server/server.js";
+import { closeOnSignal } from "../close-on-signal.js";
+import { readTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
 
-export interface ServeCriOptions {
-  cri?: string;
+export interface ServeCriOptions extends ListenFlags {
+  cri: string;
   procRoot?: string;
-  port: number;
-  host: string;
-  tlsCert?: string;
-  tlsKey?: string;
   /** Uploads keep setuid/setgid bits. */
   allowSetid?: boolean;
 }
 
-export function validateCri(o: ServeCriOptions): void {
-  const socket = o.cri!;
+export interface ResolvedServeCri {
+  mode: "cri";
+  cri: string;
+  procRoot: string;
+  listen: ResolvedListen;
+  allowSetid: boolean;
+}
+
+export function validateServeCri(o: ServeCriOptions): ResolvedServeCri {
+  const socket = o.cri;
   let isSocket = false;
   try {
     isSocket = statSync(socket).isSocket();
@@ -27,21 +32,19 @@ export function validateCri(o: ServeCriOptions): void {
     throw new Error(`--cri ${socket}: no such socket`);
   }
   if (!isSocket) throw new Error(`--cri ${socket}: not a unix socket`);
-  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new Error(`--port ${o.port}: not a port number`);
-  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error("--tls-cert and --tls-key go together");
+  const listen = validateListen(o);
   const procRoot = o.procRoot ?? "/proc";
   if (!existsSync(`${procRoot}/self`)) throw new Error(`--proc-root ${procRoot}: not a proc filesystem`);
+  return { mode: "cri", cri: socket, procRoot, listen, allowSetid: o.allowSetid ?? false };
 }
 
 /** `flags`: the server options the CLI built from its flags (the no-auth Host check, CORS, connection limits). */
-export async function runServeCri(o: ServeCriOptions, flags: Omit<ServerOptions, "resolver" | "logger" | "tls"> = {}) {
-  const { readFileSync } = await import("node:fs");
+export async function runServeCri(o: ResolvedServeCri, flags: Omit<ServerOptions, "resolver" | "logger" | "tls"> = {}) {
   const logger = jsonLogger();
-  const resolver = new CriPodResolver({ socketPath: o.cri!, procRoot: o.procRoot ?? "/proc" });
+  const resolver = new CriPodResolver({ socketPath: o.cri, procRoot: o.procRoot });
   // fail now, naming the socket, rather than on the first request
   const version = await resolver.runtimeVersion();
-  const tls = o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined;
-  const server = await createServer({ ...flags, resolver, logger, tls, uploads: { allowSetid: o.allowSetid } }).listen(o.port, o.host);
+  const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(o.listen.port, o.listen.host);
   logger.info({ msg: "listening", url: server.url, connections: server.limits, cri: o.cri, runtime: `${version.runtimeName} ${version.runtimeVersion}` });
   process.stdout.write(
     [

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import { ReadFd, readChunks } from "./read.js";
+import { ReadFd, readChunks } from "./read-chunks.js";
 
 const dir = mkdtempSync(join(tmpdir(), "podfiles-read-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
-// Access to the Node request behind a call, for the one question Connect's
-// signal answers too late: did the client abort, or finish, its request stream?
-import { createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
+// Access to the Node request behind a call: for the one question Connect's signal answers too
+// late (did the client abort, or finish, its request stream?), and for the caller's address.
+import { createContextKey, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 
@@ -23,4 +23,13 @@ export function requestBodyAborted(ctx: HandlerContext): boolean {
   const stream = (req as http2.Http2ServerRequest).stream;
   if (stream !== undefined) return (stream.rstCode ?? 0) !== 0;
   return !(req as http.IncomingMessage).complete;
+}
+
+/**
+ * The source address of a call, from the HTTP connection (not from headers: X-Forwarded-For is
+ * not trusted). Used by the Basic-login back-off, the audit log and the per-caller upload caps.
+ */
+export function peerOf(values: ContextValues): string {
+  const req = values.get(nodeRequestKey);
+  return req?.socket?.remoteAddress ?? "";
 }

@@ -5,8 +5,8 @@
 // in total and per caller, so one caller cannot hold the whole pool.
 import { randomBytes } from "node:crypto";
 import type { FileWriter } from "../fs/container-fs.js";
-import { FileServiceError, failedPrecondition, invalidArgument, notFound, resourceExhausted } from "../errors.js";
-import type { UploadCheck } from "../handlers/upload-check.js";
+import { failedPrecondition, invalidArgument, notFound, resourceExhausted, permissionDenied } from "../errors.js";
+import type { UploadCheck } from "./upload-check.js";
 import { formatName, type ContainerName } from "../resolve/resolver.js";
 
 export interface UploadSessionsOptions {
@@ -106,7 +106,7 @@ export class UploadSessions {
       if (session.container !== formatName(name) || session.path !== path) {
         throw invalidArgument(`upload ${id} belongs to ${session.container} ${session.path}, not ${formatName(name)} ${path}`);
       }
-      if (session.owner !== owner) throw new FileServiceError("permission-denied", `upload ${id} was begun by another identity`);
+      if (session.owner !== owner) throw permissionDenied(`upload ${id} was begun by another identity`);
       session.lastUsed = Date.now();
       return fn(session);
     });
