@@ -253,6 +253,9 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     const binDir = vars.PATH.replace(/:\$PATH$/, "");
     const kubeconfig = vars.KUBECONFIG;
     const criSocket = vars.CRI_SOCKET;
+    // scripts/cluster.sh runs two nodes by default: the pod and the agent measured are node A's, at node A's address
+    const nodes = JSON.parse(readFileSync(vars.PODFILES_CLUSTER_NODES_FILE, "utf8"));
+    const nodeA = nodes[0];
     const kubectlBin = path.join(binDir, "kubectl");
     for (const f of [kubeconfig, kubectlBin]) if (!existsSync(f)) throw new Error(`scripts/cluster.sh env names ${f}, which does not exist`);
     const env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: vars.KUBECACHEDIR, PATH: `${binDir}:${process.env.PATH ?? ""}` };
@@ -279,12 +282,12 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     t = Date.now();
     log("agent image: scripts/images.sh agent (cached unless the sources changed) + ctr import");
     const tar = (await sh("bash", [path.join(snap, "scripts/images.sh"), "agent", path.join(cache, "images")], { timeoutMs: budget(300_000) })).stdout.trim();
-    await sh("ctr", ["-a", criSocket, "-n", "k8s.io", "images", "import", tar], { timeoutMs: budget(120_000) });
+    for (const n of nodes) await sh("ctr", ["-a", n.criSocket, "-n", "k8s.io", "images", "import", tar], { timeoutMs: budget(120_000) });
     log(`agent image ready (${((Date.now() - t) / 1000).toFixed(1)} s)`);
 
     // ---------------------------------------------------------------- the per-run kustomization
     const port = (await portFree(8080, "0.0.0.0")) && (await portFree(8080, "127.0.0.1")) ? 8080 : await freePort();
-    const agentUrl = `http://127.0.0.1:${port}`;
+    const agentUrl = `http://${nodeA.ip}:${port}`; // the overlay's agent listens on its node's address (POD_IP)
     const apiserver = new URL(JSON.parse(await kubectl(["config", "view", "--minify", "-o", "json"])).clusters[0].cluster.server);
     // test/e2e/overlay (of the snapshot) with what depends on this run, as test/e2e/agent.spec.ts does
     const runDir = path.join(snap, "test/e2e/.run/bench-kubectl-cp");
@@ -348,6 +351,7 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
       kind: "Pod",
       metadata: { name: POD, namespace: NS },
       spec: {
+        nodeName: nodeA.name,
         terminationGracePeriodSeconds: 1,
         containers: [
           {
