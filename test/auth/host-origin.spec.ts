@@ -58,7 +58,7 @@ describe("no auth: the Host header must name this machine's loopback (DNS rebind
     const lookup: LookupFunction = (_host, opts, cb) => (opts.all ? cb(null, [{ address: "127.0.0.1", family: 4 }]) : cb(null, "127.0.0.1", 4));
     const baseUrl = `http://rebind.evil.example:${s.port}`;
     const sessions = new Http2SessionManager(baseUrl, undefined, { lookup } as object);
-    const evil = createClient(FileService, createGrpcTransport({ baseUrl, httpVersion: "2", sessionManager: sessions }));
+    const evil = createClient(FileService, createGrpcTransport({ baseUrl, sessionManager: sessions }));
     try {
       const [code, message] = await codeAndMessage(evil.makeDirectory({ container: s.container, path: "/pwned" }));
       expect(code).toBe(Code.PermissionDenied);

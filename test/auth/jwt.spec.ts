@@ -8,12 +8,12 @@ import { createPublicKey } from "node:crypto";
 import { hashPassword } from "../../src/auth/passwords.js";
 import { parseClients } from "../../src/auth/clients.js";
 import { basic, bearer, ecPem, hsSecret, key, rsaPem, startAuthServer, type AuthTestServer } from "./support.js";
-import { create } from "@bufbuild/protobuf";
-import { UploadRequestSchema, type UploadOptions } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { UploadOptionsSchema, UploadRequestSchema } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { FileClient, Ref } from "../support/files.js";
 import { codeAndMessage as code } from "../support/status.js";
 
-function uploadAll(client: FileClient, container: Ref, path: string, chunks: Uint8Array[], options: Partial<UploadOptions>, callOptions: { headers: Record<string, string> }) {
+function uploadAll(client: FileClient, container: Ref, path: string, chunks: Uint8Array[], options: MessageInitShape<typeof UploadOptionsSchema>, callOptions: { headers: Record<string, string> }) {
   async function* requests() {
     yield create(UploadRequestSchema, { part: { case: "header", value: { container, path, options } } });
     for (const value of chunks) yield create(UploadRequestSchema, { part: { case: "data", value } });

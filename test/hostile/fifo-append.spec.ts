@@ -4,52 +4,18 @@
 //   does not stall Health/Check or Stat. On 041aa0b the server blocked in a synchronous
 //   open(O_WRONLY) until someone opened the FIFO for reading.
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { fileClients } from "../support/server.js";
 import { uploadAll } from "../support/files.js";
-import { codeAndMessage, codeName } from "../support/status.js";
+import { codeAndMessage } from "../support/status.js";
 import { Code } from "@connectrpc/connect";
 import { assertAlive, healthCheck, sleep, startHostileServer, type HostileServer } from "./support/hostile-server.js";
-import { PROTOCOLS } from "./support/raw-calls.js";
 
 const container = { namespace: "local", pod: "local", container: "local" };
-
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
-
-/** Sequential Stat calls on a healthy file for `ms`: latencies (a failed or timed-out call counts with its full time) and errors. */
-async function measureStat(client: ReturnType<typeof fileClients>["grpc"], path: string, ms: number) {
-  const latencies: number[] = [];
-  const errors: string[] = [];
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const t0 = performance.now();
-    const [code, message] = await codeAndMessage(client.stat({ container, path }, { timeoutMs: 1000 }));
-    latencies.push(performance.now() - t0);
-    if (code !== "ok") errors.push(`${Code[code]}: ${message}`);
-  }
-  latencies.sort((a, b) => a - b);
-  return { n: latencies.length, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: latencies[latencies.length - 1], errors };
-}
-
-/** Health/Check every 100 ms for `ms`, each bounded at 1 s: latencies and failures. */
-async function pollHealth(url: string, ms: number) {
-  const latencies: number[] = [];
-  const errors: string[] = [];
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try {
-      latencies.push(await healthCheck(url, 1000));
-    } catch (err) {
-      errors.push((err as Error).message);
-    }
-    await sleep(100);
-  }
-  return { latencies, errors };
-}
 
 const fmt = (n: number) => n.toFixed(1);
 

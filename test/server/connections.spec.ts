@@ -56,7 +56,7 @@ function closedWithin(s: net.Socket, waitMs: number): Promise<number | "open"> {
 /** Clients whose connections come from `localAddress` (another loopback address than the flood's). */
 function clientsFrom(baseUrl: string, localAddress: string) {
   const sessions = new Http2SessionManager(baseUrl, undefined, { localAddress } as http2.ClientSessionOptions);
-  const grpc = createGrpcTransport({ baseUrl, httpVersion: "2", sessionManager: sessions });
+  const grpc = createGrpcTransport({ baseUrl, sessionManager: sessions });
   const h1 = createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { localAddress, agent: false } });
   return {
     grpc: createClient(FileService, grpc),

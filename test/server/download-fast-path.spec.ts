@@ -79,7 +79,7 @@ function statusText(r: WireResponse): string {
   if (r.grpcStatus !== undefined) return `grpc-status: ${r.grpcStatus}\ngrpc-message: ${decodeURIComponent(r.grpcMessage ?? "")}`;
   // the last envelope of the body carries the status
   let at = 0;
-  let last = Buffer.alloc(0);
+  let last: Buffer = Buffer.alloc(0);
   while (at + 5 <= r.body.length) {
     const end = at + 5 + r.body.readUInt32BE(at + 1);
     last = r.body.subarray(at + 5, end);
@@ -121,7 +121,7 @@ describe.each(cases)("the fast path writes what connect-node writes: $name", ({ 
   });
 
   it("a malformed deadline header: the same INVALID_ARGUMENT", async () => {
-    const header = contentType.includes("connect") ? { "connect-timeout-ms": "soon" } : { "grpc-timeout": "soon" };
+    const header: Record<string, string> = contentType.includes("connect") ? { "connect-timeout-ms": "soon" } : { "grpc-timeout": "soon" };
     const { fast: f, plain: p } = await both(requestBody("/data.bin"), header);
     expect(f.body.toString("latin1")).toBe(p.body.toString("latin1"));
     expect(f.grpcStatus).toBe(p.grpcStatus);

@@ -15,11 +15,15 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-type Member = { header: tar.Headers; body?: string };
+/** What `pack.entry` takes: a name, the rest optional (tar-stream does not export its HeaderArgument). */
+type Member = { header: Partial<tar.Header> & Pick<tar.Header, "name">; body?: string };
 
 async function tarOf(members: Member[]): Promise<Buffer> {
   const pack = tar.pack();
-  for (const m of members) pack.entry(m.header, m.body);
+  for (const m of members) {
+    if (m.body === undefined) pack.entry(m.header);
+    else pack.entry(m.header, m.body);
+  }
   pack.finalize();
   const parts: Buffer[] = [];
   for await (const ch of pack as AsyncIterable<Buffer>) parts.push(ch);

@@ -31,11 +31,11 @@ describe("TLS with ALPN", () => {
   it("serves gRPC over h2 and Connect over HTTP/1.1 on one TLS port", async () => {
     expect(server.url.startsWith("https://")).toBe(true);
     const ca = readFileSync(join(dir, "cert.pem"));
-    const grpc = createClient(FileService, createGrpcTransport({ baseUrl: server.url, httpVersion: "2", nodeOptions: { ca } }));
+    const grpc = createClient(FileService, createGrpcTransport({ baseUrl: server.url, nodeOptions: { ca } }));
     const h1 = createClient(FileService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", nodeOptions: { ca } }));
     expect((await downloadAll(grpc, server.container, "/tls.txt")).data.toString()).toBe("over tls");
     expect((await h1.stat({ container: server.container, path: "/tls.txt" })).entry?.size).toBe(8n);
-    const untrusted = createClient(FileService, createGrpcTransport({ baseUrl: server.url, httpVersion: "2" }));
+    const untrusted = createClient(FileService, createGrpcTransport({ baseUrl: server.url }));
     await expect(untrusted.stat({ container: server.container, path: "/tls.txt" })).rejects.toThrow();
   });
 });
