@@ -12,6 +12,11 @@ const STORE_KEY = "podfiles.uploads";
 /** 4 MiB per WriteUploadChunk, the server's largest chunk: 1 MiB calls spent more time in round trips than in bytes */
 const CHUNK = 4 * 1024 * 1024;
 const PARALLEL_UPLOADS = 2;
+/** failures after which the server's session may still be there: the upload is kept to resume */
+const RESUMABLE = new Set(["UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "UNKNOWN", "INTERNAL", "CANCELLED", "DATA_LOSS"]);
+let unloading = false;
+addEventListener("pagehide", () => (unloading = true));
+addEventListener("beforeunload", () => (unloading = true));
 /** a download's bytes are handed to a Blob every this many bytes (Chromium keeps big Blobs out of the JS heap, on disk) */
 const BLOB_FLUSH = 64 * 1024 * 1024;
 
@@ -216,9 +221,11 @@ export class Transfers {
       item.state("done", `uploaded ${formatBytes(file.size)}${secs ? ` in ${secs.toFixed(1)} s (${formatBytes(result.bytes / secs)}/s)` : ""} · SHA-256 ${result.sha256.slice(0, 12)}… checked by the server`);
       this.onUploaded(path);
     } catch (err) {
+      // a reload or a closed tab cancels the calls in flight: keep the session for the next page
+      if (unloading) return;
       const { code, text } = describeError(err);
       item.clearButtons();
-      if (code === "CANCELLED" || signal.aborted) {
+      if (signal.aborted) {
         const rec = loadStore().find((r) => r.key === key);
         dropStored(key);
         if (rec?.uploadId) void client.rpc.abortUpload({ container: { ...container, container: container.container ?? "" }, path, uploadId: rec.uploadId }).catch(() => undefined);
@@ -227,9 +234,12 @@ export class Transfers {
       }
       item.state("failed", text);
       item.li.dataset.code = code;
+      if (RESUMABLE.has(code)) {
+        item.button("Retry", () => (item.li.remove(), this.upload([{ file, path, overwrite: job.overwrite }])));
+        return;
+      }
+      dropStored(key);
       if (code === "ALREADY_EXISTS") item.button("Replace", () => (item.li.remove(), this.upload([{ file, path, overwrite: true }])));
-      else if (loadStore().some((r) => r.key === key)) item.button("Retry", () => (item.li.remove(), this.upload([{ file, path, overwrite: job.overwrite }])));
-      else dropStored(key);
     }
   }
 
