@@ -223,7 +223,12 @@ async function upload(files: Files, dir: Target, req: Req, res: Res, call: Call)
       const path = `${dir.path.replace(/\/+$/, "")}/${name}`;
       // one file at a time: parts arrive in order and the next waits for this one's stream to end
       chain = chain.then(async () => {
-        const r = await files.upload(requests({ ...dir, path }, stream), call);
+        // kube-finder replaces an existing file; asking for OVERWRITE only then keeps a create-only scope able to add files
+        const exists = await files.stat({ ...dir, path }, call).then(
+          () => true,
+          (err: unknown) => (ConnectError.from(err).code === Code.NotFound ? false : Promise.reject(err)),
+        );
+        const r = await files.upload(requests({ ...dir, path }, stream, exists), call);
         uploaded.push({ path, size: Number(r.bytesReceived), sha256: Buffer.from(r.sha256).toString("hex") });
       });
       chain.catch((err) => {
@@ -247,8 +252,8 @@ async function upload(files: Files, dir: Target, req: Req, res: Res, call: Call)
   json(res, 200, { message: uploaded.map((u) => `file ${u.path} uploaded successfully`).join("; "), files: uploaded });
 }
 
-async function* requests(target: Target, stream: NodeJS.ReadableStream): AsyncGenerator<MessageInitShape<typeof UploadRequestSchema>> {
-  yield { part: { case: "header", value: { ...target, options: { overwrite: OverwritePolicy.OVERWRITE } } } };
+async function* requests(target: Target, stream: NodeJS.ReadableStream, replace: boolean): AsyncGenerator<MessageInitShape<typeof UploadRequestSchema>> {
+  yield { part: { case: "header", value: { ...target, options: { overwrite: replace ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL } } } };
   let pending: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {

@@ -59,7 +59,7 @@ const list = new FileList($("list"), $("list-spacer"), (action, entry) => void o
 let loadSeq = 0;
 /** figures of the last listing, for the benchmark and the tests */
 const listing = { path: "", startedMs: 0, firstRowsMs: -1, allMs: -1, count: 0 };
-(window as unknown as { podfilesPage: unknown }).podfilesPage = { listing };
+(window as unknown as { podfilesPage: unknown }).podfilesPage = { listing, client: () => client() };
 list.onPaint = (rows) => {
   if (rows > 0 && listing.firstRowsMs < 0) listing.firstRowsMs = performance.now() - listing.startedMs;
 };
