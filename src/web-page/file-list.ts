@@ -10,7 +10,8 @@ export type RowAction = "open" | "download" | "rename" | "delete";
 
 const ROW_HEIGHT = 26;
 const OVERSCAN = 8;
-const ICONS: Partial<Record<FileType, string>> = { [FileType.DIRECTORY]: "📁", [FileType.SYMLINK]: "🔗", [FileType.REGULAR]: "📄" };
+/** glyphs every system font has (emoji fonts are often missing on servers and in CI) */
+const ICONS: Partial<Record<FileType, string>> = { [FileType.DIRECTORY]: "▸", [FileType.SYMLINK]: "↪", [FileType.REGULAR]: "▫" };
 
 export const mtimeOf = (e: FileEntry) => (e.modifyTime ? Number(e.modifyTime.seconds) * 1000 + Math.floor(e.modifyTime.nanos / 1e6) : 0);
 
@@ -150,6 +151,7 @@ function fillRow(row: HTMLElement, e: FileEntry, index: number): void {
   const [icon, name, link] = row.firstElementChild!.children as unknown as HTMLElement[];
   const cells = row.children as unknown as HTMLElement[];
   icon!.textContent = ICONS[e.type] ?? "◦";
+  icon!.className = e.type === FileType.DIRECTORY ? "icon dir" : "icon";
   name!.textContent = e.name;
   name!.title = e.path;
   link!.textContent = e.type === FileType.SYMLINK ? ` → ${e.symlinkTarget}` : "";

@@ -9,7 +9,7 @@ export function formatBytes(n: number): string {
     n /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${UNITS[i]}`;
+  return i === 0 ? `${Math.round(n)} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${UNITS[i]}`;
 }
 
 export function formatTime(ms: number | undefined): string {

@@ -7,6 +7,17 @@ import { AuthService } from "../../gen/ts/podfiles/v1/auth_pb.js";
 import { createPodfilesWebClient, type ContainerRef, type PodfilesWebClient } from "../web.js";
 
 const TOKEN_KEY = "podfiles.token";
+
+/**
+ * Chromium sends a request body given as a Blob several times faster than the same bytes given as
+ * an ArrayBuffer (measured here, 4 MiB POSTs to a bare node:http sink: 44–66 MiB/s vs 6–10 MiB/s;
+ * the ArrayBuffer goes through the renderer's data pipe). Upload chunks are such bodies.
+ */
+const BLOB_BODY_MIN = 64 * 1024;
+const fetchWithBlobBodies: typeof fetch = (input, init) =>
+  init?.body instanceof Uint8Array && init.body.byteLength >= BLOB_BODY_MIN
+    ? fetch(input, { ...init, body: new Blob([init.body as Uint8Array<ArrayBuffer>]) })
+    : fetch(input, init);
 /** the page talks to the server that served it: same origin, so no CORS is needed */
 const baseUrl = location.origin;
 
@@ -29,7 +40,7 @@ export class Session {
   }
 
   client(container: ContainerRef): PodfilesWebClient {
-    return createPodfilesWebClient({ baseUrl, token: this.token, container });
+    return createPodfilesWebClient({ baseUrl, token: this.token, container, fetch: fetchWithBlobBodies });
   }
 
   private auth(authorization?: string) {
