@@ -57,6 +57,12 @@ function fail(what: string, err: unknown): void {
 const status = $("list-status");
 const list = new FileList($("list"), $("list-spacer"), (action, entry) => void onRow(action, entry));
 let loadSeq = 0;
+/**
+ * Entries per ListFiles message. The server stats every entry of a page before it sends it: with
+ * its default (1000) the first rows of a 100,000-entry directory came after 262 ms, with 200 after
+ * 20 ms (Node client, same server, loaded machine), and the whole listing was no slower.
+ */
+const LIST_PAGE = 200;
 /** figures of the last listing, for the benchmark and the tests */
 const listing = { path: "", startedMs: 0, firstRowsMs: -1, allMs: -1, count: 0 };
 (window as unknown as { podfilesPage: unknown }).podfilesPage = { listing, client: () => client() };
@@ -77,7 +83,7 @@ async function load(): Promise<void> {
   const hidden = ($("hidden-toggle") as HTMLInputElement).checked;
   try {
     let n = 0;
-    for await (const entry of client().list(place.path, { hidden })) {
+    for await (const entry of client().list(place.path, { hidden, pageSize: LIST_PAGE })) {
       if (seq !== loadSeq) return;
       list.add(entry);
       if (++n % 5000 === 0) status.textContent = `loading… ${n.toLocaleString()} entries`;

@@ -205,11 +205,13 @@ export class Transfers {
         onProgress: (p: { bytes: number; total?: number }) => item.progress(resumedFrom + p.bytes, file.size, resumedFrom ? `resumed at ${formatBytes(resumedFrom)} · ` : ""),
       };
       item.restart();
+      item.state("running", "starting…");
       let result;
       if (rec.uploadId) {
         try {
           resumedFrom = Number((await client.rpc.queryUpload({ container: { ...container, container: container.container ?? "" }, path, uploadId: rec.uploadId })).committedSize);
           item.li.dataset.resumedFrom = String(resumedFrom);
+          item.state("running", `resuming at ${formatBytes(resumedFrom)} of ${formatBytes(file.size)}…`);
           result = await client.upload(file, path, { ...options, uploadId: rec.uploadId });
         } catch (err) {
           // the session is gone (expired, or the server restarted): start again from byte 0

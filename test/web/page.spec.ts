@@ -143,7 +143,7 @@ describe("the file browser page against podfiles serve", () => {
     const resumedFrom = Number(await item.getAttribute("data-resumed-from"));
     expect(resumedFrom).toBeGreaterThanOrEqual(before);
     expect(resumedFrom).toBeLessThan(BIG_MIB * 1024 * 1024);
-    expect(await item.locator(".stats").textContent()).toMatch(/resumed at .* of 200 MiB \(\d+ %\)|uploaded 200 MiB/);
+    await expect.poll(() => item.locator(".stats").textContent()).toMatch(/resum(ed|ing) at .* of 200 MiB|uploaded 200 MiB/);
     await page.screenshot({ path: join(ARTIFACTS, "upload-progress.png") });
     await page.waitForSelector('#queue li[data-name="big.bin"][data-state="done"]', { timeout: 120_000 });
     expect(await sha256File(join(root, "docs", "big.bin"))).toBe(sha);
@@ -169,7 +169,7 @@ describe("the file browser page against podfiles serve", () => {
     await page.waitForSelector('#queue li[data-name="picked.txt"][data-code="ALREADY_EXISTS"]');
     await page.locator('#queue li[data-name="picked.txt"][data-code="ALREADY_EXISTS"] button', { hasText: "Replace" }).click();
     await expect.poll(() => readFileSync(join(root, "docs", "picked.txt"), "utf8")).toBe("picked again\n");
-  }, 180_000); // Chromium uploads at 4–16 MiB/s on this loaded 2-core machine (a raw fetch POST too)
+  }, 120_000);
 
   it("makes a directory, renames and deletes (with confirmation)", async () => {
     await page.goto(`${server.url}/#ns=local&pod=local&c=local&path=%2Fdocs`);
