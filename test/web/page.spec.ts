@@ -11,6 +11,13 @@ import type { ServerProcess } from "../support/server-process.js";
 import { startServerProcess } from "../support/server-process.js";
 import { ARTIFACTS, launchChromium, randomFile, sha256File, startAuthServer, tempDir, type AuthServer } from "./support.js";
 
+// The callbacks of page.evaluate run in Chromium. The DOM lib is not loaded for the tests (it would
+// retype fetch, Response and friends for every other spec): the names they use, untyped, here only.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any, window: any, sessionStorage: any, localStorage: any, DataTransfer: any, DragEvent: any;
+type HTMLElement = any;
+type HTMLInputElement = any;
+
 const BIG_MIB = 200;
 const MANY = 20_000;
 
@@ -133,7 +140,7 @@ describe("the file browser page against podfiles serve", () => {
     const item = page.locator('#queue li[data-name="big.bin"]');
     // (on loopback the whole upload takes about a second: reload as soon as some chunks are in)
     await page.waitForFunction(() => !/SHA-256/.test(document.querySelector('#queue li[data-name="big.bin"] .stats')?.textContent ?? "SHA-256") &&
-        Number(document.querySelector<HTMLElement>('#queue li[data-name="big.bin"]')?.dataset.bytes ?? 0) > 0, undefined, { timeout: 60_000, polling: 10 });
+        Number((document.querySelector('#queue li[data-name="big.bin"]') as HTMLElement)?.dataset.bytes ?? 0) > 0, undefined, { timeout: 60_000, polling: 10 });
     const before = Number(await item.getAttribute("data-bytes"));
     await page.reload();
     await page.waitForSelector('#interrupted:not([hidden]) [data-name="big.bin"]');
