@@ -3,8 +3,10 @@
 // picker, a 200 MiB upload interrupted by a reload and resumed, its download checked by SHA-256,
 // mkdir, rename, delete, and the status of a refused call (PERMISSION_DENIED, UNAUTHENTICATED) as
 // the page shows it. Screenshots go to test/web/artifacts/ (not committed).
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServerProcess } from "../support/server-process.js";
@@ -201,6 +203,21 @@ describe("the file browser page against podfiles serve", () => {
     await answer(page);
     await page.waitForSelector('.msg.info:has-text("Deleted /docs/uno.txt")');
     expect(existsSync(join(root, "docs", "uno.txt"))).toBe(false);
+
+    // a folder by the folder picker (webkitdirectory): its tree is recreated, then downloaded as a tar
+    mkdirSync(join(work, "folder", "sub"), { recursive: true });
+    writeFileSync(join(work, "folder", "sub", "x.txt"), "x\n");
+    writeFileSync(join(work, "folder", "y.txt"), "y\n");
+    await page.setInputFiles("#folder-input", join(work, "folder"));
+    await page.waitForSelector('#queue li[data-name="x.txt"][data-state="done"]');
+    await page.waitForSelector('#queue li[data-name="y.txt"][data-state="done"]');
+    expect(readFileSync(join(root, "docs", "folder", "sub", "x.txt"), "utf8")).toBe("x\n");
+    await row(page, "folder").waitFor();
+    const [tar] = await Promise.all([page.waitForEvent("download"), row(page, "folder").locator('[data-action="download"]').click()]);
+    expect(tar.suggestedFilename()).toBe("folder.tar");
+    await tar.saveAs(join(work, "folder.tar"));
+    const { stdout } = await promisify(execFile)("tar", ["-tf", join(work, "folder.tar")]);
+    expect(stdout.split("\n").filter(Boolean).sort()).toEqual(expect.arrayContaining([expect.stringMatching(/sub\/x\.txt$/), expect.stringMatching(/y\.txt$/)]));
     await page.screenshot({ path: join(ARTIFACTS, "docs.png") });
   });
 });
