@@ -1,6 +1,8 @@
 // The page's HTTP answers: a strict Content-Security-Policy on everything, index.html revalidated
 // (ETag → 304), hashed assets cached for a year, and nothing but GET/HEAD of the page's own paths
 // taken from the RPC routes.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 import { tempDir } from "./support.js";
@@ -49,5 +51,12 @@ describe("the page's HTTP answers", () => {
     expect(stat.status).toBe(200);
     const foreign = await fetch(`${server.url}/`, { headers: { origin: "https://evil.example" } });
     expect(foreign.status).toBe(403);
+  });
+
+  it("kube-finder's API on a server without auth answers only the Host names it serves (DNS rebinding)", async () => {
+    const api = `${server.url}/apis/v1/namespaces/local/pods/local/containers/local/files?subpath=/`;
+    const curl = (...a: string[]) => promisify(execFile)("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", ...a, api]);
+    expect((await curl()).stdout).toBe("200");
+    expect((await curl("-H", "Host: evil.example")).stdout).toBe("403");
   });
 });
