@@ -240,6 +240,10 @@ async function upload(files: Files, dir: Target, req: Req, res: Res, call: Call)
     parser.on("error", (err) => reject(new ConnectError(`multipart body: ${(err as Error).message}`, Code.InvalidArgument)));
     parser.on("close", () => chain.then(resolve, reject));
   });
+  // a body cut off mid-part: the file stream fails, so its Upload is aborted (temp file removed), never committed short
+  res.once("close", () => {
+    if (!res.writableFinished) parser.destroy(new Error("the request was cut off"));
+  });
   (req as NodeJS.ReadableStream).pipe(parser);
   try {
     await done;

@@ -2,7 +2,8 @@
 // download, multipart upload), against `podfiles serve --auth jwt` in its own process: the same
 // auth, scopes and confinement as FileService, and none of kube-finder's holes (0777 uploads).
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,6 +36,7 @@ describe("kube-finder's API with curl", () => {
     symlinkSync("/proc/kcore", join(root, "home", "core"));
     symlinkSync("/etc/hostname", join(root, "escape"));
     mkdirSync(join(root, "up"));
+    mkdirSync(join(root, "cut"));
     server = await startAuthServer(root, await tempDir("podfiles-kf-"));
     base = `${server.url}/apis/v1/namespaces/local/pods/local/containers/local/files`;
   });
@@ -99,6 +101,21 @@ describe("kube-finder's API with curl", () => {
     const sneaky = await curl("-F", `file=@${join(work, "LICENSE")};filename=../../sneaky`, `${base}?subpath=/up&token=${token}`);
     expect(sneaky.status).toBe(200);
     expect(existsSync(join(root, "up", "sneaky"))).toBe(true);
+  });
+
+  it("a multipart body cut off mid-file leaves no file (the upload is aborted, not committed short)", async () => {
+    const boundary = "----cut";
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+    const u = new URL(`${base}?subpath=/cut`);
+    await new Promise<void>((resolve) => {
+      const req = request(u, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": String(10 * 1024 * 1024) } });
+      req.on("error", () => resolve());
+      req.on("response", () => resolve());
+      req.write(head);
+      req.write(Buffer.alloc(3 * 1024 * 1024, 1), () => setTimeout(() => req.destroy(), 300));
+    });
+    // nothing committed, and the upload's temp file is gone too
+    await expect.poll(() => readdirSync(join(root, "cut")), { timeout: 5000 }).toEqual([]);
   });
 
   it("the same scopes and confinement: a read-only client gets 403, paths stay inside the container", async () => {
