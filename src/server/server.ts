@@ -20,6 +20,8 @@ import type { ResolvedLimits } from "./connection-limits.js";
 import { createTransport, type Transport, type TransportOptions } from "./transport.js";
 import { downloadFastPath, downloadFastPathProtocol } from "./fast-path/download.js";
 import { uploadFastPath, uploadFastPathProtocol } from "./fast-path/upload.js";
+import { kubeFinderApi } from "./kube-finder-api.js";
+import { staticPage } from "./static-page.js";
 
 export interface ServerOptions extends TransportOptions {
   resolver: Resolver;
@@ -91,7 +93,10 @@ export function createServer(options: ServerOptions) {
   const fast = { interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes };
   const download = downloadFastPath({ impl: files.download, ...fast });
   const upload = uploadFastPath({ impl: files.upload, ...fast });
+  // the file browser page at / and kube-finder's REST API (/apis/v1/…): plain HTTP beside the RPCs
+  const web = [staticPage(), kubeFinderApi({ routes, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes })];
   const route: typeof handler = (req, res) => {
+    if (web.some((serve) => serve(req, res))) return;
     if (options.fastPaths !== false) {
       const down = downloadFastPathProtocol(req);
       if (down) return void download(req, res, down);

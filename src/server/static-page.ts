@@ -1,0 +1,95 @@
+// The file browser page (src/web-page, built by Vite into dist/web-page) at `/`. Same origin as
+// the API it calls, so the default CORS policy (same-origin only) already fits. Every answer
+// carries a strict Content-Security-Policy: scripts, styles and calls to this origin only, no
+// inline code, no frames, no plugins. index.html is revalidated on every load (ETag); the
+// hashed assets/ files never change under their name, so browsers keep them for a year.
+import { createHash } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
+import type { FastPathRequest as Req, FastPathResponse as Res } from "./fast-path/wire-protocols.js";
+import { fileURLToPath } from "node:url";
+
+
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const SECURITY_HEADERS = {
+  "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Resource-Policy": "same-origin",
+  "X-Frame-Options": "DENY",
+};
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+};
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+  cache: string;
+}
+
+/** dist/web-page beside this module's dist/src/server (the package ships both). */
+export const DEFAULT_PAGE_DIR = fileURLToPath(new URL("../../web-page/", import.meta.url));
+
+/**
+ * A request handler for the page: returns false for requests it does not serve (anything but a
+ * GET or HEAD of `/`, `/index.html` or `/assets/<file>`), so the caller passes them on. The files are
+ * read once (the page is ~160 KB); a missing build answers 404 with how to build it.
+ */
+export function staticPage(dir = DEFAULT_PAGE_DIR): (req: Req, res: Res) => boolean {
+  const assets = new Map<string, Asset>();
+  let missing: string | undefined;
+  try {
+    const index = readFileSync(`${dir}/index.html`);
+    assets.set("/", asset(index, ".html", "no-cache"));
+    assets.set("/index.html", assets.get("/")!);
+    for (const name of readdirSync(`${dir}/assets`)) {
+      const ext = name.slice(name.lastIndexOf("."));
+      if (TYPES[ext]) assets.set(`/assets/${name}`, asset(readFileSync(`${dir}/assets/${name}`), ext, "public, max-age=31536000, immutable"));
+    }
+  } catch (err) {
+    missing = `the web page is not built (${(err as Error).message}): run npm run build:web\n`;
+  }
+
+  return (req, res) => {
+    if (req.method !== "GET" && req.method !== "HEAD") return false;
+    const path = (req.url ?? "").split("?")[0]!;
+    if (path !== "/" && path !== "/index.html" && !path.startsWith("/assets/")) return false;
+    const a = assets.get(path);
+    if (!a) {
+      res.writeHead(404, { ...SECURITY_HEADERS, "Content-Type": "text/plain; charset=utf-8" });
+      res.end(missing ?? `${path}: not found\n`);
+      return true;
+    }
+    const headers = { ...SECURITY_HEADERS, "Content-Type": a.type, "Cache-Control": a.cache, ETag: a.etag };
+    if (req.headers["if-none-match"] === a.etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return true;
+    }
+    res.writeHead(200, { ...headers, "Content-Length": String(a.body.length) });
+    if (req.method === "HEAD") res.end();
+    else res.end(a.body);
+    return true;
+  };
+}
+
+function asset(body: Buffer, ext: string, cache: string): Asset {
+  return { body, type: TYPES[ext]!, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`, cache };
+}
