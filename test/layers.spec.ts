@@ -15,6 +15,7 @@ const LAYER_PREFIXES: [prefix: string, layer: string][] = [
   ["src/index.ts", "client entry"],
   ["src/web.ts", "client entry"],
   ["src/client/", "client"],
+  ["src/web-page/", "web page"],
   ["src/cli/", "cli"],
   ["src/auth/", "auth"],
   ["src/server/", "server"],
@@ -32,6 +33,8 @@ const LAYER_PREFIXES: [prefix: string, layer: string][] = [
 /** The layers each one may import directly; what those may import it may import too. gen and log: anyone. */
 const MAY_IMPORT: Record<string, string[]> = {
   "client entry": ["client"],
+  /** the browser page: the SDK's browser entry (src/web.ts) and its client modules, nothing of the server */
+  "web page": ["client entry", "client"],
   client: [],
   cli: ["client", "auth", "server"],
   auth: ["server"],
