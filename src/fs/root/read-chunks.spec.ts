@@ -61,3 +61,27 @@ describe("readChunks", () => {
     expect(total).toBe(data.length);
   });
 });
+
+describe("readChunks abandoned with its fd closed", () => {
+  it("leaves no unhandled rejection behind when the read-ahead fails and nobody resumes the generator", async () => {
+    // The shape that killed the server (found by test/hostile/random-trees.spec.ts on Node 24): a tar
+    // entry's consumer stops on a destroyed sink without returning the generator while the fd is
+    // closed under the next read-ahead ("read after close").
+    const file = join(dir, "abandoned.bin");
+    writeFileSync(file, randomBytes(3 << 16));
+    const rfd = new ReadFd(openSync(file, "r"));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const chunks = readChunks(rfd, 0n, BigInt(3 << 16), 1 << 16);
+      const first = chunks.next(); // starts the read of chunk 1
+      rfd.close(); // closing while it is in flight: the read-ahead of chunk 2 is refused
+      expect((await first).done).toBe(false);
+      await new Promise((r) => setTimeout(r, 50)); // the generator is never resumed
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+});

@@ -48,7 +48,7 @@ export async function* readChunks(file: ReadFd, offset: bigint, length: bigint, 
   const end = offset + length;
   const sizeAt = (position: bigint) => Number(end - position < BigInt(chunkSize) ? end - position : BigInt(chunkSize));
   let position = offset;
-  let next = position < end ? readChunk(file, position, sizeAt(position)) : undefined;
+  let next = position < end ? readAhead(file, position, sizeAt(position)) : undefined;
   try {
     while (next) {
       signal?.throwIfAborted();
@@ -57,7 +57,7 @@ export async function* readChunks(file: ReadFd, offset: bigint, length: bigint, 
       next = undefined;
       if (!chunk) return;
       position += BigInt(chunk.length);
-      if (chunk.length === want && position < end) next = readChunk(file, position, sizeAt(position));
+      if (chunk.length === want && position < end) next = readAhead(file, position, sizeAt(position));
       yield chunk;
     }
   } finally {
@@ -67,14 +67,31 @@ export async function* readChunks(file: ReadFd, offset: bigint, length: bigint, 
   }
 }
 
+/**
+ * The read of the next chunk, started before the caller asks for it. Marked as handled at once: a
+ * caller that stops iterating without returning the generator (a consumer stuck on a destroyed
+ * sink) leaves it unawaited, and its failure (the fd closed under it: "read after close") must not
+ * become an unhandled rejection, which ends the process. Whoever awaits it still gets the error.
+ */
+function readAhead(file: ReadFd, position: bigint, want: number): Promise<Buffer | undefined> {
+  const pending = readChunk(file, position, want);
+  pending.catch(() => undefined);
+  return pending;
+}
+
 /** One chunk at `position`: up to `want` bytes (fewer at the end of a shrunk file), undefined at EOF. */
 async function readChunk(file: ReadFd, position: bigint, want: number): Promise<Buffer | undefined> {
   const buf = chunkPool.acquire(want);
   let filled = 0;
-  while (filled < want) {
-    const n = await file.read(buf, filled, want - filled, position + BigInt(filled));
-    if (n === 0) break;
-    filled += n;
+  try {
+    while (filled < want) {
+      const n = await file.read(buf, filled, want - filled, position + BigInt(filled));
+      if (n === 0) break;
+      filled += n;
+    }
+  } catch (err) {
+    chunkPool.release(buf);
+    throw err;
   }
   if (filled === 0) {
     chunkPool.release(buf);

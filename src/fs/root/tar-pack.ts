@@ -103,6 +103,7 @@ async function addFile(ctx: RootContext, pack: tar.Pack, dirFd: number, name: st
         let sent = 0n;
         for await (const chunk of readChunks(file, 0n, size, options.chunkSize, options.signal)) {
           sent += BigInt(chunk.length);
+          if (sink.destroyed) throw new Error("tar entry closed");
           if (!sink.write(chunk)) await drainOrClose(sink);
           if (sink.destroyed) throw new Error("tar entry closed");
         }
@@ -120,8 +121,9 @@ async function addFile(ctx: RootContext, pack: tar.Pack, dirFd: number, name: st
 }
 
 /** Waits for room in a tar entry; a destroyed entry never drains, so its close ends the wait too. */
-function drainOrClose(sink: NodeJS.EventEmitter): Promise<void> {
+function drainOrClose(sink: NodeJS.EventEmitter & { destroyed?: boolean }): Promise<void> {
   return new Promise((resolve) => {
+    if (sink.destroyed) return resolve(); // closed already: no 'close' is coming
     const done = () => {
       sink.off("drain", done);
       sink.off("close", done);
