@@ -356,7 +356,10 @@ describe("trees deeper than the JS stack", () => {
     expect(result.list[1]).toMatch(/deeper than 4096 levels/);
     expect(result.tar[0]).toBe(Code.FailedPrecondition);
     expect(result.tar[1]).toMatch(/deeper than 4096 levels/);
-    expect(result.n).toBeGreaterThanOrEqual(4_000); // entries stream in pages: the last partial page ends with the error
+    // entries stream in pages (1,000 entries, or sooner when a page is slow to fill: src/handlers/list-files.ts):
+    // the page being filled when the limit is hit ends with the error, so at most one page of the 4,096 is lost
+    // (Node 24 in CI: 3,955 arrived)
+    expect(result.n).toBeGreaterThanOrEqual(4_096 - 1_000);
     expect(peak - base).toBeLessThanOrEqual(FD_BUDGET);
     expect(server.child.exitCode).toBeNull();
   });
