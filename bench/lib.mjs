@@ -181,13 +181,17 @@ export function snapshotDist() {
 }
 export const distReady = () => existsSync(`${repoDir}/dist/gen/ts/podfiles/v1/files_pb.js`) && existsSync(`${repoDir}/dist/src/cli/main.js`);
 
-/** podfiles serve --root ROOT on a free loopback port (its "listening" JSON log line is on stderr). */
+/**
+ * podfiles serve --root ROOT on a free loopback port (its "listening" JSON log line is on stderr). Started
+ * from dist/ directly (node flags such as profilers go first), so the 128-thread pool bin/podfiles.js sets
+ * is set here too: with libuv's default 4, Stat waits behind the file reads in flight.
+ */
 export async function startPodfiles(root, nodeArgs = [], { onStdout, env } = {}) {
   const p = await startProcess(process.execPath, [...nodeArgs, `${distDir}/src/cli/main.js`, "serve", "--root", root, "--port", "0"], {
     stream: "stderr",
     cwd: repoDir,
     onOther: onStdout,
-    env,
+    env: { UV_THREADPOOL_SIZE: "128", ...(env ?? process.env) },
     ready: (line) => {
       try {
         const j = JSON.parse(line);
