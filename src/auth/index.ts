@@ -14,7 +14,10 @@ import { defaultRules, type Rule } from "./rules.js";
 
 export interface AuthConfig {
   /** Kubernetes bearer tokens (TokenReview) and RBAC (SubjectAccessReview). */
-  kubernetes?: KubeAuthOptions;
+  kubernetes?: KubeAuthOptions & {
+    /** Also Kubernetes users from TLS client certificates (CN, O) the server's transport verified against its client CA. */
+    clientCertificates?: boolean;
+  };
   /** podfiles JWTs; `clients` enables IssueToken. */
   jwt?: JwtOptions & { clients?: Map<string, Client> };
   backoff?: BackoffOptions;
@@ -39,9 +42,10 @@ export function createAuth(config: AuthConfig): Auth {
   const kubernetes = config.kubernetes ? new KubeAuth(config.kubernetes) : undefined;
   const audit = auditLog(config.logger ?? jsonLogger());
   const backoff = new Backoff(config.backoff);
-  const interceptor = authInterceptor({ jwt, kubernetes, audit, rules: { ...defaultRules, ...config.extraRules } });
+  const clientCertificates = config.kubernetes?.clientCertificates === true;
+  const interceptor = authInterceptor({ jwt, kubernetes, clientCertificates, audit, rules: { ...defaultRules, ...config.extraRules } });
   const parts = [
-    ...(kubernetes ? [`kubernetes (TokenReview${config.kubernetes?.audiences?.length ? `, audiences ${config.kubernetes.audiences.join(",")}` : ""}; SubjectAccessReview on containerfiles.podfiles.io)`] : []),
+    ...(kubernetes ? [`kubernetes (TokenReview${config.kubernetes?.audiences?.length ? `, audiences ${config.kubernetes.audiences.join(",")}` : ""}${clientCertificates ? "; TLS client certificates (CN, O)" : ""}; SubjectAccessReview on containerfiles.podfiles.io)`] : []),
     ...(jwt ? [`jwt (signing key ${jwt.signingKeyId}, issuer ${jwt.issuer}, audience ${jwt.audience}, ${config.jwt?.clients?.size ?? 0} token clients)`] : []),
   ];
   return {

@@ -7,8 +7,9 @@
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { formatName } from "../resolve/resolver.js";
 import { callInfoKey } from "../server/call-info.js";
-import { peerOf } from "../server/request-state.js";
+import { peerCertificateOf, peerOf, type PeerCertificate } from "../server/request-state.js";
 import type { AuditLog } from "./audit.js";
+import { certificateIdentity } from "./client-cert.js";
 import { identityKey, type Identity } from "./identity.js";
 import type { JwtAuthority } from "./jwt.js";
 import type { KubeAuth } from "./kubernetes.js";
@@ -19,11 +20,21 @@ import { API_GROUP, RESOURCE, scopeAllows } from "./scope.js";
 export interface Authenticators {
   jwt?: JwtAuthority;
   kubernetes?: KubeAuth;
+  /**
+   * Kubernetes identities from TLS client certificates the transport verified against the client
+   * CA (needs `kubernetes`: only SubjectAccessReview can authorize them). A bearer token, when
+   * sent, wins over the certificate.
+   */
+  clientCertificates?: boolean;
 }
 
-/** The identity behind an Authorization header, or UNAUTHENTICATED. */
-export async function authenticate(authorization: string | null, a: Authenticators): Promise<Identity> {
-  if (!authorization) throw unauthenticated("no credentials: send Authorization: Bearer <token>");
+/** The identity behind an Authorization header or, without one, a verified client certificate; or UNAUTHENTICATED. */
+export async function authenticate(authorization: string | null, a: Authenticators, cert?: PeerCertificate): Promise<Identity> {
+  const certs = a.clientCertificates === true && a.kubernetes !== undefined;
+  if (!authorization && certs && cert) return certificateIdentity(cert);
+  if (!authorization) {
+    throw unauthenticated(`no credentials: send Authorization: Bearer <token>${certs ? " or a TLS client certificate signed by the cluster's client CA" : ""}`);
+  }
   const m = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorization);
   if (!m) throw unauthenticated("malformed Authorization header: expected Bearer <token>");
   const token = m[1];
@@ -70,7 +81,7 @@ export function authInterceptor(o: AuthInterceptorOptions): Interceptor {
     let request: UnaryRequest | StreamRequest = req;
     let rule: Rule | undefined;
     try {
-      const identity = await authenticate(req.header.get("authorization"), o);
+      const identity = await authenticate(req.header.get("authorization"), o, peerCertificateOf(req.contextValues));
       req.contextValues.set(identityKey, identity);
       const info = req.contextValues.get(callInfoKey);
       if (info) Object.assign(info, { caller: identity.name, anonymous: identity.kind === "anonymous" });

@@ -1,8 +1,10 @@
 // Access to the Node request behind a call: for the one question Connect's signal answers too
-// late (did the client abort, or finish, its request stream?), and for the caller's address.
+// late (did the client abort, or finish, its request stream?), for the caller's address, and for
+// the TLS client certificate of its connection.
 import { createContextKey, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
+import type { TLSSocket } from "node:tls";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
@@ -32,4 +34,30 @@ export function requestBodyAborted(ctx: HandlerContext): boolean {
 export function peerOf(values: ContextValues): string {
   const req = values.get(nodeRequestKey);
   return req?.socket?.remoteAddress ?? "";
+}
+
+/** The TLS client certificate of a call's connection, as far as the server's handshake checked it. */
+export interface PeerCertificate {
+  /** Verified against the server's client CA (chain, validity dates, client-auth purpose). */
+  authorized: boolean;
+  /** Why it did not verify (OpenSSL's code, e.g. CERT_HAS_EXPIRED), when it did not. */
+  authorizationError?: string;
+  /** Subject attributes; an attribute given more than once is an array (e.g. several O). */
+  subject: Record<string, string | string[]>;
+}
+
+/**
+ * The client certificate the call's TLS connection presented, or undefined (cleartext, or TLS
+ * without a certificate). HTTP/1.1: the request's socket; HTTP/2: the session's socket.
+ */
+export function peerCertificateOf(values: ContextValues): PeerCertificate | undefined {
+  const req = values.get(nodeRequestKey);
+  if (!req) return undefined;
+  const socket = ((req as http2.Http2ServerRequest).stream?.session?.socket ?? req.socket) as Partial<TLSSocket> | undefined;
+  if (typeof socket?.getPeerCertificate !== "function") return undefined;
+  const cert = socket.getPeerCertificate();
+  // Node returns {} (or null once the socket is gone) when no certificate was sent.
+  if (!cert || Object.keys(cert).length === 0) return undefined;
+  const authorizationError = socket.authorizationError === undefined || socket.authorizationError === null ? undefined : String(socket.authorizationError);
+  return { authorized: socket.authorized === true, ...(authorizationError ? { authorizationError } : {}), subject: (cert.subject ?? {}) as unknown as PeerCertificate["subject"] };
 }

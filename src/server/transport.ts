@@ -1,8 +1,10 @@
 // One port for every protocol. Cleartext: the first bytes of a connection are
 // peeked; the HTTP/2 preface goes to an h2c server (gRPC, and Connect/gRPC-Web
 // over h2c), anything else to an HTTP/1.1 server (browsers, curl). TLS: one
-// HTTP/2 server with ALPN and allowHTTP1. Both share a single request handler,
-// behind one accept point that caps and times out connections (connection-limits.ts).
+// HTTP/2 server with ALPN and allowHTTP1. TLS with allowCleartext: a first byte
+// 0x16 (a TLS handshake record) goes to the TLS server, anything else to the
+// cleartext sniff. All share a single request handler, behind one accept point
+// that caps and times out connections (connection-limits.ts).
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
@@ -17,12 +19,29 @@ export interface TransportOptions {
   /** HTTP/2 connection window (default 32 MiB). */
   sessionWindowBytes?: number;
   /** PEM certificate and key: serve TLS (h2 and http/1.1 via ALPN) instead of cleartext. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  tls?: TlsOptions;
   /** Caps and deadlines on connections, applied at accept, before any auth (src/server/connection-limits.ts). */
   connections?: ConnectionLimitOptions;
   /** Where hitting a connection limit is reported (one line per 10 s at most). */
   logger?: Logger;
 }
+
+export interface TlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /**
+   * PEM CA bundle that client certificates are verified against. The certificate is asked for,
+   * never required: a client without one still connects (bearer tokens over TLS), and one that
+   * does not verify is not refused at the handshake either; the socket's `authorized` says
+   * which it was (src/server/request-state.ts peerCertificateOf).
+   */
+  clientCa?: string | Buffer;
+  /** Serve cleartext (h2c and HTTP/1.1) on the same port too: the first byte tells TLS from cleartext. */
+  allowCleartext?: boolean;
+}
+
+/** The first byte of every TLS connection: a handshake record (RFC 8446 5.1, content type 22). */
+const TLS_HANDSHAKE_RECORD = 0x16;
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -54,21 +73,25 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
     drainUnreadBody(req as http.IncomingMessage, res as http.ServerResponse);
   };
 
-  // One accept point for both: the caps apply before a single byte is read, TLS included.
-  let route: (socket: net.Socket) => void;
+  // One accept point for all: the caps apply before a single byte is read, TLS included.
+  let secure: ((socket: net.Socket) => void) | undefined;
   if (options.tls) {
-    const secure = http2.createSecureServer({ ...options.tls, allowHTTP1: true, settings, handshakeTimeout: handshakeTimeoutMs }, handler as never);
-    secure.on("session", onSession);
-    secure.on("request", onRequest);
-    (secure as unknown as http.Server).keepAliveTimeout = keepAliveTimeoutMs;
-    route = (socket) => secure.emit("connection", socket);
-  } else {
+    const { cert, key, clientCa } = options.tls;
+    const verify = clientCa ? { requestCert: true, rejectUnauthorized: false, ca: clientCa } : {};
+    const s = http2.createSecureServer({ cert, key, ...verify, allowHTTP1: true, settings, handshakeTimeout: handshakeTimeoutMs }, handler as never);
+    s.on("session", onSession);
+    s.on("request", onRequest);
+    (s as unknown as http.Server).keepAliveTimeout = keepAliveTimeoutMs;
+    secure = (socket) => s.emit("connection", socket);
+  }
+  let cleartext: ((socket: net.Socket) => void) | undefined;
+  if (!options.tls || options.tls.allowCleartext) {
     const h2 = http2.createServer({ settings }, handler as never);
     h2.on("session", onSession);
     const h1 = http.createServer(handler as never);
     h1.keepAliveTimeout = keepAliveTimeoutMs;
     h1.on("request", onRequest);
-    route = (socket) =>
+    cleartext = (socket) =>
       sniff(socket, (isHttp2) => {
         (isHttp2 ? h2 : h1).emit("connection", socket);
         // The http parser reads the handle directly; the peeked bytes wait in the
@@ -76,6 +99,12 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
         if (!isHttp2) socket.resume();
       });
   }
+  const route: (socket: net.Socket) => void =
+    secure && cleartext
+      ? (socket) =>
+          // TLSSocket feeds the bytes already buffered on the socket to its handshake first.
+          peekFirstByte(socket, (byte) => (byte === TLS_HANDSHAKE_RECORD ? secure : cleartext)!(socket))
+      : (secure ?? cleartext)!;
   const server = net.createServer((socket) => {
     socket.on("error", () => socket.destroy());
     if (table.admit(socket)) route(socket);
@@ -89,6 +118,15 @@ export function createTransport(handler: Handler, options: TransportOptions = {}
       return closeGracefully(server, sessions, () => table.destroyAll());
     },
   };
+}
+
+/** Reads the first chunk, puts it back, and hands the first byte on. */
+function peekFirstByte(socket: net.Socket, route: (byte: number) => void): void {
+  socket.once("data", (chunk: Buffer) => {
+    socket.pause();
+    socket.unshift(chunk);
+    route(chunk[0]);
+  });
 }
 
 /** Reads until the preface can be told apart, then puts the bytes back. */
@@ -105,6 +143,8 @@ function sniff(socket: net.Socket, route: (isHttp2: boolean) => void): void {
     route(matches);
   };
   socket.on("data", onData);
+  // after peekFirstByte the socket is paused, and a 'data' listener alone does not restart it
+  socket.resume();
 }
 
 /** Stops accepting and ends HTTP/2 sessions gracefully; forceClose runs if connections remain after graceMs. */

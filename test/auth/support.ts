@@ -60,7 +60,9 @@ export async function startAuthServer(config: AuthConfig, options: TestServerOpt
 }
 
 export interface StandInGrant {
-  user: string;
+  /** The user granted; or a group (the review's groups must include it). */
+  user?: string;
+  group?: string;
   namespace: string;
   verbs: string[];
   /** Pod names; empty = all pods of the namespace. */
@@ -118,7 +120,7 @@ export async function startStandInApiServer(o: { tokens: Record<string, StandInU
         const allowed =
           ra.group === "podfiles.io" &&
           ra.resource === "containerfiles" &&
-          o.grants.some((g) => g.user === s.user && g.namespace === ra.namespace && g.verbs.includes(ra.verb) && (!g.pods?.length || g.pods.includes(ra.name)));
+          o.grants.some((g) => (g.user !== undefined ? g.user === s.user : (s.groups ?? []).includes(g.group)) && g.namespace === ra.namespace && g.verbs.includes(ra.verb) && (!g.pods?.length || g.pods.includes(ra.name)));
         return send(201, { ...body, status: allowed ? { allowed: true, reason: "RBAC: allowed by stand-in grant" } : { allowed: false } });
       }
       send(404, { kind: "Status", code: 404 });
