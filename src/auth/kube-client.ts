@@ -1,7 +1,7 @@
 // The @kubernetes/client-node side of Kubernetes auth: TokenReview and
 // SubjectAccessReview calls with a timeout. Kept apart so that importing the
 // auth layer does not load the Kubernetes client (loaded only for --auth kubernetes).
-import { AuthenticationV1Api, AuthorizationV1Api, KubeConfig } from "@kubernetes/client-node";
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { FileServiceError, unavailable } from "../errors.js";
 import type { KubeReviews } from "./kubernetes.js";
 import { API_GROUP, RESOURCE } from "./scope.js";
@@ -84,4 +84,24 @@ function apiErrorText(err: unknown): string {
     return `HTTP ${e.code}${body ? `: ${body.slice(0, 300)}` : ""}`;
   }
   return e?.message ?? String(err);
+}
+
+/** Where kube-apiserver publishes its client CA for extension servers (and the kubelet reads it too). */
+export const CLIENT_CA_CONFIGMAP = { namespace: "kube-system", name: "extension-apiserver-authentication", key: "client-ca-file" } as const;
+
+/**
+ * The API server's client CA (PEM) from the ConfigMap kube-system/extension-apiserver-authentication,
+ * key client-ca-file: the CA that signs kubeconfig client certificates. Reading it needs the
+ * built-in Role extension-apiserver-authentication-reader in kube-system. Returns the reason
+ * instead when it cannot be read (no RBAC, no such ConfigMap, no such key).
+ */
+export async function clusterClientCa(kc: KubeConfig, timeoutMs = 5000): Promise<{ pem: string } | { reason: string }> {
+  const { namespace, name, key } = CLIENT_CA_CONFIGMAP;
+  try {
+    const cm = await withTimeout(kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name, namespace }), timeoutMs, `reading ConfigMap ${namespace}/${name}`);
+    const pem = cm.data?.[key];
+    return pem?.includes("-----BEGIN CERTIFICATE-----") ? { pem } : { reason: `ConfigMap ${namespace}/${name} has no ${key}` };
+  } catch (err) {
+    return { reason: err instanceof Error ? err.message : String(err) };
+  }
 }

@@ -59,6 +59,12 @@ export function addAuthOptions(cmd: Command): Command {
     .option("--insecure-allow-anonymous", "DANGEROUS: serve without authentication on a non-loopback --host; anyone who can connect reads and writes files");
 }
 
+export const clientCaNeedsKubernetes =
+  "--client-ca-file needs --auth kubernetes: a certificate's user (CN) and groups (O) are authorized by SubjectAccessReview";
+
+/** True when --auth names kubernetes. */
+export const kubernetesAuth = (f: AuthFlags): boolean => (f.auth ?? "").split(",").some((m) => m.trim() === "kubernetes");
+
 export function isLoopback(host: string): boolean {
   if (host === "localhost" || host === "::1") return true;
   const v4 = host.startsWith("::ffff:") ? host.slice(7) : host;
@@ -73,10 +79,11 @@ export interface BuiltAuth {
 }
 
 /** Validates the flags against the listen address and builds the auth layer; throws a message for the user. */
-export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kubeReviews?: KubeReviews }): BuiltAuth {
+export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kubeReviews?: KubeReviews; clientCertificates?: boolean }): BuiltAuth {
   const modes = new Set((f.auth ?? "none").split(",").map((m) => m.trim()).filter(Boolean));
   for (const m of modes) if (!["none", "kubernetes", "jwt"].includes(m)) throw new Error(`--auth ${f.auth}: unknown mode "${m}" (none, kubernetes, jwt)`);
   if (modes.has("none") && modes.size > 1) throw new Error(`--auth ${f.auth}: "none" cannot be combined`);
+  if (ctx.clientCertificates && !modes.has("kubernetes")) throw new Error(clientCaNeedsKubernetes);
   const publicOrigins = f.publicOrigin?.length ? parseOrigins(f.publicOrigin, "--public-origin") : undefined;
   const cors = { allowedOrigins: f.corsOrigin ?? [], ...(publicOrigins ? { publicOrigins } : {}) };
   const allowedHosts = parseAllowedHosts(f.allowedHost ?? []);
@@ -105,6 +112,7 @@ export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kub
       tokenCacheSeconds: f.tokenCacheSeconds,
       tokenCacheSize: f.tokenCacheSize,
       authzCacheSeconds: f.authzCacheSeconds,
+      clientCertificates: ctx.clientCertificates === true,
     };
   }
   if (modes.has("jwt")) {
@@ -134,9 +142,20 @@ export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kub
  * at import, which `serve` on a local directory should not pay.
  */
 export async function loadKubeReviews(f: AuthFlags & { context?: string }): Promise<KubeReviews | undefined> {
-  if (!(f.auth ?? "").split(",").some((m) => m.trim() === "kubernetes")) return undefined;
+  if (!kubernetesAuth(f)) return undefined;
   const { kubeReviews, defaultKubeConfig } = await import("../auth/kube-client.js");
   const kc = defaultKubeConfig(f.kubeconfig);
   if (f.context) kc.setCurrentContext(f.context);
   return kubeReviews(kc);
+}
+
+/**
+ * The API server's client CA for TLS client certificates (the agent's default for
+ * --client-ca-file), or the reason it could not be read.
+ */
+export async function loadClusterClientCa(f: AuthFlags & { context?: string }): Promise<{ pem: string } | { reason: string }> {
+  const { clusterClientCa, defaultKubeConfig } = await import("../auth/kube-client.js");
+  const kc = defaultKubeConfig(f.kubeconfig);
+  if (f.context) kc.setCurrentContext(f.context);
+  return clusterClientCa(kc);
 }

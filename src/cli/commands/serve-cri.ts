@@ -32,6 +32,7 @@ export function validateServeCri(o: ServeCriOptions): ResolvedServeCri {
     throw new Error(`--cri ${socket}: no such socket`);
   }
   if (!isSocket) throw new Error(`--cri ${socket}: not a unix socket`);
+  if (o.clientCaFile) throw new Error("--client-ca-file is not supported with --cri (it has no Kubernetes auth to authorize certificate users)");
   const listen = validateListen(o);
   const procRoot = o.procRoot ?? "/proc";
   if (!existsSync(`${procRoot}/self`)) throw new Error(`--proc-root ${procRoot}: not a proc filesystem`);

@@ -8,10 +8,10 @@ import { jsonLogger } from "../../log.js";
 import { LocalResolver } from "../../resolve/local-resolver.js";
 import type { ContainerName } from "../../resolve/resolver.js";
 import { createServer } from "../../server/server.js";
-import { addAuthOptions, buildAuth, loadKubeReviews, type AuthFlags } from "../auth-options.js";
+import { addAuthOptions, buildAuth, clientCaNeedsKubernetes, kubernetesAuth, loadKubeReviews, type AuthFlags } from "../auth-options.js";
 import { closeOnSignal } from "../close-on-signal.js";
 import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "../connection-options.js";
-import { addListenOptions, readTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
+import { addListenOptions, readClientCa, serverTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
 import { runServeCri, validateServeCri, type ResolvedServeCri } from "./serve-cri.js";
 
 export interface ServeOptions extends AuthFlags, ConnectionFlags, ListenFlags {
@@ -47,6 +47,7 @@ export function validateServe(o: ServeOptions): ResolvedServe {
   }
   if (!st.isDirectory()) throw new Error(`--root ${o.root}: not a directory`);
   const listen = validateListen(o);
+  if (listen.clientCaFile && listen.clientCaFile !== "none" && !kubernetesAuth(o)) throw new Error(clientCaNeedsKubernetes);
   return { mode: "root", root: resolve(o.root), name: { namespace: o.namespace, pod: o.pod, container: o.container }, listen, allowSetid: o.allowSetid ?? false };
 }
 
@@ -61,8 +62,10 @@ export async function runServe(flags: ServeOptions, r: ResolvedServe) {
   const { root, name, listen } = r;
   const resolver = new LocalResolver({ root, name });
   const logger = jsonLogger();
-  const auth = buildAuth(flags, { host: listen.host, logger, kubeReviews: await loadKubeReviews(flags) });
-  const server = await createServer({ resolver, logger, tls: readTls(listen), ...auth.server, connections: connectionLimits(flags), uploads: { allowSetid: r.allowSetid } }).listen(
+  const clientCa = listen.clientCaFile && listen.clientCaFile !== "none" ? readClientCa(listen.clientCaFile) : undefined;
+  const auth = buildAuth(flags, { host: listen.host, logger, kubeReviews: await loadKubeReviews(flags), clientCertificates: clientCa !== undefined });
+  const { tls } = await serverTls(listen, clientCa);
+  const server = await createServer({ resolver, logger, tls, ...auth.server, connections: connectionLimits(flags), uploads: { allowSetid: r.allowSetid } }).listen(
     listen.port,
     listen.host,
   );
@@ -101,7 +104,11 @@ export function registerServe(program: Command): void {
   const cmd = addConnectionOptions(addAuthOptions(program.command("serve")))
     .description("serve one local directory as a container (the local demo)")
     .option("--root <dir>", "directory to serve as the container's /", ".");
-  addListenOptions(cmd, { hostHelp: "address to listen on", tls: true })
+  addListenOptions(cmd, {
+    hostHelp: "address to listen on",
+    tls: true,
+    clientCaHelp: "PEM CA bundle: TLS client certificates it signed are Kubernetes users (CN) and groups (O), authorized by SubjectAccessReview (needs --auth kubernetes; without --tls-cert a self-signed serving certificate is made at start)",
+  })
     .option("--namespace <name>", "namespace the directory answers to", "local")
     .option("--pod <name>", "pod name it answers to", "local")
     .option("--container <name>", "container name it answers to", "local")
