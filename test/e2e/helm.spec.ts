@@ -52,7 +52,7 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
 
   it("passes helm lint (strict) with its defaults and with every optional part switched on", async () => {
     expect(await helm(["lint", "--strict", CHART])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
-    const all = ["namespace.create=true", "tls.secretName=agent-tls", "auth.mode=kubernetes\\,jwt", "auth.jwt.secretName=jwt", "auth.jwt.keys[0]=a.key", "auth.jwt.clientsFile=clients.json", "hostNetwork=true", "terminationGracePeriodSeconds=5"];
+    const all = ["namespace.create=true", "tls.secretName=agent-tls", "auth.mode=kubernetes\\,jwt", "auth.jwt.secretName=jwt", "auth.jwt.keys[0]=a.key", "auth.jwt.clientsFile=clients.json", "hostNetwork=true", "terminationGracePeriodSeconds=5", "tls.allowCleartext=true", "clientCertificates.enabled=false"];
     expect(await helm(["lint", "--strict", CHART, ...all.flatMap((s) => ["--set", s])])).toMatch(/0 chart\(s\) failed/);
     // and it can fail: values.schema.json refuses an unknown auth mode and a port out of range
     await expect(helm(["lint", "--strict", CHART, "--set", "auth.mode=basic"])).rejects.toThrow(/auth\/mode.*value must be one of/);
@@ -128,6 +128,18 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
     expect(c.volumeMounts).toContainEqual({ name: "tls", mountPath: "/etc/podfiles/tls", readOnly: true });
     const svc = objs.find((o) => o.kind === "Service") as K8sObject & { spec: any };
     expect(svc.spec.ports[0].appProtocol).toBe("https");
+  });
+
+  it("client certificates: on by default with a RoleBinding to extension-apiserver-authentication-reader in kube-system; off renders --client-ca-file=none and no binding; tls.allowCleartext renders --allow-cleartext", async () => {
+    const on = await template();
+    const rb = on.find((o) => o.kind === "RoleBinding") as K8sObject & { roleRef: any; subjects: any[] };
+    expect(rb.metadata).toMatchObject({ name: "podfiles-agent-client-ca", namespace: "kube-system" });
+    expect(rb.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "extension-apiserver-authentication-reader" });
+    expect(rb.subjects).toEqual([{ kind: "ServiceAccount", name: "podfiles-agent", namespace: "podfiles" }]);
+    expect(daemonSet(on).spec.template.spec.containers[0].args.filter((a: string) => /client-ca|cleartext/.test(a))).toEqual([]);
+    const off = await template("clientCertificates.enabled=false", "tls.secretName=agent-tls", "tls.allowCleartext=true");
+    expect(off.some((o) => o.kind === "RoleBinding")).toBe(false);
+    expect(daemonSet(off).spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(["--tls-cert=/etc/podfiles/tls/tls.crt", "--allow-cleartext", "--client-ca-file=none"]));
   });
 
   describe("installed on the real cluster", () => {

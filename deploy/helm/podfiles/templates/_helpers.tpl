@@ -59,6 +59,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if .Values.tls.secretName }}
 - --tls-cert=/etc/podfiles/tls/tls.crt
 - --tls-key=/etc/podfiles/tls/tls.key
+{{- if .Values.tls.allowCleartext }}
+- --allow-cleartext
+{{- end }}
+{{- end }}
+{{- if not .Values.clientCertificates.enabled }}
+- --client-ca-file=none
 {{- end }}
 {{- range .Values.agent.extraArgs }}
 - {{ . }}
