@@ -49,8 +49,10 @@ export interface ServerOptions extends TransportOptions {
 export interface RunningServer {
   port: number;
   host: string;
-  /** Base URL for Connect clients, e.g. http://127.0.0.1:8080 */
+  /** Base URL for Connect clients, e.g. http://127.0.0.1:8080 (https with TLS) */
   url: string;
+  /** With TLS and allowCleartext: the same port's cleartext URL. */
+  cleartextUrl?: string;
   /** Connection caps and deadlines in force. */
   limits: ResolvedLimits;
   close(): Promise<void>;
@@ -120,11 +122,14 @@ export function createServer(options: ServerOptions) {
           const scheme = options.tls ? "https" : "http";
           const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
           const wildcard = address.address === "0.0.0.0" || address.address === "::";
-          ownOrigins = [...loopbackOrigins(scheme, address.port), ...(wildcard ? [] : [normalizeOrigin(`${scheme}://${urlHost}:${address.port}`)!])];
+          // a port serving TLS and cleartext is reached as either origin
+          const schemes: ("http" | "https")[] = options.tls?.allowCleartext ? ["https", "http"] : [scheme];
+          ownOrigins = schemes.flatMap((sc) => [...loopbackOrigins(sc, address.port), ...(wildcard ? [] : [normalizeOrigin(`${sc}://${urlHost}:${address.port}`)!])]);
           resolve({
             port: address.port,
             host: address.address,
             url: `${scheme}://${urlHost}:${address.port}`,
+            ...(options.tls?.allowCleartext ? { cleartextUrl: `http://${urlHost}:${address.port}` } : {}),
             limits: transport.limits,
             close: async () => {
               health.setNotServing();

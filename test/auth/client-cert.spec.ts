@@ -179,6 +179,7 @@ describe("TLS client certificates (openssl test CAs, stand-in API server)", () =
 
   it("cleartext on the same port still serves (h2c gRPC and HTTP/1.1 Connect) with a bearer token, and never has a certificate identity", async () => {
     const base = `http://127.0.0.1:${s.port}`;
+    expect([s.url, s.cleartextUrl]).toEqual([https, base]);
     const h2c = createClient(FileService, createGrpcTransport({ baseUrl: base }));
     const h1 = createClient(FileService, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
     expect((await h2c.stat({ container, path: "/hello.txt" }, bearer("token-bob"))).entry?.name).toBe("hello.txt");

@@ -47,7 +47,9 @@ export async function runAgent(o: ResolvedAgent) {
     msg: "agent listening",
     auth: auth.summary,
     connections: server.limits,
-    url: server.url,
+    // cleartext first when served: in-cluster callers, other agents and probes use it; TLS is there for client certificates
+    url: server.cleartextUrl ?? server.url,
+    ...(tls ? { tlsUrl: server.url } : {}),
     tls: tls ? { clientCa: clientCa.source, cleartextToo: tls.allowCleartext === true, servingCert: ephemeral ? `ephemeral self-signed, SHA-256 ${ephemeral.fingerprint256}` : o.listen.tls?.certFile } : "off",
     node: o.nodeName,
     procRoot: o.procRoot,
