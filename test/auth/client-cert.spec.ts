@@ -192,6 +192,22 @@ describe("TLS client certificates (openssl test CAs, stand-in API server)", () =
     plain.close();
     expect(got).toBe("OK");
   });
+
+  it("without allowCleartext a TLS port stays TLS only: a cleartext request gets no answer", async () => {
+    const serving = servingCa.serving();
+    const tlsOnly = await startAuthServer({ kubernetes: { reviews: kubeReviews(api.kubeConfig), clientCertificates: true } }, { tls: { cert: serving.cert, key: serving.key, clientCa: clientCa.cert } });
+    try {
+      expect(tlsOnly.cleartextUrl).toBeUndefined();
+      const plain = createClient(FileService, createConnectTransport({ baseUrl: `http://127.0.0.1:${tlsOnly.port}`, httpVersion: "1.1" }));
+      // the TLS server reads the request line as a broken handshake and drops the connection: ABORTED ("socket hang up")
+      const [c, msg] = await code(plain.stat({ container, path: "/" }, { ...bearer("token-bob"), timeoutMs: 5000 }));
+      expect([c, msg]).toEqual([Code.Aborted, expect.stringMatching(/socket hang up/)]);
+      const h1 = createClient(FileService, createConnectTransport({ baseUrl: `https://127.0.0.1:${tlsOnly.port}`, httpVersion: "1.1", nodeOptions: { ca: servingCa.cert, cert: certs.alice.cert, key: certs.alice.key } }));
+      expect((await h1.stat({ container, path: "/" })).entry?.path).toBe("/");
+    } finally {
+      await tlsOnly.close();
+    }
+  });
 });
 
 const grpcJsCleartext = (port: number) => new pkg.podfiles.v1.FileService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
