@@ -464,13 +464,14 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
       timed("kubectl-cp", kubectlBin, { argv: ["--kubeconfig", kubeconfig, "cp", "-c", CONTAINER, `${NS}/${POD}:${REMOTE_FILE}`, path.join(localDir, "kubectl-cp.bin")], local: path.join(localDir, "kubectl-cp.bin") }, env);
     const podfilesGet = () =>
       timed("podfiles", process.execPath, { argv: [cliBin, "get", "--no-progress", remote, path.join(localDir, "podfiles.bin"), "--server", agentUrl], local: path.join(localDir, "podfiles.bin") }, cliEnv);
-    // the same CLI with only the kubeconfig: no --server, no token in the environment (the kubeconfig's)
+    // the same CLI with only the kubeconfig: no --server, no token in the environment (the kubeconfig's),
+    // the namespace from the kubeconfig's context
     const tunnelEnv = { ...process.env, KUBECONFIG: userKubeconfig, HOME: localDir };
     delete tunnelEnv.PODFILES_SERVER;
     delete tunnelEnv.PODFILES_TOKEN;
     const tunnelGet = () =>
-      timed("tunnel", process.execPath, { argv: [cliBin, "get", "--no-progress", `${POD}/${CONTAINER}:${REMOTE_FILE}`, path.join(localDir, "tunnel.bin")], local: path.join(localDir, "tunnel.bin") }, tunnelEnv);
-    await until("podfiles through the kubeconfig tunnel", async () => ((await sh(process.execPath, [cliBin, "stat", "--json", `${POD}/${CONTAINER}:${REMOTE_FILE}`], { env: tunnelEnv, timeoutMs: budget(30_000) })).stdout.includes('"size"') ? true : undefined), budget(60_000), 1000);
+      timed("tunnel", process.execPath, { argv: [cliBin, "get", "--no-progress", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`, path.join(localDir, "tunnel.bin")], local: path.join(localDir, "tunnel.bin") }, tunnelEnv);
+    await until("podfiles through the kubeconfig tunnel", async () => ((await sh(process.execPath, [cliBin, "stat", "--json", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`], { env: tunnelEnv, timeoutMs: budget(30_000) })).stdout.includes('"size"') ? true : undefined), budget(60_000), 1000);
     const rows = {
       kubectl: { run: kubectlCp, seconds: result.kubectlCpSeconds, cpu: result.kubectlCpCpuSeconds, rss: result.kubectlCpRssMiB, label: "kubectl cp              " },
       podfiles: { run: podfilesGet, seconds: result.podfilesSeconds, cpu: result.podfilesCpuSeconds, rss: result.podfilesRssMiB, label: "podfiles get (direct)   " },
