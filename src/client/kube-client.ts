@@ -51,8 +51,8 @@ const POD_NODE_TTL_MS = 10_000;
 type Container = ResolvedTarget["container"];
 
 export async function connectWithKubeconfig(options: KubeconfigClientOptions = {}): Promise<KubeconfigClient> {
-  const { KubeCluster } = await import("./kube-cluster.js"); // client-node: loaded only here
-  const cluster = KubeCluster.load(options);
+  const { KubeCluster } = await import("./kube-cluster.js"); // ws, js-yaml: loaded only here
+  const cluster = await KubeCluster.load(options);
   const identity = await cluster.identity();
   const headers: Record<string, string> = { ...options.headers };
   const useToken = options.token ? `Bearer ${options.token}` : identity.authorization;
@@ -95,6 +95,7 @@ export async function connectWithKubeconfig(options: KubeconfigClientOptions = {
     restate: (c, err, at) => restate(c, err, at),
     close() {
       for (const t of tunnels.values()) t.close();
+      cluster.close();
     },
   };
   function restate(c: Container, err: unknown, startedAt: number): unknown {

@@ -1,13 +1,12 @@
-// The API server as the SDK's kubeconfig client sees it: the user's kubeconfig (through
-// @kubernetes/client-node's KubeConfig, so client certificates, static and file tokens, exec plugins
-// and OIDC all work as in kubectl), the two reads a call needs (the pod's node, the ready agent pod on
-// that node) and the pods/portforward WebSocket to an agent. Loaded only when a kubeconfig is used
-// (kube-client.ts imports it lazily): client-node is most of a small command's start-up otherwise.
+// The API server as the SDK's kubeconfig client sees it: the user's kubeconfig (kubeconfig.ts: client
+// certificates, static and file tokens, exec plugins; OIDC auth-providers through client-node), the
+// two reads a call needs (the pod's node, the ready agent pod on that node) and the pods/portforward
+// WebSocket to an agent. One keep-alive agent: the reads and the WebSocket upgrade share a TLS connection.
 import https from "node:https";
-import { KubeConfig } from "@kubernetes/client-node";
 import type WebSocket from "ws";
 import { DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR } from "./agent-defaults.js";
-import { Code, PodfilesError, failedPrecondition, invalidArgument } from "./errors.js";
+import { Code, PodfilesError, failedPrecondition } from "./errors.js";
+import { loadKubeconfig, type KubeCredentials, type LoadedKubeconfig } from "./kubeconfig.js";
 import { openPortForwardWebSocket } from "./portforward-socket.js";
 
 export interface KubeClusterOptions {
@@ -53,45 +52,50 @@ export class KubeCluster {
   readonly agentSelector: string;
   private readonly agentPort: number;
 
+  private agent?: { key: string; agent: https.Agent };
+
   private constructor(
-    private readonly kc: KubeConfig,
+    private readonly kc: LoadedKubeconfig,
     o: KubeClusterOptions,
   ) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw failedPrecondition(`kubeconfig context ${kc.getCurrentContext() || "(none)"} names no cluster`);
-    this.server = new URL(cluster.server);
-    this.contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace || undefined;
+    this.server = kc.server;
+    this.contextNamespace = kc.namespace;
     this.agentNamespace = o.agentNamespace ?? DEFAULT_AGENT_NAMESPACE;
     this.agentSelector = o.agentSelector ?? DEFAULT_AGENT_SELECTOR;
     this.agentPort = o.agentPort ?? 8080;
   }
 
-  static load(o: KubeClusterOptions): KubeCluster {
-    const kc = new KubeConfig();
-    try {
-      if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-      else kc.loadFromDefault();
-    } catch (err) {
-      throw invalidArgument(`kubeconfig ${o.kubeconfig ?? process.env.KUBECONFIG ?? "~/.kube/config"}: ${(err as Error).message}`);
-    }
-    if (o.context) {
-      if (!kc.getContextObject(o.context)) throw invalidArgument(`kubeconfig has no context ${o.context}`);
-      kc.setCurrentContext(o.context);
-    }
-    return new KubeCluster(kc, o);
+  static async load(o: KubeClusterOptions): Promise<KubeCluster> {
+    const loaded = loadKubeconfig(o);
+    if (loaded !== "auth-provider") return new KubeCluster(loaded, o);
+    const { loadWithClientNode } = await import("./kubeconfig-client-node.js");
+    return new KubeCluster(loadWithClientNode(o), o);
   }
 
-  /** TLS and credentials for a connection to the API server (exec tokens refreshed as client-node does). */
-  private async requestOptions(): Promise<https.RequestOptions> {
-    const opts: https.RequestOptions = { headers: {} };
-    await this.kc.applyToHTTPSOptions(opts);
-    return opts;
+  /** TLS and credentials for a connection to the API server (exec tokens refreshed when they expire). */
+  private async requestOptions(): Promise<https.RequestOptions & { headers: Record<string, string> }> {
+    const c = await this.kc.credentials();
+    return { ...this.tlsOf(c), headers: c.authorization ? { Authorization: c.authorization } : {} };
+  }
+
+  private tlsOf(c: KubeCredentials): https.RequestOptions {
+    const tls = { ca: c.ca, cert: c.cert, key: c.key, rejectUnauthorized: c.rejectUnauthorized, servername: c.servername };
+    // one keep-alive agent per TLS identity (an exec plugin may hand out a new certificate)
+    const key = `${c.cert?.toString("base64") ?? ""}|${c.key?.length ?? 0}`;
+    if (this.agent?.key !== key) {
+      this.agent?.agent.destroy();
+      this.agent = { key, agent: new https.Agent({ ...tls, keepAlive: true, maxSockets: 4 }) };
+    }
+    return { ...tls, agent: this.agent.agent };
   }
 
   async identity(): Promise<KubeIdentity> {
-    const opts = await this.requestOptions();
-    const auth = (opts.headers as Record<string, string | undefined>).Authorization;
-    return { authorization: auth?.startsWith("Bearer ") ? auth : undefined, cert: opts.cert as Buffer | undefined, key: opts.key as Buffer | undefined };
+    const c = await this.kc.credentials();
+    return { authorization: c.authorization, cert: c.cert, key: c.key };
+  }
+
+  close(): void {
+    this.agent?.agent.destroy();
   }
 
   private async getJson<T>(path: string, what: string): Promise<T> {
@@ -150,7 +154,7 @@ export class KubeCluster {
     const url = new URL(`/api/v1/namespaces/${encodeURIComponent(agent.namespace)}/pods/${encodeURIComponent(agent.name)}/portforward?ports=${agent.port}`, this.server);
     url.protocol = url.protocol === "http:" ? "ws:" : "wss:";
     try {
-      return await openPortForwardWebSocket(url.href, { ...(opts as WebSocket.ClientOptions), ...wsOptions, headers: { ...(opts.headers as Record<string, string>), ...wsOptions.headers } });
+      return await openPortForwardWebSocket(url.href, { ...(opts as WebSocket.ClientOptions), ...wsOptions, headers: { ...opts.headers, ...wsOptions.headers } });
     } catch (err) {
       const e = err as Error & { status?: number };
       const what = `cannot open a tunnel to agent pod ${agent.namespace}/${agent.name} on node ${agent.node}`;
