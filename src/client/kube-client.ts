@@ -58,7 +58,8 @@ export async function connectWithKubeconfig(options: KubeconfigClientOptions = {
   const useToken = options.token ? `Bearer ${options.token}` : identity.authorization;
   const useTls = options.clientCertificate ?? (!useToken && !!identity.cert && !!identity.key);
   if (useToken) headers.authorization = useToken;
-  if (!useToken && !useTls) throw failedPrecondition("the kubeconfig's user has neither a bearer token nor a client certificate: nothing for the agent to authorize");
+  if (!useToken && !useTls)
+    throw failedPrecondition(identity.cert ? "the kubeconfig's user has no bearer token, and clientCertificate is off: nothing for the agent to authorize" : "the kubeconfig's user has neither a bearer token nor a client certificate: nothing for the agent to authorize");
   if (useTls && (!identity.cert || !identity.key)) throw failedPrecondition("clientCertificate: the kubeconfig's user has no client certificate and key");
 
   const refreshToken = async () => {

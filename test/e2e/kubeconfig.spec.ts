@@ -185,6 +185,14 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
     expect(r.stderr).toMatch(/^podfiles: PERMISSION_DENIED: cannot open a tunnel to agent pod podfiles\/\S+ on node \S+: .*pods\/portforward/);
   });
 
+  it("a client-certificate kubeconfig (the cluster's admin) against agents without TLS: UNAVAILABLE saying the agent must accept TLS client certificates", async () => {
+    // TLS inside the tunnel is what a certificate-only user speaks; these agents serve plaintext h2c.
+    // Once the agent verifies TLS client certificates this call must succeed instead.
+    const r = await cli(["ls", `${NS}/${pods[cluster.nodes[0]!.name]}:/data`], cluster.kubeconfig);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^podfiles: UNAVAILABLE: .*TLS inside the tunnel to the agent on node \S+ failed .*accept TLS client certificates/);
+  });
+
   it("the agent on node B deleted: a call in flight fails UNAVAILABLE naming the tunnel; the next call works again (SDK, one client)", async () => {
     const nodeB = cluster.nodes[1]!.name;
     const pod = pods[nodeB]!;
