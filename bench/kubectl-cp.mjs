@@ -469,7 +469,6 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     const tunnelEnv = { ...process.env, KUBECONFIG: userKubeconfig, HOME: localDir };
     delete tunnelEnv.PODFILES_SERVER;
     delete tunnelEnv.PODFILES_TOKEN;
-    if (process.env.KCP_TUNNEL_NODE_OPTIONS) tunnelEnv.NODE_OPTIONS = process.env.KCP_TUNNEL_NODE_OPTIONS; // e.g. --cpu-prof --cpu-prof-dir=DIR
     const tunnelGet = () =>
       timed("tunnel", process.execPath, { argv: [cliBin, "get", "--no-progress", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`, path.join(localDir, "tunnel.bin")], local: path.join(localDir, "tunnel.bin") }, tunnelEnv);
     await until("podfiles through the kubeconfig tunnel", async () => ((await sh(process.execPath, [cliBin, "stat", "--json", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`], { env: tunnelEnv, timeoutMs: budget(30_000) })).stdout.includes('"size"') ? true : undefined), budget(60_000), 1000);
