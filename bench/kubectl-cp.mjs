@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Figure 6 of the benchmark: `kubectl cp` out of a pod against a podfiles download of the same file
-// from the same pod, in the same run, on the real one-node cluster of scripts/cluster.sh.
+// from the same pod, in the same run, on the real cluster of scripts/cluster.sh: direct to the agent
+// (--server) and through the API server with only a kubeconfig (the CLI's own pods/portforward tunnel).
 //
 //   node bench/kubectl-cp.mjs [--size MiB] [--reps N] [--up] [--worktree]
 //
@@ -157,14 +158,14 @@ function parseEnv(text) {
   return out;
 }
 
-/** `/usr/bin/time -f "%U %S" -o FILE` around a command: its user+sys CPU, children included. */
+/** `/usr/bin/time -f "%U %S %M" -o FILE` around a command: its user+sys CPU, children included, and its peak RSS (KiB). */
 const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
-function readCpu(file) {
+function readTime(file) {
   try {
-    const m = /(\d+(?:\.\d+)?)\s+(\d+(?:\.\d+)?)\s*$/.exec(readFileSync(file, "utf8").trim());
-    return m ? Number(m[1]) + Number(m[2]) : null;
+    const m = /(\d+(?:\.\d+)?)\s+(\d+(?:\.\d+)?)\s+(\d+)\s*$/.exec(readFileSync(file, "utf8").trim());
+    return m ? { cpu: Number(m[1]) + Number(m[2]), rssMiB: Number(m[3]) / 1024 } : { cpu: null, rssMiB: null };
   } catch {
-    return null;
+    return { cpu: null, rssMiB: null };
   }
 }
 
@@ -188,6 +189,13 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     podfilesSeconds: [],
     kubectlCpCpuSeconds: [],
     podfilesCpuSeconds: [],
+    tunnelMiBps: null,
+    tunnelRatio: null,
+    tunnelSeconds: [],
+    tunnelCpuSeconds: [],
+    kubectlCpRssMiB: [],
+    podfilesRssMiB: [],
+    tunnelRssMiB: [],
   };
   const clusterSh = path.join(repoDir, "scripts/cluster.sh");
   const cache = process.env.PODFILES_CACHE ?? path.join(os.homedir(), ".cache/podfiles");
@@ -287,7 +295,10 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
 
     // ---------------------------------------------------------------- the per-run kustomization
     const port = (await portFree(8080, "0.0.0.0")) && (await portFree(8080, "127.0.0.1")) ? 8080 : await freePort();
-    const agentUrl = `http://${nodeA.ip}:${port}`; // the overlay's agent listens on its node's address (POD_IP)
+    // The agent listens on 127.0.0.1 of its node (node A: the host) instead of the overlay's POD_IP:
+    // pods/portforward dials localhost inside the pod's network namespace, which for these hostNetwork
+    // agents is the node's, so the tunnel row needs loopback; the direct row reaches the same agent there.
+    const agentUrl = `http://127.0.0.1:${port}`;
     const apiserver = new URL(JSON.parse(await kubectl(["config", "view", "--minify", "-o", "json"])).clusters[0].cluster.server);
     // test/e2e/overlay (of the snapshot) with what depends on this run, as test/e2e/agent.spec.ts does
     const runDir = path.join(snap, "test/e2e/.run/bench-kubectl-cp");
@@ -297,6 +308,8 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
       { op: "replace", path: "/spec/template/spec/containers/0/ports/0/containerPort", value: port },
       { op: "replace", path: "/spec/template/spec/volumes/1/hostPath/path", value: path.dirname(criSocket) },
       { op: "replace", path: "/spec/template/spec/containers/0/env/2/value", value: apiserver.port || "443" },
+      { op: "test", path: "/spec/template/spec/containers/0/args/2", value: "--host=$(POD_IP)" },
+      { op: "replace", path: "/spec/template/spec/containers/0/args/2", value: "--host=127.0.0.1" },
     ];
     const nsPatch = [{ op: "replace", path: `/metadata/labels/${OWNER_LABEL.replace("/", "~1")}`, value: OWNER_VALUE }];
     writeFileSync(
@@ -384,6 +397,29 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     const [remoteSize, remoteSha] = (await execInPod(`stat -c %s ${REMOTE_FILE} && sha256sum ${REMOTE_FILE}`, transferMs)).trim().split(/\s+/);
     if (Number(remoteSize) !== bytes || !/^[0-9a-f]{64}$/.test(remoteSha ?? "")) throw new Error(`the file in the pod is ${remoteSize} bytes, sha256 "${remoteSha}"`);
     const token = (await kubectl(["-n", NS, "create", "token", "viewer", "--duration=30m"])).trim();
+    // the tunnel row's user: the same ServiceAccount with the Roles of deploy/rbac-examples/kubeconfig-tunnel.yaml,
+    // in a kubeconfig of its own (its bearer token, no --server)
+    const { default: yaml } = await import("js-yaml");
+    const tunnelRbac = yaml.loadAll(readFileSync(path.join(snap, "deploy/rbac-examples/kubeconfig-tunnel.yaml"), "utf8")).map((d) => {
+      if (d.metadata.namespace === "team-a") d.metadata.namespace = NS;
+      if (d.subjects) d.subjects = [{ kind: "ServiceAccount", name: "viewer", namespace: NS }];
+      return d;
+    });
+    await kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: tunnelRbac }) });
+    const adminView = JSON.parse(await kubectl(["config", "view", "--minify", "--raw", "-o", "json"]));
+    const userKubeconfig = path.join(snap, "viewer.kubeconfig");
+    writeFileSync(
+      userKubeconfig,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "bench", cluster: adminView.clusters[0].cluster }],
+        users: [{ name: "viewer", user: { token } }],
+        contexts: [{ name: "bench", context: { cluster: "bench", user: "viewer", namespace: NS } }],
+        "current-context": "bench",
+      }),
+      { mode: 0o600 },
+    );
 
     // the agent: Running and Ready
     await until(
@@ -415,34 +451,47 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
       const local = args.local;
       rmSync(local, { force: true });
       const cpuFile = path.join(localDir, `${name}.cpu`);
-      const argv = TIME ? [TIME, ["-f", "%U %S", "-o", cpuFile, cmd, ...args.argv]] : [cmd, args.argv];
+      const argv = TIME ? [TIME, ["-f", "%U %S %M", "-o", cpuFile, cmd, ...args.argv]] : [cmd, args.argv];
       const r = await sh(argv[0], argv[1], { env, timeoutMs: budget(transferMs) });
-      const cpu = TIME ? readCpu(cpuFile) : null;
+      const { cpu, rssMiB } = TIME ? readTime(cpuFile) : { cpu: null, rssMiB: null };
       const size = statSync(local).size;
       const sha = await sha256File(local);
       rmSync(local, { force: true });
       if (size !== bytes || sha !== remoteSha) throw new Error(`${name}: the local copy has ${size} bytes, sha256 ${sha}; the pod's has ${bytes}, ${remoteSha}`);
-      return { seconds: r.ms / 1000, cpu };
+      return { seconds: r.ms / 1000, cpu, rssMiB };
     };
     const kubectlCp = () =>
       timed("kubectl-cp", kubectlBin, { argv: ["--kubeconfig", kubeconfig, "cp", "-c", CONTAINER, `${NS}/${POD}:${REMOTE_FILE}`, path.join(localDir, "kubectl-cp.bin")], local: path.join(localDir, "kubectl-cp.bin") }, env);
     const podfilesGet = () =>
       timed("podfiles", process.execPath, { argv: [cliBin, "get", "--no-progress", remote, path.join(localDir, "podfiles.bin"), "--server", agentUrl], local: path.join(localDir, "podfiles.bin") }, cliEnv);
+    // the same CLI with only the kubeconfig: no --server, no token in the environment (the kubeconfig's),
+    // the namespace from the kubeconfig's context
+    const tunnelEnv = { ...process.env, KUBECONFIG: userKubeconfig, HOME: localDir };
+    delete tunnelEnv.PODFILES_SERVER;
+    delete tunnelEnv.PODFILES_TOKEN;
+    const tunnelGet = () =>
+      timed("tunnel", process.execPath, { argv: [cliBin, "get", "--no-progress", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`, path.join(localDir, "tunnel.bin")], local: path.join(localDir, "tunnel.bin") }, tunnelEnv);
+    await until("podfiles through the kubeconfig tunnel", async () => ((await sh(process.execPath, [cliBin, "stat", "--json", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`], { env: tunnelEnv, timeoutMs: budget(30_000) })).stdout.includes('"size"') ? true : undefined), budget(60_000), 1000);
+    const rows = {
+      kubectl: { run: kubectlCp, seconds: result.kubectlCpSeconds, cpu: result.kubectlCpCpuSeconds, rss: result.kubectlCpRssMiB, label: "kubectl cp              " },
+      podfiles: { run: podfilesGet, seconds: result.podfilesSeconds, cpu: result.podfilesCpuSeconds, rss: result.podfilesRssMiB, label: "podfiles get (direct)   " },
+      tunnel: { run: tunnelGet, seconds: result.tunnelSeconds, cpu: result.tunnelCpuSeconds, rss: result.tunnelRssMiB, label: "podfiles get via tunnel " },
+    };
+    const names = Object.keys(rows);
     for (let i = 0; i < reps; i++) {
-      // interleaved, the order alternating from one repetition to the next
-      const order = i % 2 === 0 ? ["kubectl", "podfiles"] : ["podfiles", "kubectl"];
+      // interleaved, the order rotating from one repetition to the next
+      const order = names.map((_, k) => names[(k + i) % names.length]);
       for (const which of order) {
-        const r = which === "kubectl" ? await kubectlCp() : await podfilesGet();
-        if (which === "kubectl") {
-          result.kubectlCpSeconds.push(r.seconds);
-          result.kubectlCpCpuSeconds.push(r.cpu);
-        } else {
-          result.podfilesSeconds.push(r.seconds);
-          result.podfilesCpuSeconds.push(r.cpu);
-        }
-        log(`rep ${i + 1}/${reps} ${which === "kubectl" ? "kubectl cp  " : "podfiles get"}: ${r.seconds.toFixed(2)} s, ${(sizeMiB / r.seconds).toFixed(0)} MiB/s, client CPU ${r.cpu === null ? "?" : r.cpu.toFixed(2) + " s"}, SHA-256 ok`);
+        const row = rows[which];
+        const r = await row.run();
+        row.seconds.push(r.seconds);
+        row.cpu.push(r.cpu);
+        row.rss.push(r.rssMiB);
+        log(`rep ${i + 1}/${reps} ${row.label}: ${r.seconds.toFixed(2)} s, ${(sizeMiB / r.seconds).toFixed(0)} MiB/s, client CPU ${r.cpu === null ? "?" : r.cpu.toFixed(2) + " s"}, peak RSS ${r.rssMiB === null ? "?" : r.rssMiB.toFixed(0) + " MiB"}, SHA-256 ok`);
       }
     }
+    result.tunnelMiBps = sizeMiB / median(result.tunnelSeconds);
+    result.tunnelRatio = result.tunnelMiBps / (sizeMiB / median(result.kubectlCpSeconds));
     result.kubectlCpMiBps = sizeMiB / median(result.kubectlCpSeconds);
     result.podfilesMiBps = sizeMiB / median(result.podfilesSeconds);
     result.ratio = result.podfilesMiBps / result.kubectlCpMiBps;
@@ -452,6 +501,8 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     } else {
       result.kubectlCpCpuSecondsMedian = median(result.kubectlCpCpuSeconds);
       result.podfilesCpuSecondsMedian = median(result.podfilesCpuSeconds);
+      result.tunnelCpuSecondsMedian = median(result.tunnelCpuSeconds);
+      result.rssMiBMedian = { kubectlCp: median(result.kubectlCpRssMiB), podfiles: median(result.podfilesRssMiB), tunnel: median(result.tunnelRssMiB) };
     }
     result.sha256 = remoteSha;
     result.agentUrl = agentUrl;
@@ -524,7 +575,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     if (r.status === "measured") {
       const cpu = r.kubectlCpCpuSecondsMedian !== undefined ? `; client CPU kubectl ${fixed(r.kubectlCpCpuSecondsMedian, 2)} s, podfiles ${fixed(r.podfilesCpuSecondsMedian, 2)} s` : "";
       process.stdout.write(
-        `figure 6: ${r.sizeMiB} MiB, median of ${r.reps}: kubectl cp ${fixed(r.kubectlCpMiBps)} MiB/s, podfiles get ${fixed(r.podfilesMiBps)} MiB/s → ${fixed(r.ratio, 2)}× kubectl cp${cpu}\n`,
+        `figure 6: ${r.sizeMiB} MiB, median of ${r.reps}: kubectl cp ${fixed(r.kubectlCpMiBps)} MiB/s, podfiles get ${fixed(r.podfilesMiBps)} MiB/s → ${fixed(r.ratio, 2)}× kubectl cp, podfiles get via kubeconfig tunnel ${fixed(r.tunnelMiBps)} MiB/s → ${fixed(r.tunnelRatio, 2)}×${cpu}, tunnel ${fixed(r.tunnelCpuSecondsMedian, 2)} s${r.rssMiBMedian ? `; peak RSS kubectl ${fixed(r.rssMiBMedian.kubectlCp)} MiB, direct ${fixed(r.rssMiBMedian.podfiles)} MiB, tunnel ${fixed(r.rssMiBMedian.tunnel)} MiB` : ""}\n`,
       );
     } else {
       process.stdout.write(`figure 6: ${r.note}\n`);

@@ -488,6 +488,7 @@ try {
   if (kcp.status === "measured") {
     const size = `${kcp.sizeMiB} MiB`;
     row(`podfiles get vs kubectl cp, same pod and file (${size}, whole commands; figure 6)`, kcp.podfilesMiBps, "MiB/s", kcp.kubectlCpMiBps, { baselineLabel: "kubectl cp" });
+    if (kcp.tunnelMiBps) row(`podfiles get via kubeconfig tunnel vs kubectl cp (${size}, whole commands; figure 6)`, kcp.tunnelMiBps, "MiB/s", kcp.kubectlCpMiBps, { baselineLabel: "kubectl cp" });
     row(`baseline: kubectl cp out of the pod (${size})`, kcp.kubectlCpMiBps, "MiB/s");
   } else {
     row(`podfiles get vs kubectl cp, same pod and file (figure 6)`, null, "MiB/s", null, {

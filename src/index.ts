@@ -1,6 +1,8 @@
 // podfiles — the client API (Node). `import { createPodfilesClient } from "podfiles"`.
 // The browser build is "podfiles/web", the server "podfiles/server".
 export { createPodfilesClient } from "./client/node-client.js";
+export { connectWithKubeconfig, type KubeconfigClient, type KubeconfigClientOptions } from "./client/kube-client.js";
+export { DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR } from "./client/agent-defaults.js";
 export type { PodfilesClient, PodfilesClientOptions, UploadOptions, UploadSource, DirectoryUploadOptions, NodeDownloadStream } from "./client/node-client.js";
 export type { CallOptions, ListOptions, StatOptions, DownloadOptions, OverwriteMode, UploadResult } from "./client/core.js";
 export type { DownloadFileOptions, DownloadFileResult } from "./client/local-files.js";

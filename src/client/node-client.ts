@@ -9,8 +9,8 @@ import type * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
 import { ArchiveFormat, FileService, FileType, OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { hexToBytes } from "./chunked-upload.js";
 import { createCore, overwritePolicy, type CallOptions, type ClientCore, type DownloadOptions, type FileServiceClient, type UploadOptionsBase, type UploadResult } from "./core.js";
@@ -95,25 +95,69 @@ const nodeHasher = () => {
   return { update: (d: Uint8Array) => h.update(d), digest: () => new Uint8Array(h.digest()) };
 };
 
-export function createPodfilesClient(options: PodfilesClientOptions): PodfilesClient {
-  const baseUrl = checkedUrl(options.baseUrl);
+/**
+ * How a client's calls reach a server: one connection (createPodfilesClient's baseUrl) or, with a
+ * kubeconfig, a tunnel per node (kube-client.ts). `headers` go on every call; a route may refresh
+ * them (exec-plugin tokens) before it hands out a connection.
+ */
+export interface ClientRoute {
+  /** the small calls (list, stat, mkdir…): connect-node's gRPC transport, or one that picks one per call */
+  transport: Transport;
+  /** the HTTP/2 connection for a call on this container (Download and Upload go over it directly) */
+  managerFor(container: ResolvedTarget["container"]): Promise<Http2SessionManager>;
+  /** a failure of a call on this container, restated (a tunnel that closed under it) */
+  restate?(container: ResolvedTarget["container"], err: unknown, startedAt: number): unknown;
+  close(): void;
+}
+
+/** The wide-window node:http2 options every client connection uses. */
+export function clientNodeOptions(nodeOptions?: PodfilesClientOptions["nodeOptions"]): http2.ClientSessionOptions | http2.SecureClientSessionOptions {
   // maxFrameSize: the server may send DATA frames up to 1 MiB (16 KiB by default: 65,536 'data' events per GiB, each hashed and written on its own)
-  const nodeOptions = { ...options.nodeOptions, settings: { ...wideNodeOptions.settings, maxFrameSize: MiB - 1, ...options.nodeOptions?.settings } };
-  const manager = new WideSessionManager(baseUrl, nodeOptions);
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  return { ...nodeOptions, settings: { ...wideNodeOptions.settings, maxFrameSize: MiB - 1, ...nodeOptions?.settings } };
+}
+
+/** connect-node's gRPC transport on one session manager, with the client's headers and message limits. */
+export function clientTransport(baseUrl: string, manager: Http2SessionManager, nodeOptions: http2.ClientSessionOptions | http2.SecureClientSessionOptions, headers: Record<string, string>, maxMessageBytes = 16 * MiB): Transport {
   const addHeaders: Interceptor = (next) => (req) => {
     for (const [k, v] of Object.entries(headers)) req.header.set(k, v);
     return next(req);
   };
-  const maxBytes = options.maxMessageBytes ?? 16 * MiB;
-  const transport = createGrpcTransport({ baseUrl, nodeOptions, sessionManager: manager, readMaxBytes: maxBytes, writeMaxBytes: maxBytes, interceptors: [addHeaders] });
-  const rpc = createClient(FileService, transport);
+  return createGrpcTransport({ baseUrl, nodeOptions, sessionManager: manager, readMaxBytes: maxMessageBytes, writeMaxBytes: maxMessageBytes, interceptors: [addHeaders] });
+}
+
+export function createPodfilesClient(options: PodfilesClientOptions): PodfilesClient {
+  const baseUrl = checkedUrl(options.baseUrl);
+  const nodeOptions = clientNodeOptions(options.nodeOptions);
+  const manager = new WideSessionManager(baseUrl, nodeOptions);
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const transport = clientTransport(baseUrl, manager, nodeOptions, headers, options.maxMessageBytes);
+  return clientOnRoute({ transport, managerFor: async () => manager, close: () => manager.abort() }, headers, options.container);
+}
+
+/** The Node client over a route (one server, or a cluster's agents). */
+export function clientOnRoute(route: ClientRoute, headers: Record<string, string>, container: ContainerRef | undefined): PodfilesClient {
+  const rpc = createClient(FileService, route.transport);
+  const restated = async <T>(c: ResolvedTarget["container"], fn: () => Promise<T>): Promise<T> => {
+    const startedAt = Date.now();
+    try {
+      return await fn();
+    } catch (err) {
+      throw route.restate ? route.restate(c, err, startedAt) : err;
+    }
+  };
   const core = createCore({
     rpc,
     hasher: nodeHasher,
-    container: options.container,
-    downloadParts: (req, o) => fastDownload(manager, headers, req, o),
+    container,
+    downloadParts: async function* (req, o) {
+      const startedAt = Date.now();
+      try {
+        yield* fastDownload(await route.managerFor(req.container), headers, req, o);
+      } catch (err) {
+        throw route.restate ? route.restate(req.container, err, startedAt) : err;
+      }
+    },
   });
 
   const download = (target: Target, o?: DownloadOptions): NodeDownloadStream => {
@@ -140,7 +184,7 @@ export function createPodfilesClient(options: PodfilesClientOptions): PodfilesCl
       },
     };
     const total = plan.size - plan.offset;
-    const res = await fastUpload(manager, headers, header, frames, { signal: o.signal, timeoutMs: o.timeoutMs, onSent: (bytes) => o.onProgress?.({ bytes, total }) });
+    const res = await restated(t.container, async () => fastUpload(await route.managerFor(t.container), headers, header, frames, { signal: o.signal, timeoutMs: o.timeoutMs, onSent: (bytes) => o.onProgress?.({ bytes, total }) }));
     return { entry: res.entry, bytes: Number(res.bytesReceived), sha256: toHex(res.sha256), offset: plan.offset, entries: res.entriesExtracted || undefined };
   }
 
@@ -263,7 +307,7 @@ export function createPodfilesClient(options: PodfilesClientOptions): PodfilesCl
     },
     upload,
     uploadDirectory,
-    close: () => manager.abort(),
+    close: () => route.close(),
   };
 }
 

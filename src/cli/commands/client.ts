@@ -1,4 +1,10 @@
-// The CLI's connection: the SDK's Node client (src/client) for --server and --token.
+// The CLI's connection: the SDK's Node client (src/client). With --server (or $PODFILES_SERVER) it
+// goes straight to that address; otherwise, when a kubeconfig is at hand (--kubeconfig, --context,
+// $KUBECONFIG or ~/.kube/config), it reaches each pod's node agent through the API server as kubectl
+// does (connectWithKubeconfig, loaded only then); with neither, http://127.0.0.1:8080 as before.
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { createPodfilesClient, type PodfilesClient } from "../../client/node-client.js";
 import { UsageError } from "./errors.js";
@@ -8,6 +14,8 @@ export type { PodfilesClient };
 export interface ConnectionOptions {
   server?: string;
   token?: string;
+  kubeconfig?: string;
+  context?: string;
 }
 
 export interface TargetOptions extends ConnectionOptions {
@@ -19,8 +27,10 @@ export interface TargetOptions extends ConnectionOptions {
 export function addTargetOptions(cmd: Command): Command {
   return cmd
     .option("--server <url>", "podfiles server (default $PODFILES_SERVER, else http://127.0.0.1:8080)")
-    .option("--token <token>", "bearer token (default $PODFILES_TOKEN)")
-    .option("-n, --namespace <ns>", "namespace for remote paths without one (default $PODFILES_NAMESPACE, else default)")
+    .option("--token <token>", "bearer token (default $PODFILES_TOKEN; with a kubeconfig: the kubeconfig user's)")
+    .option("--kubeconfig <file>", "reach the pods' node agents through this kubeconfig's API server (default $KUBECONFIG, else ~/.kube/config; used when there is no --server)")
+    .option("--context <name>", "kubeconfig context (default: its current-context)")
+    .option("-n, --namespace <ns>", "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)")
     .option("-c, --container <name>", "container for remote paths without one (default: the pod's default container)");
 }
 
@@ -42,13 +52,36 @@ export function bearerToken(o: ConnectionOptions): string | undefined {
 
 export interface Connection {
   client: PodfilesClient;
+  /** the server, or "kubeconfig" */
   url: string;
-  /** Closes the HTTP/2 connection so the process can exit. */
+  /** the kubeconfig context's namespace (paths without one use it when -n and $PODFILES_NAMESPACE are unset) */
+  contextNamespace?: string;
+  /** Closes the HTTP/2 connections so the process can exit. */
   close(): void;
 }
 
-export function connect(o: ConnectionOptions): Connection {
-  const url = serverUrl(o);
-  const client = createPodfilesClient({ baseUrl: url, token: bearerToken(o) });
-  return { client, url, close: () => client.close() };
+export type ConnectionMode = { kind: "server"; url: string } | { kind: "kubeconfig"; kubeconfig?: string; context?: string };
+
+export function connectionMode(o: ConnectionOptions): ConnectionMode {
+  const server = o.server || process.env.PODFILES_SERVER;
+  if (server) {
+    if (o.kubeconfig || o.context) throw new UsageError(`${o.server ? "--server" : "$PODFILES_SERVER"} and --kubeconfig/--context exclude each other (one goes to a server directly, the other through the API server)`);
+    return { kind: "server", url: serverUrl(o) };
+  }
+  if (o.kubeconfig || o.context || process.env.KUBECONFIG || existsSync(join(homedir(), ".kube", "config"))) {
+    if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
+    return { kind: "kubeconfig", kubeconfig: o.kubeconfig, context: o.context };
+  }
+  return { kind: "server", url: serverUrl(o) };
+}
+
+export async function connect(o: ConnectionOptions): Promise<Connection> {
+  const mode = connectionMode(o);
+  if (mode.kind === "server") {
+    const client = createPodfilesClient({ baseUrl: mode.url, token: bearerToken(o) });
+    return { client, url: mode.url, close: () => client.close() };
+  }
+  const { connectWithKubeconfig } = await import("../../client/kube-client.js");
+  const client = await connectWithKubeconfig({ kubeconfig: mode.kubeconfig, context: mode.context, token: bearerToken(o) });
+  return { client, url: "kubeconfig", contextNamespace: client.contextNamespace, close: () => client.close() };
 }

@@ -2,7 +2,7 @@
 // arguments into options, defaults filled in) → Validate (options into a resolved type, or a
 // UsageError) → Run (on the resolved type only). runCommand turns any failure into one line on
 // stderr and a non-zero exit code (2 for usage errors, 1 otherwise).
-import { connect, type Connection, type ConnectionOptions } from "./client.js";
+import { connect, connectionMode, type Connection, type ConnectionOptions } from "./client.js";
 import { exitCodeFor, formatError } from "./errors.js";
 
 export interface Io {
@@ -13,7 +13,7 @@ export interface Io {
 export const processIo = (): Io => ({ out: process.stdout, err: process.stderr });
 
 /** Validate (may throw UsageError), connect, run, close; never throws. */
-export async function runCommand<O extends ConnectionOptions, R>(
+export async function runCommand<O extends ConnectionOptions & { namespace?: string }, R>(
   o: O,
   validate: (o: O) => R,
   run: (r: R, conn: Connection, io: Io) => Promise<void>,
@@ -21,8 +21,12 @@ export async function runCommand<O extends ConnectionOptions, R>(
 ): Promise<number> {
   let conn: Connection | undefined;
   try {
-    const resolved = validate(o);
-    conn = connect(o);
+    const mode = connectionMode(o);
+    let resolved: R | undefined;
+    // usage errors first, before any connection; with a kubeconfig the paths wait for its context's namespace
+    if (mode.kind === "server" || o.namespace || process.env.PODFILES_NAMESPACE) resolved = validate(o);
+    conn = await connect(o);
+    resolved ??= validate({ ...o, namespace: conn.contextNamespace });
     await run(resolved, conn, io);
     return 0;
   } catch (err) {
@@ -34,7 +38,7 @@ export async function runCommand<O extends ConnectionOptions, R>(
 }
 
 /** A commander action that runs and sets process.exitCode. */
-export function action<O extends ConnectionOptions, R>(
+export function action<O extends ConnectionOptions & { namespace?: string }, R>(
   complete: (args: string[], opts: Record<string, unknown>) => O,
   validate: (o: O) => R,
   run: (r: R, conn: Connection, io: Io) => Promise<void>,

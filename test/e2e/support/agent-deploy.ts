@@ -63,7 +63,7 @@ export async function agentPort(cluster: Cluster): Promise<number> {
  * test/e2e/.run/): this run's agent port, the CRI socket directory of node A's containerd and the API
  * server's port. `by` names the writer in the file's first line.
  */
-export async function writeAgentKustomization(cluster: Cluster, runDir: string, port: number, by: string): Promise<void> {
+export async function writeAgentKustomization(cluster: Cluster, runDir: string, port: number, by: string, host?: string): Promise<void> {
   const apiserver = new URL(JSON.parse(await cluster.kubectl(["config", "view", "--minify", "-o", "json"])).clusters[0].cluster.server);
   await mkdir(runDir, { recursive: true });
   const patch = [
@@ -72,6 +72,7 @@ export async function writeAgentKustomization(cluster: Cluster, runDir: string, 
     { op: "replace", path: "/spec/template/spec/volumes/1/hostPath/path", value: path.dirname(cluster.criSocket) },
     { op: "test", path: "/spec/template/spec/containers/0/env/2/name", value: "KUBERNETES_SERVICE_PORT" },
     { op: "replace", path: "/spec/template/spec/containers/0/env/2/value", value: apiserver.port || "443" },
+    ...(host ? [{ op: "test", path: "/spec/template/spec/containers/0/args/2", value: "--host=$(POD_IP)" }, { op: "replace", path: "/spec/template/spec/containers/0/args/2", value: `--host=${host}` }] : []),
   ];
   await writeFile(
     path.join(runDir, "kustomization.yaml"),
@@ -89,12 +90,22 @@ export async function writeAgentKustomization(cluster: Cluster, runDir: string, 
   );
 }
 
-export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 120_000): Promise<DeployedAgents> {
+export interface DeployOptions {
+  /**
+   * The agents' listen address instead of the overlay's $(POD_IP). "127.0.0.1" for the API-server
+   * tunnel: pods/portforward dials localhost inside the pod's network namespace (containerd; for a
+   * hostNetwork pod, the node's), and the overlay's hostNetwork agents listen on the node address
+   * only. The host then reaches node A's agent only (on 127.0.0.1), node B's through a tunnel.
+   */
+  host?: string;
+}
+
+export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 120_000, o: DeployOptions = {}): Promise<DeployedAgents> {
   await assertOwnNamespace(cluster, AGENT_NS);
   await importAgentImage(cluster);
   const port = await agentPort(cluster);
   const runDir = path.join(repoRoot, "test/e2e/.run", `agents-${runId}`);
-  await writeAgentKustomization(cluster, runDir, port, "test/e2e/support/agent-deploy.ts");
+  await writeAgentKustomization(cluster, runDir, port, "test/e2e/support/agent-deploy.ts", o.host);
   const del = () => cluster.kubectl(["delete", "-k", runDir, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
   const remove = async () => {
     try {
@@ -107,17 +118,21 @@ export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 
   try {
     // the overlay must still fit deploy/ (its `test` ops fail loudly otherwise)
     const rendered = await cluster.kubectl(["kustomize", runDir]);
-    if (!rendered.includes(`- --port=${port}`) || !rendered.includes("--host=$(POD_IP)")) throw new Error(`unexpected rendering of ${runDir}:\n${rendered}`);
+    if (!rendered.includes(`- --port=${port}`) || !rendered.includes(`--host=${o.host ?? "$(POD_IP)"}`)) throw new Error(`unexpected rendering of ${runDir}:\n${rendered}`);
     await del(); // what a killed run left
     await cluster.kubectl(["apply", "-k", runDir]);
     const pods = await waitAgentsReady(cluster, timeoutMs);
     const urlOf = (node: string) => {
       const n = cluster.nodes.find((x) => x.name === node);
       if (!n) throw new Error(`no node ${node}`);
+      if (o.host) {
+        if (node !== cluster.nodes[0]!.name) throw new Error(`the agent on ${node} listens on ${o.host} inside its node: reach it through a tunnel`);
+        return `http://${o.host}:${port}`;
+      }
       return `http://${n.ip}:${port}`;
     };
     // answering: the first bytes of an HTTP/1.1 request get an HTTP answer (the auth layer refuses it)
-    for (const node of Object.keys(pods)) await waitHttp(urlOf(node), timeoutMs);
+    for (const node of Object.keys(pods)) if (!o.host || node === cluster.nodes[0]!.name) await waitHttp(urlOf(node), timeoutMs);
     return { port, pods, urlOf, remove };
   } catch (err) {
     await remove().catch(() => {});
