@@ -185,12 +185,24 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
     expect(r.stderr).toMatch(/^podfiles: PERMISSION_DENIED: cannot open a tunnel to agent pod podfiles\/\S+ on node \S+: .*pods\/portforward/);
   });
 
-  it("a client-certificate kubeconfig (the cluster's admin) against agents without TLS: UNAVAILABLE saying the agent must accept TLS client certificates", async () => {
-    // TLS inside the tunnel is what a certificate-only user speaks; these agents serve plaintext h2c.
-    // Once the agent verifies TLS client certificates this call must succeed instead.
-    const r = await cli(["ls", `${NS}/${pods[cluster.nodes[0]!.name]}:/data`], cluster.kubeconfig);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^podfiles: UNAVAILABLE: .*TLS inside the tunnel to the agent on node \S+ failed .*accept TLS client certificates/);
+  it("a client-certificate kubeconfig (the cluster's admin, no token) lists, gets and puts on both nodes: TLS inside the tunnel, the certificate verified by the agent", async () => {
+    // The agents (deploy/ with --auth kubernetes) read the API server's client CA and serve TLS beside
+    // cleartext on the same port; a certificate-only user speaks TLS inside the tunnel and presents it.
+    for (const [node, pod] of Object.entries(pods)) {
+      const ls = await cli(["ls", `${NS}/${pod}:/data`], cluster.kubeconfig);
+      expect(ls.code, ls.stderr).toBe(0);
+      expect(ls.stdout).toContain("hello.txt");
+      const local = path.join(dir, `cert-hello-${pod}.txt`);
+      const get = await cli(["get", `${NS}/${pod}:/data/hello.txt`, local], cluster.kubeconfig);
+      expect(get.code, get.stderr).toBe(0);
+      expect(await readFile(local, "utf8")).toBe(`hello from ${node}\n`);
+      const up = path.join(dir, `cert-up-${pod}.bin`);
+      const bytes = randomBytes(MiB + 5);
+      await writeFile(up, bytes);
+      const put = await cli(["put", up, `${NS}/${pod}:/data/cert-up.bin`], cluster.kubeconfig);
+      expect(put.code, put.stderr).toBe(0);
+      expect((await execIn(pod, "sha256sum", "/data/cert-up.bin")).split(" ")[0]).toBe(createHash("sha256").update(bytes).digest("hex"));
+    }
   });
 
   it("the agent on node B deleted: a call in flight fails UNAVAILABLE naming the tunnel; the next call works again (SDK, one client)", async () => {
