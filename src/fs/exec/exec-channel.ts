@@ -47,7 +47,7 @@ export interface ExecDialer {
 /** The exec URL path the API server serves for a pod's container. */
 export function apiServerExecUrl(server: string, namespace: string, pod: string, container: string, argv: readonly Arg[], stdin: boolean): string {
   const base = server.replace(/^http/, "ws").replace(/\/+$/, "");
-  const q = new URLSearchParams({ container, stdout: "true", stderr: "true", stdin: String(stdin), tty: "false" }).toString();
+  const q = new URLSearchParams({ container, stdout: "true", stderr: "true", stdin: String(stdin)}).toString();
   const command = argv.map((a) => `&command=${encodeArg(a)}`).join("");
   return `${base}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/exec?${q}${command}`;
 }
