@@ -171,10 +171,11 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
     const pod = Object.values(podOn).at(-1)!;
     await exec(pod, "mkdir", "-p", "/cancel");
     const abort = new AbortController();
-    // the stream never ends: only the abort ends the call (a generator that threw would end the
-    // request stream cleanly, which counts as complete)
+    // the stream never ends: only the abort ends the call. expected_size as the podfiles clients
+    // send it: a Node http2 client's cancel may half-close the stream first, which by gRPC rules
+    // is a complete upload (src/handlers/upload.ts); the size tells the server it is not.
     async function* requests() {
-      yield create(UploadRequestSchema, { part: { case: "header", value: { container: ref(pod), path: "/cancel/big", options: {} } } });
+      yield create(UploadRequestSchema, { part: { case: "header", value: { container: ref(pod), path: "/cancel/big", options: { expectedSize: BigInt(64 * MiB) } } } });
       for (let i = 0; i < 8; i++) yield create(UploadRequestSchema, { part: { case: "data", value: randomBytes(MiB) } });
       await new Promise((r) => abort.signal.addEventListener("abort", r));
     }
