@@ -23,6 +23,8 @@ const DEFAULT_DIR_MODE = 0o755;
 /** A listing's stat output past this is refused (RESOURCE_EXHAUSTED would need paging through exec). */
 const LIST_OUTPUT_MAX = 256 * 1024 * 1024;
 const DD_BLOCK = 256 * 1024;
+/** One stat record: six numbers and a path (paths from find may exceed PATH_MAX; 1 MiB is far beyond any). */
+const RECORD_MAX = 1024 * 1024;
 const READ_RESUMES = 3;
 /** A tar archive ends with two 512-byte zero blocks. */
 const TAR_END = 1024;
@@ -98,6 +100,7 @@ export class ExecFs implements ContainerFs {
         pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
         const { records, used } = parseStatRecords(pending);
         pending = pending.subarray(used);
+        if (pending.length > RECORD_MAX) throw failedPrecondition(`${dir}: stat printed ${pending.length} bytes that are no record (is stat in the image the real one?)`);
         for (const r of records) {
           const e = entryFromRecord(r, names);
           // find prints the path under the top as given: re-spell it from the clean top
@@ -258,7 +261,8 @@ export class ExecFs implements ContainerFs {
       return;
     }
     // rm -r never follows a symlink: a link is removed as a link
-    await this.run.output(["rm", ...(options.recursive ? ["-r"] : []), "-f", "--", pathArg(clean)], { purpose: "remove" });
+    // a big tree takes a while: 10 minutes, not the 30 s of a single-name command
+    await this.run.output(["rm", ...(options.recursive ? ["-r"] : []), "-f", "--", pathArg(clean)], { purpose: "remove", timeoutMs: options.recursive ? 600_000 : undefined });
   }
 
   async rename(from: string, to: string, options: { overwrite: boolean }): Promise<Entry> {

@@ -7,7 +7,7 @@
 // argv as protobuf strings: measured, "grpc: error while marshaling: string field contains invalid
 // UTF-8"). Such arguments, always the trailing ones, travel NUL-separated over stdin to
 // `xargs -0`, which appends them to the command inside the container.
-import { failedPrecondition } from "../../errors.js";
+import { failedPrecondition, unavailable } from "../../errors.js";
 import { pathFromWire } from "../name-bytes.js";
 import { ExecProcess, type Arg, type ExecDialer, type ExecResult } from "./exec-channel.js";
 
@@ -50,6 +50,9 @@ export function pathArg(path: string): Arg {
   const p = pathFromWire(path);
   return typeof p === "string" ? p : isUtf8(p) ? p.toString("utf8") : p;
 }
+
+/** How long a short command (stat, mkdir, mv, …) may take. */
+const OUTPUT_DEADLINE_MS = 30_000;
 
 export interface RunOptions {
   /** What the call is for, in the missing-tool message ("directory download"). */
@@ -101,16 +104,31 @@ export class ExecRunner {
     throw new Error(`${tool} in ${this.dialer.description} failed: ${detail.split("\n")[0]}`);
   }
 
-  /** Runs argv to the end and returns its stdout (at most maxOut bytes), or throws its error. */
-  async output(argv: Arg[], o: RunOptions & { maxOut?: number; input?: Uint8Array }): Promise<Buffer> {
+  /**
+   * Runs argv to the end and returns its stdout (at most maxOut bytes), or throws its error. A
+   * command that has not ended after timeoutMs (default OUTPUT_DEADLINE_MS: a stat on a hung mount)
+   * is killed and fails UNAVAILABLE, as RootFs's hang guard answers.
+   */
+  async output(argv: Arg[], o: RunOptions & { maxOut?: number; input?: Uint8Array; timeoutMs?: number }): Promise<Buffer> {
     const proc = await this.start(argv, { ...o, stdin: o.stdin ?? o.input !== undefined });
-    if (o.input !== undefined) {
-      await proc.write(o.input);
-      proc.closeStdin();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill();
+    }, o.timeoutMs ?? OUTPUT_DEADLINE_MS);
+    try {
+      if (o.input !== undefined) {
+        await proc.write(o.input);
+        proc.closeStdin();
+      }
+      const out = await proc.readAll(o.maxOut ?? 64 * 1024 * 1024);
+      const result = await proc.done;
+      if (timedOut) throw unavailable(`${String(argv[0])} in ${this.dialer.description} did not answer within ${(o.timeoutMs ?? OUTPUT_DEADLINE_MS) / 1000} s (${o.purpose})`);
+      this.check(result, String(argv[0]), o.purpose);
+      return out;
+    } finally {
+      clearTimeout(timer);
     }
-    const out = await proc.readAll(o.maxOut ?? 64 * 1024 * 1024);
-    this.check(await proc.done, String(argv[0]), o.purpose);
-    return out;
   }
 
   /** Whether argv exits 0 (a probe: a missing tool is still an error). */
