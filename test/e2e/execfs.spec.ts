@@ -3,7 +3,7 @@
 // both nodes (no agent involved: this suite deploys none), and a pod whose image is the static
 // pause binary (no shell, no stat, no tar: the distroless case). Witness: `kubectl exec` in the pod
 // (sha256sum, ls, find -print0).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +22,7 @@ import { createServer, type RunningServer } from "../../src/server/server.js";
 import { downloadAll, listNames, sha256, uploadAll, type FileClient, type Ref } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { assertOwnNamespace, SUITE_LABEL } from "./support/agent-deploy.js";
-import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
+import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
 const NS = "execfs-e2e";
 const run = promisify(execFile);
@@ -217,6 +217,27 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
       const [code, msg] = await failure(call());
       expect(code).toBe(Code.FailedPrecondition);
       expect(msg).toMatch(/^the image has no \w+: .* needs \w+ in the container \(pod execfs-e2e\/no-tools container main\)$/);
+    }
+  });
+
+  it("podfiles serve --exec (the built CLI) answers through pods/exec", async () => {
+    const pod = Object.values(podOn)[0]!;
+    const child = spawn(process.execPath, [join(repoRoot, "bin/podfiles.js"), "serve", "--exec", "--kubeconfig", cluster.kubeconfig, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let err = "";
+        child.stderr.on("data", (d: Buffer) => {
+          err += d.toString();
+          const m = /"msg":"listening".*?"port":(\d+)/.exec(err);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once("exit", (code) => reject(new Error(`podfiles serve --exec exited with ${code} (built? npm run build): ${err}`)));
+      });
+      child.stdout.resume();
+      const cli = fileClients(`http://127.0.0.1:${port}`).grpc;
+      expect(await listNames(cli, ref(pod), "/w")).toContain("/w/sp ace");
+    } finally {
+      child.kill("SIGTERM");
     }
   });
 
