@@ -35,7 +35,7 @@ export async function runServeExec(o: ResolvedServeExec, flags: Omit<ServerOptio
   const resolver = new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig) });
   const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(o.listen.port, o.listen.host);
   const apiServer = kubeConfig.getCurrentCluster()?.server;
-  logger.info({ msg: "listening", url: server.url, connections: server.limits, via: "exec", apiServer });
+  logger.info({ msg: "listening", url: server.url, port: server.port, connections: server.limits, via: "exec", apiServer });
   process.stdout.write(
     [
       `podfiles is serving the containers of ${apiServer} through pods/exec on ${server.url}`,
