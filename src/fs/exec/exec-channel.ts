@@ -179,10 +179,25 @@ export class ExecProcess {
     this.wake?.();
   }
 
-  /** stdout, chunk by chunk; the socket is paused while more than OUT_HIGH bytes wait here. */
-  async *stdout(): AsyncGenerator<Buffer> {
+  /**
+   * stdout, chunk by chunk; the socket is paused while more than OUT_HIGH bytes wait here. With
+   * `coalesceTo`, the messages already waiting are handed over as one chunk of up to that size
+   * (never waiting for more): the API server sends stdout in frames of a few KiB, and a consumer
+   * that forwards each as a message of its own spends its time on per-message work.
+   */
+  async *stdout(coalesceTo = 0): AsyncGenerator<Buffer> {
     for (;;) {
-      const chunk = this.queue.shift();
+      let chunk = this.queue.shift();
+      if (chunk && coalesceTo > chunk.length && this.queue.length > 0) {
+        const parts = [chunk];
+        let n = chunk.length;
+        while (this.queue.length > 0 && n + this.queue[0]!.length <= coalesceTo) {
+          const next = this.queue.shift()!;
+          parts.push(next);
+          n += next.length;
+        }
+        chunk = parts.length > 1 ? Buffer.concat(parts, n) : chunk;
+      }
       if (chunk) {
         this.queued -= chunk.length;
         if (this.queued <= OUT_HIGH / 2 && this.ws.isPaused) this.ws.resume();

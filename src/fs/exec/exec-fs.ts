@@ -125,7 +125,7 @@ export class ExecFs implements ContainerFs {
       if (options.offset !== 0n || options.length !== 0n) throw invalidArgument("offset and length apply to files, not to directory tar streams");
       // tar's -C takes the directory as its option argument; "." is the only member named
       const proc = await this.run.start(["tar", "-c", "-f", "-", "-C", pathArg(clean), "."], { purpose: "directory download", signal: options.signal });
-      return { entry, format: "tar", offset: 0n, chunks: this.checkedTar(proc, clean), close: async () => proc.kill() };
+      return { entry, format: "tar", offset: 0n, chunks: this.checkedTar(proc, clean, options.chunkSize), close: async () => proc.kill() };
     }
     if (entry.type !== "regular") throw cannotOpenType(clean, "download", entry.type);
     if (options.format === "tar") throw failedPrecondition(`${clean}: tar downloads are for directories`);
@@ -133,7 +133,7 @@ export class ExecFs implements ContainerFs {
     if (options.offset > size) throw outOfRange(`offset ${options.offset} is past the end of ${clean} (${size} bytes)`);
     const available = size - options.offset;
     const length = options.length === 0n || options.length > available ? available : options.length;
-    const chunks = this.readRange(clean, options.offset, length, options.signal);
+    const chunks = this.readRange(clean, options.offset, length, options.chunkSize, options.signal);
     return { entry, format: "raw", offset: options.offset, length, chunks: chunks.iterator, close: async () => chunks.close() };
   }
 
@@ -143,7 +143,7 @@ export class ExecFs implements ContainerFs {
    * once in four runs under load): a short read is resumed from where it stopped, at most
    * READ_RESUMES times, and fails DATA_LOSS after that.
    */
-  private readRange(path: string, offset: bigint, length: bigint, signal?: AbortSignal): { iterator: AsyncGenerator<Uint8Array>; close(): void } {
+  private readRange(path: string, offset: bigint, length: bigint, chunkSize: number, signal?: AbortSignal): { iterator: AsyncGenerator<Uint8Array>; close(): void } {
     let current: ExecProcess | undefined;
     let closed = false;
     const self = this;
@@ -156,7 +156,7 @@ export class ExecFs implements ContainerFs {
         const proc = await self.run.start(argv, { purpose: "file download", signal });
         current = proc;
         try {
-          for await (const chunk of proc.stdout()) {
+          for await (const chunk of proc.stdout(chunkSize)) {
             got += BigInt(chunk.length);
             yield chunk;
           }
@@ -178,10 +178,10 @@ export class ExecFs implements ContainerFs {
   }
 
   /** stdout, then the exit status checked: a failed command ends the stream with its error; a tar stream must end with its two zero blocks. */
-  private async *checkedTar(proc: ExecProcess, path: string): AsyncGenerator<Uint8Array> {
+  private async *checkedTar(proc: ExecProcess, path: string, chunkSize: number): AsyncGenerator<Uint8Array> {
     let tail = Buffer.alloc(0);
     try {
-      for await (const chunk of proc.stdout()) {
+      for await (const chunk of proc.stdout(chunkSize)) {
         tail = Buffer.concat([tail, chunk.subarray(Math.max(0, chunk.length - TAR_END))]).subarray(-TAR_END);
         yield chunk;
       }
