@@ -13,6 +13,7 @@ import { closeOnSignal } from "../close-on-signal.js";
 import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "../connection-options.js";
 import { addListenOptions, readClientCa, serverTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
 import { runServeCri, validateServeCri, type ResolvedServeCri } from "./serve-cri.js";
+import { runServeExec, validateServeExec, type ResolvedServeExec } from "./serve-exec.js";
 
 export interface ServeOptions extends AuthFlags, ConnectionFlags, ListenFlags {
   root: string;
@@ -22,6 +23,10 @@ export interface ServeOptions extends AuthFlags, ConnectionFlags, ListenFlags {
   /** Local containers mode: serve the containers of this CRI socket instead of --root. */
   cri?: string;
   procRoot?: string;
+  /** Every container of the cluster through pods/exec (ExecFs) instead of --root. */
+  exec?: boolean;
+  kubeconfig?: string;
+  context?: string;
   /** Uploads keep setuid/setgid bits (default: dropped on every upload path). */
   allowSetid?: boolean;
 }
@@ -35,10 +40,12 @@ export interface ResolvedServeRoot {
   allowSetid: boolean;
 }
 
-export type ResolvedServe = ResolvedServeRoot | ResolvedServeCri;
+export type ResolvedServe = ResolvedServeRoot | ResolvedServeCri | ResolvedServeExec;
 
 export function validateServe(o: ServeOptions): ResolvedServe {
+  if (o.cri && o.exec) throw new Error("--cri and --exec exclude each other");
   if (o.cri) return validateServeCri({ ...o, cri: o.cri });
+  if (o.exec) return validateServeExec(o);
   let st;
   try {
     st = statSync(o.root);
@@ -58,6 +65,11 @@ export async function runServe(flags: ServeOptions, r: ResolvedServe) {
     if (flags.auth && flags.auth !== "none") throw new Error("--auth is not supported with --cri");
     const auth = buildAuth(flags, { host: r.listen.host, logger: jsonLogger() });
     return runServeCri(r, { ...auth.server, connections: connectionLimits(flags) });
+  }
+  if (r.mode === "exec") {
+    const logger = jsonLogger();
+    const auth = buildAuth(flags, { host: r.listen.host, logger, kubeReviews: await loadKubeReviews(flags) });
+    return runServeExec(r, { ...auth.server, connections: connectionLimits(flags) });
   }
   const { root, name, listen } = r;
   const resolver = new LocalResolver({ root, name });
@@ -114,6 +126,9 @@ export function registerServe(program: Command): void {
     .option("--container <name>", "container name it answers to", "local")
     .option("--cri <socket>", "local containers mode: serve the containers of this CRI socket as <sandbox namespace>/<sandbox name>/<container name> (needs root)")
     .option("--proc-root <dir>", "with --cri: the host's /proc", "/proc")
+    .option("--exec", "serve every container of a cluster through the API server's pods/exec (no agent needed; the image's own tools do the work)")
+    .option("--kubeconfig <file>", "with --exec: kubeconfig (default: $KUBECONFIG, ~/.kube/config, else in-cluster)")
+    .option("--context <name>", "with --exec: kubeconfig context")
     .option("--allow-setid", "uploads keep setuid/setgid bits (default: dropped on every upload path)")
     .action(async (opts: ServeOptions) => {
       await runServe(opts, validateServe(opts));

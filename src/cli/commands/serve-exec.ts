@@ -1,0 +1,48 @@
+// `podfiles serve --exec`: every container of a cluster through the API server's pods/exec
+// (ExecFs), with the kubeconfig's credentials; for pods on nodes without an agent, and to compare
+// with the agent. Containers are <namespace>/<pod>/<container> as for the agent.
+import { existsSync } from "node:fs";
+import { jsonLogger } from "../../log.js";
+import { ExecResolver } from "../../resolve/exec-resolver.js";
+import { KubePodSource, loadKubeConfig } from "../../resolve/kube-pods.js";
+import { createServer, type ServerOptions } from "../../server/server.js";
+import { closeOnSignal } from "../close-on-signal.js";
+import { readTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
+
+export interface ServeExecOptions extends ListenFlags {
+  kubeconfig?: string;
+  context?: string;
+  allowSetid?: boolean;
+}
+
+export interface ResolvedServeExec {
+  mode: "exec";
+  kubeconfig?: string;
+  context?: string;
+  listen: ResolvedListen;
+  allowSetid: boolean;
+}
+
+export function validateServeExec(o: ServeExecOptions): ResolvedServeExec {
+  if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new Error(`--kubeconfig ${o.kubeconfig}: no such file`);
+  return { mode: "exec", kubeconfig: o.kubeconfig, context: o.context, listen: validateListen(o), allowSetid: o.allowSetid ?? false };
+}
+
+/** `flags`: what the CLI built from its auth and connection flags. */
+export async function runServeExec(o: ResolvedServeExec, flags: Omit<ServerOptions, "resolver" | "logger" | "tls"> = {}) {
+  const logger = jsonLogger();
+  const kubeConfig = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
+  const resolver = new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig) });
+  const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(o.listen.port, o.listen.host);
+  const apiServer = kubeConfig.getCurrentCluster()?.server;
+  logger.info({ msg: "listening", url: server.url, port: server.port, connections: server.limits, via: "exec", apiServer });
+  process.stdout.write(
+    [
+      `podfiles is serving the containers of ${apiServer} through pods/exec on ${server.url}`,
+      `  grpcurl -plaintext -d '{"container":{"namespace":"NS","pod":"POD"},"path":"/"}' ${server.host}:${server.port} podfiles.v1.FileService/ListFiles`,
+      "",
+    ].join("\n"),
+  );
+  closeOnSignal(server);
+  return server;
+}
