@@ -135,11 +135,16 @@ describe.each(protocols)("every RPC for pod-b through node-a over %s", (protocol
     expect(dcode).toBe(Code.NotFound);
   });
 
-  it("pod-a through node-a is served by node-a itself (no lookup of an agent, nothing reaches node-b)", async () => {
+  it("pod-a through node-a is served by node-a itself, from the bytes read to find the target (nothing reaches node-b)", async () => {
     writeFileSync(join(a.root, "here.txt"), "here");
     const before = seenByB.length;
     const st = await a.clients[protocol].stat({ container: podA, path: "/here.txt" });
     expect(st.entry?.size).toBe(4n);
+    const data = random(2 * MiB + 1);
+    const up = await uploadAll(a.clients[protocol], podA, `/here-${protocol}.bin`, data);
+    expect(hex(up.sha256)).toBe(sha256(data));
+    const down = await downloadAll(a.clients[protocol], podA, `/here-${protocol}.bin`);
+    expect(sha256(down.data)).toBe(sha256(data));
     expect(seenByB.length).toBe(before);
   });
 });
