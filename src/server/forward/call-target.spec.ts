@@ -15,7 +15,7 @@ const envelope = (bytes: Uint8Array) => {
   head.writeUInt32BE(bytes.length, 1);
   return Buffer.concat([head, bytes]);
 };
-const statBinary = toBinary(StatRequestSchema, create(StatRequestSchema, { container: ref, path: "/x" }));
+const statBinary = Buffer.from(toBinary(StatRequestSchema, create(StatRequestSchema, { container: ref, path: "/x" })));
 const statJson = Buffer.from(JSON.stringify(toJson(StatRequestSchema, create(StatRequestSchema, { container: ref, path: "/x" }))));
 
 type Seen = { target: CallTarget; body: Buffer };
