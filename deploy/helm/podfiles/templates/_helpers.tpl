@@ -60,6 +60,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - --tls-cert=/etc/podfiles/tls/tls.crt
 - --tls-key=/etc/podfiles/tls/tls.key
 {{- end }}
+{{- if .Values.nameOverride }}
+- --agent-selector=app.kubernetes.io/name={{ include "podfiles.name" . }},app.kubernetes.io/component=agent
+{{- end }}
 {{- range .Values.agent.extraArgs }}
 - {{ . }}
 {{- end }}
