@@ -82,8 +82,9 @@ export function createServer(options: ServerOptions) {
     defaultChunkSize: options.defaultChunkSize ?? 1024 * 1024,
     maxChunkSize: MAX_CHUNK_BYTES,
   });
-  // the router's verdict on a call (forwarding) comes before auth: it is the call's final status
-  const interceptors = [callLog(logger), errorStatus(), callVerdict(), ...(options.interceptors ?? [])];
+  // the router's verdict on a call (forwarding) comes after auth: what a pod lookup found out (NOT_FOUND, its node)
+  // reaches only a caller allowed on that pod, as on the local path (measured: before auth it told anyone)
+  const interceptors = [callLog(logger), errorStatus(), ...(options.interceptors ?? []), callVerdict()];
   const routes = (router: ConnectRouter) => {
     router.service(FileService, files);
     options.registerExtra?.(router);

@@ -10,7 +10,7 @@ import { Code, type Interceptor } from "@connectrpc/connect";
 import tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArchiveFormat, FileType } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { failedPrecondition, unauthenticated } from "../../src/errors.js";
+import { failedPrecondition, notFound, permissionDenied, unauthenticated } from "../../src/errors.js";
 import type { ContainerName } from "../../src/resolve/resolver.js";
 import { peerOf } from "../../src/server/request-state.js";
 import { startTestServer, fileClients, type TestServer } from "../support/server.js";
@@ -220,6 +220,27 @@ describe("hop marker, agent credential and caller address", () => {
   });
 });
 
+describe("what the forwarding agent learns stays behind authorization", () => {
+  it("a pod lookup's NOT_FOUND reaches only a caller the auth interceptors let through (else their PERMISSION_DENIED)", async () => {
+    const denyAll: Interceptor = () => async () => {
+      throw permissionDenied("stand-in authorization: denied");
+    };
+    const locate = async (): Promise<Peer | undefined> => {
+      throw notFound("pod ns/secret-pod not found");
+    };
+    const guarded = await startTestServer({ name: podA, forward: { self: "node-a", locate }, interceptors: [denyAll] });
+    const open = await startTestServer({ name: podA, forward: { self: "node-a", locate } });
+    try {
+      const target = { ...podB, pod: "secret-pod" };
+      expect(await codeAndMessage(guarded.clients.grpc.stat({ container: target, path: "/" }))).toEqual([Code.PermissionDenied, "stand-in authorization: denied"]);
+      expect(await codeAndMessage(open.clients.grpc.stat({ container: target, path: "/" }))).toEqual([Code.NotFound, "pod ns/secret-pod not found"]);
+    } finally {
+      await guarded.close();
+      await open.close();
+    }
+  });
+});
+
 describe("failures of the far side", () => {
   it("no ready agent on the pod's node: FAILED_PRECONDITION naming the node", async () => {
     placeA.nodes.set("pod-x", "node-x");
@@ -321,6 +342,20 @@ describe("streams through the hop", () => {
     } finally {
       session.close();
     }
+  });
+
+  it("a cancelled HTTP/1.1 download (Connect streaming) frees the stream and the file on node-b", async () => {
+    const { request } = await import("node:http");
+    const body = await downloadBody("/big.bin");
+    const url = new URL(a.url);
+    const req = request({ host: url.hostname, port: url.port, method: "POST", path: "/podfiles.v1.FileService/Download", headers: { "content-type": "application/connect+proto" } });
+    const res = await new Promise<import("node:http").IncomingMessage>((resolve) => (req.on("response", resolve), req.end(body)));
+    await new Promise((resolve) => res.once("data", resolve));
+    expect(fdsOn(bigPath())).toBe(1);
+    req.destroy();
+    const until = performance.now() + 3000;
+    while (fdsOn(bigPath()) > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(fdsOn(bigPath())).toBe(0);
   });
 
   it("a caller that reads nothing while 256 MiB is forwarded keeps the forwarding process's memory bounded", async () => {

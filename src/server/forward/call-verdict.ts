@@ -13,7 +13,7 @@ export function setVerdict(req: NodeRequest, err: unknown): void {
   verdicts.set(req, err);
 }
 
-/** Throws the router's verdict for the call, if there is one (place it before auth: the verdict is final). */
+/** Throws the router's verdict for the call, if there is one (place it after auth: a caller learns it only once allowed). */
 export function callVerdict(): Interceptor {
   return (next) => async (req) => {
     const nodeReq = req.contextValues.get(nodeRequestKey);

@@ -233,9 +233,12 @@ export async function forwardCall(req: NodeRequest, res: NodeResponse, peer: Pee
       if (!bodyDone(req)) req.resume();
       done();
     });
-    // the caller left: the peer's stream is cancelled, which ends its handler (and frees its file)
+    // the caller's response closed before the peer's whole answer went through it: the caller left, so
+    // the peer's stream is cancelled, which ends its handler (and frees its file). Judged by the
+    // upstream, not by res.writableFinished / 'finish': a reset HTTP/2 caller stream reports both
+    // (seen: 1 cancel in 3 left the peer's file open)
     res.once("close", () => {
-      if (!finished && !upstream.destroyed && !res.writableFinished) upstream.close(NGHTTP2_CANCEL);
+      if (!finished && !upstream.destroyed && !upstream.readableEnded) upstream.close(NGHTTP2_CANCEL);
     });
     req.pipe(upstream);
   });
