@@ -31,7 +31,7 @@ export interface ForwardCallOptions {
   self: string;
   /** `Bearer <this agent's token>` for AGENT_AUTHORIZATION, read per call (the token file rotates). */
   agentCredential?: () => string | undefined;
-  /** Bound on reaching a peer (TCP + HTTP/2 handshake; default 5 s). */
+  /** Bound on reaching a peer (TCP and the peer's HTTP/2 SETTINGS; default 5 s). */
   connectTimeoutMs?: number;
   /** HTTP/2 stream window toward the peer (default 8 MiB, as src/server/transport.ts serves). */
   streamWindowBytes?: number;
@@ -151,7 +151,8 @@ export class PeerSessions {
       };
       const timer = setTimeout(() => fail(`no connection within ${timeoutMs} ms`), timeoutMs);
       session.once("error", (err) => fail(err.message, err));
-      session.once("connect", () => {
+      // 'connect' means TCP only: an agent that accepts and then says nothing (hung) would hold every call; its SETTINGS frame is the answer
+      session.once("remoteSettings", () => {
         clearTimeout(timer);
         session.removeAllListeners("error");
         session.on("error", () => session.destroy());
