@@ -125,8 +125,16 @@ async function forwardOptions(o: ResolvedAgent, f: { namespace: string; node: st
   const { PeerAgents, agentPodInformer } = await import("../../resolve/peer-agents.js");
   const { PodPlacement } = await import("../../resolve/pod-placement.js");
   const peers = new PeerAgents({ informer: agentPodInformer(d.kc, f.namespace, o.agentSelector), port: o.listen.port, logger: d.logger });
-  // a failed first list (RBAC: list/watch pods in the agents' namespace) is retried by the watch's error handler
-  await peers.start().catch((err: unknown) => d.logger.warn({ msg: "cannot list the agent pods (forwarding answers FAILED_PRECONDITION until it can)", namespace: f.namespace, selector: o.agentSelector, error: String((err as Error)?.message ?? err) }));
+  // a failed first list (RBAC: list/watch pods in the agents' namespace) is retried by the watch's error handler; an API
+  // server that does not answer must not keep the agent from serving its own node: at most 10 s, then listen anyway
+  const listed = peers.start().then(
+    () => true,
+    (err: unknown) => (d.logger.warn({ msg: "cannot list the agent pods (forwarding answers FAILED_PRECONDITION until it can)", namespace: f.namespace, selector: o.agentSelector, error: String((err as Error)?.message ?? err) }), true),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([listed, new Promise<false>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
+  clearTimeout(timer);
+  if (!inTime) d.logger.warn({ msg: "the agent pods were not listed within 10 s; forwarding starts once they are", namespace: f.namespace });
   if (!d.token.read()) d.logger.warn({ msg: "no ServiceAccount token to present to other agents: forwarded calls will be refused where agent credentials are checked", file: o.agentTokenFile });
   const placement = new PodPlacement({ pods: d.pods });
   return {
