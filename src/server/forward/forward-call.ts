@@ -194,7 +194,6 @@ export async function forwardCall(req: NodeRequest, res: NodeResponse, peer: Pee
   const callerStream = (res as http2.Http2ServerResponse).stream as http2.ServerHttp2Stream | undefined;
 
   await new Promise<void>((resolve) => {
-    let body: { stop(): void } | undefined;
     let responded = false;
     let finished = false;
     const done = () => {
@@ -214,7 +213,7 @@ export async function forwardCall(req: NodeRequest, res: NodeResponse, peer: Pee
         return;
       }
       res.writeHead(status, relayed);
-      relay(upstream, res as unknown as NodeJS.WritableStream);
+      upstream.pipe(res as NodeJS.WritableStream);
     });
     upstream.on("trailers", (trailers) => {
       // gRPC's status; gRPC-Web and Connect carry theirs in the body
@@ -222,7 +221,7 @@ export async function forwardCall(req: NodeRequest, res: NodeResponse, peer: Pee
     });
     upstream.on("error", () => undefined); // its 'close' decides what the caller sees
     upstream.on("close", () => {
-      body?.stop();
+      req.unpipe(upstream);
       const code = upstream.rstCode ?? NGHTTP2_NO_ERROR;
       const complete = upstream.readableEnded || (responded && !!callerStream?.endAfterHeaders) || res.writableEnded;
       if (!complete && !res.writableEnded) {
@@ -242,7 +241,7 @@ export async function forwardCall(req: NodeRequest, res: NodeResponse, peer: Pee
     res.once("close", () => {
       if (!finished && !upstream.destroyed && !upstream.readableEnded) upstream.close(NGHTTP2_CANCEL);
     });
-    body = relay(req as unknown as NodeJS.ReadableStream, upstream);
+    req.pipe(upstream);
   });
 }
 
@@ -250,50 +249,4 @@ function bodyDone(req: NodeRequest): boolean {
   const stream = (req as http2.Http2ServerRequest).stream;
   if (stream) return stream.readableEnded || stream.destroyed;
   return (req as http.IncomingMessage).complete;
-}
-
-/**
- * from → to with backpressure, writing what arrived in one turn of the event loop as one chunk:
- * HTTP/2 data arrives in 16 KiB pieces (nghttp2's reads), and one write per piece (stream.pipe)
- * cost the hop 3.3 s of CPU per GiB downloaded; coalesced, ~1.4 s (bench/forward.mjs).
- */
-export function relay(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): { stop(): void } {
-  let held: Buffer[] = [];
-  let heldBytes = 0;
-  let scheduled = false;
-  let stopped = false;
-  const flush = () => {
-    scheduled = false;
-    if (heldBytes === 0 || stopped) return;
-    const chunk = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
-    held = [];
-    heldBytes = 0;
-    if (!to.write(chunk)) {
-      from.pause();
-      to.once("drain", () => from.resume());
-    }
-  };
-  const onData = (chunk: Buffer) => {
-    held.push(chunk);
-    heldBytes += chunk.length;
-    if (heldBytes >= 1024 * 1024) flush();
-    else if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-  };
-  const onEnd = () => {
-    flush();
-    if (!stopped) to.end();
-  };
-  from.on("data", onData);
-  from.once("end", onEnd);
-  return {
-    stop() {
-      stopped = true;
-      held = [];
-      from.off("data", onData);
-      from.off("end", onEnd);
-    },
-  };
 }
