@@ -6,7 +6,7 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { TLSSocket } from "node:tls";
 
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
 export const nodeRequestKey = createContextKey<NodeRequest | undefined>(undefined, { description: "node request" });
 
@@ -27,13 +27,23 @@ export function requestBodyAborted(ctx: HandlerContext): boolean {
   return !(req as http.IncomingMessage).complete;
 }
 
+const forwardedFor = new WeakMap<NodeRequest, string>();
+
+/** The caller's address as the forwarding agent saw it: set only once that agent's credential was verified (forward/forward-route.ts). */
+export function trustForwardedFor(req: NodeRequest, address: string): void {
+  forwardedFor.set(req, address);
+}
+
 /**
  * The source address of a call, from the HTTP connection (not from headers: X-Forwarded-For is
- * not trusted). Used by the Basic-login back-off, the audit log and the per-caller upload caps.
+ * not trusted), or for a call another agent forwarded, the caller's address that agent saw (only
+ * when its agent credential was verified). Used by the Basic-login back-off, the audit log and
+ * the per-caller upload caps.
  */
 export function peerOf(values: ContextValues): string {
   const req = values.get(nodeRequestKey);
-  return req?.socket?.remoteAddress ?? "";
+  if (!req) return "";
+  return forwardedFor.get(req) ?? req.socket?.remoteAddress ?? "";
 }
 
 /** The TLS client certificate of a call's connection, as far as the server's handshake checked it. */

@@ -22,6 +22,9 @@ import { downloadFastPath, downloadFastPathProtocol } from "./fast-path/download
 import { uploadFastPath, uploadFastPathProtocol } from "./fast-path/upload.js";
 import { kubeFinderApi } from "./kube-finder-api.js";
 import { staticPage } from "./static-page.js";
+import { callVerdict } from "./forward/call-verdict.js";
+import { forwardRoute, type ForwardedOptions, type ForwardOptions, type ServeHere } from "./forward/forward-route.js";
+import type { NodeResponse } from "./forward/forward-call.js";
 
 export interface ServerOptions extends TransportOptions {
   resolver: Resolver;
@@ -44,6 +47,13 @@ export interface ServerOptions extends TransportOptions {
   extraServices?: DescService[];
   /** Browser origins: the server's own (publicOrigins) and others allowed (src/server/cors.ts); preflight is answered before Connect. */
   cors?: CorsOptions;
+  /**
+   * Agents forwarding to each other (src/server/forward): a FileService call for a pod on another
+   * node is forwarded whole to the agent there. Absent: every call is served here.
+   */
+  forward?: ForwardOptions;
+  /** How a call another agent forwarded is checked (its agent credential). */
+  forwarded?: ForwardedOptions;
 }
 
 export interface RunningServer {
@@ -74,7 +84,9 @@ export function createServer(options: ServerOptions) {
     defaultChunkSize: options.defaultChunkSize ?? 1024 * 1024,
     maxChunkSize: MAX_CHUNK_BYTES,
   });
-  const interceptors = [callLog(logger), errorStatus(), ...(options.interceptors ?? [])];
+  // the router's verdict on a call (forwarding) comes after auth: what a pod lookup found out (NOT_FOUND, its node)
+  // reaches only a caller allowed on that pod, as on the local path (measured: before auth it told anyone)
+  const interceptors = [callLog(logger), errorStatus(), ...(options.interceptors ?? []), callVerdict()];
   const routes = (router: ConnectRouter) => {
     router.service(FileService, files);
     options.registerExtra?.(router);
@@ -97,8 +109,14 @@ export function createServer(options: ServerOptions) {
   const upload = uploadFastPath({ impl: files.upload, ...fast });
   // the file browser page at / and kube-finder's REST API (/apis/v1/…): plain HTTP beside the RPCs
   const web = [staticPage(), kubeFinderApi({ routes, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes })];
+  const forward = options.forward || options.forwarded ? forwardRoute({ forward: options.forward, forwarded: options.forwarded, maxMessageBytes: maxBytes, logger }) : undefined;
   const route: typeof handler = (req, res) => {
     if (web.some((serve) => serve(req, res))) return;
+    // before the fast paths: a call for a pod on another node is forwarded as it arrived
+    if (forward?.(req, res as NodeResponse, serveHere as ServeHere)) return;
+    serveHere(req, res);
+  };
+  const serveHere: typeof handler = (req, res) => {
     if (options.fastPaths !== false) {
       const down = downloadFastPathProtocol(req);
       if (down) return void download(req, res, down);
@@ -134,6 +152,7 @@ export function createServer(options: ServerOptions) {
             close: async () => {
               health.setNotServing();
               await uploads.close();
+              forward?.close();
               await transport.close();
               await options.resolver.close();
             },

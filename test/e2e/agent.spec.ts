@@ -105,7 +105,7 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
     url = `http://${nodeA.ip}:${port}`;
     runDir = path.join(repoRoot, "test/e2e/.run", `agent-${nonce}`);
     await writeAgentKustomization(cluster, runDir, port, "test/e2e/agent.spec.ts");
-    // env/2 must be KUBERNETES_SERVICE_PORT (NODE_NAME, HOST, PORT): check the rendering
+    // env/3 must be KUBERNETES_SERVICE_PORT (NODE_NAME, POD_NAMESPACE, HOST, PORT): check the rendering
     const rendered = await cluster.kubectl(["kustomize", runDir]);
     expect(rendered).toContain(`- --port=${port}`);
     expect(rendered).toMatch(/name: KUBERNETES_SERVICE_PORT\n\s+value: "\d+"/);

@@ -30,6 +30,8 @@ export interface TestServer extends RunningServer {
 
 export interface TestServerOptions extends Partial<Omit<ServerOptions, "resolver">> {
   root?: string;
+  /** The pod the server answers to (default local/local/local). */
+  name?: { namespace: string; pod: string; container: string };
   logger?: Logger;
   clientInterceptors?: Interceptor[];
 }
@@ -50,14 +52,14 @@ export function fileClients(baseUrl: string, interceptors: Interceptor[] = []) {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const ownRoot = !options.root;
   const root = options.root ?? mkdtempSync(join(tmpdir(), "podfiles-root-"));
-  const resolver = new LocalResolver({ root });
+  const resolver = new LocalResolver({ root, name: options.name });
   const server = createServer({ logger: silentLogger, ...options, resolver });
   const running = await server.listen(0, "127.0.0.1");
   return {
     ...running,
     uploads: server.uploads,
     root,
-    container: { namespace: "local", pod: "local", container: "local" },
+    container: options.name ?? { namespace: "local", pod: "local", container: "local" },
     clients: fileClients(running.url, options.clientInterceptors),
     close: async () => {
       await running.close();

@@ -1,6 +1,6 @@
 // `podfiles agent`: the node agent (DaemonSet, hostPID). Complete (commander fills the defaults)
 // → Validate (into a resolved type) → Run.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { jsonLogger } from "../../log.js";
 import { createServer } from "../../server/server.js";
@@ -8,6 +8,14 @@ import { addAuthOptions, buildAuth, clientCaNeedsKubernetes, kubernetesAuth, loa
 import { closeOnSignal } from "../close-on-signal.js";
 import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "../connection-options.js";
 import { addListenOptions, readClientCa, serverTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
+import { SERVICE_ACCOUNT_DIR, ServiceAccountToken, agentCredentialCheck, serviceAccountOf } from "../../auth/agent-credential.js";
+import { KubeAuth, type KubeReviews } from "../../auth/kubernetes.js";
+import { unauthenticated } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import type { ServerOptions } from "../../server/server.js";
+
+/** The labels of deploy/daemonset.yaml's agent pods (and the Helm chart's). */
+export const DEFAULT_AGENT_SELECTOR = "app.kubernetes.io/name=podfiles,app.kubernetes.io/component=agent";
 
 export interface AgentOptions extends AuthFlags, ConnectionFlags, ListenFlags {
   criSocket?: string;
@@ -17,10 +25,32 @@ export interface AgentOptions extends AuthFlags, ConnectionFlags, ListenFlags {
   nodeName?: string;
   /** Uploads keep setuid/setgid bits (default: dropped on every upload path). */
   allowSetid?: boolean;
+  /** Forward calls for pods on other nodes to their agents (undefined: on when node and namespace are known). */
+  forward?: boolean;
+  /** The agents' namespace (default $POD_NAMESPACE, else the ServiceAccount's namespace file). */
+  agentNamespace?: string;
+  /** Label selector of the agents' pods (default DEFAULT_AGENT_SELECTOR). */
+  agentSelector?: string;
+  /** The agents' ServiceAccount (default: from this agent's own token). */
+  agentServiceAccount?: string;
+  /** This agent's ServiceAccount token (sent to peers; default the kubelet-mounted one). */
+  agentTokenFile?: string;
 }
 
 export interface ResolvedAgent extends AgentOptions {
   listen: ResolvedListen;
+  agentSelector: string;
+  agentTokenFile: string;
+  /** Forwarding, when on: the agents' namespace (node name is o.nodeName). */
+  forwarding?: { namespace: string; node: string };
+}
+
+function readNamespaceFile(): string | undefined {
+  try {
+    return readFileSync(`${SERVICE_ACCOUNT_DIR}/namespace`, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function validateAgent(o: AgentOptions): ResolvedAgent {
@@ -29,7 +59,18 @@ export function validateAgent(o: AgentOptions): ResolvedAgent {
   if (!existsSync(`${o.procRoot}/self`)) throw new Error(`--proc-root ${o.procRoot}: not a proc filesystem (no ${o.procRoot}/self)`);
   if (o.criSocket && o.criSocket !== "none" && !existsSync(o.criSocket)) throw new Error(`--cri-socket ${o.criSocket}: no such socket`);
   if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new Error(`--kubeconfig ${o.kubeconfig}: no such file`);
-  return { ...o, listen };
+  const namespace = o.agentNamespace || process.env["POD_NAMESPACE"] || readNamespaceFile();
+  if (o.forward === true && (!o.nodeName || !namespace)) {
+    throw new Error(`--forward needs this node's name (--node-name / NODE_NAME) and the agents' namespace (--agent-namespace / POD_NAMESPACE)${o.nodeName ? "" : ": no node name"}${namespace ? "" : ": no namespace"}`);
+  }
+  const on = o.forward !== false && !!o.nodeName && !!namespace;
+  return {
+    ...o,
+    agentSelector: o.agentSelector ?? DEFAULT_AGENT_SELECTOR,
+    agentTokenFile: o.agentTokenFile ?? `${SERVICE_ACCOUNT_DIR}/token`,
+    listen,
+    ...(on ? { forwarding: { namespace: namespace!, node: o.nodeName! } } : {}),
+  };
 }
 
 export async function runAgent(o: ResolvedAgent) {
@@ -38,11 +79,27 @@ export async function runAgent(o: ResolvedAgent) {
   if (!o.nodeName) logger.warn({ msg: "no --node-name / NODE_NAME: pods on any node are looked up here (only right on a one-node cluster)" });
   const clientCa = await agentClientCa(o, logger);
   // Non-loopback without --auth is refused here (unless --insecure-allow-anonymous).
-  const auth = buildAuth(o, { host, logger, kubeReviews: await loadKubeReviews(o), clientCertificates: clientCa.pem !== undefined });
+  const kubeReviews = await loadKubeReviews(o);
+  const auth = buildAuth(o, { host, logger, kubeReviews, clientCertificates: clientCa.pem !== undefined });
   const { tls, ephemeral } = await serverTls(o.listen, clientCa.pem);
   const { createAgentResolver } = await import("../../resolve/agent-resolver.js"); // loads the Kubernetes client
-  const resolver = createAgentResolver({ ...o, logger });
-  const server = await createServer({ resolver, logger, tls, ...auth.server, connections: connectionLimits(o), uploads: { allowSetid: o.allowSetid } }).listen(port, host);
+  const { KubePodSource, loadKubeConfig } = await import("../../resolve/kube-pods.js");
+  const kc = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
+  const pods = new KubePodSource(kc);
+  const resolver = createAgentResolver({ ...o, pods, logger });
+  const token = new ServiceAccountToken(o.agentTokenFile);
+  const forwarding = o.forwarding ? await forwardOptions(o, o.forwarding, { kc, pods, token, authenticate: auth.authenticate, logger }) : undefined;
+  const forwarded = agentCheck(o, token, kubeReviews, logger);
+  const server = await createServer({
+    resolver,
+    logger,
+    tls,
+    ...auth.server,
+    connections: connectionLimits(o),
+    uploads: { allowSetid: o.allowSetid },
+    forward: forwarding?.options,
+    forwarded,
+  }).listen(port, host);
   logger.info({
     msg: "agent listening",
     auth: auth.summary,
@@ -54,9 +111,63 @@ export async function runAgent(o: ResolvedAgent) {
     node: o.nodeName,
     procRoot: o.procRoot,
     runtime: resolver.roots.pidSource.description,
+    forward: o.forwarding ? { namespace: o.forwarding.namespace, selector: o.agentSelector, agentCredential: forwarded ? "checked" : "not checked (no --auth kubernetes)" } : "off",
   });
-  closeOnSignal(server);
+  closeOnSignal({ close: async () => (await server.close(), await forwarding?.close()) });
   return server;
+}
+
+type ForwardDeps = {
+  kc: import("@kubernetes/client-node").KubeConfig;
+  pods: import("../../resolve/kube-pods.js").PodSource;
+  token: ServiceAccountToken;
+  authenticate?: (authorization: string | null) => Promise<void>;
+  logger: Logger;
+};
+
+/** Placement (the pod's node) and the agents' directory (an informer over their pods) → the server's forward option. */
+async function forwardOptions(o: ResolvedAgent, f: { namespace: string; node: string }, d: ForwardDeps): Promise<{ options: NonNullable<ServerOptions["forward"]>; close(): Promise<void> }> {
+  const { PeerAgents, agentPodInformer } = await import("../../resolve/peer-agents.js");
+  const { PodPlacement } = await import("../../resolve/pod-placement.js");
+  const peers = new PeerAgents({ informer: agentPodInformer(d.kc, f.namespace, o.agentSelector), port: o.listen.port, logger: d.logger });
+  // a failed first list (RBAC: list/watch pods in the agents' namespace) is retried by the watch's error handler; an API
+  // server that does not answer must not keep the agent from serving its own node: at most 10 s, then listen anyway
+  const listed = peers.start().then(
+    () => true,
+    (err: unknown) => (d.logger.warn({ msg: "cannot list the agent pods (forwarding answers FAILED_PRECONDITION until it can)", namespace: f.namespace, selector: o.agentSelector, error: String((err as Error)?.message ?? err) }), true),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([listed, new Promise<false>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
+  clearTimeout(timer);
+  if (!inTime) d.logger.warn({ msg: "the agent pods were not listed within 10 s; forwarding starts once they are", namespace: f.namespace });
+  if (!d.token.read()) d.logger.warn({ msg: "no ServiceAccount token to present to other agents: forwarded calls will be refused where agent credentials are checked", file: o.agentTokenFile });
+  const placement = new PodPlacement({ pods: d.pods });
+  return {
+    options: {
+      self: f.node,
+      locate: async (name) => {
+        const node = await placement.nodeOf(name.namespace, name.pod);
+        return !node || node === f.node ? undefined : peers.agentOn(node);
+      },
+      authenticateCaller: d.authenticate,
+      agentCredential: () => d.token.header(),
+    },
+    close: () => peers.close(),
+  };
+}
+
+/** With --auth kubernetes: forwarded calls must carry a token of the agents' own ServiceAccount. */
+function agentCheck(o: ResolvedAgent, token: ServiceAccountToken, reviews: KubeReviews | undefined, logger: Logger): ServerOptions["forwarded"] {
+  if (!reviews) return undefined;
+  const own = token.read() ? serviceAccountOf(token.read()!) : undefined;
+  const namespace = own?.namespace ?? o.forwarding?.namespace;
+  const name = o.agentServiceAccount ?? own?.name;
+  if (!namespace || !name) {
+    logger.warn({ msg: "the agents' ServiceAccount is unknown (no token claims, no --agent-service-account): every forwarded call is refused here" });
+    return { verifyAgent: async () => Promise.reject(unauthenticated("forwarded call without a valid agent credential (this agent does not know the agents' ServiceAccount)")) };
+  }
+  // a KubeAuth without --token-audience: the mounted token is for the API server's own audience
+  return { verifyAgent: agentCredentialCheck(new KubeAuth({ reviews }), `system:serviceaccount:${namespace}:${name}`) };
 }
 
 /**
@@ -90,6 +201,12 @@ export function registerAgent(program: Command): void {
     .option("--context <name>", "kubeconfig context")
     .option("--node-name <name>", "this node's name (default $NODE_NAME, from the downward API)", process.env["NODE_NAME"])
     .option("--allow-setid", "uploads keep setuid/setgid bits (default: dropped on every upload path)")
+    .option("--forward", "forward calls for pods on other nodes to the agent there (default: on when the node name and the agents' namespace are known)")
+    .option("--no-forward", "serve only this node's pods (others: UNAVAILABLE naming their node)")
+    .option("--agent-namespace <ns>", "the agents' namespace (default $POD_NAMESPACE, else the ServiceAccount's)")
+    .option("--agent-selector <labels>", "label selector of the agents' pods", DEFAULT_AGENT_SELECTOR)
+    .option("--agent-service-account <name>", "the agents' ServiceAccount, whose tokens forwarded calls must carry (default: from this agent's own token)")
+    .option("--agent-token-file <file>", "this agent's ServiceAccount token, presented to other agents", `${SERVICE_ACCOUNT_DIR}/token`)
     .action(async (opts: AgentOptions) => {
       await runAgent(validateAgent(opts));
     });

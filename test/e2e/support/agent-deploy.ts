@@ -70,8 +70,8 @@ export async function writeAgentKustomization(cluster: Cluster, runDir: string, 
     { op: "replace", path: "/spec/template/spec/containers/0/args/1", value: `--port=${port}` },
     { op: "replace", path: "/spec/template/spec/containers/0/ports/0/containerPort", value: port },
     { op: "replace", path: "/spec/template/spec/volumes/1/hostPath/path", value: path.dirname(cluster.criSocket) },
-    { op: "test", path: "/spec/template/spec/containers/0/env/2/name", value: "KUBERNETES_SERVICE_PORT" },
-    { op: "replace", path: "/spec/template/spec/containers/0/env/2/value", value: apiserver.port || "443" },
+    { op: "test", path: "/spec/template/spec/containers/0/env/3/name", value: "KUBERNETES_SERVICE_PORT" },
+    { op: "replace", path: "/spec/template/spec/containers/0/env/3/value", value: apiserver.port || "443" },
     ...(host ? [{ op: "test", path: "/spec/template/spec/containers/0/args/2", value: "--host=$(POD_IP)" }, { op: "replace", path: "/spec/template/spec/containers/0/args/2", value: `--host=${host}` }] : []),
   ];
   await writeFile(

@@ -66,6 +66,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if not .Values.clientCertificates.enabled }}
 - --client-ca-file=none
 {{- end }}
+{{- if .Values.nameOverride }}
+- --agent-selector=app.kubernetes.io/name={{ include "podfiles.name" . }},app.kubernetes.io/component=agent
+{{- end }}
 {{- range .Values.agent.extraArgs }}
 - {{ . }}
 {{- end }}

@@ -1,0 +1,116 @@
+// The router's step for FileService calls when agents forward to each other. A call that carries
+// the hop marker was forwarded by another agent: its agent credential is checked (when the
+// server is told how), and it is served here whatever it names (never forwarded again, so no
+// loop, whatever a caller writes in the marker). Any other call: the caller is authenticated
+// first (an anonymous caller costs the API server no pod lookups), the first message is read for
+// its target, and the call is served here when the pod runs on this node, or forwarded whole to
+// the agent on the pod's node.
+import type { Logger } from "../../log.js";
+import { containerName, type ContainerName } from "../../resolve/resolver.js";
+import { trustForwardedFor } from "../request-state.js";
+import { fileServiceMethod, readCallTarget, type NodeRequest } from "./call-target.js";
+import { setVerdict } from "./call-verdict.js";
+import { FORWARDED_BY, FORWARDED_FOR, AGENT_AUTHORIZATION, PeerSessions, forwardCall, type ForwardCallOptions, type NodeResponse, type Peer } from "./forward-call.js";
+
+export interface ForwardOptions extends Omit<ForwardCallOptions, "self"> {
+  /** This agent's node (the hop marker's value). */
+  self: string;
+  /**
+   * The agent that serves the container: undefined when it is this one. Throws a FileServiceError
+   * (pod NOT_FOUND, "no ready podfiles agent on node X" FAILED_PRECONDITION, API UNAVAILABLE).
+   */
+  locate(name: ContainerName): Promise<Peer | undefined>;
+  /** Authenticates the caller's Authorization header before anything is looked up (throws UNAUTHENTICATED); absent without auth. */
+  authenticateCaller?: (authorization: string | null) => Promise<void>;
+}
+
+export interface ForwardedOptions {
+  /**
+   * Checks the agent credential of a call another agent forwarded (throws UNAUTHENTICATED);
+   * without it (no Kubernetes auth) the forwarded-for address is not trusted.
+   */
+  verifyAgent?: (credential: string | null) => Promise<void>;
+}
+
+export type ServeHere = (req: NodeRequest, res: NodeResponse) => void;
+
+const header = (req: NodeRequest, name: string): string | null => {
+  const v = req.headers[name];
+  return typeof v === "string" ? v : Array.isArray(v) ? v.join(",") : null;
+};
+
+export interface ForwardRoute {
+  /** Takes the call when it is a FileService call (returns true); serveHere answers it locally. */
+  (req: NodeRequest, res: NodeResponse, serveHere: ServeHere): boolean;
+  close(): void;
+}
+
+export function forwardRoute(o: { forward?: ForwardOptions; forwarded?: ForwardedOptions; maxMessageBytes: number; logger: Logger }): ForwardRoute {
+  const sessions = new PeerSessions(o.forward ?? { self: "" });
+  const route = (req: NodeRequest, res: NodeResponse, serveHere: ServeHere): boolean => {
+    const method = fileServiceMethod(req);
+    if (!method) return false;
+    const hop = req.headers[FORWARDED_BY] !== undefined;
+    if (!hop && !o.forward) return false;
+    const startedAt = performance.now();
+    void (hop ? acceptForwarded(req) : decide(req, res, startedAt, method.name)).then(
+      (serve) => serve && serveHere(req, res),
+      (err: unknown) => {
+        o.logger.error({ msg: "forwarding failed", method: method.name, error: String(err) });
+        res.destroy();
+      },
+    );
+    return true;
+  };
+
+  /** A forwarded call: served here; its caller address is trusted once the agent credential is. */
+  async function acceptForwarded(req: NodeRequest): Promise<boolean> {
+    const verify = o.forwarded?.verifyAgent;
+    if (!verify) return true;
+    try {
+      await verify(header(req, AGENT_AUTHORIZATION));
+      const forwardedFor = header(req, FORWARDED_FOR);
+      if (forwardedFor) trustForwardedFor(req, forwardedFor);
+    } catch (err) {
+      setVerdict(req, err);
+    }
+    return true;
+  }
+
+  /** true: serve here (possibly with a verdict); false: forwarded (or the caller is gone). */
+  async function decide(req: NodeRequest, res: NodeResponse, startedAt: number, method: string): Promise<boolean> {
+    const f = o.forward!;
+    if (f.authenticateCaller) {
+      try {
+        await f.authenticateCaller(header(req, "authorization"));
+      } catch {
+        return true; // the auth interceptor answers it (and writes the audit line)
+      }
+    }
+    const target = await readCallTarget(req, o.maxMessageBytes);
+    if (target.kind === "gone") {
+      res.destroy();
+      return false;
+    }
+    if (target.kind === "unknown") return true;
+    let peer: Peer | undefined;
+    try {
+      peer = await f.locate(containerName(target.container));
+    } catch (err) {
+      setVerdict(req, err);
+      return true;
+    }
+    if (!peer) return true;
+    try {
+      await forwardCall(req, res, peer, sessions, { ...f }, startedAt);
+    } catch (err) {
+      // the peer could not be reached: nothing of the body was sent, so the status is answered here
+      setVerdict(req, err);
+      return true;
+    }
+    o.logger.info({ msg: "forwarded", method, node: peer.node, peer: peer.address, ms: Math.round(performance.now() - startedAt) });
+    return false;
+  }
+
+  return Object.assign(route, { close: () => sessions.close() });
+}
