@@ -14,7 +14,7 @@ import { downloadAll, listNames, uploadAll } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { codeAndMessage } from "../support/status.js";
 import { until } from "../support/until.js";
-import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, readerToken, SUITE_LABEL, waitAgentsReady, waitHttp } from "./support/agent-deploy.js";
+import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, readerToken, roleToken, SUITE_LABEL, waitAgentsReady, waitHttp } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "forward-e2e";
@@ -257,19 +257,3 @@ function envelope(bytes: Uint8Array): Buffer {
   return Buffer.concat([head, bytes]);
 }
 
-/** A ServiceAccount with the given verbs on containerfiles.podfiles.io in the namespace, and a token for it. */
-async function roleToken(cluster: Cluster, ns: string, sa: string, verbs: string[]): Promise<string> {
-  const objs = [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
-    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: sa, namespace: ns }, rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs }] },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: sa, namespace: ns },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: sa },
-      subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }],
-    },
-  ];
-  await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objs }) });
-  return (await cluster.kubectl(["-n", ns, "create", "token", sa, "--duration=20m"])).trim();
-}

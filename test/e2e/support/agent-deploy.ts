@@ -174,17 +174,20 @@ export async function waitHttp(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** A ServiceAccount `sa` in `ns` with `get` on containerfiles.podfiles.io there (a Role, as in
+/** A ServiceAccount `sa` in `ns` with `get` on containerfiles.podfiles.io there, and a 20-minute token for it. */
+export const readerToken = (cluster: Cluster, ns: string, sa = "reader"): Promise<string> => roleToken(cluster, ns, sa, ["get"]);
+
+/** A ServiceAccount `sa` in `ns` with `verbs` on containerfiles.podfiles.io there (a Role, as in
  * deploy/rbac-examples/; `kubectl create role` refuses a resource the API does not serve), and a
  * 20-minute token for it. */
-export async function readerToken(cluster: Cluster, ns: string, sa = "reader"): Promise<string> {
+export async function roleToken(cluster: Cluster, ns: string, sa: string, verbs: string[]): Promise<string> {
   const objs = [
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "Role",
       metadata: { name: sa, namespace: ns },
-      rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs: ["get"] }],
+      rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs }],
     },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
