@@ -57,7 +57,18 @@ describe("PeerAgents", () => {
       expect(err).toBeInstanceOf(FileServiceError);
       expect((err as FileServiceError).kind).toBe("failed-precondition");
       expect((err as Error).message).toBe(`no ready podfiles agent on node ${node}`);
+      expect(peers.hasReadyAgent(node)).toBe(false);
     }
+  });
+
+  it("hasReadyAgent: true only while the node's agent is ready (read per call)", () => {
+    const inf = new StandInInformer();
+    inf.pods = [pod("b", "node-b", "10.0.0.2")];
+    const peers = new PeerAgents({ informer: inf as unknown as PodInformer, port: 8080 });
+    expect(peers.hasReadyAgent("node-b")).toBe(true);
+    expect(peers.hasReadyAgent("node-a")).toBe(false);
+    inf.pods = [pod("b", "node-b", "10.0.0.2", { ready: false })];
+    expect(peers.hasReadyAgent("node-b")).toBe(false);
   });
 
   it("during a rollout, the newest ready pod; the cache is read per call (a restarted agent is seen at once)", () => {

@@ -48,14 +48,22 @@ export class PeerAgents {
 
   /** The ready agent on the node (the newest when a rollout briefly runs two); FAILED_PRECONDITION when none. */
   agentOn(node: string): AgentAddress {
-    const ready = this.o.informer
-      .list()
-      .filter((p) => p.spec?.nodeName === node && isReady(p))
-      .sort((x, y) => String(y.metadata?.creationTimestamp ?? "").localeCompare(String(x.metadata?.creationTimestamp ?? "")));
-    const pod = ready[0];
+    const pod = this.readyOn(node);
     if (!pod) throw failedPrecondition(`no ready podfiles agent on node ${node}`);
     const ip = pod.status!.podIP!;
     return { node, address: `${ip.includes(":") ? `[${ip}]` : ip}:${this.o.port}` };
+  }
+
+  /** Whether the node has a ready agent now (the informer's view: no API call). */
+  hasReadyAgent(node: string): boolean {
+    return this.readyOn(node) !== undefined;
+  }
+
+  private readyOn(node: string): V1Pod | undefined {
+    return this.o.informer
+      .list()
+      .filter((p) => p.spec?.nodeName === node && isReady(p))
+      .sort((x, y) => String(y.metadata?.creationTimestamp ?? "").localeCompare(String(x.metadata?.creationTimestamp ?? "")))[0];
   }
 
   async close(): Promise<void> {

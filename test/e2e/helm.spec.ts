@@ -142,6 +142,28 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
     expect(daemonSet(off).spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(["--tls-cert=/etc/podfiles/tls/tls.crt", "--allow-cleartext", "--client-ca-file=none"]));
   });
 
+  it("execFallback: off by default (no pods/exec ClusterRole, no flag); on renders --exec-fallback and the same pods/exec ClusterRole + binding as deploy/exec-fallback/; rbac.create=false renders no ClusterRole", async () => {
+    const isExec = (o: K8sObject) => /^ClusterRole/.test(o.kind) && o.metadata.name.endsWith("-exec");
+    const off = await template();
+    expect(off.filter(isExec)).toEqual([]);
+    expect(daemonSet(off).spec.template.spec.containers[0].args).not.toContain("--exec-fallback");
+    const on = await template("execFallback.enabled=true");
+    expect(daemonSet(on).spec.template.spec.containers[0].args).toContain("--exec-fallback");
+    const dir = await mkdtemp(path.join(repoRoot, "test/e2e/.helm-exec-"));
+    try {
+      await writeFile(path.join(dir, "kustomization.yaml"), "resources: [../../../deploy]\ncomponents: [../../../deploy/exec-fallback]\n");
+      const kustomized = (loadAllYaml(await cluster.kubectl(["kustomize", dir])) as K8sObject[]).filter(Boolean);
+      expect(daemonSet(kustomized).spec.template.spec.containers[0].args).toContain("--exec-fallback");
+      const strip = (o: K8sObject) => ({ ...o, metadata: { ...o.metadata, labels: undefined } });
+      expect(on.filter(isExec).map(strip)).toEqual(kustomized.filter(isExec).map(strip));
+      expect((kustomized.find((o) => o.kind === "ClusterRole" && isExec(o)) as K8sObject & { rules: unknown }).rules).toEqual([{ apiGroups: [""], resources: ["pods/exec"], verbs: ["create", "get"] }]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect((await template("execFallback.enabled=true", "rbac.create=false")).filter(isExec)).toEqual([]);
+    expect(await helm(["lint", "--strict", CHART, "--set", "execFallback.enabled=true"])).toMatch(/0 chart\(s\) failed/);
+  });
+
   describe("installed on the real cluster", () => {
     let port = 0;
     let token = "";

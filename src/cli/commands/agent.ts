@@ -12,6 +12,7 @@ import { SERVICE_ACCOUNT_DIR, ServiceAccountToken, agentCredentialCheck, service
 import { KubeAuth, type KubeReviews } from "../../auth/kubernetes.js";
 import { unauthenticated } from "../../errors.js";
 import type { Logger } from "../../log.js";
+import type { Resolver } from "../../resolve/resolver.js";
 import type { ServerOptions } from "../../server/server.js";
 
 /** The labels of deploy/daemonset.yaml's agent pods (and the Helm chart's). */
@@ -35,6 +36,8 @@ export interface AgentOptions extends AuthFlags, ConnectionFlags, ListenFlags {
   agentServiceAccount?: string;
   /** This agent's ServiceAccount token (sent to peers; default the kubelet-mounted one). */
   agentTokenFile?: string;
+  /** Serve pods on nodes without a ready agent here, through pods/exec (needs forwarding, and `create` on pods/exec). */
+  execFallback?: boolean;
 }
 
 export interface ResolvedAgent extends AgentOptions {
@@ -64,6 +67,11 @@ export function validateAgent(o: AgentOptions): ResolvedAgent {
     throw new Error(`--forward needs this node's name (--node-name / NODE_NAME) and the agents' namespace (--agent-namespace / POD_NAMESPACE)${o.nodeName ? "" : ": no node name"}${namespace ? "" : ": no namespace"}`);
   }
   const on = o.forward !== false && !!o.nodeName && !!namespace;
+  if (o.execFallback && !on) {
+    throw new Error(
+      `--exec-fallback needs forwarding (the agents' directory tells which nodes have no agent): ${o.forward === false ? "--no-forward given" : `${o.nodeName ? "" : "no node name (--node-name / NODE_NAME)"}${!o.nodeName && !namespace ? ", " : ""}${namespace ? "" : "no agents' namespace (--agent-namespace / POD_NAMESPACE)"}`}`,
+    );
+  }
   return {
     ...o,
     agentSelector: o.agentSelector ?? DEFAULT_AGENT_SELECTOR,
@@ -86,9 +94,10 @@ export async function runAgent(o: ResolvedAgent) {
   const { KubePodSource, loadKubeConfig } = await import("../../resolve/kube-pods.js");
   const kc = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
   const pods = new KubePodSource(kc);
-  const resolver = createAgentResolver({ ...o, pods, logger });
+  const kube = createAgentResolver({ ...o, pods, logger });
   const token = new ServiceAccountToken(o.agentTokenFile);
   const forwarding = o.forwarding ? await forwardOptions(o, o.forwarding, { kc, pods, token, authenticate: auth.authenticate, logger }) : undefined;
+  const resolver = forwarding && o.execFallback ? await execFallbackResolver(o.forwarding!.node, kube, forwarding, { kc, pods, logger }) : kube;
   const forwarded = agentCheck(o, token, kubeReviews, logger);
   const server = await createServer({
     resolver,
@@ -110,8 +119,9 @@ export async function runAgent(o: ResolvedAgent) {
     tls: tls ? { clientCa: clientCa.source, cleartextToo: tls.allowCleartext === true, servingCert: ephemeral ? `ephemeral self-signed, SHA-256 ${ephemeral.fingerprint256}` : o.listen.tls?.certFile } : "off",
     node: o.nodeName,
     procRoot: o.procRoot,
-    runtime: resolver.roots.pidSource.description,
+    runtime: kube.roots.pidSource.description,
     forward: o.forwarding ? { namespace: o.forwarding.namespace, selector: o.agentSelector, agentCredential: forwarded ? "checked" : "not checked (no --auth kubernetes)" } : "off",
+    execFallback: resolver !== kube ? "on (pods on nodes without a ready agent: pods/exec through the API server)" : "off",
   });
   closeOnSignal({ close: async () => (await server.close(), await forwarding?.close()) });
   return server;
@@ -126,7 +136,14 @@ type ForwardDeps = {
 };
 
 /** Placement (the pod's node) and the agents' directory (an informer over their pods) → the server's forward option. */
-async function forwardOptions(o: ResolvedAgent, f: { namespace: string; node: string }, d: ForwardDeps): Promise<{ options: NonNullable<ServerOptions["forward"]>; close(): Promise<void> }> {
+type Forwarding = {
+  options: NonNullable<ServerOptions["forward"]>;
+  placement: import("../../resolve/pod-placement.js").PodPlacement;
+  peers: import("../../resolve/peer-agents.js").PeerAgents;
+  close(): Promise<void>;
+};
+
+async function forwardOptions(o: ResolvedAgent, f: { namespace: string; node: string }, d: ForwardDeps): Promise<Forwarding> {
   const { PeerAgents, agentPodInformer } = await import("../../resolve/peer-agents.js");
   const { PodPlacement } = await import("../../resolve/pod-placement.js");
   const peers = new PeerAgents({ informer: agentPodInformer(d.kc, f.namespace, o.agentSelector), port: o.listen.port, logger: d.logger });
@@ -147,13 +164,32 @@ async function forwardOptions(o: ResolvedAgent, f: { namespace: string; node: st
       self: f.node,
       locate: async (name) => {
         const node = await placement.nodeOf(name.namespace, name.pod);
-        return !node || node === f.node ? undefined : peers.agentOn(node);
+        if (!node || node === f.node) return undefined;
+        // --exec-fallback: served here, where the NodeAwareResolver sends it to ExecFs
+        if (o.execFallback && !peers.hasReadyAgent(node)) return undefined;
+        return peers.agentOn(node);
       },
       authenticateCaller: d.authenticate,
       agentCredential: () => d.token.header(),
     },
+    placement,
+    peers,
     close: () => peers.close(),
   };
+}
+
+/** --exec-fallback: this node's pods → the KubeResolver; pods on a node without a ready agent → ExecFs through the API server. */
+async function execFallbackResolver(node: string, kube: Resolver, f: Forwarding, d: Omit<ForwardDeps, "token" | "authenticate">): Promise<Resolver> {
+  const { NodeAwareResolver } = await import("../../resolve/node-aware-resolver.js");
+  const { ExecResolver } = await import("../../resolve/exec-resolver.js");
+  return new NodeAwareResolver({
+    self: node,
+    nodeOf: (namespace, pod) => f.placement.nodeOf(namespace, pod),
+    hasReadyAgent: (n) => f.peers.hasReadyAgent(n),
+    local: kube,
+    exec: new ExecResolver({ kubeConfig: d.kc, pods: d.pods }),
+    onExec: (name, podNode) => d.logger.info({ msg: "served through exec", reason: `no ready podfiles agent on node ${podNode}`, namespace: name.namespace, pod: name.pod, container: name.container || "(default)" }),
+  });
 }
 
 /** With --auth kubernetes: forwarded calls must carry a token of the agents' own ServiceAccount. */
@@ -207,6 +243,11 @@ export function registerAgent(program: Command): void {
     .option("--agent-selector <labels>", "label selector of the agents' pods", DEFAULT_AGENT_SELECTOR)
     .option("--agent-service-account <name>", "the agents' ServiceAccount, whose tokens forwarded calls must carry (default: from this agent's own token)")
     .option("--agent-token-file <file>", "this agent's ServiceAccount token, presented to other agents", `${SERVICE_ACCOUNT_DIR}/token`)
+    .option(
+      "--exec-fallback",
+      "serve pods on a node without a ready agent here, by running commands in their containers through the API server's pods/exec " +
+        "(needs forwarding, and `create` on pods/exec cluster-wide for this agent's ServiceAccount: deploy/exec-fallback/). Default: off (FAILED_PRECONDITION naming the node)",
+    )
     .action(async (opts: AgentOptions) => {
       await runAgent(validateAgent(opts));
     });

@@ -63,7 +63,7 @@ export async function agentPort(cluster: Cluster): Promise<number> {
  * test/e2e/.run/): this run's agent port, the CRI socket directory of node A's containerd and the API
  * server's port. `by` names the writer in the file's first line.
  */
-export async function writeAgentKustomization(cluster: Cluster, runDir: string, port: number, by: string, host?: string): Promise<void> {
+export async function writeAgentKustomization(cluster: Cluster, runDir: string, port: number, by: string, host?: string, components: string[] = []): Promise<void> {
   const apiserver = new URL(JSON.parse(await cluster.kubectl(["config", "view", "--minify", "-o", "json"])).clusters[0].cluster.server);
   await mkdir(runDir, { recursive: true });
   const patch = [
@@ -82,6 +82,7 @@ export async function writeAgentKustomization(cluster: Cluster, runDir: string, 
       "kind: Kustomization",
       "resources:",
       "  - ../../overlay",
+      ...(components.length ? ["components:", ...components.map((c) => `  - ${c}`)] : []),
       "patches:",
       "  - target: { group: apps, version: v1, kind: DaemonSet, name: podfiles-agent }",
       `    patch: '${JSON.stringify(patch)}'`,
@@ -98,6 +99,8 @@ export interface DeployOptions {
    * only. The host then reaches node A's agent only (on 127.0.0.1), node B's through a tunnel.
    */
   host?: string;
+  /** Adds deploy/exec-fallback/ (--exec-fallback and its pods/exec ClusterRole), as a user would. */
+  execFallback?: boolean;
 }
 
 export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 120_000, o: DeployOptions = {}): Promise<DeployedAgents> {
@@ -105,7 +108,7 @@ export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 
   await importAgentImage(cluster);
   const port = await agentPort(cluster);
   const runDir = path.join(repoRoot, "test/e2e/.run", `agents-${runId}`);
-  await writeAgentKustomization(cluster, runDir, port, "test/e2e/support/agent-deploy.ts", o.host);
+  await writeAgentKustomization(cluster, runDir, port, "test/e2e/support/agent-deploy.ts", o.host, o.execFallback ? ["../../../../deploy/exec-fallback"] : []);
   const del = () => cluster.kubectl(["delete", "-k", runDir, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
   const remove = async () => {
     try {
@@ -118,7 +121,7 @@ export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 
   try {
     // the overlay must still fit deploy/ (its `test` ops fail loudly otherwise)
     const rendered = await cluster.kubectl(["kustomize", runDir]);
-    if (!rendered.includes(`- --port=${port}`) || !rendered.includes(`--host=${o.host ?? "$(POD_IP)"}`)) throw new Error(`unexpected rendering of ${runDir}:\n${rendered}`);
+    if (!rendered.includes(`- --port=${port}`) || !rendered.includes(`--host=${o.host ?? "$(POD_IP)"}`) || rendered.includes("- --exec-fallback") !== !!o.execFallback) throw new Error(`unexpected rendering of ${runDir}:\n${rendered}`);
     await del(); // what a killed run left
     await cluster.kubectl(["apply", "-k", runDir]);
     const pods = await waitAgentsReady(cluster, timeoutMs);

@@ -69,6 +69,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if .Values.nameOverride }}
 - --agent-selector=app.kubernetes.io/name={{ include "podfiles.name" . }},app.kubernetes.io/component=agent
 {{- end }}
+{{- if .Values.execFallback.enabled }}
+- --exec-fallback
+{{- end }}
 {{- range .Values.agent.extraArgs }}
 - {{ . }}
 {{- end }}
