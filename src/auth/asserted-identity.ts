@@ -9,14 +9,14 @@
 import { unauthenticated } from "../errors.js";
 import { parseForwardedIdentity } from "../server/forward/forwarded-identity.js";
 import type { Identity } from "./identity.js";
-import type { Authenticators } from "./interceptor.js";
+import type { KubeAuth } from "./kubernetes.js";
 
 /**
  * The asserted identity of a call, or undefined when there is none to believe: not forwarded by a
  * verified agent (`forwardedBy` undefined; any assertion headers are then ignored), or no assertion.
  * UNAUTHENTICATED for a malformed assertion, or when this agent cannot authorize Kubernetes users.
  */
-export function assertedIdentity(get: (name: string) => string | null, forwardedBy: string | undefined, a: Authenticators): Identity | undefined {
+export function assertedIdentity(get: (name: string) => string | null, forwardedBy: string | undefined, a: { kubernetes?: KubeAuth }): Identity | undefined {
   if (forwardedBy === undefined) return undefined;
   const asserted = parseForwardedIdentity(get);
   if (!asserted) return undefined;
