@@ -1,5 +1,6 @@
 // The audit log: one JSON line (msg "audit") per mutating call and per denied
-// call, through the server's Logger. Fields: who (identity name), kind, peer,
+// call, through the server's Logger. Fields: who (identity name), kind, peer, forwarded_by (the
+// node of the verified agent that forwarded the call),
 // method, verbs, container, path, new_path (Rename), bytes, result ("ok",
 // "denied" or "error"), code (the status), reason (for denials and errors).
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -10,6 +11,8 @@ export interface AuditRecord {
   who: string;
   kind?: string;
   peer?: string;
+  /** The node of the agent that forwarded the call (its agent credential verified). */
+  forwardedBy?: string;
   method: string;
   verbs?: string[];
   container?: string;
@@ -29,6 +32,7 @@ export function auditLog(logger: Logger): AuditLog {
       who: r.who,
       kind: r.kind,
       peer: r.peer || undefined,
+      forwarded_by: r.forwardedBy,
       method: r.method,
       verbs: r.verbs,
       container: r.container,

@@ -7,6 +7,7 @@ import { auditLog } from "./audit.js";
 import { authService } from "./auth-service.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import type { Client } from "./clients.js";
+import { callerToForward } from "./caller-to-forward.js";
 import { authInterceptor } from "./interceptor.js";
 import { JwtAuthority, type JwtOptions } from "./jwt.js";
 import { KubeAuth, type KubeAuthOptions } from "./kubernetes.js";
@@ -32,6 +33,8 @@ export interface Auth {
   registerExtra(router: ConnectRouter): void;
   jwt?: JwtAuthority;
   kubernetes?: KubeAuth;
+  /** For the forward route (server option forward.authenticateCaller): authenticates a caller as the interceptor does, and says what identity to assert for a certificate caller. */
+  authenticateCaller: ReturnType<typeof callerToForward>;
   /** One line for the startup log, e.g. "kubernetes (TokenReview audiences podfiles) + jwt (key k2)". */
   summary: string;
 }
@@ -53,6 +56,7 @@ export function createAuth(config: AuthConfig): Auth {
     registerExtra: (router) => router.service(AuthService, authService({ jwt, clients: config.jwt?.clients, backoff, audit })),
     jwt,
     kubernetes,
+    authenticateCaller: callerToForward({ jwt, kubernetes, clientCertificates }),
     summary: parts.join(" + "),
   };
 }

@@ -7,7 +7,8 @@
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { formatName } from "../resolve/resolver.js";
 import { callInfoKey } from "../server/call-info.js";
-import { peerCertificateOf, peerOf, type PeerCertificate } from "../server/request-state.js";
+import { forwardedByVerifiedAgent, peerCertificateOf, peerOf, type PeerCertificate } from "../server/request-state.js";
+import { assertedIdentity } from "./asserted-identity.js";
 import type { AuditLog } from "./audit.js";
 import { certificateIdentity } from "./client-cert.js";
 import { identityKey, type Identity } from "./identity.js";
@@ -76,12 +77,16 @@ export function authInterceptor(o: AuthInterceptorOptions): Interceptor {
     if (openServices.has(req.service.typeName) || open.has(method)) return next(req);
 
     const peer = peerOf(req.contextValues);
-    const record = { who: "unauthenticated", peer, method } as Parameters<AuditLog>[0];
+    const forwardedBy = forwardedByVerifiedAgent(req.contextValues);
+    const record = { who: "unauthenticated", peer, method, ...(forwardedBy !== undefined ? { forwardedBy } : {}) } as Parameters<AuditLog>[0];
     let checks: Check[] = [];
     let request: UnaryRequest | StreamRequest = req;
     let rule: Rule | undefined;
     try {
-      const identity = await authenticate(req.header.get("authorization"), o, peerCertificateOf(req.contextValues));
+      const authorization = req.header.get("authorization");
+      // a bearer token wins over an assertion, as over a certificate
+      const asserted = authorization ? undefined : assertedIdentity((name) => req.header.get(name), forwardedBy, o);
+      const identity = asserted ?? (await authenticate(authorization, o, peerCertificateOf(req.contextValues)));
       req.contextValues.set(identityKey, identity);
       const info = req.contextValues.get(callInfoKey);
       if (info) Object.assign(info, { caller: identity.name, anonymous: identity.kind === "anonymous" });

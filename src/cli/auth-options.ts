@@ -6,8 +6,7 @@ import type { Command } from "commander";
 import { loadClients } from "../auth/clients.js";
 import { parseOrigins } from "../server/cors.js";
 import { hostCheck, parseAllowedHosts } from "../auth/host-check.js";
-import { createAuth, type AuthConfig } from "../auth/index.js";
-import { authenticate } from "../auth/interceptor.js";
+import { createAuth, type Auth, type AuthConfig } from "../auth/index.js";
 import { loadKey } from "../auth/keys.js";
 import type { KubeReviews } from "../auth/kubernetes.js";
 import type { Logger } from "../log.js";
@@ -77,8 +76,8 @@ export interface BuiltAuth {
   server: Pick<ServerOptions, "interceptors" | "registerExtra" | "extraServices" | "cors">;
   anonymous: boolean;
   summary: string;
-  /** Authenticates an Authorization header as the interceptor does (throws UNAUTHENTICATED); absent without auth. */
-  authenticate?: (authorization: string | null) => Promise<void>;
+  /** The forward route's authenticateCaller: authenticates as the interceptor does (throws UNAUTHENTICATED), and names the identity to assert for a certificate caller; absent without auth. */
+  authenticate?: Auth["authenticateCaller"];
 }
 
 /** Validates the flags against the listen address and builds the auth layer; throws a message for the user. */
@@ -136,7 +135,7 @@ export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kub
     server: { interceptors: [auth.interceptor], registerExtra: auth.registerExtra, extraServices: [AuthService], cors },
     anonymous: false,
     summary: auth.summary,
-    authenticate: async (authorization) => void (await authenticate(authorization, auth)),
+    authenticate: auth.authenticateCaller,
   };
 }
 

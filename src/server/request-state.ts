@@ -28,10 +28,27 @@ export function requestBodyAborted(ctx: HandlerContext): boolean {
 }
 
 const forwardedFor = new WeakMap<NodeRequest, string>();
+const verifiedForwarder = new WeakMap<NodeRequest, string>();
 
 /** The caller's address as the forwarding agent saw it: set only once that agent's credential was verified (forward/forward-route.ts). */
 export function trustForwardedFor(req: NodeRequest, address: string): void {
   forwardedFor.set(req, address);
+}
+
+/** Marks a forwarded call whose agent credential was verified, with the node its hop marker names (forward/forward-route.ts). */
+export function trustForwardedBy(req: NodeRequest, node: string): void {
+  verifiedForwarder.set(req, node);
+}
+
+/**
+ * The node of the agent that forwarded this call, when that agent's credential was verified;
+ * undefined for every other call (not forwarded, credential missing or invalid, or no check
+ * configured). Only then may the call's identity assertion be believed (src/auth/forwarded-identity.ts).
+ * The credential proves "one of the agents", not which one: the node is what the hop marker says.
+ */
+export function forwardedByVerifiedAgent(values: ContextValues): string | undefined {
+  const req = values.get(nodeRequestKey);
+  return req ? verifiedForwarder.get(req) : undefined;
 }
 
 /**
@@ -62,7 +79,11 @@ export interface PeerCertificate {
  */
 export function peerCertificateOf(values: ContextValues): PeerCertificate | undefined {
   const req = values.get(nodeRequestKey);
-  if (!req) return undefined;
+  return req ? requestPeerCertificate(req) : undefined;
+}
+
+/** peerCertificateOf for a Node request before any handler runs (the forward route). */
+export function requestPeerCertificate(req: NodeRequest): PeerCertificate | undefined {
   const socket = ((req as http2.Http2ServerRequest).stream?.session?.socket ?? req.socket) as Partial<TLSSocket> | undefined;
   if (typeof socket?.getPeerCertificate !== "function") return undefined;
   const cert = socket.getPeerCertificate();

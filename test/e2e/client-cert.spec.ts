@@ -5,6 +5,8 @@
 // with SubjectAccessReview at the real API server. Certificates: the cluster's admin kubeconfig
 // (system:masters) and fresh ones issued by the cluster's own signer through the
 // CertificateSigningRequest API (kubernetes.io/kube-apiserver-client), as an administrator would.
+// A certificate presented to one node's agent for a pod on the other node is verified there and
+// forwarded with the identity asserted (podfiles-forwarded-user / -groups) to the pod's agent.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -162,6 +164,29 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
       expect((await cluster.kubectl(["-n", NS, "exec", podOn[node.name], "-c", "main", "--", "cat", "/tmp/by-alice.txt"]))).toBe(data.toString());
       const logs = await cluster.kubectl(["-n", AGENT_NS, "logs", agents.pods[node.name]]);
       expect(logs).toContain(`"who":"certs-e2e-alice-${nonce}"`);
+    }
+  });
+
+  it("a certificate through the agent on the other node: that agent verifies it and forwards the call with the identity asserted; the pod's agent authorizes CN and O and audits forwarded_by", async () => {
+    const nodes = cluster.nodes.map((n) => n.name);
+    expect(nodes.length).toBeGreaterThanOrEqual(2);
+    for (const [via, to] of [[nodes[0]!, nodes[1]!], [nodes[1]!, nodes[0]!]]) {
+      const c = client(via, ids.alice);
+      const data = Buffer.from(`alice via ${via} to ${to} ${nonce}\n`);
+      await uploadAll(c, ref(to), "/tmp/via-hop.txt", data);
+      expect((await downloadAll(c, ref(to), "/tmp/via-hop.txt")).data.equals(data)).toBe(true);
+      expect(await cluster.kubectl(["-n", NS, "exec", podOn[to], "-c", "main", "--", "cat", "/tmp/via-hop.txt"])).toBe(data.toString());
+      const audit = (await cluster.kubectl(["-n", AGENT_NS, "logs", agents.pods[to]]))
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.msg === "audit" && l.path === "/tmp/via-hop.txt");
+      expect(audit.at(-1)).toMatchObject({ who: `certs-e2e-alice-${nonce}`, kind: "kubernetes", forwarded_by: via, result: "ok" });
+      // the admin kubeconfig's certificate (O=system:masters) through the hop too
+      expect(await listNames(client(via, ids.admin), ref(to), "/tmp")).toContain("/tmp/via-hop.txt");
+      // bob has no Role: the serving agent's SubjectAccessReview refuses him by name
+      const [code, msg] = await codeAndMessage(client(via, ids.bob).stat({ container: ref(to), path: "/tmp/node" }));
+      expect([code, msg]).toEqual([Code.PermissionDenied, expect.stringMatching(new RegExp(`^certs-e2e-bob-${nonce} cannot get resource "containerfiles"`))]);
     }
   });
 

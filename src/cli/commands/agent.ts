@@ -131,7 +131,7 @@ type ForwardDeps = {
   kc: import("@kubernetes/client-node").KubeConfig;
   pods: import("../../resolve/kube-pods.js").PodSource;
   token: ServiceAccountToken;
-  authenticate?: (authorization: string | null) => Promise<void>;
+  authenticate?: NonNullable<ServerOptions["forward"]>["authenticateCaller"];
   logger: Logger;
 };
 

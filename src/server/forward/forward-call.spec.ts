@@ -45,6 +45,16 @@ describe("forwardedHeaders", () => {
     });
   });
 
+  it("a caller's own podfiles-forwarded-user / -groups never reach the peer; only the forwarding agent's assertion does", () => {
+    const forged = request({ "podfiles-forwarded-user": "admin", "podfiles-forwarded-groups": "system:masters", authorization: "Bearer caller" });
+    const plain = forwardedHeaders(forged, { self: "node-a" }, performance.now());
+    expect(plain["podfiles-forwarded-user"]).toBeUndefined();
+    expect(plain["podfiles-forwarded-groups"]).toBeUndefined();
+    const asserted = forwardedHeaders(request({ "podfiles-forwarded-groups": "system:masters" }), { self: "node-a", identity: { "podfiles-forwarded-user": "alice" } }, performance.now());
+    expect(asserted["podfiles-forwarded-user"]).toBe("alice");
+    expect(asserted["podfiles-forwarded-groups"]).toBeUndefined();
+  });
+
   it("keeps te: trailers (gRPC needs it) and an HTTP/2 caller's :authority", () => {
     const h = forwardedHeaders(request({ te: "trailers", ":authority": "x" }, { authority: "10.0.0.1:8080" }), { self: "a" }, performance.now());
     expect(h["te"]).toBe("trailers");

@@ -31,6 +31,8 @@ export interface ForwardCallOptions {
   self: string;
   /** `Bearer <this agent's token>` for AGENT_AUTHORIZATION, read per call (the token file rotates). */
   agentCredential?: () => string | undefined;
+  /** The caller's identity assertion (forwarded-identity.ts), for a caller authenticated by its TLS client certificate. */
+  identity?: Record<string, string>;
   /** Bound on reaching a peer (TCP and the peer's HTTP/2 SETTINGS; default 5 s). */
   connectTimeoutMs?: number;
   /** HTTP/2 stream window toward the peer (default 8 MiB, as src/server/transport.ts serves). */
@@ -68,6 +70,8 @@ export function forwardedHeaders(req: NodeRequest, o: ForwardCallOptions, starte
   out[FORWARDED_FOR] = req.socket?.remoteAddress ?? "";
   const credential = o.agentCredential?.();
   if (credential) out[AGENT_AUTHORIZATION] = credential;
+  // after the caller's own headers were filtered: a caller's podfiles-forwarded-user never gets through
+  if (o.identity) Object.assign(out, o.identity);
   return out;
 }
 

@@ -4,13 +4,16 @@
 // loop, whatever a caller writes in the marker). Any other call: the caller is authenticated
 // first (an anonymous caller costs the API server no pod lookups), the first message is read for
 // its target, and the call is served here when the pod runs on this node, or forwarded whole to
-// the agent on the pod's node.
+// the agent on the pod's node; a caller authenticated by its TLS client certificate is forwarded
+// with an identity assertion (forwarded-identity.ts) that the serving agent believes only beside
+// this agent's verified credential.
 import type { Logger } from "../../log.js";
 import { containerName, type ContainerName } from "../../resolve/resolver.js";
-import { trustForwardedFor } from "../request-state.js";
+import { requestPeerCertificate, trustForwardedBy, trustForwardedFor, type PeerCertificate } from "../request-state.js";
 import { fileServiceMethod, readCallTarget, type NodeRequest } from "./call-target.js";
 import { setVerdict } from "./call-verdict.js";
 import { FORWARDED_BY, FORWARDED_FOR, AGENT_AUTHORIZATION, PeerSessions, forwardCall, type ForwardCallOptions, type NodeResponse, type Peer } from "./forward-call.js";
+import { forwardedIdentityHeaders, type ForwardedIdentity } from "./forwarded-identity.js";
 
 export interface ForwardOptions extends Omit<ForwardCallOptions, "self"> {
   /** This agent's node (the hop marker's value). */
@@ -20,8 +23,13 @@ export interface ForwardOptions extends Omit<ForwardCallOptions, "self"> {
    * (pod NOT_FOUND, "no ready podfiles agent on node X" FAILED_PRECONDITION, API UNAVAILABLE).
    */
   locate(name: ContainerName): Promise<Peer | undefined>;
-  /** Authenticates the caller's Authorization header before anything is looked up (throws UNAUTHENTICATED); absent without auth. */
-  authenticateCaller?: (authorization: string | null) => Promise<void>;
+  /**
+   * Authenticates the caller before anything is looked up (throws UNAUTHENTICATED): its
+   * Authorization header or, without one, its connection's TLS client certificate. Resolves to the
+   * identity the peer must be told (a certificate's user and groups: the certificate itself cannot
+   * travel), or nothing when the caller's credentials travel as they are. Absent without auth.
+   */
+  authenticateCaller?: (authorization: string | null, certificate: PeerCertificate | undefined) => Promise<ForwardedIdentity | void>;
 }
 
 export interface ForwardedOptions {
@@ -69,6 +77,7 @@ export function forwardRoute(o: { forward?: ForwardOptions; forwarded?: Forwarde
     if (!verify) return true;
     try {
       await verify(header(req, AGENT_AUTHORIZATION));
+      trustForwardedBy(req, header(req, FORWARDED_BY) ?? "");
       const forwardedFor = header(req, FORWARDED_FOR);
       if (forwardedFor) trustForwardedFor(req, forwardedFor);
     } catch (err) {
@@ -80,9 +89,10 @@ export function forwardRoute(o: { forward?: ForwardOptions; forwarded?: Forwarde
   /** true: serve here (possibly with a verdict); false: forwarded (or the caller is gone). */
   async function decide(req: NodeRequest, res: NodeResponse, startedAt: number, method: string): Promise<boolean> {
     const f = o.forward!;
+    let asserted: ForwardedIdentity | void = undefined;
     if (f.authenticateCaller) {
       try {
-        await f.authenticateCaller(header(req, "authorization"));
+        asserted = await f.authenticateCaller(header(req, "authorization"), requestPeerCertificate(req));
       } catch {
         return true; // the auth interceptor answers it (and writes the audit line)
       }
@@ -101,8 +111,15 @@ export function forwardRoute(o: { forward?: ForwardOptions; forwarded?: Forwarde
       return true;
     }
     if (!peer) return true;
+    let identity: Record<string, string> | undefined;
     try {
-      await forwardCall(req, res, peer, sessions, { ...f }, startedAt);
+      identity = asserted ? forwardedIdentityHeaders(asserted) : undefined;
+    } catch (err) {
+      setVerdict(req, err);
+      return true;
+    }
+    try {
+      await forwardCall(req, res, peer, sessions, { ...f, identity }, startedAt);
     } catch (err) {
       // the peer could not be reached: nothing of the body was sent, so the status is answered here
       setVerdict(req, err);
