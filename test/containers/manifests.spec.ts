@@ -12,16 +12,22 @@ import { describe, expect, it } from "vitest";
 import { checkAgainstModel, MODEL_FOR_KIND } from "./support/schema.js";
 
 const DEPLOY = join(import.meta.dirname, "../../deploy");
-const kustomization = loadYaml<{ resources: string[]; namespace: string }>(readFileSync(join(DEPLOY, "kustomization.yaml"), "utf8"));
+const kustomization = loadYaml<{ resources: string[]; namespace?: string; transformers?: string[] }>(readFileSync(join(DEPLOY, "kustomization.yaml"), "utf8"));
 const docs = kustomization.resources.flatMap((f) => loadAllYaml(readFileSync(join(DEPLOY, f), "utf8")).map((d) => ({ file: f, doc: d as { kind: string; apiVersion: string; metadata: { name: string } } })));
 const byKind = (kind: string) => docs.filter((d) => d.doc.kind === kind).map((d) => d.doc);
 
 describe("deploy/ manifests", () => {
-  it("kustomization lists every manifest, into namespace podfiles", () => {
+  it("kustomization lists every manifest, into namespace podfiles (except the client-CA RoleBinding, which names kube-system)", () => {
     const yamls = readdirSync(DEPLOY).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml");
     expect([...kustomization.resources].sort()).toEqual(yamls.sort());
-    expect(kustomization.namespace).toBe("podfiles");
-    expect(docs.map((d) => d.doc.kind).sort()).toEqual(["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Namespace", "Service", "ServiceAccount"]);
+    // a NamespaceTransformer with unsetOnly (a plain `namespace:` would move the kube-system RoleBinding too)
+    expect(kustomization.namespace).toBeUndefined();
+    const transformer = loadYaml<{ kind: string; metadata: { namespace: string }; unsetOnly: boolean }>(kustomization.transformers![0]!);
+    expect(transformer).toMatchObject({ kind: "NamespaceTransformer", metadata: { namespace: "podfiles" }, unsetOnly: true });
+    const namespaced = docs.filter((d) => !["Namespace", "ClusterRole", "ClusterRoleBinding"].includes(d.doc.kind));
+    const own = (d: (typeof docs)[number]) => (d.doc.metadata as { namespace?: string }).namespace;
+    expect(namespaced.filter((d) => own(d) !== undefined).map((d) => `${d.file}:${own(d)}`)).toEqual(["rolebinding-client-ca.yaml:kube-system"]);
+    expect(docs.map((d) => d.doc.kind).sort()).toEqual(["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Namespace", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount"]);
   });
 
   it("every field exists in the Kubernetes models with the right type", () => {

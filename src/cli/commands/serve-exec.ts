@@ -3,8 +3,6 @@
 // with the agent. Containers are <namespace>/<pod>/<container> as for the agent.
 import { existsSync } from "node:fs";
 import { jsonLogger } from "../../log.js";
-import { ExecResolver } from "../../resolve/exec-resolver.js";
-import { KubePodSource, loadKubeConfig } from "../../resolve/kube-pods.js";
 import { createServer, type ServerOptions } from "../../server/server.js";
 import { closeOnSignal } from "../close-on-signal.js";
 import { readTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
@@ -31,6 +29,10 @@ export function validateServeExec(o: ServeExecOptions): ResolvedServeExec {
 /** `flags`: what the CLI built from its auth and connection flags. */
 export async function runServeExec(o: ResolvedServeExec, flags: Omit<ServerOptions, "resolver" | "logger" | "tls"> = {}) {
   const logger = jsonLogger();
+  // loaded here, not at the top: every `podfiles serve` imports this file, and the Kubernetes client
+  // costs start-up time and file descriptors (a `serve --root` under a low fd limit ran out of them)
+  const { ExecResolver } = await import("../../resolve/exec-resolver.js");
+  const { KubePodSource, loadKubeConfig } = await import("../../resolve/kube-pods.js");
   const kubeConfig = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
   const resolver = new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig) });
   const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(o.listen.port, o.listen.host);

@@ -49,6 +49,8 @@ export const MODEL_FOR_KIND: Record<string, string> = {
   ServiceAccount: "V1ServiceAccount",
   ClusterRole: "V1ClusterRole",
   ClusterRoleBinding: "V1ClusterRoleBinding",
+  Role: "V1Role",
+  RoleBinding: "V1RoleBinding",
   DaemonSet: "V1DaemonSet",
   Service: "V1Service",
 };
