@@ -132,13 +132,16 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
 
   it("client certificates: on by default with a RoleBinding to extension-apiserver-authentication-reader in kube-system; off renders --client-ca-file=none and no binding; tls.allowCleartext renders --allow-cleartext", async () => {
     const on = await template();
-    const rb = on.find((o) => o.kind === "RoleBinding") as K8sObject & { roleRef: any; subjects: any[] };
+    const isClientCa = (o: K8sObject) => o.kind === "RoleBinding" && o.metadata.name.endsWith("-client-ca");
+    const rb = on.find(isClientCa) as K8sObject & { roleRef: any; subjects: any[] };
     expect(rb.metadata).toMatchObject({ name: "podfiles-agent-client-ca", namespace: "kube-system" });
     expect(rb.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "extension-apiserver-authentication-reader" });
     expect(rb.subjects).toEqual([{ kind: "ServiceAccount", name: "podfiles-agent", namespace: "podfiles" }]);
     expect(daemonSet(on).spec.template.spec.containers[0].args.filter((a: string) => /client-ca|cleartext/.test(a))).toEqual([]);
     const off = await template("clientCertificates.enabled=false", "tls.secretName=agent-tls", "tls.allowCleartext=true");
-    expect(off.some((o) => o.kind === "RoleBinding")).toBe(false);
+    expect(off.some(isClientCa)).toBe(false);
+    // the agents' own Role binding (list/watch their pods, for forwarding) stays
+    expect(off.filter((o) => o.kind === "RoleBinding").map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(["podfiles/podfiles-agent"]);
     expect(daemonSet(off).spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(["--tls-cert=/etc/podfiles/tls/tls.crt", "--allow-cleartext", "--client-ca-file=none"]));
   });
 
