@@ -27,7 +27,9 @@ export function chunkChart(sweep, chunkSizes, title) {
   const out = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc("Download throughput by chunk size (MiB/s, higher is better)")}</text>`);
+  out.push(
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc("Download throughput by chunk size (MiB/s, higher is better)")}</text>`,
+  );
   out.push(`<text x="${W / 2}" y="37" text-anchor="middle" fill="#555">${esc(title)}</text>`);
   for (let v = 0; v <= yMax; v += step) {
     out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
@@ -43,7 +45,9 @@ export function chunkChart(sweep, chunkSizes, title) {
         out.push(`<text x="${x + barW / 2}" y="${y(0) - 4}" text-anchor="middle" fill="#c00">×</text>`);
         return;
       }
-      out.push(`<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${COLORS[s] ?? "#999"}"><title>${esc(`${LABELS[s] ?? s}, ${chunkLabel(c)}: ${v.toFixed(0)} MiB/s`)}</title></rect>`);
+      out.push(
+        `<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${COLORS[s] ?? "#999"}"><title>${esc(`${LABELS[s] ?? s}, ${chunkLabel(c)}: ${v.toFixed(0)} MiB/s`)}</title></rect>`,
+      );
       out.push(`<text x="${(x + barW / 2 - 1).toFixed(1)}" y="${(y(v) - 3).toFixed(1)}" text-anchor="middle" font-size="10">${v.toFixed(0)}</text>`);
     });
     out.push(`<text x="${m.left + gi * groupW + groupW / 2}" y="${y(0) + 18}" text-anchor="middle">${chunkLabel(c)} chunks</text>`);

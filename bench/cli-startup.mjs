@@ -41,7 +41,9 @@ try {
   for (const name of Object.keys(cases)) {
     const w = median(wall[name]);
     const c = median(cpu[name]);
-    console.log(`${name.padEnd(40)} wall ${w.toFixed(0).padStart(5)} ms (+${(w - base).toFixed(0)})   cpu ${c.toFixed(0).padStart(5)} ms (+${(c - baseCpu).toFixed(0)})`);
+    console.log(
+      `${name.padEnd(40)} wall ${w.toFixed(0).padStart(5)} ms (+${(w - base).toFixed(0)})   cpu ${c.toFixed(0).padStart(5)} ms (+${(c - baseCpu).toFixed(0)})`,
+    );
   }
 } finally {
   await stopProcess(server.child);

@@ -13,6 +13,10 @@ const { silentLogger } = await import(pathToFileURL(`${distDir}/src/log.js`).hre
 
 const peer = process.argv[2];
 const resolver = new LocalResolver({ root: mkdtempSync(join(tmpdir(), "podfiles-fwd-empty-")) });
-const server = await createServer({ resolver, logger: silentLogger, forward: { self: "node-a", locate: async () => ({ node: "node-b", address: peer }) } }).listen(0, "127.0.0.1");
+const server = await createServer({
+  resolver,
+  logger: silentLogger,
+  forward: { self: "node-a", locate: async () => ({ node: "node-b", address: peer }) },
+}).listen(0, "127.0.0.1");
 console.log(JSON.stringify({ msg: "listening", port: server.port, url: server.url }));
 process.once("SIGTERM", () => server.close().then(() => process.exit(0)));

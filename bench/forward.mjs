@@ -7,9 +7,27 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { GiB, MiB, benchDir, client, distReady, fmt, median, mibps, repoDir, run, snapshotDist, startPodfiles, startProcess, textTable, watch } from "./lib.mjs";
+import {
+  GiB,
+  MiB,
+  benchDir,
+  client,
+  distReady,
+  fmt,
+  median,
+  mibps,
+  repoDir,
+  run,
+  snapshotDist,
+  startPodfiles,
+  startProcess,
+  textTable,
+  watch,
+} from "./lib.mjs";
 
-const { values } = parseArgs({ options: { size: { type: "string", default: "1024" }, reps: { type: "string", default: "2" }, stack: { type: "string", default: "grpc" } } });
+const { values } = parseArgs({
+  options: { size: { type: "string", default: "1024" }, reps: { type: "string", default: "2" }, stack: { type: "string", default: "grpc" } },
+});
 const size = Number(values.size) * MiB;
 const reps = Number(values.reps);
 if (!distReady()) throw new Error("build first: npm run build");
@@ -43,12 +61,18 @@ try {
     for (const via of rep % 2 ? ["hop", "direct"] : ["direct", "hop"]) {
       const url = via === "hop" ? hop : direct;
       const pid = via === "hop" ? forwarding.pid : serving.pid;
-      const d = await watch(pid, () => client({ op: "download", stack: values.stack, url, path: "/down.bin", chunkSize: MiB, expectBytes: size}, timeoutMs));
+      const d = await watch(pid, () => client({ op: "download", stack: values.stack, url, path: "/down.bin", chunkSize: MiB, expectBytes: size }, timeoutMs));
       rows.download[via].push(d);
-      log(`download ${via}: ${fmt(mibps(d.bytes, d.ms), "MiB/s")}, ${via === "hop" ? "forwarding" : "serving"} process ${fmt(d.serverCpu / (d.bytes / GiB), "s/GiB")} CPU, peak RSS ${fmt(d.serverPeakRss, "MiB")}`);
-      const u = await watch(pid, () => client({ op: "upload", stack: "grpc-stream", url, src: `${root}/src.bin`, dest: `/up-${via}.bin`, chunkSize: MiB }, timeoutMs));
+      log(
+        `download ${via}: ${fmt(mibps(d.bytes, d.ms), "MiB/s")}, ${via === "hop" ? "forwarding" : "serving"} process ${fmt(d.serverCpu / (d.bytes / GiB), "s/GiB")} CPU, peak RSS ${fmt(d.serverPeakRss, "MiB")}`,
+      );
+      const u = await watch(pid, () =>
+        client({ op: "upload", stack: "grpc-stream", url, src: `${root}/src.bin`, dest: `/up-${via}.bin`, chunkSize: MiB }, timeoutMs),
+      );
       rows.upload[via].push(u);
-      log(`upload ${via}: ${fmt(mibps(u.bytes, u.ms), "MiB/s")}, ${via === "hop" ? "forwarding" : "serving"} process ${fmt(u.serverCpu / (u.bytes / GiB), "s/GiB")} CPU, peak RSS ${fmt(u.serverPeakRss, "MiB")}`);
+      log(
+        `upload ${via}: ${fmt(mibps(u.bytes, u.ms), "MiB/s")}, ${via === "hop" ? "forwarding" : "serving"} process ${fmt(u.serverCpu / (u.bytes / GiB), "s/GiB")} CPU, peak RSS ${fmt(u.serverPeakRss, "MiB")}`,
+      );
     }
   }
   const table = [];

@@ -26,7 +26,26 @@ const withDeadline = (p, ms, what) => Promise.race([p, sleep(ms).then(() => Prom
 
 async function startServer(root) {
   const big = String(N * 2 + 100);
-  const child = spawn(process.execPath, [bin, "serve", "--root", root, "--port", "0", "--max-connections", big, "--max-connections-per-peer", big, "--handshake-timeout", "600", "--idle-timeout", "600"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [
+      bin,
+      "serve",
+      "--root",
+      root,
+      "--port",
+      "0",
+      "--max-connections",
+      big,
+      "--max-connections-per-peer",
+      big,
+      "--handshake-timeout",
+      "600",
+      "--idle-timeout",
+      "600",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   let err = "";
   const port = await withDeadline(
     new Promise((resolve, reject) => {
@@ -76,11 +95,18 @@ async function measure(state) {
     await sleep(1000);
     const before = server.rss();
     const closers = [];
-    for (let i = 0; i < N; i += 50) closers.push(...(await withDeadline(Promise.all(Array.from({ length: Math.min(50, N - i) }, () => open[state](server.port))), 20_000, state)));
+    for (let i = 0; i < N; i += 50)
+      closers.push(...(await withDeadline(Promise.all(Array.from({ length: Math.min(50, N - i) }, () => open[state](server.port))), 20_000, state)));
     await sleep(1500);
     const after = server.rss();
     for (const c of closers) c();
-    return { state, connections: N, rssBeforeMiB: +(before / 2 ** 20).toFixed(1), rssAfterMiB: +(after / 2 ** 20).toFixed(1), perConnectionKiB: +((after - before) / N / 1024).toFixed(1) };
+    return {
+      state,
+      connections: N,
+      rssBeforeMiB: +(before / 2 ** 20).toFixed(1),
+      rssAfterMiB: +(after / 2 ** 20).toFixed(1),
+      perConnectionKiB: +((after - before) / N / 1024).toFixed(1),
+    };
   } finally {
     server.stop();
     rmSync(root, { recursive: true, force: true });

@@ -22,7 +22,7 @@
 // Everything it creates (namespaces, cluster objects, temporary directories) is deleted at the
 // end, on failure and on SIGINT/SIGTERM too. Every child process has a deadline, and so does the run.
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -174,7 +174,14 @@ function readTime(file) {
  * podfilesMiBps, ratio (podfiles ÷ kubectl cp), kubectlCpSeconds, podfilesSeconds, ...}.
  * Throws when something fails after the cluster was found (everything created is removed first).
  */
-export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256, reps = 3, up = false, worktree = false, log = (m) => process.stderr.write(`[kubectl-cp] ${m}\n`) } = {}) {
+export async function measureKubectlCp({
+  repoDir = defaultRepoDir,
+  sizeMiB = 256,
+  reps = 3,
+  up = false,
+  worktree = false,
+  log = (m) => process.stderr.write(`[kubectl-cp] ${m}\n`),
+} = {}) {
   repoDir = path.resolve(repoDir);
   if (!(sizeMiB > 0) || !Number.isInteger(reps) || reps < 1) throw new Error(`bad size ${sizeMiB} MiB or reps ${reps}`);
   const bytes = Math.round(sizeMiB * MiB);
@@ -231,7 +238,22 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     cleanups.push(() => rmSync(snap, { recursive: true, force: true }));
     const git = (args) => sh("git", ["-C", repoDir, ...args], { timeoutMs: 30_000 }).then((r) => r.stdout.trim());
     result.commit = await git(["rev-parse", "--short", "HEAD"]);
-    const dirty = (await git(["status", "--porcelain", "--", "src", "gen", "bin", "scripts", "deploy", "test/e2e", "package.json", "package-lock.json", "tsconfig.json", "native"])) !== "";
+    const dirty =
+      (await git([
+        "status",
+        "--porcelain",
+        "--",
+        "src",
+        "gen",
+        "bin",
+        "scripts",
+        "deploy",
+        "test/e2e",
+        "package.json",
+        "package-lock.json",
+        "tsconfig.json",
+        "native",
+      ])) !== "";
     if (worktree) {
       const files = (await git(["ls-files", "-co", "--exclude-standard", "-z"])).split("\0").filter((f) => f && existsSync(path.join(repoDir, f)));
       for (const f of files) cpSync(path.join(repoDir, f), path.join(snap, f), { recursive: true, verbatimSymlinks: true });
@@ -329,7 +351,11 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
       ].join("\n"),
     );
     const rendered = await kubectl(["kustomize", runDir]);
-    if (!rendered.includes(`- --port=${port}`) || !/name: KUBERNETES_SERVICE_PORT\n\s+value: "\d+"/.test(rendered) || !rendered.includes(`${OWNER_LABEL}: ${OWNER_VALUE}`)) {
+    if (
+      !rendered.includes(`- --port=${port}`) ||
+      !/name: KUBERNETES_SERVICE_PORT\n\s+value: "\d+"/.test(rendered) ||
+      !rendered.includes(`${OWNER_LABEL}: ${OWNER_VALUE}`)
+    ) {
       throw new Error(`the kustomization in ${runDir} does not render as expected (did deploy/ or test/e2e/overlay change?)`);
     }
 
@@ -353,11 +379,16 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     // ---------------------------------------------------------------- deploy/ for real + the pod
     t = Date.now();
     await kubectl(["apply", "-k", runDir]);
-    await kubectl(["create", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS, labels: { [OWNER_LABEL]: OWNER_VALUE } } }) });
+    await kubectl(["create", "-f", "-"], {
+      input: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS, labels: { [OWNER_LABEL]: OWNER_VALUE } } }),
+    });
     await until("the default ServiceAccount in " + NS, () => kubectl(["-n", NS, "get", "serviceaccount", "default"]).then(() => true), budget(90_000));
     // the caller: a ServiceAccount with the read-only Role of deploy/rbac-examples
     await kubectl(["-n", NS, "create", "serviceaccount", "viewer"]);
-    const roleYaml = readFileSync(path.join(snap, "deploy/rbac-examples/containerfiles-readonly.yaml"), "utf8").replaceAll("namespace: team-a", `namespace: ${NS}`);
+    const roleYaml = readFileSync(path.join(snap, "deploy/rbac-examples/containerfiles-readonly.yaml"), "utf8").replaceAll(
+      "namespace: team-a",
+      `namespace: ${NS}`,
+    );
     await kubectl(["apply", "-f", "-"], { input: roleYaml });
     const pod = {
       apiVersion: "v1",
@@ -395,7 +426,8 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     log(`writing ${sizeMiB} MiB of random bytes to ${NS}/${POD}:${REMOTE_FILE}`);
     await execInPod(`head -c ${bytes} /dev/urandom > ${REMOTE_FILE}`, transferMs);
     const [remoteSize, remoteSha] = (await execInPod(`stat -c %s ${REMOTE_FILE} && sha256sum ${REMOTE_FILE}`, transferMs)).trim().split(/\s+/);
-    if (Number(remoteSize) !== bytes || !/^[0-9a-f]{64}$/.test(remoteSha ?? "")) throw new Error(`the file in the pod is ${remoteSize} bytes, sha256 "${remoteSha}"`);
+    if (Number(remoteSize) !== bytes || !/^[0-9a-f]{64}$/.test(remoteSha ?? ""))
+      throw new Error(`the file in the pod is ${remoteSize} bytes, sha256 "${remoteSha}"`);
     const token = (await kubectl(["-n", NS, "create", "token", "viewer", "--duration=30m"])).trim();
     // the tunnel row's user: the same ServiceAccount with the Roles of deploy/rbac-examples/kubeconfig-tunnel.yaml,
     // in a kubeconfig of its own (its bearer token, no --server)
@@ -438,7 +470,12 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
     const remote = `${NS}/${POD}/${CONTAINER}:${REMOTE_FILE}`;
     const podfiles = (args, timeoutMs) => sh(process.execPath, [cliBin, ...args, "--server", agentUrl], { env: cliEnv, timeoutMs: budget(timeoutMs) });
     // the agent answers, authenticates, authorizes and resolves the pod (first call: CRI detection)
-    await until("the agent serving the pod's file", async () => ((await podfiles(["stat", "--json", remote], 30_000)).stdout.includes('"size"') ? true : undefined), budget(120_000), 1000);
+    await until(
+      "the agent serving the pod's file",
+      async () => ((await podfiles(["stat", "--json", remote], 30_000)).stdout.includes('"size"') ? true : undefined),
+      budget(120_000),
+      1000,
+    );
     const statRun = await podfiles(["stat", "--json", remote], 30_000);
     result.podfilesStatSeconds = statRun.ms / 1000; // one CLI call without data: Node start-up + connection + auth
     log(`agent ready at ${agentUrl} (${((Date.now() - t) / 1000).toFixed(1)} s after apply -k)`);
@@ -457,24 +494,71 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
       const size = statSync(local).size;
       const sha = await sha256File(local);
       rmSync(local, { force: true });
-      if (size !== bytes || sha !== remoteSha) throw new Error(`${name}: the local copy has ${size} bytes, sha256 ${sha}; the pod's has ${bytes}, ${remoteSha}`);
+      if (size !== bytes || sha !== remoteSha)
+        throw new Error(`${name}: the local copy has ${size} bytes, sha256 ${sha}; the pod's has ${bytes}, ${remoteSha}`);
       return { seconds: r.ms / 1000, cpu, rssMiB };
     };
     const kubectlCp = () =>
-      timed("kubectl-cp", kubectlBin, { argv: ["--kubeconfig", kubeconfig, "cp", "-c", CONTAINER, `${NS}/${POD}:${REMOTE_FILE}`, path.join(localDir, "kubectl-cp.bin")], local: path.join(localDir, "kubectl-cp.bin") }, env);
+      timed(
+        "kubectl-cp",
+        kubectlBin,
+        {
+          argv: ["--kubeconfig", kubeconfig, "cp", "-c", CONTAINER, `${NS}/${POD}:${REMOTE_FILE}`, path.join(localDir, "kubectl-cp.bin")],
+          local: path.join(localDir, "kubectl-cp.bin"),
+        },
+        env,
+      );
     const podfilesGet = () =>
-      timed("podfiles", process.execPath, { argv: [cliBin, "get", "--no-progress", remote, path.join(localDir, "podfiles.bin"), "--server", agentUrl], local: path.join(localDir, "podfiles.bin") }, cliEnv);
+      timed(
+        "podfiles",
+        process.execPath,
+        {
+          argv: [cliBin, "get", "--no-progress", remote, path.join(localDir, "podfiles.bin"), "--server", agentUrl],
+          local: path.join(localDir, "podfiles.bin"),
+        },
+        cliEnv,
+      );
     // the same CLI with only the kubeconfig: no --server, no token in the environment (the kubeconfig's),
     // the namespace from the kubeconfig's context
     const tunnelEnv = { ...process.env, KUBECONFIG: userKubeconfig, HOME: localDir };
     delete tunnelEnv.PODFILES_SERVER;
     delete tunnelEnv.PODFILES_TOKEN;
     const tunnelGet = () =>
-      timed("tunnel", process.execPath, { argv: [cliBin, "get", "--no-progress", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`, path.join(localDir, "tunnel.bin")], local: path.join(localDir, "tunnel.bin") }, tunnelEnv);
-    await until("podfiles through the kubeconfig tunnel", async () => ((await sh(process.execPath, [cliBin, "stat", "--json", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`], { env: tunnelEnv, timeoutMs: budget(30_000) })).stdout.includes('"size"') ? true : undefined), budget(60_000), 1000);
+      timed(
+        "tunnel",
+        process.execPath,
+        {
+          argv: [cliBin, "get", "--no-progress", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`, path.join(localDir, "tunnel.bin")],
+          local: path.join(localDir, "tunnel.bin"),
+        },
+        tunnelEnv,
+      );
+    await until(
+      "podfiles through the kubeconfig tunnel",
+      async () =>
+        (
+          await sh(process.execPath, [cliBin, "stat", "--json", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`], { env: tunnelEnv, timeoutMs: budget(30_000) })
+        ).stdout.includes('"size"')
+          ? true
+          : undefined,
+      budget(60_000),
+      1000,
+    );
     const rows = {
-      kubectl: { run: kubectlCp, seconds: result.kubectlCpSeconds, cpu: result.kubectlCpCpuSeconds, rss: result.kubectlCpRssMiB, label: "kubectl cp              " },
-      podfiles: { run: podfilesGet, seconds: result.podfilesSeconds, cpu: result.podfilesCpuSeconds, rss: result.podfilesRssMiB, label: "podfiles get (direct)   " },
+      kubectl: {
+        run: kubectlCp,
+        seconds: result.kubectlCpSeconds,
+        cpu: result.kubectlCpCpuSeconds,
+        rss: result.kubectlCpRssMiB,
+        label: "kubectl cp              ",
+      },
+      podfiles: {
+        run: podfilesGet,
+        seconds: result.podfilesSeconds,
+        cpu: result.podfilesCpuSeconds,
+        rss: result.podfilesRssMiB,
+        label: "podfiles get (direct)   ",
+      },
       tunnel: { run: tunnelGet, seconds: result.tunnelSeconds, cpu: result.tunnelCpuSeconds, rss: result.tunnelRssMiB, label: "podfiles get via tunnel " },
     };
     const names = Object.keys(rows);
@@ -487,7 +571,9 @@ export async function measureKubectlCp({ repoDir = defaultRepoDir, sizeMiB = 256
         row.seconds.push(r.seconds);
         row.cpu.push(r.cpu);
         row.rss.push(r.rssMiB);
-        log(`rep ${i + 1}/${reps} ${row.label}: ${r.seconds.toFixed(2)} s, ${(sizeMiB / r.seconds).toFixed(0)} MiB/s, client CPU ${r.cpu === null ? "?" : r.cpu.toFixed(2) + " s"}, peak RSS ${r.rssMiB === null ? "?" : r.rssMiB.toFixed(0) + " MiB"}, SHA-256 ok`);
+        log(
+          `rep ${i + 1}/${reps} ${row.label}: ${r.seconds.toFixed(2)} s, ${(sizeMiB / r.seconds).toFixed(0)} MiB/s, client CPU ${r.cpu === null ? "?" : r.cpu.toFixed(2) + " s"}, peak RSS ${r.rssMiB === null ? "?" : r.rssMiB.toFixed(0) + " MiB"}, SHA-256 ok`,
+        );
       }
     }
     result.tunnelMiBps = sizeMiB / median(result.tunnelSeconds);
@@ -573,7 +659,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     const r = await measureKubectlCp({ ...opts, repoDir: defaultRepoDir });
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     if (r.status === "measured") {
-      const cpu = r.kubectlCpCpuSecondsMedian !== undefined ? `; client CPU kubectl ${fixed(r.kubectlCpCpuSecondsMedian, 2)} s, podfiles ${fixed(r.podfilesCpuSecondsMedian, 2)} s` : "";
+      const cpu =
+        r.kubectlCpCpuSecondsMedian !== undefined
+          ? `; client CPU kubectl ${fixed(r.kubectlCpCpuSecondsMedian, 2)} s, podfiles ${fixed(r.podfilesCpuSecondsMedian, 2)} s`
+          : "";
       process.stdout.write(
         `figure 6: ${r.sizeMiB} MiB, median of ${r.reps}: kubectl cp ${fixed(r.kubectlCpMiBps)} MiB/s, podfiles get ${fixed(r.podfilesMiBps)} MiB/s → ${fixed(r.ratio, 2)}× kubectl cp, podfiles get via kubeconfig tunnel ${fixed(r.tunnelMiBps)} MiB/s → ${fixed(r.tunnelRatio, 2)}×${cpu}, tunnel ${fixed(r.tunnelCpuSecondsMedian, 2)} s${r.rssMiBMedian ? `; peak RSS kubectl ${fixed(r.rssMiBMedian.kubectlCp)} MiB, direct ${fixed(r.rssMiBMedian.podfiles)} MiB, tunnel ${fixed(r.rssMiBMedian.tunnel)} MiB` : ""}\n`,
       );

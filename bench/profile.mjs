@@ -49,8 +49,14 @@ export function summarize(profilePath, topN = 25) {
   const topPkgs = [...pkgs].sort((a, b) => b[1] - a[1]).slice(0, 15);
   return {
     totalMs: total / 1000,
-    functions: textTable(["self", "%", "function"], topFns.map(([k, us]) => [ms(us), pct(us), k])),
-    packages: textTable(["self", "%", "package / category"], topPkgs.map(([k, us]) => [ms(us), pct(us), k])),
+    functions: textTable(
+      ["self", "%", "function"],
+      topFns.map(([k, us]) => [ms(us), pct(us), k]),
+    ),
+    packages: textTable(
+      ["self", "%", "package / category"],
+      topPkgs.map(([k, us]) => [ms(us), pct(us), k]),
+    ),
   };
 }
 
@@ -86,19 +92,38 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       mkdirSync(dir);
       for (let i = 0; i < 100_000; i++) closeSync(openSync(join(dir, `entry-${i}.txt`), "w"));
       r = await watch(server.pid, () => client({ op: "list", url: server.url, path: "/many" }, 120_000));
-      console.log(`list: ${r.entries} entries, first batch ${fmt(r.firstBatchMs, "ms")}, total ${fmt(r.ms, "ms")}, server CPU ${fmt(r.serverCpu, "s")}, peak RSS ${fmt(r.serverPeakRss, "MiB")}`);
+      console.log(
+        `list: ${r.entries} entries, first batch ${fmt(r.firstBatchMs, "ms")}, total ${fmt(r.ms, "ms")}, server CPU ${fmt(r.serverCpu, "s")}, peak RSS ${fmt(r.serverPeakRss, "MiB")}`,
+      );
     } else if (stack === "conc") {
-      r = await watch(server.pid, () => client({ op: "download", stack: "grpc", url: server.url, path: "/f.bin", chunkSize: chunk, expectBytes: size, concurrency: 32 }, 15_000 + (32 * size) / MiB * 100));
+      r = await watch(server.pid, () =>
+        client(
+          { op: "download", stack: "grpc", url: server.url, path: "/f.bin", chunkSize: chunk, expectBytes: size, concurrency: 32 },
+          15_000 + ((32 * size) / MiB) * 100,
+        ),
+      );
       console.log(`32 concurrent: ${fmt(mibps(r.bytes, r.ms), "MiB/s")}, server CPU ${fmt(r.serverCpu, "s")}, peak RSS ${fmt(r.serverPeakRss, "MiB")}`);
     } else if (stack === "upload" || stack === "chunked") {
       const s = stack === "upload" ? "grpc-stream" : "chunked-h1";
-      r = await watch(server.pid, () => client({ op: "upload", stack: s, url: server.url, src: join(root, "f.bin"), dest: "/up/x.bin", chunkSize: chunk }, 15_000 + size / MiB * 100));
+      r = await watch(server.pid, () =>
+        client({ op: "upload", stack: s, url: server.url, src: join(root, "f.bin"), dest: "/up/x.bin", chunkSize: chunk }, 15_000 + (size / MiB) * 100),
+      );
     } else {
-      r = await watch(server.pid, () => client({ op: "download", stack, url: server.url, path: "/f.bin", chunkSize: chunk, expectBytes: size, warm: "/tiny.bin" }, 15_000 + size / MiB * 100));
+      r = await watch(server.pid, () =>
+        client({ op: "download", stack, url: server.url, path: "/f.bin", chunkSize: chunk, expectBytes: size, warm: "/tiny.bin" }, 15_000 + (size / MiB) * 100),
+      );
     }
-    if (!["list", "conc"].includes(stack)) console.log(`${stack}: ${fmt(mibps(r.bytes, r.ms), "MiB/s")}, server CPU ${fmt(r.serverCpu, "s")} (${fmt(r.serverCpu / (r.bytes / GiB), "s/GiB")}), peak RSS ${fmt(r.serverPeakRss, "MiB")}; CPU since start ${fmt(cpuSeconds(server.pid) - cpu0, "s")}`);
+    if (!["list", "conc"].includes(stack))
+      console.log(
+        `${stack}: ${fmt(mibps(r.bytes, r.ms), "MiB/s")}, server CPU ${fmt(r.serverCpu, "s")} (${fmt(r.serverCpu / (r.bytes / GiB), "s/GiB")}), peak RSS ${fmt(r.serverPeakRss, "MiB")}; CPU since start ${fmt(cpuSeconds(server.pid) - cpu0, "s")}`,
+      );
     const moved = (r.bytes ?? 0) / GiB;
-    console.log(`GC during the transfer: ${gc.markCompact - gcStart.markCompact} mark-compacts, ${gc.scavenge - gcStart.scavenge} scavenges` + (moved ? ` (${((gc.markCompact - gcStart.markCompact) / moved).toFixed(0)} mark-compacts/GiB, ${((gc.scavenge - gcStart.scavenge) / moved).toFixed(0)} scavenges/GiB)` : ""));
+    console.log(
+      `GC during the transfer: ${gc.markCompact - gcStart.markCompact} mark-compacts, ${gc.scavenge - gcStart.scavenge} scavenges` +
+        (moved
+          ? ` (${((gc.markCompact - gcStart.markCompact) / moved).toFixed(0)} mark-compacts/GiB, ${((gc.scavenge - gcStart.scavenge) / moved).toFixed(0)} scavenges/GiB)`
+          : ""),
+    );
   } finally {
     await server.stop();
     rmSync(work, { recursive: true, force: true });

@@ -76,7 +76,11 @@ function row(figure, value, unit, baseline = null, { target = null, pass = null,
 /** Row with a ratio target (value/baseline ≥ min). */
 function ratioRow(figure, value, unit, baseline, min, baselineLabel) {
   const ratio = value / baseline;
-  return row(figure, value, unit, baseline, { target: `≥ ${min.toFixed(2)}× ${baselineLabel}`, pass: Number.isFinite(ratio) ? ratio >= min : false, baselineLabel });
+  return row(figure, value, unit, baseline, {
+    target: `≥ ${min.toFixed(2)}× ${baselineLabel}`,
+    pass: Number.isFinite(ratio) ? ratio >= min : false,
+    baselineLabel,
+  });
 }
 function failedRow(figure, err) {
   log(`FAILED ${figure}: ${err.message}`);
@@ -133,13 +137,18 @@ const machine = {
   loadBefore: loadavg().map((x) => Number(x.toFixed(2))),
   commit: (() => {
     try {
-      return execSync("git rev-parse --short HEAD", { cwd: repoDir }).toString().trim() + (execSync("git status --porcelain -- src gen", { cwd: repoDir }).toString().trim() ? " + uncommitted src changes" : "");
+      return (
+        execSync("git rev-parse --short HEAD", { cwd: repoDir }).toString().trim() +
+        (execSync("git status --porcelain -- src gen", { cwd: repoDir }).toString().trim() ? " + uncommitted src changes" : "")
+      );
     } catch {
       return "?";
     }
   })(),
 };
-log(`mode ${cfg.label}, ${REPS} rep(s), ${machine.nproc} cores (${machine.cpu}), node ${machine.node}, kernel ${machine.kernel}, load ${machine.loadBefore.join(" ")}`);
+log(
+  `mode ${cfg.label}, ${REPS} rep(s), ${machine.nproc} cores (${machine.cpu}), node ${machine.node}, kernel ${machine.kernel}, load ${machine.loadBefore.join(" ")}`,
+);
 log(`preparing files in ${work}`);
 randomFile(join(root, "big.bin"), cfg.big);
 randomFile(join(root, "mid.bin"), cfg.mid);
@@ -192,15 +201,36 @@ try {
   results.podIdleRss = rssMiB(pod.pid);
   machine.confinement = pod.confinement;
   results.rawIdleRss = rssMiB(raw.pid);
-  const PROTO = { "zc-grpcjs": [zc, "grpcjs"], "zc-grpc": [zc, "grpc"], "zc-grpcjs-nohash": [zcNoHash, "grpcjs"], "zc-grpcjs-hashworker": [zcWorker, "grpcjs"] };
+  const PROTO = {
+    "zc-grpcjs": [zc, "grpcjs"],
+    "zc-grpc": [zc, "grpc"],
+    "zc-grpcjs-nohash": [zcNoHash, "grpcjs"],
+    "zc-grpcjs-hashworker": [zcWorker, "grpcjs"],
+  };
   const dl = async (stack, path, chunkSize, size, extra = {}) => {
     const [srv, clientStack] = PROTO[stack] ?? [stack === "raw-h2" ? raw : pod, stack];
     const p = stack === "raw-h2" ? path : `/${path}`;
     if (stack === "go" && !goBin) throw new Error("no Go client (its build failed)");
     const r = await watch(srv.pid, () =>
       stack === "go"
-        ? goClient(goBin, { op: "download", url: srv.url, path: p, chunkSize, expectBytes: size, concurrency: extra.concurrency ?? 1 }, deadline(size * (extra.concurrency ?? 1)))
-        : client({ op: "download", stack: clientStack, url: srv.url, path: p, chunkSize, expectBytes: size, warm: stack === "raw-h2" ? "tiny.bin" : "/tiny.bin", ...extra }, deadline(size * (extra.concurrency ?? 1))),
+        ? goClient(
+            goBin,
+            { op: "download", url: srv.url, path: p, chunkSize, expectBytes: size, concurrency: extra.concurrency ?? 1 },
+            deadline(size * (extra.concurrency ?? 1)),
+          )
+        : client(
+            {
+              op: "download",
+              stack: clientStack,
+              url: srv.url,
+              path: p,
+              chunkSize,
+              expectBytes: size,
+              warm: stack === "raw-h2" ? "tiny.bin" : "/tiny.bin",
+              ...extra,
+            },
+            deadline(size * (extra.concurrency ?? 1)),
+          ),
     );
     return { ...r, mibps: mibps(r.bytes, r.ms), cpuPerGiB: r.serverCpu / (r.bytes / GiB) };
   };
@@ -321,7 +351,9 @@ try {
       conc.goP50 = percentile(goLoaded.lat, 50);
       conc.goP99 = percentile(goLoaded.lat, 99);
       conc.goMax = Math.max(...goLoaded.lat);
-      log(`${cfg.concN}×${sizeLabel(cfg.conc)} grpc-go: ${fmt(conc.go, "MiB/s")}; Stat p50 ${fmt(conc.goP50, "ms")} p99 ${fmt(conc.goP99, "ms")} (${conc.goN} calls)`);
+      log(
+        `${cfg.concN}×${sizeLabel(cfg.conc)} grpc-go: ${fmt(conc.go, "MiB/s")}; Stat p50 ${fmt(conc.goP50, "ms")} p99 ${fmt(conc.goP99, "ms")} (${conc.goN} calls)`,
+      );
     } catch (err) {
       log(`${cfg.concN} concurrent downloads, Go client, failed: ${err.message}`);
     }
@@ -332,7 +364,9 @@ try {
     conc.p99 = percentile(loaded.lat, 99);
     conc.max = Math.max(...loaded.lat);
     conc.peakRss = loaded.load.serverPeakRss;
-    log(`${cfg.concN}×${sizeLabel(cfg.conc)}: grpc ${fmt(conc.grpc, "MiB/s")} vs raw ${fmt(conc.raw, "MiB/s")}; Stat p50 ${fmt(conc.p50, "ms")} p99 ${fmt(conc.p99, "ms")} (${conc.n} calls; idle p50 ${fmt(conc.idleP50, "ms")} p99 ${fmt(conc.idleP99, "ms")})`);
+    log(
+      `${cfg.concN}×${sizeLabel(cfg.conc)}: grpc ${fmt(conc.grpc, "MiB/s")} vs raw ${fmt(conc.raw, "MiB/s")}; Stat p50 ${fmt(conc.p50, "ms")} p99 ${fmt(conc.p99, "ms")} (${conc.n} calls; idle p50 ${fmt(conc.idleP50, "ms")} p99 ${fmt(conc.idleP99, "ms")})`,
+    );
   } catch (err) {
     conc = { error: err };
   }
@@ -372,7 +406,9 @@ try {
     if (big.entries !== cfg.entries) throw new Error(`listed ${big.entries} of ${cfg.entries}`);
     const ls = await run("sh", ["-c", `ls -lU '${join(root, "list-big")}' > /dev/null`], { timeoutMs: 60_000 });
     list = { small, big, lsMs: ls.ms };
-    log(`ListFiles ${cfg.entries}: first batch ${fmt(big.firstBatchMs, "ms")}, total ${fmt(big.ms, "ms")}, RSS ${fmt(big.serverPeakRss, "MiB")} (${cfg.entriesSmall}: ${fmt(small.serverPeakRss, "MiB")}); ls -lU ${fmt(ls.ms, "ms")}`);
+    log(
+      `ListFiles ${cfg.entries}: first batch ${fmt(big.firstBatchMs, "ms")}, total ${fmt(big.ms, "ms")}, RSS ${fmt(big.serverPeakRss, "MiB")} (${cfg.entriesSmall}: ${fmt(small.serverPeakRss, "MiB")}); ls -lU ${fmt(ls.ms, "ms")}`,
+    );
   } catch (err) {
     list = { error: err };
   } finally {
@@ -412,13 +448,20 @@ try {
   row(`download gRPC vs tar pipe (kubectl cp's data path, no network)`, dlMed("grpc"), "MiB/s", results.tar, { baselineLabel: "tar pipe" });
   for (const cs of SWEEP.filter((c) => c !== CHUNK)) {
     row(`download ${BIG} gRPC, ${sizeLabel(cs)} chunks`, sweep.grpc[cs], "MiB/s", sweep["raw-h2"][cs], { baselineLabel: `${RAW}, ${sizeLabel(cs)} chunks` });
-    row(`download ${BIG} grpc-js client, ${sizeLabel(cs)} chunks`, sweep.grpcjs[cs], "MiB/s", sweep["raw-h2"][cs], { baselineLabel: `${RAW}, ${sizeLabel(cs)} chunks` });
-    row(`download ${BIG} Connect HTTP/1.1, ${sizeLabel(cs)} chunks`, sweep["connect-h1"][cs], "MiB/s", sweep["raw-h2"][cs], { baselineLabel: `${RAW}, ${sizeLabel(cs)} chunks` });
+    row(`download ${BIG} grpc-js client, ${sizeLabel(cs)} chunks`, sweep.grpcjs[cs], "MiB/s", sweep["raw-h2"][cs], {
+      baselineLabel: `${RAW}, ${sizeLabel(cs)} chunks`,
+    });
+    row(`download ${BIG} Connect HTTP/1.1, ${sizeLabel(cs)} chunks`, sweep["connect-h1"][cs], "MiB/s", sweep["raw-h2"][cs], {
+      baselineLabel: `${RAW}, ${sizeLabel(cs)} chunks`,
+    });
   }
   ratioRow(`upload ${BIG}: gRPC client stream, connect-node TS client (fsync)`, ulMed("grpc-stream"), "MiB/s", rawUl, 0.8, `${RAW} upload`);
   ratioRow(`upload ${BIG}: gRPC client stream, grpc-go client (fsync)`, ulMed("go"), "MiB/s", rawUl, 0.8, `${RAW} upload`);
   ratioRow(`upload ${BIG}: chunked unary, Connect HTTP/1.1, 1 MiB calls`, ulMed("chunked-h1"), "MiB/s", rawUl, 0.7, `${RAW} upload`);
-  row(`upload ${BIG}: chunked unary, Connect HTTP/1.1, 4 MiB calls`, results.chunked4m ?? NaN, "MiB/s", rawUl, { baselineLabel: `${RAW} upload`, note: "one run" });
+  row(`upload ${BIG}: chunked unary, Connect HTTP/1.1, 4 MiB calls`, results.chunked4m ?? NaN, "MiB/s", rawUl, {
+    baselineLabel: `${RAW} upload`,
+    note: "one run",
+  });
   row(`baseline: raw node:http2 upload ${BIG} (write + fsync)`, rawUl, "MiB/s");
 
   const rssRows = (label, r, rawPeak) => {
@@ -450,7 +493,12 @@ try {
     row(`${C} concurrent downloads (gRPC, connect-node TS client): aggregate`, conc.grpc, "MiB/s", conc.raw, { baselineLabel: `${RAW}, ${cfg.concN} streams` });
     row(`${C} concurrent downloads (gRPC, grpc-go client): aggregate`, conc.go ?? null, "MiB/s", conc.raw, { baselineLabel: `${RAW}, ${cfg.concN} streams` });
     row(`Stat p50 during ${C} downloads (TS client)`, conc.p50, "ms", conc.idleP50, { baselineLabel: "Stat p50 at idle" });
-    row(`Stat p99 during ${C} downloads (TS client)`, conc.p99, "ms", conc.idleP99, { target: "< 50 ms", pass: conc.p99 < 50, baselineLabel: "Stat p99 at idle", note: `${conc.n} Stat calls, max ${fmt(conc.max, "ms")}` });
+    row(`Stat p99 during ${C} downloads (TS client)`, conc.p99, "ms", conc.idleP99, {
+      target: "< 50 ms",
+      pass: conc.p99 < 50,
+      baselineLabel: "Stat p99 at idle",
+      note: `${conc.n} Stat calls, max ${fmt(conc.max, "ms")}`,
+    });
     if (conc.goP99 !== undefined) {
       row(`Stat p50 during ${C} downloads (grpc-go client: server saturated)`, conc.goP50, "ms", conc.idleP50, { baselineLabel: "Stat p50 at idle" });
       row(`Stat p99 during ${C} downloads (grpc-go client: server saturated)`, conc.goP99, "ms", conc.idleP99, {
@@ -475,20 +523,37 @@ try {
   cpuRow("download Connect HTTP/1.1", dlMed("connect-h1", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("download Connect h2c", dlMed("connect-h2", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
   cpuRow("prototype zero-copy gRPC Download (not podfiles)", dlMed("zc-grpcjs", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
-  cpuRow("prototype zero-copy gRPC Download, SHA-256 in a worker (not podfiles)", dlMed("zc-grpcjs-hashworker", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
-  cpuRow("prototype zero-copy gRPC Download without SHA-256 (not podfiles)", dlMed("zc-grpcjs-nohash", "cpuPerGiB"), dlMed("raw-h2", "cpuPerGiB"), `${RAW} download`);
+  cpuRow(
+    "prototype zero-copy gRPC Download, SHA-256 in a worker (not podfiles)",
+    dlMed("zc-grpcjs-hashworker", "cpuPerGiB"),
+    dlMed("raw-h2", "cpuPerGiB"),
+    `${RAW} download`,
+  );
+  cpuRow(
+    "prototype zero-copy gRPC Download without SHA-256 (not podfiles)",
+    dlMed("zc-grpcjs-nohash", "cpuPerGiB"),
+    dlMed("raw-h2", "cpuPerGiB"),
+    `${RAW} download`,
+  );
   cpuRow("upload gRPC stream (TS client)", ulMed("grpc-stream", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
   cpuRow("upload gRPC stream (grpc-go client)", ulMed("go", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
   const sysRow = (label, stack) =>
-    row(`server kernel CPU per GiB (stime, in the total above): ${label}`, ulMed(stack, "sysPerGiB"), "s/GiB", ulMed("raw-h2", "sysPerGiB"), { baselineLabel: `${RAW} upload` });
+    row(`server kernel CPU per GiB (stime, in the total above): ${label}`, ulMed(stack, "sysPerGiB"), "s/GiB", ulMed("raw-h2", "sysPerGiB"), {
+      baselineLabel: `${RAW} upload`,
+    });
   sysRow("upload gRPC stream (grpc-go client)", "go");
   sysRow("upload gRPC stream (TS client)", "grpc-stream");
   cpuRow("upload chunked", ulMed("chunked-h1", "cpuPerGiB"), ulMed("raw-h2", "cpuPerGiB"), `${RAW} upload`);
 
   if (kcp.status === "measured") {
     const size = `${kcp.sizeMiB} MiB`;
-    row(`podfiles get vs kubectl cp, same pod and file (${size}, whole commands; figure 6)`, kcp.podfilesMiBps, "MiB/s", kcp.kubectlCpMiBps, { baselineLabel: "kubectl cp" });
-    if (kcp.tunnelMiBps) row(`podfiles get via kubeconfig tunnel vs kubectl cp (${size}, whole commands; figure 6)`, kcp.tunnelMiBps, "MiB/s", kcp.kubectlCpMiBps, { baselineLabel: "kubectl cp" });
+    row(`podfiles get vs kubectl cp, same pod and file (${size}, whole commands; figure 6)`, kcp.podfilesMiBps, "MiB/s", kcp.kubectlCpMiBps, {
+      baselineLabel: "kubectl cp",
+    });
+    if (kcp.tunnelMiBps)
+      row(`podfiles get via kubeconfig tunnel vs kubectl cp (${size}, whole commands; figure 6)`, kcp.tunnelMiBps, "MiB/s", kcp.kubectlCpMiBps, {
+        baselineLabel: "kubectl cp",
+      });
     row(`baseline: kubectl cp out of the pod (${size})`, kcp.kubectlCpMiBps, "MiB/s");
   } else {
     row(`podfiles get vs kubectl cp, same pod and file (figure 6)`, null, "MiB/s", null, {
@@ -528,7 +593,11 @@ writeFileSync(join(resultsDir, "latest.json"), JSON.stringify(rows, null, 2) + "
 writeFileSync(join(resultsDir, "latest.meta.json"), JSON.stringify(machine, null, 2) + "\n");
 writeFileSync(join(resultsDir, "latest.md"), `${machineLine}\n\n${markdownTable(header, tableRows)}\n`);
 if (results.sweep) {
-  const svg = chunkChart(results.sweep, SWEEP, `Download ${BIG}, server → client in separate processes, loopback (${machine.date.slice(0, 10)}, ${machine.mode})`);
+  const svg = chunkChart(
+    results.sweep,
+    SWEEP,
+    `Download ${BIG}, server → client in separate processes, loopback (${machine.date.slice(0, 10)}, ${machine.mode})`,
+  );
   writeFileSync(join(resultsDir, "chunk-sizes.svg"), svg);
   if (!QUICK) {
     const day = machine.date.slice(0, 10);

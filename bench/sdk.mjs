@@ -68,16 +68,20 @@ try {
     "SDK download": () => child({ op: "sdk-download", url: podfiles.url, path: "/file.bin" }),
     "raw upload": () => (rm(join(root, "up-raw.bin")), child({ op: "raw-upload", url: raw.url, src, dest: "up-raw.bin" })),
     "SDK upload": () => (rm(join(root, "up-sdk.bin")), child({ op: "sdk-upload", url: podfiles.url, src, dest: "/up-sdk.bin" })),
-    "raw download to file, whole process": () => (rm(join(local, "raw.bin")), timed(clientScript({ op: "raw-download", url: raw.url, path: "file.bin", file: join(local, "raw.bin") }))),
+    "raw download to file, whole process": () => (
+      rm(join(local, "raw.bin")), timed(clientScript({ op: "raw-download", url: raw.url, path: "file.bin", file: join(local, "raw.bin") }))
+    ),
     "podfiles get, whole command": () => (rm(join(local, "get.bin")), timed(cli("get", "local/local/local:/file.bin", join(local, "get.bin")))),
-    "raw upload from file, whole process": () => (rm(join(root, "up-raw.bin")), timed(clientScript({ op: "raw-upload", url: raw.url, src, dest: "up-raw.bin" }))),
+    "raw upload from file, whole process": () => (
+      rm(join(root, "up-raw.bin")), timed(clientScript({ op: "raw-upload", url: raw.url, src, dest: "up-raw.bin" }))
+    ),
     "podfiles put, whole command": () => (rm(join(root, "up-put.bin")), timed(cli("put", "-f", src, "local/local/local:/up-put.bin"))),
   };
   const results = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   for (let rep = 0; rep < reps; rep++) {
     // alternate the order of each pair between reps
     const names = Object.keys(cases);
-    const order = rep % 2 === 0 ? names : names.map((n, i) => names[i ^ 1]);
+    const order = rep % 2 === 0 ? names : names.map((_, i) => names[i ^ 1]);
     for (const name of order) {
       const r = await cases[name]();
       if (r.bytes !== size) throw new Error(`${name}: ${r.bytes} bytes, expected ${size}`);
@@ -89,7 +93,14 @@ try {
     const rate = median(results[name].map((r) => mibps(r.bytes, r.ms)));
     const cpu = median(results[name].map((r) => r.cpuS)) / (size / (1024 * MiB));
     const base = baseline && median(results[baseline].map((r) => mibps(r.bytes, r.ms)));
-    return [name, fmt(rate, "MiB/s"), `${cpu.toFixed(2)} s/GiB`, baseline ?? "", base ? `${(rate / base).toFixed(2)}×` : "", base ? (rate / base >= 0.8 ? "pass" : "MISS") : ""];
+    return [
+      name,
+      fmt(rate, "MiB/s"),
+      `${cpu.toFixed(2)} s/GiB`,
+      baseline ?? "",
+      base ? `${(rate / base).toFixed(2)}×` : "",
+      base ? (rate / base >= 0.8 ? "pass" : "MISS") : "",
+    ];
   };
   const rows = [
     row("raw download"),

@@ -40,7 +40,27 @@ const local = join(work, "local.bin");
 }
 fs.copyFileSync(local, join(root, "served.bin"));
 for (let i = 0; i < entries; i++) fs.closeSync(fs.openSync(join(root, "many", `entry-${String(i).padStart(6, "0")}`), "w"));
-execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", join(work, "key.pem"), "-out", join(work, "cert.pem")], { stdio: "ignore" });
+execFileSync(
+  "openssl",
+  [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-keyout",
+    join(work, "key.pem"),
+    "-out",
+    join(work, "cert.pem"),
+  ],
+  { stdio: "ignore" },
+);
 const tls = { key: fs.readFileSync(join(work, "key.pem")), cert: fs.readFileSync(join(work, "cert.pem")) };
 
 // the raw baseline: GET streams served.bin, POST writes the body to a file and fsyncs (what podfiles does)
@@ -68,7 +88,11 @@ raw.on("stream", (stream, headers) => {
 await new Promise((r) => raw.listen(0, "127.0.0.1", r));
 const rawUrl = `https://127.0.0.1:${raw.address().port}`;
 
-const server = spawn(process.execPath, [join(repo, "bin/podfiles.js"), "serve", "--root", root, "--port", "0", "--tls-cert", join(work, "cert.pem"), "--tls-key", join(work, "key.pem")], { stdio: ["ignore", "ignore", "pipe"] });
+const server = spawn(
+  process.execPath,
+  [join(repo, "bin/podfiles.js"), "serve", "--root", root, "--port", "0", "--tls-cert", join(work, "cert.pem"), "--tls-key", join(work, "key.pem")],
+  { stdio: ["ignore", "ignore", "pipe"] },
+);
 const port = await new Promise((resolve, reject) => {
   let err = "";
   server.stderr.on("data", (d) => {
@@ -83,7 +107,19 @@ const url = `https://127.0.0.1:${port}`;
 const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox", "--ignore-certificate-errors", "--disable-dev-shm-usage"] });
 const context = await browser.newContext({ acceptDownloads: true, ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
 const page = await context.newPage();
-const results = { mib, entries, upload: [], sdkUpload: [], rawUpload: [], download: [], rawDownload: [], listFirstRowsMs: [], listAllMs: [], refreshFirstRowsMs: [], refreshAllMs: [] };
+const results = {
+  mib,
+  entries,
+  upload: [],
+  sdkUpload: [],
+  rawUpload: [],
+  download: [],
+  rawDownload: [],
+  listFirstRowsMs: [],
+  listAllMs: [],
+  refreshFirstRowsMs: [],
+  refreshAllMs: [],
+};
 const mibps = (ms) => mib / (ms / 1000);
 const expected = createHash("sha256").update(fs.readFileSync(local)).digest("hex");
 
@@ -129,6 +165,7 @@ try {
           if (done) break;
           n += value.length;
         }
+        if (n === 0) throw new Error("the raw download delivered nothing");
         return performance.now() - t;
       }, rawUrl),
     );
@@ -155,7 +192,10 @@ try {
     // the page's Download button: verified, then handed to the browser
     await page.waitForSelector('.row:not([hidden])[data-name="served.bin"]');
     const t1 = Date.now();
-    const [dl] = await Promise.all([page.waitForEvent("download", { timeout: 600_000 }), page.click('.row:not([hidden])[data-name="served.bin"] [data-action="download"]')]);
+    const [dl] = await Promise.all([
+      page.waitForEvent("download", { timeout: 600_000 }),
+      page.click('.row:not([hidden])[data-name="served.bin"] [data-action="download"]'),
+    ]);
     results.download.push(Date.now() - t1);
     const saved = join(work, "downloaded.bin");
     await dl.saveAs(saved);
@@ -169,13 +209,18 @@ try {
   raw.close();
 }
 const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const line = (name, ms, base) => `${name.padEnd(44)} ${mibps(med(ms)).toFixed(1).padStart(7)} MiB/s${base ? `  (${(mibps(med(ms)) / mibps(med(base))).toFixed(2)}× raw)` : ""}`;
-console.log(`Chromium ${execFileSync(executablePath, ["--version"]).toString().trim()}, ${mib} MiB, ${reps} rep(s), median; load average ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+const line = (name, ms, base) =>
+  `${name.padEnd(44)} ${mibps(med(ms)).toFixed(1).padStart(7)} MiB/s${base ? `  (${(mibps(med(ms)) / mibps(med(base))).toFixed(2)}× raw)` : ""}`;
+console.log(
+  `Chromium ${execFileSync(executablePath, ["--version"]).toString().trim()}, ${mib} MiB, ${reps} rep(s), median; load average ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
+);
 console.log(line("raw http2 fetch POST (one request)", results.rawUpload));
 console.log(line("page upload queue (SHA-256 + chunked upload)", results.upload, results.rawUpload));
 console.log(line("SDK chunked upload (SHA-256 given)", results.sdkUpload, results.rawUpload));
 console.log(line("raw http2 fetch GET", results.rawDownload));
 console.log(line("page download (verified, to the download event)", results.download, results.rawDownload));
-console.log(`${entries.toLocaleString("en-US")}-entry listing: first rows on screen ${med(results.listFirstRowsMs).toFixed(0)} ms, all streamed ${med(results.listAllMs).toFixed(0)} ms; on Refresh ${med(results.refreshFirstRowsMs).toFixed(0)} ms / ${med(results.refreshAllMs).toFixed(0)} ms`);
+console.log(
+  `${entries.toLocaleString("en-US")}-entry listing: first rows on screen ${med(results.listFirstRowsMs).toFixed(0)} ms, all streamed ${med(results.listAllMs).toFixed(0)} ms; on Refresh ${med(results.refreshFirstRowsMs).toFixed(0)} ms / ${med(results.refreshAllMs).toFixed(0)} ms`,
+);
 console.log(JSON.stringify(results));
 fs.rmSync(work, { recursive: true, force: true });

@@ -121,7 +121,9 @@ async function download(stream, req) {
     const size = fs.fstatSync(fd).size;
     stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
     stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-    const header = create(pb.DownloadResponseSchema, { part: { case: "header", value: { entry: { name: req.path, path: req.path, size: BigInt(size) }, offset: 0n, length: BigInt(size) } } });
+    const header = create(pb.DownloadResponseSchema, {
+      part: { case: "header", value: { entry: { name: req.path, path: req.path, size: BigInt(size) }, offset: 0n, length: BigInt(size) } },
+    });
     stream.write(frame(toBinary(pb.DownloadResponseSchema, header)));
     const hash = hashWorker ? new WorkerHash() : hashing ? createHash("sha256") : null;
     let pos = 0;
@@ -143,7 +145,9 @@ async function download(stream, req) {
       if (!stream.write(buf.subarray(start, SPARE + n))) await new Promise((r) => stream.once("drain", r));
       if (stream.destroyed) return;
     }
-    const trailer = create(pb.DownloadResponseSchema, { part: { case: "trailer", value: { sha256: hash ? new Uint8Array(await hash.digest()) : new Uint8Array(32), bytesSent: BigInt(pos) } } });
+    const trailer = create(pb.DownloadResponseSchema, {
+      part: { case: "trailer", value: { sha256: hash ? new Uint8Array(await hash.digest()) : new Uint8Array(32), bytesSent: BigInt(pos) } },
+    });
     stream.end(frame(toBinary(pb.DownloadResponseSchema, trailer)));
   } finally {
     fs.closeSync(fd);

@@ -152,7 +152,10 @@ describe("layers under src/", () => {
       const code = readFileSync(join(ROOT, f), "utf8")
         .split("\n")
         .filter((l) => l.trim() && !l.startsWith("//"));
-      expect(code.every((l) => l.startsWith("export ")), f).toBe(true);
+      expect(
+        code.every((l) => l.startsWith("export ")),
+        f,
+      ).toBe(true);
       expect(code.length, f).toBeLessThanOrEqual(15);
     }
   });
@@ -198,4 +201,3 @@ describe("the checks themselves", () => {
     expect(cycles(graph)).toEqual([["src/fs/a.ts", "src/fs/b.ts", "src/fs/c.ts", "src/fs/a.ts"]]);
   });
 });
-

@@ -8,7 +8,12 @@ import { KubeAuth, type KubeReviews } from "./kubernetes.js";
 const counting = () => {
   const calls = { tokenReview: 0 };
   const reviews: KubeReviews = {
-    tokenReview: async (token) => (calls.tokenReview++, token === "bob" ? { authenticated: true, user: { username: "bob", groups: ["system:authenticated"] } } : { authenticated: false, error: "invalid bearer token" }),
+    tokenReview: async (token) => (
+      calls.tokenReview++,
+      token === "bob"
+        ? { authenticated: true, user: { username: "bob", groups: ["system:authenticated"] } }
+        : { authenticated: false, error: "invalid bearer token" }
+    ),
     subjectAccessReview: async () => ({ allowed: false }),
   };
   return { calls, kubernetes: new KubeAuth({ reviews }) };
@@ -21,7 +26,11 @@ describe("assertedIdentity (the serving agent)", () => {
   const assertion = headers({ "podfiles-forwarded-user": "alice", "podfiles-forwarded-groups": "team-a,system:authenticated" });
 
   it("believes a well-formed assertion from a verified agent: a Kubernetes user for SubjectAccessReview", () => {
-    expect(assertedIdentity(assertion, "node-a", { kubernetes })).toEqual({ name: "alice", kind: "kubernetes", user: { username: "alice", groups: ["team-a", "system:authenticated"] } });
+    expect(assertedIdentity(assertion, "node-a", { kubernetes })).toEqual({
+      name: "alice",
+      kind: "kubernetes",
+      user: { username: "alice", groups: ["team-a", "system:authenticated"] },
+    });
   });
 
   it("ignores the headers when no verified agent forwarded the call, and without headers there is nothing to believe", () => {
@@ -50,7 +59,9 @@ describe("callerToForward (the forwarding agent)", () => {
 
   it("an unverified certificate, or certificates off: UNAUTHENTICATED before anything is forwarded", async () => {
     const { kubernetes } = counting();
-    await expect(callerToForward({ kubernetes, clientCertificates: true })(null, { ...alice, authorized: false, authorizationError: "CERT_HAS_EXPIRED" })).rejects.toThrow(/CERT_HAS_EXPIRED/);
+    await expect(
+      callerToForward({ kubernetes, clientCertificates: true })(null, { ...alice, authorized: false, authorizationError: "CERT_HAS_EXPIRED" }),
+    ).rejects.toThrow(/CERT_HAS_EXPIRED/);
     await expect(callerToForward({ kubernetes })(null, alice)).rejects.toThrow(/no credentials/);
   });
 });

@@ -20,6 +20,7 @@ export function assertedIdentity(get: (name: string) => string | null, forwarded
   if (forwardedBy === undefined) return undefined;
   const asserted = parseForwardedIdentity(get);
   if (!asserted) return undefined;
-  if (!a.kubernetes) throw unauthenticated(`a forwarded identity (${asserted.user}) needs --auth kubernetes on this agent: only SubjectAccessReview can authorize it`);
+  if (!a.kubernetes)
+    throw unauthenticated(`a forwarded identity (${asserted.user}) needs --auth kubernetes on this agent: only SubjectAccessReview can authorize it`);
   return { name: asserted.user, kind: "kubernetes", user: { username: asserted.user, groups: asserted.groups } };
 }

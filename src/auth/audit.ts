@@ -3,7 +3,7 @@
 // node of the verified agent that forwarded the call),
 // method, verbs, container, path, new_path (Rename), bytes, result ("ok",
 // "denied" or "error"), code (the status), reason (for denials and errors).
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { toConnectError } from "../errors.js";
 import type { Logger } from "../log.js";
 

@@ -3,16 +3,10 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import {
-  IssueTokenResponseSchema,
-  ScopeSchema,
-  WhoAmIResponseSchema,
-  type AuthService,
-  type IssueTokenRequest,
-} from "../../gen/ts/podfiles/v1/auth_pb.js";
+import { IssueTokenResponseSchema, ScopeSchema, WhoAmIResponseSchema, type AuthService, type IssueTokenRequest } from "../../gen/ts/podfiles/v1/auth_pb.js";
 import { failedPrecondition, invalidArgument, permissionDenied, resourceExhausted, unauthenticated } from "../errors.js";
 import type { AuditLog } from "./audit.js";
-import { Backoff } from "./backoff.js";
+import type { Backoff } from "./backoff.js";
 import type { Client } from "./clients.js";
 import { identityOf } from "./identity.js";
 import type { JwtAuthority } from "./jwt.js";

@@ -8,7 +8,9 @@ import type { PeerCertificate } from "../server/request-state.js";
 import { authenticate, type Authenticators } from "./interceptor.js";
 
 /** Authenticates as the interceptor does (throws UNAUTHENTICATED); resolves to the identity to assert for a certificate caller, else undefined. */
-export function callerToForward(a: Authenticators): (authorization: string | null, certificate: PeerCertificate | undefined) => Promise<ForwardedIdentity | undefined> {
+export function callerToForward(
+  a: Authenticators,
+): (authorization: string | null, certificate: PeerCertificate | undefined) => Promise<ForwardedIdentity | undefined> {
   return async (authorization, certificate) => {
     const id = await authenticate(authorization, a, certificate);
     if (authorization || id.kind !== "kubernetes" || !id.user) return undefined;

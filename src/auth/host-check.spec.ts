@@ -4,9 +4,31 @@ import { hostName, isServedHost, parseAllowedHosts } from "./host-check.js";
 describe("Host names served without auth", () => {
   const none = new Set<string>();
   it("IP literals, localhost and *.localhost; not other names", () => {
-    for (const h of ["127.0.0.1", "127.0.0.1:8080", "127.9.9.9", "[::1]:8080", "[::1]", "10.0.0.5:80", "localhost", "LOCALHOST:1", "app.localhost:8080", "localhost."])
+    for (const h of [
+      "127.0.0.1",
+      "127.0.0.1:8080",
+      "127.9.9.9",
+      "[::1]:8080",
+      "[::1]",
+      "10.0.0.5:80",
+      "localhost",
+      "LOCALHOST:1",
+      "app.localhost:8080",
+      "localhost.",
+    ])
       expect(isServedHost(h, none), h).toBe(true);
-    for (const h of ["rebind.evil.example", "rebind.evil.example:8080", "localhost.evil.example", "evil-localhost", "2130706433", "", "a b", "[not-ip]:80", "user@127.0.0.1", "127.0.0.1:8080/x"])
+    for (const h of [
+      "rebind.evil.example",
+      "rebind.evil.example:8080",
+      "localhost.evil.example",
+      "evil-localhost",
+      "2130706433",
+      "",
+      "a b",
+      "[not-ip]:80",
+      "user@127.0.0.1",
+      "127.0.0.1:8080/x",
+    ])
       expect(isServedHost(h, none), h).toBe(false);
   });
 

@@ -48,7 +48,11 @@ export function createAuth(config: AuthConfig): Auth {
   const clientCertificates = config.kubernetes?.clientCertificates === true;
   const interceptor = authInterceptor({ jwt, kubernetes, clientCertificates, audit, rules: { ...defaultRules, ...config.extraRules } });
   const parts = [
-    ...(kubernetes ? [`kubernetes (TokenReview${config.kubernetes?.audiences?.length ? `, audiences ${config.kubernetes.audiences.join(",")}` : ""}${clientCertificates ? "; TLS client certificates (CN, O)" : ""}; SubjectAccessReview on containerfiles.podfiles.io)`] : []),
+    ...(kubernetes
+      ? [
+          `kubernetes (TokenReview${config.kubernetes?.audiences?.length ? `, audiences ${config.kubernetes.audiences.join(",")}` : ""}${clientCertificates ? "; TLS client certificates (CN, O)" : ""}; SubjectAccessReview on containerfiles.podfiles.io)`,
+        ]
+      : []),
     ...(jwt ? [`jwt (signing key ${jwt.signingKeyId}, issuer ${jwt.issuer}, audience ${jwt.audience}, ${config.jwt?.clients?.size ?? 0} token clients)`] : []),
   ];
   return {

@@ -50,7 +50,9 @@ function asymmetricAlg(key: KeyObject, where: string): JwtAlg {
     return "RS256";
   }
   if (key.asymmetricKeyType === "ec" && d?.namedCurve === "prime256v1") return "ES256";
-  throw new Error(`${where}: unsupported key type ${key.asymmetricKeyType}${d?.namedCurve ? ` (${d.namedCurve})` : ""}; use RSA (RS256), EC P-256 (ES256) or an HS256 secret`);
+  throw new Error(
+    `${where}: unsupported key type ${key.asymmetricKeyType}${d?.namedCurve ? ` (${d.namedCurve})` : ""}; use RSA (RS256), EC P-256 (ES256) or an HS256 secret`,
+  );
 }
 
 /** `[kid=]file` → key. */
@@ -69,7 +71,8 @@ export function loadKey(spec: string): JwtKey {
 
 /** Checks a key set: unique ids, a first key that can sign. */
 export function checkKeys(keys: JwtKey[]): void {
-  if (keys.length === 0) throw new Error("JWT mode needs a key: --jwt-key <file> (an HS256 secret, or an RSA / EC P-256 private key); there is no built-in key");
+  if (keys.length === 0)
+    throw new Error("JWT mode needs a key: --jwt-key <file> (an HS256 secret, or an RSA / EC P-256 private key); there is no built-in key");
   if (!keys[0].signKey) throw new Error(`--jwt-key ${keys[0].kid}: the first key signs new tokens, so it must be a private key or an HS256 secret`);
   const seen = new Set<string>();
   for (const k of keys) {

@@ -34,7 +34,6 @@ export interface KubeReviews {
   subjectAccessReview(a: AccessAttributes): Promise<AccessResult>;
 }
 
-
 export interface KubeAuthOptions {
   reviews: KubeReviews;
   /** TokenReview audiences; the token must be valid for one of them. Empty: the API server's own. */

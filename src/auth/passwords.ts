@@ -40,7 +40,8 @@ export function parsePasswordHash(stored: string): Parsed {
   const m = /^\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/.exec(stored);
   if (!m) throw new Error("not a scrypt hash in the form $scrypt$ln=15,r=8,p=1$<salt>$<hash> (plain-text passwords are not accepted)");
   const [ln, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (ln < 10 || ln > 20 || r < 1 || r > 32 || p < 1 || p > 16) throw new Error(`scrypt parameters out of range (ln 10..20, r 1..32, p 1..16): ln=${ln},r=${r},p=${p}`);
+  if (ln < 10 || ln > 20 || r < 1 || r > 32 || p < 1 || p > 16)
+    throw new Error(`scrypt parameters out of range (ln 10..20, r 1..32, p 1..16): ln=${ln},r=${r},p=${p}`);
   const salt = Buffer.from(m[4], "base64");
   const hash = Buffer.from(m[5], "base64");
   if (salt.length < 8 || hash.length < 16) throw new Error("scrypt salt or hash too short");

@@ -45,4 +45,3 @@ export function scopeWithin(inner: Scope, outer: Scope): boolean {
   const pods = outer.pods.length === 0 || (inner.pods.length > 0 && sub(inner.pods, outer.pods));
   return sub(inner.namespaces, outer.namespaces) && sub(inner.verbs, outer.verbs) && pods;
 }
-

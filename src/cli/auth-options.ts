@@ -54,8 +54,16 @@ export function addAuthOptions(cmd: Command): Command {
     .option("--jwt-max-ttl <seconds>", "jwt: longest lifetime a client may ask for", int("--jwt-max-ttl"), 3600)
     .option("--auth-clients <file>", "jwt: clients file for AuthService.IssueToken (Basic credentials, scrypt hashes, scopes)")
     .option("--cors-origin <origin>", "browser origin allowed besides same-origin (repeatable; * = any)", collect)
-    .option("--public-origin <url>", "this server's own origin as browsers reach it, e.g. https://files.example.com (repeatable; default: http(s)://127.0.0.1|localhost|[::1]:PORT); the same-origin of CORS, and its host is served without auth", collect)
-    .option("--allowed-host <names>", "without auth: a Host name served besides localhost, *.localhost and IP addresses (repeatable or comma-separated; a guard against DNS rebinding)", collect)
+    .option(
+      "--public-origin <url>",
+      "this server's own origin as browsers reach it, e.g. https://files.example.com (repeatable; default: http(s)://127.0.0.1|localhost|[::1]:PORT); the same-origin of CORS, and its host is served without auth",
+      collect,
+    )
+    .option(
+      "--allowed-host <names>",
+      "without auth: a Host name served besides localhost, *.localhost and IP addresses (repeatable or comma-separated; a guard against DNS rebinding)",
+      collect,
+    )
     .option("--insecure-allow-anonymous", "DANGEROUS: serve without authentication on a non-loopback --host; anyone who can connect reads and writes files");
 }
 
@@ -82,7 +90,12 @@ export interface BuiltAuth {
 
 /** Validates the flags against the listen address and builds the auth layer; throws a message for the user. */
 export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kubeReviews?: KubeReviews; clientCertificates?: boolean }): BuiltAuth {
-  const modes = new Set((f.auth ?? "none").split(",").map((m) => m.trim()).filter(Boolean));
+  const modes = new Set(
+    (f.auth ?? "none")
+      .split(",")
+      .map((m) => m.trim())
+      .filter(Boolean),
+  );
   for (const m of modes) if (!["none", "kubernetes", "jwt"].includes(m)) throw new Error(`--auth ${f.auth}: unknown mode "${m}" (none, kubernetes, jwt)`);
   if (modes.has("none") && modes.size > 1) throw new Error(`--auth ${f.auth}: "none" cannot be combined`);
   if (ctx.clientCertificates && !modes.has("kubernetes")) throw new Error(clientCaNeedsKubernetes);
@@ -99,7 +112,8 @@ export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kub
           "Use --auth kubernetes and/or --auth jwt --jwt-key <file>, listen on 127.0.0.1, or, knowingly, add --insecure-allow-anonymous.",
       );
     }
-    if (!isLoopback(ctx.host)) ctx.logger.warn({ msg: "INSECURE: --insecure-allow-anonymous: serving files WITHOUT AUTHENTICATION to anyone who can connect", host: ctx.host });
+    if (!isLoopback(ctx.host))
+      ctx.logger.warn({ msg: "INSECURE: --insecure-allow-anonymous: serving files WITHOUT AUTHENTICATION to anyone who can connect", host: ctx.host });
     // Without credentials to check, the Host tells a local caller from a rebound web page.
     const served = [...allowedHosts, ...(publicOrigins ?? []).map((o) => new URL(o).hostname)];
     return { server: { cors, interceptors: [hostCheck(served)] }, anonymous: true, summary: "none (anonymous)" };
@@ -118,7 +132,8 @@ export function buildAuth(f: AuthFlags, ctx: { host: string; logger: Logger; kub
     };
   }
   if (modes.has("jwt")) {
-    if (!f.jwtKey?.length) throw new Error("--auth jwt needs a key: --jwt-key <file> (an HS256 secret of >= 32 bytes, or an RSA / EC P-256 private key); there is no built-in key");
+    if (!f.jwtKey?.length)
+      throw new Error("--auth jwt needs a key: --jwt-key <file> (an HS256 secret of >= 32 bytes, or an RSA / EC P-256 private key); there is no built-in key");
     config.jwt = {
       keys: f.jwtKey.map(loadKey),
       issuer: f.jwtIssuer,

@@ -35,9 +35,21 @@ export function addConnectionOptions(cmd: Command): Command {
       `connections open at once (default ${DEFAULT_MAX_CONNECTIONS}, lowered to fit the open-files limit: at most half of it and ${FD_RESERVE} below it); when full, the oldest connection that has not sent a request yet is closed to make room`,
       positiveInt("--max-connections"),
     )
-    .option("--max-connections-per-peer <n>", `connections open at once from one client address (default ${DEFAULT_MAX_CONNECTIONS_PER_PEER}, at most half of --max-connections); more are refused`, positiveInt("--max-connections-per-peer"))
-    .option("--handshake-timeout <seconds>", `time a new connection has for the TLS handshake and its first request head (HTTP/1.1) or HTTP/2 preface and settings (default ${DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000})`, seconds("--handshake-timeout"))
-    .option("--idle-timeout <seconds>", `an HTTP/2 connection with no call open this long gets a GOAWAY (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000}; HTTP/1.1 keep-alive: 30)`, seconds("--idle-timeout"));
+    .option(
+      "--max-connections-per-peer <n>",
+      `connections open at once from one client address (default ${DEFAULT_MAX_CONNECTIONS_PER_PEER}, at most half of --max-connections); more are refused`,
+      positiveInt("--max-connections-per-peer"),
+    )
+    .option(
+      "--handshake-timeout <seconds>",
+      `time a new connection has for the TLS handshake and its first request head (HTTP/1.1) or HTTP/2 preface and settings (default ${DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000})`,
+      seconds("--handshake-timeout"),
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      `an HTTP/2 connection with no call open this long gets a GOAWAY (default ${DEFAULT_IDLE_TIMEOUT_MS / 1000}; HTTP/1.1 keep-alive: 30)`,
+      seconds("--idle-timeout"),
+    );
 }
 
 export function connectionLimits(f: ConnectionFlags): ConnectionLimitOptions {

@@ -53,7 +53,13 @@ export async function digestOf(src: RandomAccessSource, hasher: HasherFactory, c
   return hash.digest();
 }
 
-export async function chunkedUpload(rpc: FileServiceClient, hasher: HasherFactory, t: ResolvedTarget, src: RandomAccessSource, o: ChunkedUploadOptions = {}): Promise<UploadResult> {
+export async function chunkedUpload(
+  rpc: FileServiceClient,
+  hasher: HasherFactory,
+  t: ResolvedTarget,
+  src: RandomAccessSource,
+  o: ChunkedUploadOptions = {},
+): Promise<UploadResult> {
   const chunk = o.chunkSize ?? CHUNK;
   const sha256 = typeof o.sha256 === "string" ? hexToBytes(o.sha256) : (o.sha256 ?? (await digestOf(src, hasher, chunk, o.signal)));
   const opts = { signal: o.signal, timeoutMs: o.timeoutMs };
@@ -67,7 +73,15 @@ export async function chunkedUpload(rpc: FileServiceClient, hasher: HasherFactor
       rpc.beginUpload(
         {
           ...t,
-          options: { overwrite: overwritePolicy(o.overwrite), mode: o.mode, uid: o.uid, gid: o.gid, makeParents: !!o.makeParents, expectedSize: BigInt(src.size), expectedSha256: sha256 },
+          options: {
+            overwrite: overwritePolicy(o.overwrite),
+            mode: o.mode,
+            uid: o.uid,
+            gid: o.gid,
+            makeParents: !!o.makeParents,
+            expectedSize: BigInt(src.size),
+            expectedSha256: sha256,
+          },
         },
         opts,
       ),

@@ -3,7 +3,7 @@
 // (connect-node gRPC with zero-copy transfers in Node, connect-web in the browser); the hashing
 // too (node:crypto, or sha256.ts). Errors are PodfilesErrors.
 import type { Client } from "@connectrpc/connect";
-import { FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { type FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
 import { PodfilesError } from "./errors.js";
 import type { HasherFactory } from "./hasher.js";

@@ -8,7 +8,7 @@ import type * as http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { FileService, UploadHeaderSchema, UploadRequestSchema, UploadResponseSchema, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { FileService, type UploadHeaderSchema, UploadRequestSchema, UploadResponseSchema, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { PodfilesError, cancelled } from "./errors.js";
 import { FIELD_PREFIX_MAX, GrpcCall, enveloped, writeFieldPrefix, type GrpcCallOptions } from "./grpc-h2.js";

@@ -50,15 +50,20 @@ export class GrpcCall {
     stream.on("response", (headers) => {
       const http = Number(headers[":status"]);
       if (http !== 200) status = { code: codeFromHttpStatus(http), message: `HTTP status ${http}` };
-      else if (headers["grpc-status"] !== undefined) status = statusOf(headers); // trailers-only response
-      else if (!String(headers["content-type"] ?? "").startsWith("application/grpc")) status = { code: Code.Internal, message: `unexpected content-type ${headers["content-type"]}` };
+      else if (headers["grpc-status"] !== undefined)
+        status = statusOf(headers); // trailers-only response
+      else if (!String(headers["content-type"] ?? "").startsWith("application/grpc"))
+        status = { code: Code.Internal, message: `unexpected content-type ${headers["content-type"]}` };
     });
     stream.on("trailers", (trailers) => (status ??= statusOf(trailers)));
     stream.on("error", (err: NodeJS.ErrnoException) => this.settle(PodfilesError.from(Object.assign(err, { code: err.code ?? "ECONNRESET" }))));
     stream.on("close", () => {
       if (status && (status.code as number) !== 0) this.settle(new PodfilesError(status.message, status.code));
       else if (status) this.settle();
-      else this.settle(new PodfilesError(`the call ended without a status (HTTP/2 code ${stream.rstCode})`, stream.rstCode === 8 ? Code.Canceled : Code.Unavailable));
+      else
+        this.settle(
+          new PodfilesError(`the call ended without a status (HTTP/2 code ${stream.rstCode})`, stream.rstCode === 8 ? Code.Canceled : Code.Unavailable),
+        );
     });
     const onAbort = () => this.cancel(cancelled(signal?.reason));
     signal?.addEventListener("abort", onAbort, { once: true });

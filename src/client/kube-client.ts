@@ -59,7 +59,11 @@ export async function connectWithKubeconfig(options: KubeconfigClientOptions = {
   const useTls = options.clientCertificate ?? (!useToken && !!identity.cert && !!identity.key);
   if (useToken) headers.authorization = useToken;
   if (!useToken && !useTls)
-    throw failedPrecondition(identity.cert ? "the kubeconfig's user has no bearer token, and clientCertificate is off: nothing for the agent to authorize" : "the kubeconfig's user has neither a bearer token nor a client certificate: nothing for the agent to authorize");
+    throw failedPrecondition(
+      identity.cert
+        ? "the kubeconfig's user has no bearer token, and clientCertificate is off: nothing for the agent to authorize"
+        : "the kubeconfig's user has neither a bearer token nor a client certificate: nothing for the agent to authorize",
+    );
   if (useTls && (!identity.cert || !identity.key)) throw failedPrecondition("clientCertificate: the kubeconfig's user has no client certificate and key");
 
   const refreshToken = async () => {
@@ -91,7 +95,10 @@ export async function connectWithKubeconfig(options: KubeconfigClientOptions = {
   };
 
   const route: ClientRoute = {
-    transport: routingTransport(async (c) => (await ready(c)).transport, (c, err, at) => restate(c, err, at)),
+    transport: routingTransport(
+      async (c) => (await ready(c)).transport,
+      (c, err, at) => restate(c, err, at),
+    ),
     managerFor: async (c) => (await ready(c)).manager,
     restate: (c, err, at) => restate(c, err, at),
     close() {
@@ -194,7 +201,10 @@ class NodeTunnel {
     });
     secure.on("error", (err) => {
       if (!this.failure || Date.now() - this.failure.at > 1000)
-        this.failure = { err: new Error(`TLS inside the tunnel to the agent on node ${this.node} failed (${err.message}): does the agent accept TLS client certificates?`), at: Date.now() };
+        this.failure = {
+          err: new Error(`TLS inside the tunnel to the agent on node ${this.node} failed (${err.message}): does the agent accept TLS client certificates?`),
+          at: Date.now(),
+        };
     });
     return secure;
   }

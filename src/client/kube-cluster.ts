@@ -22,7 +22,6 @@ export interface KubeClusterOptions {
   agentPort?: number;
 }
 
-
 export interface AgentPod {
   namespace: string;
   name: string;
@@ -136,12 +135,19 @@ export class KubeCluster {
   /** The Running, Ready, not terminating agent pod on `node`. */
   async readyAgent(node: string): Promise<AgentPod> {
     const q = new URLSearchParams({ labelSelector: this.agentSelector, fieldSelector: `spec.nodeName=${node}` });
-    const list = await this.getJson<{ items: PodLite[] }>(`/api/v1/namespaces/${encodeURIComponent(this.agentNamespace)}/pods?${q}`, `agent pods in namespace ${this.agentNamespace}`);
-    const ready = list.items.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === "Running" && p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+    const list = await this.getJson<{ items: PodLite[] }>(
+      `/api/v1/namespaces/${encodeURIComponent(this.agentNamespace)}/pods?${q}`,
+      `agent pods in namespace ${this.agentNamespace}`,
+    );
+    const ready = list.items.filter(
+      (p) => !p.metadata.deletionTimestamp && p.status?.phase === "Running" && p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+    );
     const pod = ready[0];
     if (!pod) {
       const seen = list.items.map((p) => `${p.metadata.name} (${p.metadata.deletionTimestamp ? "terminating" : (p.status?.phase ?? "pending")})`).join(", ");
-      throw failedPrecondition(`no ready podfiles agent on node ${node} (pods in namespace ${this.agentNamespace} with labels ${this.agentSelector}: ${seen || "none"})`);
+      throw failedPrecondition(
+        `no ready podfiles agent on node ${node} (pods in namespace ${this.agentNamespace} with labels ${this.agentSelector}: ${seen || "none"})`,
+      );
     }
     const ports = pod.spec.containers?.flatMap((c) => c.ports ?? []) ?? [];
     const port = (ports.find((p) => p.name === "grpc") ?? ports[0])?.containerPort ?? this.agentPort;
@@ -151,15 +157,25 @@ export class KubeCluster {
   /** A pods/portforward WebSocket to the agent's port (errors as PodfilesErrors: 403 → PERMISSION_DENIED). */
   async portForward(agent: AgentPod, wsOptions: WebSocket.ClientOptions = {}): Promise<WebSocket> {
     const opts = await this.requestOptions();
-    const url = new URL(`/api/v1/namespaces/${encodeURIComponent(agent.namespace)}/pods/${encodeURIComponent(agent.name)}/portforward?ports=${agent.port}`, this.server);
+    const url = new URL(
+      `/api/v1/namespaces/${encodeURIComponent(agent.namespace)}/pods/${encodeURIComponent(agent.name)}/portforward?ports=${agent.port}`,
+      this.server,
+    );
     url.protocol = url.protocol === "http:" ? "ws:" : "wss:";
     try {
-      return await openPortForwardWebSocket(url.href, { ...(opts as WebSocket.ClientOptions), ...wsOptions, headers: { ...opts.headers, ...wsOptions.headers } });
+      return await openPortForwardWebSocket(url.href, {
+        ...(opts as WebSocket.ClientOptions),
+        ...wsOptions,
+        headers: { ...opts.headers, ...wsOptions.headers },
+      });
     } catch (err) {
       const e = err as Error & { status?: number };
       const what = `cannot open a tunnel to agent pod ${agent.namespace}/${agent.name} on node ${agent.node}`;
       if (e.status === 403)
-        throw new PodfilesError(`${what}: ${e.message} (a kubeconfig user needs create on pods/portforward in namespace ${agent.namespace}; see the README, "The CLI with a kubeconfig")`, Code.PermissionDenied);
+        throw new PodfilesError(
+          `${what}: ${e.message} (a kubeconfig user needs create on pods/portforward in namespace ${agent.namespace}; see the README, "The CLI with a kubeconfig")`,
+          Code.PermissionDenied,
+        );
       if (e.status === 401) throw new PodfilesError(`${what}: ${e.message}`, Code.Unauthenticated);
       throw new PodfilesError(`${what}: ${e.message}`, Code.Unavailable);
     }

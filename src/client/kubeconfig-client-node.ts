@@ -21,7 +21,14 @@ export function loadWithClientNode(o: { kubeconfig?: string; context?: string })
       await kc.applyToHTTPSOptions(opts);
       const auth = (opts.headers as Record<string, string | undefined>).Authorization;
       const buf = (v: unknown) => (v ? Buffer.from(v as string | Buffer) : undefined);
-      return { ca: buf(opts.ca), cert: buf(opts.cert), key: buf(opts.key), rejectUnauthorized: opts.rejectUnauthorized !== false, servername: opts.servername ?? undefined, authorization: auth?.startsWith("Bearer ") ? auth : undefined };
+      return {
+        ca: buf(opts.ca),
+        cert: buf(opts.cert),
+        key: buf(opts.key),
+        rejectUnauthorized: opts.rejectUnauthorized !== false,
+        servername: opts.servername ?? undefined,
+        authorization: auth?.startsWith("Bearer ") ? auth : undefined,
+      };
     },
   };
 }

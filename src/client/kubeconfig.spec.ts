@@ -46,7 +46,12 @@ describe("loadKubeconfig", () => {
 
   it("client certificate data: cert and key, no token", async () => {
     writeFileSync(join(dir, "ca.crt"), "CA");
-    const k = loaded({ kubeconfig: write("config", config({ "client-certificate-data": Buffer.from("CERT").toString("base64"), "client-key-data": Buffer.from("KEY").toString("base64") })) });
+    const k = loaded({
+      kubeconfig: write(
+        "config",
+        config({ "client-certificate-data": Buffer.from("CERT").toString("base64"), "client-key-data": Buffer.from("KEY").toString("base64") }),
+      ),
+    });
     const c = await k.credentials();
     expect(c.cert?.toString()).toBe("CERT");
     expect(c.key?.toString()).toBe("KEY");
@@ -56,7 +61,18 @@ describe("loadKubeconfig", () => {
   it("$KUBECONFIG with several files: the first to name a thing wins, current-context from the first that has one", async () => {
     writeFileSync(join(dir, "ca.crt"), "CA");
     const a = write("a", { users: [{ name: "u", user: { token: "from-a" } }] });
-    const b = write("b", config({ token: "from-b" }, { contexts: [{ name: "ctx", context: { cluster: "c", user: "u" } }, { name: "other", context: { cluster: "c", user: "u", namespace: "x" } }] }));
+    const b = write(
+      "b",
+      config(
+        { token: "from-b" },
+        {
+          contexts: [
+            { name: "ctx", context: { cluster: "c", user: "u" } },
+            { name: "other", context: { cluster: "c", user: "u", namespace: "x" } },
+          ],
+        },
+      ),
+    );
     process.env.KUBECONFIG = [a, join(dir, "missing"), b].join(delimiter);
     const k = loaded({});
     expect((await k.credentials()).authorization).toBe("Bearer from-a");
@@ -84,7 +100,12 @@ describe("loadKubeconfig", () => {
 const info=JSON.parse(process.env.KUBERNETES_EXEC_INFO);
 process.stdout.write(JSON.stringify({apiVersion:info.apiVersion,kind:"ExecCredential",status:{token:"exec-"+n+"-"+process.env.EXTRA,expirationTimestamp:new Date(Date.now()+(n===1?5000:3600000)).toISOString()}}));`,
     );
-    const k = loaded({ kubeconfig: write("config", config({ exec: { apiVersion: "client.authentication.k8s.io/v1", command: process.execPath, args: [script], env: [{ name: "EXTRA", value: "x" }] } })) });
+    const k = loaded({
+      kubeconfig: write(
+        "config",
+        config({ exec: { apiVersion: "client.authentication.k8s.io/v1", command: process.execPath, args: [script], env: [{ name: "EXTRA", value: "x" }] } }),
+      ),
+    });
     // the first token expires in 5 s: inside the 10 s margin, so the next call runs the plugin again
     expect((await k.credentials()).authorization).toBe("Bearer exec-1-x");
     expect((await k.credentials()).authorization).toBe("Bearer exec-2-x");

@@ -103,8 +103,10 @@ export function loadKubeconfig(o: { kubeconfig?: string; context?: string } = {}
       throw invalidArgument(`kubeconfig ${file}: ${(err as Error).message}`);
     }
     const dir = dirname(file);
-    for (const c of (doc.clusters ?? []) as Named[]) if (c?.name && !clusters.has(c.name)) clusters.set(c.name, absolutize(c.cluster as KubeconfigCluster, dir, ["certificate-authority"])!);
-    for (const u of (doc.users ?? []) as Named[]) if (u?.name && !users.has(u.name)) users.set(u.name, absolutize(u.user as KubeconfigUser, dir, ["client-certificate", "client-key", "tokenFile"]) ?? {});
+    for (const c of (doc.clusters ?? []) as Named[])
+      if (c?.name && !clusters.has(c.name)) clusters.set(c.name, absolutize(c.cluster as KubeconfigCluster, dir, ["certificate-authority"])!);
+    for (const u of (doc.users ?? []) as Named[])
+      if (u?.name && !users.has(u.name)) users.set(u.name, absolutize(u.user as KubeconfigUser, dir, ["client-certificate", "client-key", "tokenFile"]) ?? {});
     for (const c of (doc.contexts ?? []) as Named[]) if (c?.name && !contexts.has(c.name)) contexts.set(c.name, c.context as never);
     current ??= (doc["current-context"] as string | undefined) || undefined;
   }
@@ -130,7 +132,12 @@ export function loadKubeconfig(o: { kubeconfig?: string; context?: string } = {}
     async credentials(): Promise<KubeCredentials> {
       if (user.exec) {
         if (!execCache || Date.now() >= execCache.expires) execCache = await runExec(user.exec, cluster);
-        return { ...base, cert: execCache.cert ?? staticCert, key: execCache.key ?? staticKey, authorization: execCache.token ? `Bearer ${execCache.token}` : undefined };
+        return {
+          ...base,
+          cert: execCache.cert ?? staticCert,
+          key: execCache.key ?? staticKey,
+          authorization: execCache.token ? `Bearer ${execCache.token}` : undefined,
+        };
       }
       // a tokenFile is re-read each time: it is rotated under a running process (projected tokens)
       const token = user.tokenFile ? readFileSync(user.tokenFile, "utf8").trim() : user.token;
@@ -152,9 +159,16 @@ function runExec(exec: ExecConfig, cluster: KubeconfigCluster): Promise<{ token?
         return reject(new PodfilesError(`kubeconfig exec plugin ${exec.command}: ${stderr.trim() || err.message}${hint}`, Code.Unauthenticated));
       }
       try {
-        const status = (JSON.parse(stdout) as { status?: { token?: string; clientCertificateData?: string; clientKeyData?: string; expirationTimestamp?: string } }).status ?? {};
+        const status =
+          (JSON.parse(stdout) as { status?: { token?: string; clientCertificateData?: string; clientKeyData?: string; expirationTimestamp?: string } })
+            .status ?? {};
         const expires = status.expirationTimestamp ? Date.parse(status.expirationTimestamp) - 10_000 : Number.POSITIVE_INFINITY;
-        resolve({ token: status.token, cert: status.clientCertificateData ? Buffer.from(status.clientCertificateData) : undefined, key: status.clientKeyData ? Buffer.from(status.clientKeyData) : undefined, expires });
+        resolve({
+          token: status.token,
+          cert: status.clientCertificateData ? Buffer.from(status.clientCertificateData) : undefined,
+          key: status.clientKeyData ? Buffer.from(status.clientKeyData) : undefined,
+          expires,
+        });
       } catch (e) {
         reject(new PodfilesError(`kubeconfig exec plugin ${exec.command}: not an ExecCredential (${(e as Error).message})`, Code.Unauthenticated));
       }

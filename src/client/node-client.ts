@@ -13,8 +13,17 @@ import { createClient, type Interceptor, type Transport } from "@connectrpc/conn
 import { createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
 import { ArchiveFormat, FileService, FileType, OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { hexToBytes } from "./chunked-upload.js";
-import { createCore, overwritePolicy, type CallOptions, type ClientCore, type DownloadOptions, type FileServiceClient, type UploadOptionsBase, type UploadResult } from "./core.js";
-import { DownloadStream } from "./download-stream.js";
+import {
+  createCore,
+  overwritePolicy,
+  type CallOptions,
+  type ClientCore,
+  type DownloadOptions,
+  type FileServiceClient,
+  type UploadOptionsBase,
+  type UploadResult,
+} from "./core.js";
+import type { DownloadStream } from "./download-stream.js";
 import { Code, PodfilesError, failedPrecondition, invalidArgument } from "./errors.js";
 import { fastDownload } from "./fast-download.js";
 import { fastUpload, fileFrames, viewFrames, type Frame } from "./fast-upload.js";
@@ -80,7 +89,11 @@ export interface PodfilesClient extends ClientCore {
   /** a regular file into `local` via `local.part`, atomically, resumable */
   downloadToFile(target: Target, local: string, options?: DownloadFileOptions): Promise<DownloadFileResult>;
   /** a remote directory as a tar stream, extracted into `local` (created); entries leaving it are refused */
-  downloadDirectory(target: Target, local: string, options?: CallOptions & { warn?: (m: string) => void; onProgress?: DownloadOptions["onProgress"] }): Promise<{ entries: number; skipped: number }>;
+  downloadDirectory(
+    target: Target,
+    local: string,
+    options?: CallOptions & { warn?: (m: string) => void; onProgress?: DownloadOptions["onProgress"] },
+  ): Promise<{ entries: number; skipped: number }>;
   upload(source: UploadSource, target: Target, options?: UploadOptions): Promise<UploadResult>;
   /** a local directory's contents, sent as tar and extracted into the remote directory (created) */
   uploadDirectory(local: string, target: Target, options?: DirectoryUploadOptions): Promise<UploadResult>;
@@ -117,12 +130,25 @@ export function clientNodeOptions(nodeOptions?: PodfilesClientOptions["nodeOptio
 }
 
 /** connect-node's gRPC transport on one session manager, with the client's headers and message limits. */
-export function clientTransport(baseUrl: string, manager: Http2SessionManager, nodeOptions: http2.ClientSessionOptions | http2.SecureClientSessionOptions, headers: Record<string, string>, maxMessageBytes = 16 * MiB): Transport {
+export function clientTransport(
+  baseUrl: string,
+  manager: Http2SessionManager,
+  nodeOptions: http2.ClientSessionOptions | http2.SecureClientSessionOptions,
+  headers: Record<string, string>,
+  maxMessageBytes = 16 * MiB,
+): Transport {
   const addHeaders: Interceptor = (next) => (req) => {
     for (const [k, v] of Object.entries(headers)) req.header.set(k, v);
     return next(req);
   };
-  return createGrpcTransport({ baseUrl, nodeOptions, sessionManager: manager, readMaxBytes: maxMessageBytes, writeMaxBytes: maxMessageBytes, interceptors: [addHeaders] });
+  return createGrpcTransport({
+    baseUrl,
+    nodeOptions,
+    sessionManager: manager,
+    readMaxBytes: maxMessageBytes,
+    writeMaxBytes: maxMessageBytes,
+    interceptors: [addHeaders],
+  });
 }
 
 export function createPodfilesClient(options: PodfilesClientOptions): PodfilesClient {
@@ -166,7 +192,12 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     return stream;
   };
 
-  async function uploadFrames(t: ResolvedTarget, o: UploadOptions, plan: { offset: number; size: number; sha256: Uint8Array; format?: ArchiveFormat }, frames: AsyncIterable<Frame>): Promise<UploadResult> {
+  async function uploadFrames(
+    t: ResolvedTarget,
+    o: UploadOptions,
+    plan: { offset: number; size: number; sha256: Uint8Array; format?: ArchiveFormat },
+    frames: AsyncIterable<Frame>,
+  ): Promise<UploadResult> {
     const appending = plan.offset > 0;
     const header = {
       container: t.container,
@@ -184,7 +215,13 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
       },
     };
     const total = plan.size - plan.offset;
-    const res = await restated(t.container, async () => fastUpload(await route.managerFor(t.container), headers, header, frames, { signal: o.signal, timeoutMs: o.timeoutMs, onSent: (bytes) => o.onProgress?.({ bytes, total }) }));
+    const res = await restated(t.container, async () =>
+      fastUpload(await route.managerFor(t.container), headers, header, frames, {
+        signal: o.signal,
+        timeoutMs: o.timeoutMs,
+        onSent: (bytes) => o.onProgress?.({ bytes, total }),
+      }),
+    );
     return { entry: res.entry, bytes: Number(res.bytesReceived), sha256: toHex(res.sha256), offset: plan.offset, entries: res.entriesExtracted || undefined };
   }
 
@@ -205,7 +242,8 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
       const chunks: Uint8Array[] = [];
       for await (const c of core.download(t, { offset: have - overlap, length: overlap, signal: o.signal })) chunks.push(c);
       const theirs = Buffer.concat(chunks);
-      if (!theirs.equals(await readLocal(have - overlap, overlap))) throw failedPrecondition(`${t.path} differs from the source before byte ${have}: upload it again without resume`);
+      if (!theirs.equals(await readLocal(have - overlap, overlap)))
+        throw failedPrecondition(`${t.path} differs from the source before byte ${have}: upload it again without resume`);
     }
     return have;
   }

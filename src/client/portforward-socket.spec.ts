@@ -48,7 +48,9 @@ describe("PortForwardSocket (stand-in port-forward endpoint)", () => {
   });
 
   it("fails with the kubelet's message from the error channel (ECONNREFUSED: the SDK says UNAVAILABLE)", async () => {
-    const s = await standIn((ws) => ws.send(Buffer.concat([Buffer.from([1]), Buffer.from("failed to connect to localhost:8080 inside namespace: connection refused")])));
+    const s = await standIn((ws) =>
+      ws.send(Buffer.concat([Buffer.from([1]), Buffer.from("failed to connect to localhost:8080 inside namespace: connection refused")])),
+    );
     const sock = socketTo(s);
     const err = await errorOf(sock);
     expect(err.code).toBe("ECONNREFUSED");
@@ -73,7 +75,9 @@ describe("PortForwardSocket (stand-in port-forward endpoint)", () => {
       srv.listen(0, "127.0.0.1", () => resolve(srv));
     });
     cleanups.push(() => new Promise((r) => http.close(r)));
-    const err = (await openPortForwardWebSocket(`ws://127.0.0.1:${(http.address() as net.AddressInfo).port}/x`, {}).catch((e: unknown) => e)) as Error & { status: number };
+    const err = (await openPortForwardWebSocket(`ws://127.0.0.1:${(http.address() as net.AddressInfo).port}/x`, {}).catch((e: unknown) => e)) as Error & {
+      status: number;
+    };
     expect(err.status).toBe(403);
     expect(err.message).toContain('cannot create resource "pods/portforward"');
   });

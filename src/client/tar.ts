@@ -94,7 +94,10 @@ export function localMemberPath(dest: string, name: string): string {
 
 /** Every directory from dest down to path's parent must be a real directory (created when missing). */
 async function ensureParents(dest: string, path: string, name: string): Promise<void> {
-  const parts = path.slice(dest.length + 1).split(sep).slice(0, -1);
+  const parts = path
+    .slice(dest.length + 1)
+    .split(sep)
+    .slice(0, -1);
   let current = dest;
   for (const part of parts) {
     current = join(current, part);
@@ -157,7 +160,7 @@ export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>,
         case "directory": {
           const st = await fs.promises.lstat(path).catch(() => undefined);
           if (st && !st.isDirectory()) await fs.promises.unlink(path);
-          if (!st || !st.isDirectory()) await fs.promises.mkdir(path, { mode: 0o755 });
+          if (!st?.isDirectory()) await fs.promises.mkdir(path, { mode: 0o755 });
           dirs.push({ path, mode: mode || 0o755, mtime: h.mtime });
           e.resume();
           break;
@@ -187,7 +190,8 @@ export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>,
   } catch (err) {
     extract.destroy(err as Error);
     await feeding.catch(() => undefined);
-    if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message)) throw new PodfilesError(`not a valid tar stream: ${err.message}`, Code.DataLoss);
+    if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message))
+      throw new PodfilesError(`not a valid tar stream: ${err.message}`, Code.DataLoss);
     throw err;
   }
   // Directory modes and times last (deepest first), so read-only directories do not block their contents.

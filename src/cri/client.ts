@@ -159,10 +159,7 @@ const PROTO_FILE = "cri-subset.proto";
 
 /** Finds cri-subset.proto next to this module, or in src/cri when running from a tsc build (dist/src/cri). */
 export function defaultCriProtoPath(): string {
-  const candidates = [
-    new URL(`./${PROTO_FILE}`, import.meta.url),
-    new URL(`../../../src/cri/${PROTO_FILE}`, import.meta.url),
-  ].map((u) => fileURLToPath(u));
+  const candidates = [new URL(`./${PROTO_FILE}`, import.meta.url), new URL(`../../../src/cri/${PROTO_FILE}`, import.meta.url)].map((u) => fileURLToPath(u));
   for (const c of candidates) if (existsSync(c)) return c;
   throw new Error(`${PROTO_FILE} not found (looked in ${candidates.join(", ")})`);
 }
@@ -373,9 +370,7 @@ export class CriClient {
   }
 
   async listPodSandbox(filter?: PodSandboxFilter, options?: CallOptions): Promise<PodSandbox[]> {
-    const f = filter
-      ? { id: filter.id ?? "", state: filter.state ? { state: filter.state } : null, labelSelector: filter.labelSelector ?? {} }
-      : null;
+    const f = filter ? { id: filter.id ?? "", state: filter.state ? { state: filter.state } : null, labelSelector: filter.labelSelector ?? {} } : null;
     const r = await this.call<{ items: RawPodSandbox[] }>(this.runtime, "ListPodSandbox", { filter: f }, options);
     return (r.items ?? []).map(toPodSandbox);
   }
@@ -441,7 +436,6 @@ export class CriClient {
       ...parsed,
     };
   }
-
 }
 
 export interface DetectedCriSocket {
@@ -453,10 +447,7 @@ export interface DetectedCriSocket {
  * Returns the first socket among `candidates` (default DEFAULT_CRI_SOCKETS) whose runtime answers
  * Version. Rejects with an Error naming every socket tried and why each failed.
  */
-export async function detectCriSocket(
-  candidates: readonly string[] = DEFAULT_CRI_SOCKETS,
-  options: { timeoutMs?: number } = {},
-): Promise<DetectedCriSocket> {
+export async function detectCriSocket(candidates: readonly string[] = DEFAULT_CRI_SOCKETS, options: { timeoutMs?: number } = {}): Promise<DetectedCriSocket> {
   const timeoutMs = options.timeoutMs ?? 2_000;
   const failures: string[] = [];
   for (const socketPath of candidates) {
@@ -476,7 +467,5 @@ export async function detectCriSocket(
       client?.close();
     }
   }
-  throw new Error(
-    `no CRI runtime answered Version on any of ${candidates.length} socket(s):\n  ${failures.join("\n  ")}`,
-  );
+  throw new Error(`no CRI runtime answered Version on any of ${candidates.length} socket(s):\n  ${failures.join("\n  ")}`);
 }

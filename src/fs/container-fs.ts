@@ -5,15 +5,7 @@
 // Every `path` is absolute inside the container and is resolved as if the
 // container's root were `/`.
 
-export type EntryType =
-  | "regular"
-  | "directory"
-  | "symlink"
-  | "fifo"
-  | "socket"
-  | "char-device"
-  | "block-device"
-  | "unknown";
+export type EntryType = "regular" | "directory" | "symlink" | "fifo" | "socket" | "char-device" | "block-device" | "unknown";
 
 export interface Entry {
   name: string;

@@ -28,7 +28,12 @@ describe("name bytes ⇄ API strings", () => {
   });
 
   it("refuses overlong forms and surrogates as UTF-8", () => {
-    for (const seq of [[0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]]) {
+    for (const seq of [
+      [0xc0, 0xaf],
+      [0xe0, 0x80, 0xaf],
+      [0xed, 0xa0, 0x80],
+      [0xf4, 0x90, 0x80, 0x80],
+    ]) {
       const b = Buffer.from(seq);
       expect(wireFromBytes(b)).toBe(seq.map((x) => "\\x" + x.toString(16)).join(""));
       expect(roundTrip(b)).toEqual(b);
@@ -42,7 +47,7 @@ describe("name bytes ⇄ API strings", () => {
 
   it("round-trips random byte names", () => {
     let seed = 12345;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const alphabet = [0x61, 0x5c, 0x78, 0x66, 0x39, 0x2e, 0xc3, 0xa9, 0xff, 0x80, 0xe2, 0x82, 0xac, 0xf0, 0x9f];
     for (let n = 0; n < 5000; n++) {
       const len = 1 + Math.floor(rnd() * 12);

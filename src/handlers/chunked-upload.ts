@@ -50,7 +50,12 @@ export function beginUpload(deps: HandlerDeps) {
 const committed = (s: UploadSession) => s.startOffset + s.writer.written;
 
 /** Runs fn on the request's session after the identity/container/path checks. */
-function withSession<T>(deps: HandlerDeps, req: { container?: ContainerRef; path: string; uploadId: string }, ctx: HandlerContext, fn: (s: UploadSession) => Promise<T>): Promise<T> {
+function withSession<T>(
+  deps: HandlerDeps,
+  req: { container?: ContainerRef; path: string; uploadId: string },
+  ctx: HandlerContext,
+  fn: (s: UploadSession) => Promise<T>,
+): Promise<T> {
   const name = containerName(req.container);
   const path = requirePath(req.path);
   const id = requireUploadId(req.uploadId);

@@ -1,14 +1,7 @@
 // Translation between protobuf messages and the ContainerFs types.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import {
-  ArchiveFormat,
-  FileEntrySchema,
-  FileType,
-  OverwritePolicy,
-  type FileEntry,
-  type UploadOptions,
-} from "../../gen/ts/podfiles/v1/files_pb.js";
+import { ArchiveFormat, FileEntrySchema, FileType, OverwritePolicy, type FileEntry, type UploadOptions } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { Entry, EntryType, OverwriteMode, WriteOptions } from "../fs/container-fs.js";
 import { invalidArgument } from "../errors.js";
 import { modeText } from "../fs/mode-text.js";
@@ -86,6 +79,6 @@ export function uploadPlan(o: UploadOptions | undefined, policy: { allowSetid: b
     write: { mode, uid: o?.uid, gid: o?.gid, overwrite, offset: o?.offset ?? 0n, makeParents: o?.makeParents ?? false, allowSetid: policy.allowSetid },
     tar,
     expectedSize: o?.expectedSize,
-    expectedSha256: sha && sha.length ? sha : undefined,
+    expectedSha256: sha?.length ? sha : undefined,
   };
 }

@@ -7,7 +7,10 @@ export class UploadCheck {
   private readonly hash: Hash = createHash("sha256");
   received = 0n;
 
-  constructor(private readonly plan: UploadPlan, private readonly path: string) {}
+  constructor(
+    private readonly plan: UploadPlan,
+    private readonly path: string,
+  ) {}
 
   /** Counts and hashes a chunk; refuses data beyond the expected size at once. */
   add(chunk: Uint8Array): void {

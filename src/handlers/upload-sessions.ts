@@ -100,16 +100,18 @@ export class UploadSessions {
    */
   async use<T>(id: string, name: ContainerName, path: string, owner: string, fn: (s: UploadSession) => Promise<T>): Promise<T> {
     const prior = this.locks.get(id) ?? Promise.resolve();
-    const run = prior.catch(() => undefined).then(async () => {
-      const session = this.sessions.get(id);
-      if (!session) throw notFound(`upload ${id || "(empty id)"} not found (finished, aborted or expired after ${this.idleTimeoutMs / 1000} s idle)`);
-      if (session.container !== formatName(name) || session.path !== path) {
-        throw invalidArgument(`upload ${id} belongs to ${session.container} ${session.path}, not ${formatName(name)} ${path}`);
-      }
-      if (session.owner !== owner) throw permissionDenied(`upload ${id} was begun by another identity`);
-      session.lastUsed = Date.now();
-      return fn(session);
-    });
+    const run = prior
+      .catch(() => undefined)
+      .then(async () => {
+        const session = this.sessions.get(id);
+        if (!session) throw notFound(`upload ${id || "(empty id)"} not found (finished, aborted or expired after ${this.idleTimeoutMs / 1000} s idle)`);
+        if (session.container !== formatName(name) || session.path !== path) {
+          throw invalidArgument(`upload ${id} belongs to ${session.container} ${session.path}, not ${formatName(name)} ${path}`);
+        }
+        if (session.owner !== owner) throw permissionDenied(`upload ${id} was begun by another identity`);
+        session.lastUsed = Date.now();
+        return fn(session);
+      });
     this.locks.set(id, run);
     try {
       return await run;

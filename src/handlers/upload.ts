@@ -52,7 +52,13 @@ export function upload(deps: HandlerDeps) {
  * even if it cancels a moment later (Node's Http2Stream.close() does exactly
  * that): clients that must never commit a truncated file send expected_size.
  */
-async function* dataChunks(iterator: AsyncIterator<UploadRequest>, check: UploadCheck, info: { bytes: bigint }, call: CallFacts, ctx: HandlerContext): AsyncGenerator<Uint8Array> {
+async function* dataChunks(
+  iterator: AsyncIterator<UploadRequest>,
+  check: UploadCheck,
+  info: { bytes: bigint },
+  call: CallFacts,
+  ctx: HandlerContext,
+): AsyncGenerator<Uint8Array> {
   for (;;) {
     const next = await iterator.next();
     if (next.done) {

@@ -39,10 +39,18 @@ export class AutoPidSource implements PidSource {
       try {
         const found = await detectCriSocket(this.options.candidates ?? DEFAULT_CRI_SOCKETS);
         this.cri = new CriPidSource(found.socketPath);
-        this.options.logger?.info({ msg: "CRI socket detected", socket: found.socketPath, runtime: found.version.runtimeName, version: found.version.runtimeVersion });
+        this.options.logger?.info({
+          msg: "CRI socket detected",
+          socket: found.socketPath,
+          runtime: found.version.runtimeName,
+          version: found.version.runtimeVersion,
+        });
         return this.cri;
       } catch (err) {
-        this.options.logger?.warn({ msg: "no CRI socket answered; resolving containers by cgroup scan", error: err instanceof Error ? err.message : String(err) });
+        this.options.logger?.warn({
+          msg: "no CRI socket answered; resolving containers by cgroup scan",
+          error: err instanceof Error ? err.message : String(err),
+        });
         return undefined;
       } finally {
         this.detecting = undefined;

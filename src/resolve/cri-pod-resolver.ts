@@ -24,9 +24,7 @@ export function pickCriContainer(containers: CriContainer[], wanted: string, def
     const first = [...containers].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))[0];
     name = first?.name;
   }
-  return containers
-    .filter((c) => c.name === name)
-    .sort((a, b) => stateRank(b) - stateRank(a) || b.attempt - a.attempt)[0];
+  return containers.filter((c) => c.name === name).sort((a, b) => stateRank(b) - stateRank(a) || b.attempt - a.attempt)[0];
 }
 
 export class CriPodResolver implements Resolver {
@@ -59,7 +57,8 @@ export class CriPodResolver implements Resolver {
       const client = await this.cri.connect();
       sandboxes = (await client.listPodSandbox()).filter((s) => s.metadata.namespace === name.namespace && s.metadata.name === name.pod);
       const ready = sandboxes.filter((s) => s.state === "SANDBOX_READY").sort((a, b) => (a.createdAt > b.createdAt ? -1 : 1));
-      if (sandboxes.length === 0) throw notFound(`pod ${name.namespace}/${name.pod} not found (no CRI pod sandbox with that namespace and name at unix:${this.cri.socketPath})`);
+      if (sandboxes.length === 0)
+        throw notFound(`pod ${name.namespace}/${name.pod} not found (no CRI pod sandbox with that namespace and name at unix:${this.cri.socketPath})`);
       if (ready.length === 0) throw failedPrecondition(`pod ${name.namespace}/${name.pod} is not running (its sandbox is not ready)`);
       const sandbox = ready[0]!;
       containers = await client.listContainers({ podSandboxId: sandbox.id });

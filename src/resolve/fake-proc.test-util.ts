@@ -25,7 +25,10 @@ export class FakeProc {
     writeFileSync(join(d, "cgroup"), p.cgroup);
     const uid = p.uid ?? 0;
     const gid = p.gid ?? 0;
-    writeFileSync(join(d, "status"), `Name:\t${comm}\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nGid:\t${gid}\t${gid}\t${gid}\t${gid}\nNSpid:\t${p.pid}${p.nsPid ? `\t${p.nsPid}` : ""}\n`);
+    writeFileSync(
+      join(d, "status"),
+      `Name:\t${comm}\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nGid:\t${gid}\t${gid}\t${gid}\t${gid}\nNSpid:\t${p.pid}${p.nsPid ? `\t${p.nsPid}` : ""}\n`,
+    );
     return join(d, "root");
   }
 

@@ -23,10 +23,7 @@ export class LocalResolver implements Resolver {
 
   async resolve(name: ContainerName): Promise<ContainerFs> {
     if (!name.namespace || !name.pod) throw invalidArgument("container.namespace and container.pod are required");
-    const matches =
-      name.namespace === this.name.namespace &&
-      name.pod === this.name.pod &&
-      (name.container === "" || name.container === this.name.container);
+    const matches = name.namespace === this.name.namespace && name.pod === this.name.pod && (name.container === "" || name.container === this.name.container);
     if (!matches) throw notFound(`container ${formatName(name)} not found (this server serves ${formatName(this.name)})`);
     return this.fs;
   }

@@ -25,7 +25,10 @@ export interface PeerAgentsOptions {
 }
 
 const isReady = (p: V1Pod) =>
-  !p.metadata?.deletionTimestamp && !!p.status?.podIP && p.status?.phase === "Running" && !!p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+  !p.metadata?.deletionTimestamp &&
+  !!p.status?.podIP &&
+  p.status?.phase === "Running" &&
+  !!p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
 
 export class PeerAgents {
   private stopped = false;
@@ -76,5 +79,10 @@ export class PeerAgents {
 /** The informer over the agents' pods in their namespace, by label selector. */
 export function agentPodInformer(kc: KubeConfig, namespace: string, labelSelector: string): PodInformer {
   const api = kc.makeApiClient(CoreV1Api);
-  return makeInformer<V1Pod>(kc, `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, () => api.listNamespacedPod({ namespace, labelSelector }), labelSelector) as PodInformer;
+  return makeInformer<V1Pod>(
+    kc,
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+    () => api.listNamespacedPod({ namespace, labelSelector }),
+    labelSelector,
+  ) as PodInformer;
 }

@@ -17,10 +17,30 @@ function pod(over: Partial<V1Pod> = {}): V1Pod {
       phase: "Running",
       containerStatuses: [
         { name: "app", containerID: `containerd://${ID}`, state: { running: {} }, ready: true, restartCount: 0, image: "", imageID: "" },
-        { name: "sidecar", containerID: `cri-o://${ID}`, state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 5m0s" } }, ready: false, restartCount: 3, image: "", imageID: "" },
+        {
+          name: "sidecar",
+          containerID: `cri-o://${ID}`,
+          state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 5m0s" } },
+          ready: false,
+          restartCount: 3,
+          image: "",
+          imageID: "",
+        },
       ],
-      initContainerStatuses: [{ name: "init", containerID: `containerd://${ID}`, state: { terminated: { exitCode: 0, reason: "Completed" } }, ready: false, restartCount: 0, image: "", imageID: "" }],
-      ephemeralContainerStatuses: [{ name: "debug", containerID: `containerd://${ID}`, state: { running: {} }, ready: false, restartCount: 0, image: "", imageID: "" }],
+      initContainerStatuses: [
+        {
+          name: "init",
+          containerID: `containerd://${ID}`,
+          state: { terminated: { exitCode: 0, reason: "Completed" } },
+          ready: false,
+          restartCount: 0,
+          image: "",
+          imageID: "",
+        },
+      ],
+      ephemeralContainerStatuses: [
+        { name: "debug", containerID: `containerd://${ID}`, state: { running: {} }, ready: false, restartCount: 0, image: "", imageID: "" },
+      ],
     },
     ...over,
   };
@@ -50,8 +70,12 @@ describe("podContainer", () => {
   });
 
   it("NOT_FOUND for an unknown container, UNAVAILABLE naming the node for a pod elsewhere", () => {
-    expect(() => podContainer(pod(), "nope", "node-a")).toThrow(expect.objectContaining({ kind: "not-found", message: expect.stringContaining("app, sidecar, init, debug") }));
-    expect(() => podContainer(pod(), "app", "node-b")).toThrow(expect.objectContaining({ kind: "unavailable", message: expect.stringContaining("runs on node node-a") }));
+    expect(() => podContainer(pod(), "nope", "node-a")).toThrow(
+      expect.objectContaining({ kind: "not-found", message: expect.stringContaining("app, sidecar, init, debug") }),
+    );
+    expect(() => podContainer(pod(), "app", "node-b")).toThrow(
+      expect.objectContaining({ kind: "unavailable", message: expect.stringContaining("runs on node node-a") }),
+    );
     expect(() => podContainer(pod({ spec: { containers: [{ name: "app" }] } }), "app", "node-b")).toThrow(/not scheduled/);
   });
 });

@@ -14,7 +14,10 @@ export function parseStatStartTime(text: string): bigint {
   const close = text.lastIndexOf(")");
   if (close < 0) throw new Error("malformed stat: no ')'");
   // fields after comm begin with field 3 (state); starttime is field 22
-  const fields = text.slice(close + 2).trim().split(/\s+/);
+  const fields = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   const value = fields[22 - 3];
   if (value === undefined || !/^\d+$/.test(value)) throw new Error("malformed stat: no starttime");
   return BigInt(value);
@@ -67,10 +70,7 @@ export async function readIdentity(procRoot: string, pid: number): Promise<ProcI
  */
 export async function stillContainerProcess(procRoot: string, pid: number, containerId: string, startTime: bigint): Promise<boolean> {
   try {
-    const [stat, cgroup] = await Promise.all([
-      readFile(`${procRoot}/${pid}/stat`, "utf8"),
-      readFile(`${procRoot}/${pid}/cgroup`, "utf8"),
-    ]);
+    const [stat, cgroup] = await Promise.all([readFile(`${procRoot}/${pid}/stat`, "utf8"), readFile(`${procRoot}/${pid}/cgroup`, "utf8")]);
     return parseStatStartTime(stat) === startTime && cgroupTextNamesContainer(cgroup, containerId);
   } catch (err) {
     if (isGone(err)) return false;

@@ -23,6 +23,6 @@ export const formatName = (n: ContainerName) => `${n.namespace}/${n.pod}/${n.con
 
 /** The ContainerName a request's ContainerRef names, or INVALID_ARGUMENT without namespace and pod. */
 export function containerName(ref: ContainerRef | undefined): ContainerName {
-  if (!ref || !ref.namespace || !ref.pod) throw invalidArgument("container.namespace and container.pod are required");
+  if (!ref?.namespace || !ref.pod) throw invalidArgument("container.namespace and container.pod are required");
   return { namespace: ref.namespace, pod: ref.pod, container: ref.container };
 }

@@ -24,7 +24,11 @@ describe("connection caps from the fd limit", () => {
     expect(resolveLimits({}, 256)).toMatchObject({ maxConnections: 128, maxConnectionsPerPeer: 64, loweredFrom: 1024 });
     expect(resolveLimits({}, 1048576)).toMatchObject({ maxConnections: 1024, maxConnectionsPerPeer: 256 });
     expect(resolveLimits({}, 1048576).loweredFrom).toBeUndefined();
-    expect(resolveLimits({ maxConnections: 5000, maxConnectionsPerPeer: 3000 }, 4096)).toMatchObject({ maxConnections: 2048, maxConnectionsPerPeer: 3000, loweredFrom: 5000 });
+    expect(resolveLimits({ maxConnections: 5000, maxConnectionsPerPeer: 3000 }, 4096)).toMatchObject({
+      maxConnections: 2048,
+      maxConnectionsPerPeer: 3000,
+      loweredFrom: 5000,
+    });
     expect(resolveLimits({ maxConnections: 10 }, undefined)).toMatchObject({ maxConnections: 10, maxConnectionsPerPeer: 5 });
   });
 });

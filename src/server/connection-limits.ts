@@ -105,7 +105,8 @@ interface Conn {
 }
 
 /** The same key for the accepted socket, the TLS socket over it and an HTTP/2 session's socket proxy. */
-const keyOf = (s: Pick<net.Socket, "remoteAddress" | "remotePort" | "localAddress" | "localPort">) => `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
+const keyOf = (s: Pick<net.Socket, "remoteAddress" | "remotePort" | "localAddress" | "localPort">) =>
+  `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
 
 const peerOf = (address: string) => (address.startsWith("::ffff:") ? address.slice(7) : address);
 
@@ -129,7 +130,13 @@ export class ConnectionTable {
   ) {
     this.limits = resolveLimits(options);
     if (this.limits.loweredFrom !== undefined) {
-      logger?.warn({ msg: "connection cap lowered to fit the open-files limit", maxConnections: this.limits.maxConnections, configured: this.limits.loweredFrom, softFdLimit: this.limits.softFdLimit, reserve: FD_RESERVE });
+      logger?.warn({
+        msg: "connection cap lowered to fit the open-files limit",
+        maxConnections: this.limits.maxConnections,
+        configured: this.limits.loweredFrom,
+        softFdLimit: this.limits.softFdLimit,
+        reserve: FD_RESERVE,
+      });
     }
   }
 

@@ -16,7 +16,15 @@ export interface InProcessRouterOptions {
 
 /** Builds the router once; `transport(values)` is a per-request transport carrying that request's context values. */
 export function inProcessRouter(o: InProcessRouterOptions): { transport(contextValues: ContextValues): Transport } {
-  const router = createConnectRouter({ interceptors: o.interceptors, connect: true, grpc: false, grpcWeb: false, readMaxBytes: o.readMaxBytes, writeMaxBytes: o.readMaxBytes, acceptCompression: [] });
+  const router = createConnectRouter({
+    interceptors: o.interceptors,
+    connect: true,
+    grpc: false,
+    grpcWeb: false,
+    readMaxBytes: o.readMaxBytes,
+    writeMaxBytes: o.readMaxBytes,
+    acceptCompression: [],
+  });
   o.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return {
@@ -26,7 +34,15 @@ export function inProcessRouter(o: InProcessRouterOptions): { transport(contextV
         const handler = handlers.get(path);
         if (!handler) throw new ConnectError(`${path}: no such method`, Code.Unimplemented);
         const signal = req.signal ?? new AbortController().signal;
-        const res = await handler({ body: req.body ?? createAsyncIterable([]), httpVersion: "2.0", method: req.method, url: req.url, header: req.header, signal, contextValues });
+        const res = await handler({
+          body: req.body ?? createAsyncIterable([]),
+          httpVersion: "2.0",
+          method: req.method,
+          url: req.url,
+          header: req.header,
+          signal,
+          contextValues,
+        });
         return { body: res.body ?? createAsyncIterable([]), header: new Headers(res.header), status: res.status, trailer: new Headers(res.trailer) };
       };
       return createTransport({

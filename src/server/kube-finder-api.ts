@@ -49,11 +49,14 @@ export function kubeFinderApi(o: KubeFinderApiOptions): (req: Req, res: Res) => 
       if (url.pathname === TOKEN) {
         if (req.method !== "GET") throw new ConnectError(`${req.method} ${TOKEN}: use GET`, Code.Unimplemented);
         const auth = createClient(AuthService, transport);
-        const r = await auth.issueToken({}, { headers: { authorization: String(req.headers.authorization ?? "") }, signal: gone.signal }).catch((err: unknown) => {
-          // no AuthService on the router: the server runs without JWT auth
-          if (ConnectError.from(err).code === Code.Unimplemented) throw new ConnectError("this server does not issue tokens (start it with --auth jwt, --jwt-key and --auth-clients)", Code.FailedPrecondition);
-          throw err;
-        });
+        const r = await auth
+          .issueToken({}, { headers: { authorization: String(req.headers.authorization ?? "") }, signal: gone.signal })
+          .catch((err: unknown) => {
+            // no AuthService on the router: the server runs without JWT auth
+            if (ConnectError.from(err).code === Code.Unimplemented)
+              throw new ConnectError("this server does not issue tokens (start it with --auth jwt, --jwt-key and --auth-clients)", Code.FailedPrecondition);
+            throw err;
+          });
         return json(res, 200, { token: r.token });
       }
       const m = FILES.exec(url.pathname);
@@ -155,7 +158,8 @@ export function rfc3339Nano(seconds: bigint, nanos: number): string {
 
 /** A file's bytes (one `Range: bytes=a-b` honoured), streamed from Download with backpressure. */
 async function sendFile(files: Files, target: Target, st: FileEntry, req: Req, res: Res, call: Call): Promise<void> {
-  if (st.type !== FileType.REGULAR && st.type !== FileType.SYMLINK) throw new ConnectError(`${target.path}: not a regular file or a directory`, Code.FailedPrecondition);
+  if (st.type !== FileType.REGULAR && st.type !== FileType.SYMLINK)
+    throw new ConnectError(`${target.path}: not a regular file or a directory`, Code.FailedPrecondition);
   const size = Number(st.size);
   let offset = 0;
   let length = size;
@@ -200,7 +204,8 @@ async function sendFile(files: Files, target: Target, st: FileEntry, req: Req, r
 /** Each file part of the multipart body, streamed into Upload: written to a temp file, renamed over the target when complete. */
 async function upload(files: Files, dir: Target, req: Req, res: Res, call: Call): Promise<void> {
   const type = String(req.headers["content-type"] ?? "");
-  if (!/^multipart\/form-data/i.test(type)) throw new ConnectError(`Content-Type ${type || "(none)"}: send multipart/form-data with a "file" part`, Code.InvalidArgument);
+  if (!/^multipart\/form-data/i.test(type))
+    throw new ConnectError(`Content-Type ${type || "(none)"}: send multipart/form-data with a "file" part`, Code.InvalidArgument);
   // the directory must exist and be one (kube-finder's rule), and the caller must be allowed to see it
   const st = (await files.stat({ ...dir, followSymlinks: true }, call)).entry!;
   if (st.type !== FileType.DIRECTORY) throw new ConnectError(`subpath ${dir.path}: not a directory (uploads go into a directory)`, Code.FailedPrecondition);

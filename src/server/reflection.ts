@@ -47,7 +47,7 @@ export class ReflectionIndex {
     if (direct) return direct.file;
     // A method name: pkg.Service.Method
     const owner = this.registry.getService(symbol.slice(0, symbol.lastIndexOf(".")));
-    return owner && owner.methods.some((m) => `${owner.typeName}.${m.name}` === symbol) ? owner.file : undefined;
+    return owner?.methods.some((m) => `${owner.typeName}.${m.name}` === symbol) ? owner.file : undefined;
   }
 
   answer(req: { messageRequest: { case: string | undefined; value?: unknown } }): Answer {
@@ -68,9 +68,7 @@ export class ReflectionIndex {
         return notFound("extension");
       case "allExtensionNumbersOfType": {
         const type = this.registry.getMessage(value as string);
-        return type
-          ? ({ allExtensionNumbersResponse: { baseTypeName: type.typeName, extensionNumber: [] } } as Answer)
-          : notFound(`type ${value}`);
+        return type ? ({ allExtensionNumbersResponse: { baseTypeName: type.typeName, extensionNumber: [] } } as Answer) : notFound(`type ${value}`);
       }
       default:
         return { errorResponse: { errorCode: 3, errorMessage: "unknown reflection request" } };

@@ -90,5 +90,9 @@ export function requestPeerCertificate(req: NodeRequest): PeerCertificate | unde
   // Node returns {} (or null once the socket is gone) when no certificate was sent.
   if (!cert || Object.keys(cert).length === 0) return undefined;
   const authorizationError = socket.authorizationError === undefined || socket.authorizationError === null ? undefined : String(socket.authorizationError);
-  return { authorized: socket.authorized === true, ...(authorizationError ? { authorizationError } : {}), subject: (cert.subject ?? {}) as unknown as PeerCertificate["subject"] };
+  return {
+    authorized: socket.authorized === true,
+    ...(authorizationError ? { authorizationError } : {}),
+    subject: (cert.subject ?? {}) as unknown as PeerCertificate["subject"],
+  };
 }

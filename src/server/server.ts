@@ -109,7 +109,10 @@ export function createServer(options: ServerOptions) {
   const upload = uploadFastPath({ impl: files.upload, ...fast });
   // the file browser page at / and kube-finder's REST API (/apis/v1/…): plain HTTP beside the RPCs
   const web = [staticPage(), kubeFinderApi({ routes, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes })];
-  const forward = options.forward || options.forwarded ? forwardRoute({ forward: options.forward, forwarded: options.forwarded, maxMessageBytes: maxBytes, logger }) : undefined;
+  const forward =
+    options.forward || options.forwarded
+      ? forwardRoute({ forward: options.forward, forwarded: options.forwarded, maxMessageBytes: maxBytes, logger })
+      : undefined;
   const route: typeof handler = (req, res) => {
     if (web.some((serve) => serve(req, res))) return;
     // before the fast paths: a call for a pod on another node is forwarded as it arrived
@@ -127,7 +130,10 @@ export function createServer(options: ServerOptions) {
   };
   // Same-origin means these (set once listening: the port is known then), unless cors.publicOrigins says otherwise.
   let ownOrigins: readonly string[] = [];
-  const transport: Transport = createTransport(withCors(route, options.cors, () => ownOrigins), { ...options, logger });
+  const transport: Transport = createTransport(
+    withCors(route, options.cors, () => ownOrigins),
+    { ...options, logger },
+  );
 
   return {
     health,
@@ -142,7 +148,10 @@ export function createServer(options: ServerOptions) {
           const wildcard = address.address === "0.0.0.0" || address.address === "::";
           // a port serving TLS and cleartext is reached as either origin
           const schemes: ("http" | "https")[] = options.tls?.allowCleartext ? ["https", "http"] : [scheme];
-          ownOrigins = schemes.flatMap((sc) => [...loopbackOrigins(sc, address.port), ...(wildcard ? [] : [normalizeOrigin(`${sc}://${urlHost}:${address.port}`)!])]);
+          ownOrigins = schemes.flatMap((sc) => [
+            ...loopbackOrigins(sc, address.port),
+            ...(wildcard ? [] : [normalizeOrigin(`${sc}://${urlHost}:${address.port}`)!]),
+          ]);
           resolve({
             port: address.port,
             host: address.address,

@@ -8,7 +8,6 @@ import { readFileSync, readdirSync } from "node:fs";
 import type { FastPathRequest as Req, FastPathResponse as Res } from "./fast-path/wire-protocols.js";
 import { fileURLToPath } from "node:url";
 
-
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self'",

@@ -164,7 +164,9 @@ function ask(question: string, value?: string, okLabel = "OK"): Promise<string |
   dialog.showModal();
   if (value !== undefined) input.select();
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? (value === undefined ? "ok" : input.value.trim()) : undefined), { once: true });
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? (value === undefined ? "ok" : input.value.trim()) : undefined), {
+      once: true,
+    });
   });
 }
 
@@ -257,7 +259,12 @@ document.querySelector('[data-sort="name"]')!.classList.add("sorted");
 
 $<HTMLFormElement>("container-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  go({ namespace: $<HTMLInputElement>("ns").value.trim(), pod: $<HTMLInputElement>("pod").value.trim(), container: $<HTMLInputElement>("ctr").value.trim(), path: "/" });
+  go({
+    namespace: $<HTMLInputElement>("ns").value.trim(),
+    pod: $<HTMLInputElement>("pod").value.trim(),
+    container: $<HTMLInputElement>("ctr").value.trim(),
+    path: "/",
+  });
 });
 
 /**
@@ -267,7 +274,11 @@ $<HTMLFormElement>("container-form").addEventListener("submit", (ev) => {
  */
 function rememberContainer(): void {
   const recent: Record<string, string[]> = JSON.parse(localStorage.getItem("podfiles.recent") ?? "{}");
-  for (const [k, v] of [["ns", place.namespace], ["pod", place.pod], ["ctr", place.container]] as const) {
+  for (const [k, v] of [
+    ["ns", place.namespace],
+    ["pod", place.pod],
+    ["ctr", place.container],
+  ] as const) {
     recent[k] = [v, ...(recent[k] ?? []).filter((x) => x !== v)].slice(0, 10);
     $(`recent-${k}`).replaceChildren(...recent[k]!.map((x) => Object.assign(document.createElement("option"), { value: x })));
   }

@@ -202,14 +202,17 @@ export class Transfers {
         overwrite: job.overwrite ? ("overwrite" as const) : ("fail" as const),
         makeParents: true,
         onSession: (uploadId: string) => putStored({ ...rec, uploadId }),
-        onProgress: (p: { bytes: number; total?: number }) => item.progress(resumedFrom + p.bytes, file.size, resumedFrom ? `resumed at ${formatBytes(resumedFrom)} · ` : ""),
+        onProgress: (p: { bytes: number; total?: number }) =>
+          item.progress(resumedFrom + p.bytes, file.size, resumedFrom ? `resumed at ${formatBytes(resumedFrom)} · ` : ""),
       };
       item.restart();
       item.state("running", "starting…");
       let result;
       if (rec.uploadId) {
         try {
-          resumedFrom = Number((await client.rpc.queryUpload({ container: { ...container, container: container.container ?? "" }, path, uploadId: rec.uploadId })).committedSize);
+          resumedFrom = Number(
+            (await client.rpc.queryUpload({ container: { ...container, container: container.container ?? "" }, path, uploadId: rec.uploadId })).committedSize,
+          );
           item.li.dataset.resumedFrom = String(resumedFrom);
           item.state("running", `resuming at ${formatBytes(resumedFrom)} of ${formatBytes(file.size)}…`);
           result = await client.upload(file, path, { ...options, uploadId: rec.uploadId });
@@ -226,7 +229,10 @@ export class Transfers {
       dropStored(key);
       const secs = item.elapsedSeconds();
       item.clearButtons();
-      item.state("done", `uploaded ${formatBytes(file.size)}${secs ? ` in ${secs.toFixed(1)} s (${formatBytes(result.bytes / secs)}/s)` : ""} · SHA-256 ${result.sha256.slice(0, 12)}… checked by the server`);
+      item.state(
+        "done",
+        `uploaded ${formatBytes(file.size)}${secs ? ` in ${secs.toFixed(1)} s (${formatBytes(result.bytes / secs)}/s)` : ""} · SHA-256 ${result.sha256.slice(0, 12)}… checked by the server`,
+      );
       this.onUploaded(path);
     } catch (err) {
       // a reload or a closed tab cancels the calls in flight: keep the session for the next page
@@ -236,7 +242,10 @@ export class Transfers {
       if (signal.aborted) {
         const rec = loadStore().find((r) => r.key === key);
         dropStored(key);
-        if (rec?.uploadId) void client.rpc.abortUpload({ container: { ...container, container: container.container ?? "" }, path, uploadId: rec.uploadId }).catch(() => undefined);
+        if (rec?.uploadId)
+          void client.rpc
+            .abortUpload({ container: { ...container, container: container.container ?? "" }, path, uploadId: rec.uploadId })
+            .catch(() => undefined);
         item.state("cancelled", "cancelled");
         return;
       }
@@ -287,7 +296,10 @@ export class Transfers {
       discard.textContent = "Discard";
       discard.addEventListener("click", () => {
         dropStored(r.key);
-        if (r.uploadId) void this.client().rpc.abortUpload({ container: { ...r.container, container: r.container.container ?? "" }, path: r.path, uploadId: r.uploadId }).catch(() => undefined);
+        if (r.uploadId)
+          void this.client()
+            .rpc.abortUpload({ container: { ...r.container, container: r.container.container ?? "" }, path: r.path, uploadId: r.uploadId })
+            .catch(() => undefined);
         this.showInterrupted();
       });
       line.append(discard);
@@ -329,7 +341,10 @@ export class Transfers {
       const secs = item.elapsedSeconds();
       item.clearButtons();
       item.li.dataset.sha256 = verified.sha256;
-      item.state("done", `${formatBytes(verified.bytes)}${secs ? ` in ${secs.toFixed(1)} s (${formatBytes(verified.bytes / secs)}/s)` : ""} · SHA-256 verified ${verified.sha256.slice(0, 12)}…`);
+      item.state(
+        "done",
+        `${formatBytes(verified.bytes)}${secs ? ` in ${secs.toFixed(1)} s (${formatBytes(verified.bytes / secs)}/s)` : ""} · SHA-256 verified ${verified.sha256.slice(0, 12)}…`,
+      );
     } catch (err) {
       item.clearButtons();
       const { code, text } = describeError(err);

@@ -22,7 +22,10 @@ describe("Basic back-off", () => {
   let s: AuthTestServer;
   beforeAll(async () => {
     const hash = await hashPassword("right-password", { ln: 10, r: 8, p: 1 });
-    const clients = parseClients(JSON.stringify({ clients: ["a", "b", "c", "d"].map((name) => ({ name, passwordHash: hash, scope: { namespaces: ["*"], verbs: ["get"] } })) }), "test");
+    const clients = parseClients(
+      JSON.stringify({ clients: ["a", "b", "c", "d"].map((name) => ({ name, passwordHash: hash, scope: { namespaces: ["*"], verbs: ["get"] } })) }),
+      "test",
+    );
     // 2 free failures, then 400 ms, 800 ms, …; the address allows 5 before it backs off
     s = await startAuthServer({ jwt: { keys: [key("k", hsSecret())], clients }, backoff: { freeFailures: 2, baseMs: 400, maxMs: 2000, forgetMs: 1000 } });
   });
@@ -43,7 +46,9 @@ describe("Basic back-off", () => {
     expect(err?.rawMessage).toMatch(/too many failed logins for client "a" or from 127\.0\.0\.1: retry in 1 s/);
     await sleep(Math.max(0, 450 - (Date.now() - t0)));
     expect(await code(s.auth.issueToken({}, basic("a", "right-password")))).toBe("ok");
-    expect(s.audit).toContainEqual(expect.objectContaining({ who: "jwt:a", method: "podfiles.v1.AuthService/IssueToken", result: "denied", code: "ResourceExhausted", peer: "127.0.0.1" }));
+    expect(s.audit).toContainEqual(
+      expect.objectContaining({ who: "jwt:a", method: "podfiles.v1.AuthService/IssueToken", result: "denied", code: "ResourceExhausted", peer: "127.0.0.1" }),
+    );
   });
 
   it("per source address: failures spread over client names lock the address out for every client", async () => {
@@ -75,7 +80,9 @@ describe("CORS", () => {
     expect(hdr(res, "access-control-allow-origin")).toBe("https://files.example.com");
     expect(hdr(res, "access-control-allow-methods")).toBe("POST, GET");
     const allowed = hdr(res, "access-control-allow-headers")!.split(", ");
-    expect(allowed).toEqual(expect.arrayContaining(["Content-Type", "Connect-Protocol-Version", "Connect-Timeout-Ms", "X-Grpc-Web", "X-User-Agent", "Grpc-Timeout", "Authorization"]));
+    expect(allowed).toEqual(
+      expect.arrayContaining(["Content-Type", "Connect-Protocol-Version", "Connect-Timeout-Ms", "X-Grpc-Web", "X-User-Agent", "Grpc-Timeout", "Authorization"]),
+    );
     expect(allowed).toEqual(ALLOWED_HEADERS);
     expect(hdr(res, "access-control-allow-credentials")).toBeNull();
     expect(hdr(res, "vary")).toBe("Origin");
@@ -85,7 +92,11 @@ describe("CORS", () => {
     const res = await preflight("https://evil.example.net");
     expect(res.status).toBe(403);
     expect(hdr(res, "access-control-allow-origin")).toBeNull();
-    const post = await rawRequest(`${s.url}/podfiles.v1.FileService/Stat`, { method: "POST", headers: { origin: "https://evil.example.net", "content-type": "application/json" }, body: "{}" });
+    const post = await rawRequest(`${s.url}/podfiles.v1.FileService/Stat`, {
+      method: "POST",
+      headers: { origin: "https://evil.example.net", "content-type": "application/json" },
+      body: "{}",
+    });
     expect(post.status).toBe(403);
   });
 
@@ -105,9 +116,15 @@ describe("CORS", () => {
   it("default: same-origin only (the server's own loopback origin passes; others are refused)", async () => {
     const d = await startAuthServer({ jwt: { keys: [key("k", hsSecret())] } });
     try {
-      const same = await rawRequest(`${d.url}/podfiles.v1.FileService/Stat`, { method: "OPTIONS", headers: { origin: d.url, "access-control-request-method": "POST" } });
+      const same = await rawRequest(`${d.url}/podfiles.v1.FileService/Stat`, {
+        method: "OPTIONS",
+        headers: { origin: d.url, "access-control-request-method": "POST" },
+      });
       expect(same.status).toBe(204);
-      const other = await rawRequest(`${d.url}/podfiles.v1.FileService/Stat`, { method: "OPTIONS", headers: { origin: "https://files.example.com", "access-control-request-method": "POST" } });
+      const other = await rawRequest(`${d.url}/podfiles.v1.FileService/Stat`, {
+        method: "OPTIONS",
+        headers: { origin: "https://files.example.com", "access-control-request-method": "POST" },
+      });
       expect(other.status).toBe(403);
     } finally {
       await d.close();

@@ -44,12 +44,16 @@ describe("serve auth flags", () => {
     await expect(serve(["--host", "0.0.0.0", "--auth", "jwt"])).rejects.toThrow(/--auth jwt needs a key: --jwt-key <file>.*no built-in key/);
     expect(() => buildAuth(parse(["--jwt-key", "x"]), { host: "127.0.0.1", logger: silentLogger })).toThrow(/--auth is none/);
     expect(() => buildAuth(parse(["--auth", "ldap"]), { host: "127.0.0.1", logger: silentLogger })).toThrow(/unknown mode "ldap"/);
-    expect(() => buildAuth(parse(["--auth", "jwt", "--jwt-key", "/nonexistent/k"]), { host: "127.0.0.1", logger: silentLogger })).toThrow(/--jwt-key \/nonexistent\/k: no such file/);
-    expect(() => buildAuth(parse(["--auth", "jwt", "--jwt-key", writeTmp("short.key", "short")]), { host: "127.0.0.1", logger: silentLogger })).toThrow(/at least 32 bytes/);
-    const clients = writeTmp("clients.json", JSON.stringify({ clients: [{ name: "x", passwordHash: "plain", scope: { namespaces: ["a"], verbs: ["get"] } }] }));
-    expect(() => buildAuth(parse(["--auth", "jwt", "--jwt-key", writeTmp("k.key", hsSecret()), "--auth-clients", clients]), { host: "127.0.0.1", logger: silentLogger })).toThrow(
-      /passwordHash: not a scrypt hash/,
+    expect(() => buildAuth(parse(["--auth", "jwt", "--jwt-key", "/nonexistent/k"]), { host: "127.0.0.1", logger: silentLogger })).toThrow(
+      /--jwt-key \/nonexistent\/k: no such file/,
     );
+    expect(() => buildAuth(parse(["--auth", "jwt", "--jwt-key", writeTmp("short.key", "short")]), { host: "127.0.0.1", logger: silentLogger })).toThrow(
+      /at least 32 bytes/,
+    );
+    const clients = writeTmp("clients.json", JSON.stringify({ clients: [{ name: "x", passwordHash: "plain", scope: { namespaces: ["a"], verbs: ["get"] } }] }));
+    expect(() =>
+      buildAuth(parse(["--auth", "jwt", "--jwt-key", writeTmp("k.key", hsSecret()), "--auth-clients", clients]), { host: "127.0.0.1", logger: silentLogger }),
+    ).toThrow(/passwordHash: not a scrypt hash/);
   });
 
   describe("--auth jwt on 0.0.0.0, end to end", () => {
@@ -58,7 +62,10 @@ describe("serve auth flags", () => {
 
     it("Basic → IssueToken → bearer calls; without a token UNAUTHENTICATED", async () => {
       const keyFile = writeTmp("2025-01.key", hsSecret());
-      const clients = writeTmp("clients.json", JSON.stringify({ clients: [{ name: "ci", passwordHash: await hashPassword("s3cret-pass"), scope: { namespaces: ["local"], verbs: ["get"] } }] }));
+      const clients = writeTmp(
+        "clients.json",
+        JSON.stringify({ clients: [{ name: "ci", passwordHash: await hashPassword("s3cret-pass"), scope: { namespaces: ["local"], verbs: ["get"] } }] }),
+      );
       const opts = parse(["--auth", "jwt", "--jwt-key", keyFile, "--auth-clients", clients, "--cors-origin", "https://ui.example.com"]);
       const built = buildAuth(opts, { host: "0.0.0.0", logger: silentLogger });
       expect(built.summary).toMatch(/jwt \(signing key 2025-01, issuer podfiles, audience podfiles, 1 token clients\)/);

@@ -37,15 +37,24 @@ describe("client-certificate flags", () => {
   afterAll(() => ca?.close());
 
   it("are refused where they cannot work, with a message that says why", () => {
-    expect(() => validateServe(serveOpts(["--auth", "jwt", "--jwt-key", "k", "--client-ca-file", ca.certFile]))).toThrow(/--client-ca-file needs --auth kubernetes: a certificate's user \(CN\)/);
+    expect(() => validateServe(serveOpts(["--auth", "jwt", "--jwt-key", "k", "--client-ca-file", ca.certFile]))).toThrow(
+      /--client-ca-file needs --auth kubernetes: a certificate's user \(CN\)/,
+    );
     expect(() => validateServe(serveOpts(["--client-ca-file", ca.certFile]))).toThrow(/needs --auth kubernetes/);
-    expect(() => validateServe(serveOpts(["--auth", "kubernetes", "--client-ca-file", "/nonexistent/ca.crt"]))).toThrow("--client-ca-file /nonexistent/ca.crt: no such file");
-    expect(() => validateServe(serveOpts(["--auth", "kubernetes", "--client-ca-file", writeTmp("ca.crt", "not a certificate")]))).toThrow(/not a PEM certificate bundle/);
+    expect(() => validateServe(serveOpts(["--auth", "kubernetes", "--client-ca-file", "/nonexistent/ca.crt"]))).toThrow(
+      "--client-ca-file /nonexistent/ca.crt: no such file",
+    );
+    expect(() => validateServe(serveOpts(["--auth", "kubernetes", "--client-ca-file", writeTmp("ca.crt", "not a certificate")]))).toThrow(
+      /not a PEM certificate bundle/,
+    );
     expect(() => validateServe(serveOpts(["--allow-cleartext"]))).toThrow("--allow-cleartext goes with --tls-cert (without TLS the port is cleartext anyway)");
     expect(() => validateAgent(agentOpts(["--auth", "none", "--client-ca-file", ca.certFile]))).toThrow(/needs --auth kubernetes/);
     // the agent's own default (the cluster's CA) is off without --auth kubernetes, and "none" is always accepted
     expect(validateAgent(agentOpts(["--auth", "jwt", "--client-ca-file", "none"])).listen.clientCaFile).toBe("none");
-    expect(validateAgent(agentOpts(["--auth", "kubernetes", "--tls-cert", "c", "--tls-key", "k", "--allow-cleartext"])).listen).toMatchObject({ tls: { certFile: "c", keyFile: "k" }, allowCleartext: true });
+    expect(validateAgent(agentOpts(["--auth", "kubernetes", "--tls-cert", "c", "--tls-key", "k", "--allow-cleartext"])).listen).toMatchObject({
+      tls: { certFile: "c", keyFile: "k" },
+      allowCleartext: true,
+    });
   });
 
   describe("serve --auth kubernetes --client-ca-file, no --tls-cert", () => {
@@ -54,7 +63,13 @@ describe("client-certificate flags", () => {
     let root: string;
 
     beforeAll(async () => {
-      api = await startStandInApiServer({ tokens: { "token-bob": { username: "bob" } }, grants: [{ group: "team-a", namespace: "local", verbs: ["get"] }, { user: "bob", namespace: "local", verbs: ["get"] }] });
+      api = await startStandInApiServer({
+        tokens: { "token-bob": { username: "bob" } },
+        grants: [
+          { group: "team-a", namespace: "local", verbs: ["get"] },
+          { user: "bob", namespace: "local", verbs: ["get"] },
+        ],
+      });
       const kubeconfig = join(tmpDir(), "kubeconfig");
       writeFileSync(kubeconfig, api.kubeConfig.exportConfig());
       const o = { ...serveOpts(["--auth", "kubernetes", "--client-ca-file", ca.certFile, "--host", "127.0.0.1"]), kubeconfig };

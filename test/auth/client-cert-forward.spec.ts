@@ -96,13 +96,19 @@ describe("a TLS client certificate identity through a forwarding agent", () => {
   const viaA = (cert: Pem | undefined, httpVersion: "1.1" | "2", interceptors: Interceptor[] = []) => {
     const nodeOptions = { ca: servingCa.cert, ...(cert ? { cert: cert.cert, key: cert.key } : {}) };
     const baseUrl = a.url;
-    const transport = httpVersion === "2" ? createGrpcTransport({ baseUrl, nodeOptions, interceptors }) : createConnectTransport({ baseUrl, httpVersion, nodeOptions, interceptors });
+    const transport =
+      httpVersion === "2"
+        ? createGrpcTransport({ baseUrl, nodeOptions, interceptors })
+        : createConnectTransport({ baseUrl, httpVersion, nodeOptions, interceptors });
     return createClient(FileService, transport);
   };
-  const setHeaders = (h: Record<string, string>): Interceptor => (next) => (req) => {
-    for (const [k, v] of Object.entries(h)) req.header.set(k, v);
-    return next(req);
-  };
+  const setHeaders =
+    (h: Record<string, string>): Interceptor =>
+    (next) =>
+    (req) => {
+      for (const [k, v] of Object.entries(h)) req.header.set(k, v);
+      return next(req);
+    };
 
   it("alice's certificate at node-a, pod on node-b: served by node-b, whose SubjectAccessReview sees alice in [team-a, system:authenticated]", async () => {
     const beforeA = sars(apiA).length;
@@ -113,7 +119,11 @@ describe("a TLS client certificate identity through a forwarding agent", () => {
     }
     // one review: node-b keeps the decision (--authz-cache-seconds) for the second call
     expect(sars(apiB).slice(beforeB)).toEqual([
-      expect.objectContaining({ user: "alice", groups: ["team-a", "system:authenticated"], resourceAttributes: expect.objectContaining({ verb: "get", namespace: "ns", name: "pod-b" }) }),
+      expect.objectContaining({
+        user: "alice",
+        groups: ["team-a", "system:authenticated"],
+        resourceAttributes: expect.objectContaining({ verb: "get", namespace: "ns", name: "pod-b" }),
+      }),
     ]);
     // the forwarding agent authenticated (no API call for a certificate) but authorized nothing: the serving agent decides
     expect(sars(apiA).length).toBe(beforeA);
@@ -122,7 +132,13 @@ describe("a TLS client certificate identity through a forwarding agent", () => {
 
   it("writes are authorized and audited at node-b as alice, forwarded by node-a", async () => {
     await viaA(alice, "2").makeDirectory({ container: podB, path: "/by-alice" });
-    expect(auditB().at(-1)).toMatchObject({ who: "alice", kind: "kubernetes", forwarded_by: "node-a", method: "podfiles.v1.FileService/MakeDirectory", result: "ok" });
+    expect(auditB().at(-1)).toMatchObject({
+      who: "alice",
+      kind: "kubernetes",
+      forwarded_by: "node-a",
+      method: "podfiles.v1.FileService/MakeDirectory",
+      result: "ok",
+    });
     expect(sars(apiB).at(-1)).toMatchObject({ user: "alice", groups: ["team-a", "system:authenticated"], resourceAttributes: { verb: "create" } });
   });
 
@@ -147,7 +163,10 @@ describe("a TLS client certificate identity through a forwarding agent", () => {
       ["without the hop marker", forged],
       ["with the hop marker and no agent credential", { ...forged, "podfiles-forwarded-by": "node-a" }],
       ["with the hop marker and a forged agent credential", { ...forged, "podfiles-forwarded-by": "node-a", "podfiles-agent-authorization": "Bearer forged" }],
-      ["with the hop marker and another ServiceAccount's token", { ...forged, "podfiles-forwarded-by": "node-a", "podfiles-agent-authorization": "Bearer token-other-sa" }],
+      [
+        "with the hop marker and another ServiceAccount's token",
+        { ...forged, "podfiles-forwarded-by": "node-a", "podfiles-agent-authorization": "Bearer token-other-sa" },
+      ],
     ];
     it.each(cases)("%s", async (_, headers) => {
       const before = sars(apiB).length;
@@ -161,19 +180,34 @@ describe("a TLS client certificate identity through a forwarding agent", () => {
   });
 
   it("a verified agent credential with an Authorization header: the bearer wins over the assertion", async () => {
-    const hop = { "podfiles-forwarded-by": "node-a", "podfiles-agent-authorization": "Bearer agent-a-sa", "podfiles-forwarded-user": "alice", "podfiles-forwarded-groups": "team-a,system:authenticated" };
-    const [c, msg] = await code(fileClients(b.url, [setHeaders({ ...hop, authorization: "Bearer token-nogrant" })]).grpc.stat({ container: podB, path: "/hello.txt" }));
+    const hop = {
+      "podfiles-forwarded-by": "node-a",
+      "podfiles-agent-authorization": "Bearer agent-a-sa",
+      "podfiles-forwarded-user": "alice",
+      "podfiles-forwarded-groups": "team-a,system:authenticated",
+    };
+    const [c, msg] = await code(
+      fileClients(b.url, [setHeaders({ ...hop, authorization: "Bearer token-nogrant" })]).grpc.stat({ container: podB, path: "/hello.txt" }),
+    );
     expect(c).toBe(Code.PermissionDenied);
     expect(msg).toMatch(/^nobody cannot get/);
     expect(sars(apiB).at(-1)).toMatchObject({ user: "nobody" });
-    const [c2] = await code(fileClients(b.url, [setHeaders({ ...hop, authorization: "Bearer not-a-token" })]).grpc.stat({ container: podB, path: "/hello.txt" }));
+    const [c2] = await code(
+      fileClients(b.url, [setHeaders({ ...hop, authorization: "Bearer not-a-token" })]).grpc.stat({ container: podB, path: "/hello.txt" }),
+    );
     expect(c2).toBe(Code.Unauthenticated);
   });
 
   it("a verified agent with a malformed assertion: UNAUTHENTICATED saying so, no review", async () => {
     const hop = { "podfiles-forwarded-by": "node-a", "podfiles-agent-authorization": "Bearer agent-a-sa" };
     const before = sars(apiB).length;
-    const malformed: Record<string, string>[] = [{ "podfiles-forwarded-user": "" }, { "podfiles-forwarded-user": "al ice" }, { "podfiles-forwarded-user": "%zz" }, { "podfiles-forwarded-user": "alice", "podfiles-forwarded-groups": "team-a,,x" }, { "podfiles-forwarded-groups": "team-a" }];
+    const malformed: Record<string, string>[] = [
+      { "podfiles-forwarded-user": "" },
+      { "podfiles-forwarded-user": "al ice" },
+      { "podfiles-forwarded-user": "%zz" },
+      { "podfiles-forwarded-user": "alice", "podfiles-forwarded-groups": "team-a,,x" },
+      { "podfiles-forwarded-groups": "team-a" },
+    ];
     for (const bad of malformed) {
       const [c, msg] = await code(fileClients(b.url, [setHeaders({ ...hop, ...bad })]).grpc.stat({ container: podB, path: "/hello.txt" }));
       expect([c, msg]).toEqual([Code.Unauthenticated, expect.stringMatching(/forwarded identity/)]);
@@ -183,11 +217,15 @@ describe("a TLS client certificate identity through a forwarding agent", () => {
 
   it("a verified agent's well-formed assertion is what node-b authorizes (the serving side on its own)", async () => {
     const hop = { "podfiles-forwarded-by": "node-a", "podfiles-agent-authorization": "Bearer agent-a-sa" };
-    const st = await fileClients(b.url, [setHeaders({ ...hop, "podfiles-forwarded-user": "dave%2C%20jr%C3%A9", "podfiles-forwarded-groups": "team-a,system%3Aauthenticated,x%2Cy" })]).connectJson.stat({ container: podB, path: "/hello.txt" });
+    const st = await fileClients(b.url, [
+      setHeaders({ ...hop, "podfiles-forwarded-user": "dave%2C%20jr%C3%A9", "podfiles-forwarded-groups": "team-a,system%3Aauthenticated,x%2Cy" }),
+    ]).connectJson.stat({ container: podB, path: "/hello.txt" });
     expect(st.entry?.name).toBe("hello.txt");
     expect(sars(apiB).at(-1)).toMatchObject({ user: "dave, jré", groups: ["team-a", "system:authenticated", "x,y"] });
     // no group: the user alone (carol has no grant)
-    const [c, msg] = await code(fileClients(b.url, [setHeaders({ ...hop, "podfiles-forwarded-user": "carol" })]).grpc.stat({ container: podB, path: "/hello.txt" }));
+    const [c, msg] = await code(
+      fileClients(b.url, [setHeaders({ ...hop, "podfiles-forwarded-user": "carol" })]).grpc.stat({ container: podB, path: "/hello.txt" }),
+    );
     expect([c, msg]).toEqual([Code.PermissionDenied, expect.stringMatching(/^carol cannot get/)]);
     expect(sars(apiB).at(-1)).toMatchObject({ user: "carol", groups: [] });
   });

@@ -19,7 +19,14 @@ import { bearer, startAuthServer, startStandInApiServer, type AuthTestServer } f
 
 const container = { namespace: "local", pod: "local", container: "local" };
 const pkg = grpc.loadPackageDefinition(
-  protoLoader.loadSync("podfiles/v1/files.proto", { includeDirs: [join(repoRoot, "proto")], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true }),
+  protoLoader.loadSync("podfiles/v1/files.proto", {
+    includeDirs: [join(repoRoot, "proto")],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  }),
 ) as any;
 
 describe("TLS client certificates (openssl test CAs, stand-in API server)", () => {
@@ -82,14 +89,29 @@ describe("TLS client certificates (openssl test CAs, stand-in API server)", () =
     });
   const sdk = (cert: Pem | undefined, httpVersion: "1.1" | "2") => {
     const nodeOptions = { ca: servingCa.cert, ...(cert ? { cert: cert.cert, key: cert.key } : {}) };
-    const transport = httpVersion === "2" ? createGrpcTransport({ baseUrl: https, nodeOptions }) : createConnectTransport({ baseUrl: https, httpVersion, nodeOptions });
+    const transport =
+      httpVersion === "2" ? createGrpcTransport({ baseUrl: https, nodeOptions }) : createConnectTransport({ baseUrl: https, httpVersion, nodeOptions });
     return createClient(FileService, transport);
   };
   const curl = (args: string[]) =>
     new Promise<{ status: number; body: string }>((resolve, reject) =>
       execFile(
         "curl",
-        ["-sS", "--max-time", "10", "--cacert", servingCa.certFile, "-H", "content-type: application/json", "-d", JSON.stringify({ container, path: "/hello.txt" }), "-w", "\n%{http_code}", ...args, `${https}/podfiles.v1.FileService/Stat`],
+        [
+          "-sS",
+          "--max-time",
+          "10",
+          "--cacert",
+          servingCa.certFile,
+          "-H",
+          "content-type: application/json",
+          "-d",
+          JSON.stringify({ container, path: "/hello.txt" }),
+          "-w",
+          "\n%{http_code}",
+          ...args,
+          `${https}/podfiles.v1.FileService/Stat`,
+        ],
         (err, stdout) => {
           if (err) return reject(err);
           const i = stdout.lastIndexOf("\n");
@@ -105,7 +127,11 @@ describe("TLS client certificates (openssl test CAs, stand-in API server)", () =
     expect(api.calls.tokenReviews).toBe(before.tokenReviews);
     expect(api.calls.subjectAccessReviews).toBe(before.subjectAccessReviews + 1);
     // system:authenticated: the API server adds it to every user it authenticates, so RBAC sees the same
-    expect(lastSar()).toMatchObject({ user: "alice", groups: ["team-a", "system:authenticated"], resourceAttributes: { verb: "get", namespace: "local", name: "local" } });
+    expect(lastSar()).toMatchObject({
+      user: "alice",
+      groups: ["team-a", "system:authenticated"],
+      resourceAttributes: { verb: "get", namespace: "local", name: "local" },
+    });
     expect(lastSar()).not.toHaveProperty("uid");
   });
 
@@ -165,7 +191,10 @@ describe("TLS client certificates (openssl test CAs, stand-in API server)", () =
     md.set("authorization", "Bearer token-bob");
     expect(await grpcStat(undefined, "/hello.txt", md)).toEqual(["OK", "hello.txt"]);
     expect((await sdk(undefined, "1.1").stat({ container, path: "/hello.txt" }, bearer("token-bob"))).entry?.name).toBe("hello.txt");
-    expect(await grpcStat(undefined)).toEqual(["UNAUTHENTICATED", "no credentials: send Authorization: Bearer <token> or a TLS client certificate signed by the cluster's client CA"]);
+    expect(await grpcStat(undefined)).toEqual([
+      "UNAUTHENTICATED",
+      "no credentials: send Authorization: Bearer <token> or a TLS client certificate signed by the cluster's client CA",
+    ]);
   });
 
   it("a bearer token wins over the certificate: alice's certificate with nobody's token is nobody", async () => {
@@ -188,21 +217,33 @@ describe("TLS client certificates (openssl test CAs, stand-in API server)", () =
     const plain = grpcJsCleartext(s.port);
     const md = new grpc.Metadata();
     md.set("authorization", "Bearer token-bob");
-    const got = await new Promise<string>((resolve) => plain.Stat({ container, path: "/hello.txt" }, md, (err: grpc.ServiceError | null) => resolve(err ? grpc.status[err.code] : "OK")));
+    const got = await new Promise<string>((resolve) =>
+      plain.Stat({ container, path: "/hello.txt" }, md, (err: grpc.ServiceError | null) => resolve(err ? grpc.status[err.code] : "OK")),
+    );
     plain.close();
     expect(got).toBe("OK");
   });
 
   it("without allowCleartext a TLS port stays TLS only: a cleartext request gets no answer", async () => {
     const serving = servingCa.serving();
-    const tlsOnly = await startAuthServer({ kubernetes: { reviews: kubeReviews(api.kubeConfig), clientCertificates: true } }, { tls: { cert: serving.cert, key: serving.key, clientCa: clientCa.cert } });
+    const tlsOnly = await startAuthServer(
+      { kubernetes: { reviews: kubeReviews(api.kubeConfig), clientCertificates: true } },
+      { tls: { cert: serving.cert, key: serving.key, clientCa: clientCa.cert } },
+    );
     try {
       expect(tlsOnly.cleartextUrl).toBeUndefined();
       const plain = createClient(FileService, createConnectTransport({ baseUrl: `http://127.0.0.1:${tlsOnly.port}`, httpVersion: "1.1" }));
       // the TLS server reads the request line as a broken handshake and drops the connection: ABORTED ("socket hang up")
       const [c, msg] = await code(plain.stat({ container, path: "/" }, { ...bearer("token-bob"), timeoutMs: 5000 }));
       expect([c, msg]).toEqual([Code.Aborted, expect.stringMatching(/socket hang up/)]);
-      const h1 = createClient(FileService, createConnectTransport({ baseUrl: `https://127.0.0.1:${tlsOnly.port}`, httpVersion: "1.1", nodeOptions: { ca: servingCa.cert, cert: certs.alice.cert, key: certs.alice.key } }));
+      const h1 = createClient(
+        FileService,
+        createConnectTransport({
+          baseUrl: `https://127.0.0.1:${tlsOnly.port}`,
+          httpVersion: "1.1",
+          nodeOptions: { ca: servingCa.cert, cert: certs.alice.cert, key: certs.alice.key },
+        }),
+      );
       expect((await h1.stat({ container, path: "/" })).entry?.path).toBe("/");
     } finally {
       await tlsOnly.close();

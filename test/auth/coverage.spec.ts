@@ -67,7 +67,10 @@ function transports(url: string): Record<string, Transport> {
   };
 }
 
-const protectedMethods = [...FileService.methods.map((m) => [FileService, m] as const), ...AuthService.methods.filter((m) => m.name !== "IssueToken").map((m) => [AuthService, m] as const)];
+const protectedMethods = [
+  ...FileService.methods.map((m) => [FileService, m] as const),
+  ...AuthService.methods.filter((m) => m.name !== "IssueToken").map((m) => [AuthService, m] as const),
+];
 
 describe("every RPC requires authentication", () => {
   let s: AuthTestServer;
@@ -79,9 +82,26 @@ describe("every RPC requires authentication", () => {
 
   it("enumerates the services (12 FileService methods incl. 2 streaming, 1 client-streaming, the 5 chunked-upload calls; AuthService.WhoAmI)", () => {
     expect(FileService.methods.map((m) => m.name)).toEqual(
-      expect.arrayContaining(["ListFiles", "Stat", "Download", "Upload", "BeginUpload", "WriteUploadChunk", "QueryUpload", "CommitUpload", "AbortUpload", "MakeDirectory", "Remove", "Rename"]),
+      expect.arrayContaining([
+        "ListFiles",
+        "Stat",
+        "Download",
+        "Upload",
+        "BeginUpload",
+        "WriteUploadChunk",
+        "QueryUpload",
+        "CommitUpload",
+        "AbortUpload",
+        "MakeDirectory",
+        "Remove",
+        "Rename",
+      ]),
     );
-    expect(FileService.methods.filter((m) => m.methodKind !== "unary").map((m) => `${m.name}:${m.methodKind}`)).toEqual(["ListFiles:server_streaming", "Download:server_streaming", "Upload:client_streaming"]);
+    expect(FileService.methods.filter((m) => m.methodKind !== "unary").map((m) => `${m.name}:${m.methodKind}`)).toEqual([
+      "ListFiles:server_streaming",
+      "Download:server_streaming",
+      "Upload:client_streaming",
+    ]);
     expect(protectedMethods.length).toBe(FileService.methods.length + AuthService.methods.length - 1);
   });
 
@@ -94,9 +114,17 @@ describe("every RPC requires authentication", () => {
   }
 
   it("with a valid token but an empty grant, every FileService method is PERMISSION_DENIED", async () => {
-    const token = jwt.sign({ scopes: { namespaces: ["nowhere"], verbs: ["get"] } }, secret, { algorithm: "HS256", keyid: "k", issuer: "podfiles", audience: "podfiles", subject: "nobody", expiresIn: 60 });
+    const token = jwt.sign({ scopes: { namespaces: ["nowhere"], verbs: ["get"] } }, secret, {
+      algorithm: "HS256",
+      keyid: "k",
+      issuer: "podfiles",
+      audience: "podfiles",
+      subject: "nobody",
+      expiresIn: 60,
+    });
     const t = transports(s.url).grpc;
-    for (const method of FileService.methods) expect([method.name, await call(t, FileService, method, bearer(token).headers)]).toEqual([method.name, Code.PermissionDenied]);
+    for (const method of FileService.methods)
+      expect([method.name, await call(t, FileService, method, bearer(token).headers)]).toEqual([method.name, Code.PermissionDenied]);
   });
 
   it("IssueToken, health and reflection stay open (IssueToken checks Basic itself)", async () => {

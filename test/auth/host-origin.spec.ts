@@ -47,7 +47,10 @@ describe("no auth: the Host header must name this machine's loopback (DNS rebind
     // without an Origin (a same-origin GET, or a non-browser client using the name) the Host alone is refused
     const noOrigin = await mkdir(s, "/pwned2", { host: `rebind.evil.example:${port}` });
     expect(noOrigin.status).toBe(403);
-    expect(JSON.parse(noOrigin.body)).toMatchObject({ code: "permission_denied", message: expect.stringMatching(/host "rebind\.evil\.example:\d+" is not served without auth.*--allowed-host/) });
+    expect(JSON.parse(noOrigin.body)).toMatchObject({
+      code: "permission_denied",
+      message: expect.stringMatching(/host "rebind\.evil\.example:\d+" is not served without auth.*--allowed-host/),
+    });
     expect(existsSync(join(s.root, "pwned"))).toBe(false);
     expect(existsSync(join(s.root, "pwned2"))).toBe(false);
   });
@@ -66,14 +69,20 @@ describe("no auth: the Host header must name this machine's loopback (DNS rebind
       expect(existsSync(join(s.root, "pwned"))).toBe(false);
       // Download and Upload data take the fast paths (src/server/fast-path): the same check applies
       writeFileSync(join(s.root, "secret.txt"), "local only");
-      const [dl] = await codeAndMessage((async () => {
-        for await (const _ of evil.download({ container: s!.container, path: "/secret.txt" })) void _;
-      })());
+      const [dl] = await codeAndMessage(
+        (async () => {
+          for await (const _ of evil.download({ container: s!.container, path: "/secret.txt" })) void _;
+        })(),
+      );
       expect(dl).toBe(Code.PermissionDenied);
-      const [up] = await codeAndMessage(evil.upload((async function* () {
-        yield { part: { case: "header" as const, value: { container: s!.container, path: "/pwned.txt" } } };
-        yield { part: { case: "data" as const, value: new Uint8Array([1, 2, 3]) } };
-      })()));
+      const [up] = await codeAndMessage(
+        evil.upload(
+          (async function* () {
+            yield { part: { case: "header" as const, value: { container: s!.container, path: "/pwned.txt" } } };
+            yield { part: { case: "data" as const, value: new Uint8Array([1, 2, 3]) } };
+          })(),
+        ),
+      );
       expect(up).toBe(Code.PermissionDenied);
       expect(existsSync(join(s.root, "pwned.txt"))).toBe(false);
     } finally {
@@ -136,4 +145,3 @@ describe("CORS same-origin uses the configured public origins, never the request
     rmSync(join(s.root, "from-public"), { recursive: true });
   });
 });
-

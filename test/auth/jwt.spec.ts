@@ -9,11 +9,18 @@ import { hashPassword } from "../../src/auth/passwords.js";
 import { parseClients } from "../../src/auth/clients.js";
 import { basic, bearer, ecPem, hsSecret, key, rsaPem, startAuthServer, type AuthTestServer } from "./support.js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { UploadOptionsSchema, UploadRequestSchema } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { type UploadOptionsSchema, UploadRequestSchema } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { FileClient, Ref } from "../support/files.js";
 import { codeAndMessage as code } from "../support/status.js";
 
-function uploadAll(client: FileClient, container: Ref, path: string, chunks: Uint8Array[], options: MessageInitShape<typeof UploadOptionsSchema>, callOptions: { headers: Record<string, string> }) {
+function uploadAll(
+  client: FileClient,
+  container: Ref,
+  path: string,
+  chunks: Uint8Array[],
+  options: MessageInitShape<typeof UploadOptionsSchema>,
+  callOptions: { headers: Record<string, string> },
+) {
   async function* requests() {
     yield create(UploadRequestSchema, { part: { case: "header", value: { container, path, options } } });
     for (const value of chunks) yield create(UploadRequestSchema, { part: { case: "data", value } });
@@ -28,7 +35,10 @@ describe("podfiles JWTs (HS256)", () => {
   const k1 = key("k1", secret);
   let s: AuthTestServer;
   let ref: AuthTestServer["container"];
-  const claims = (extra: Record<string, unknown> = {}) => ({ scopes: { namespaces: ["local"], pods: [], verbs: ["get", "create", "update", "delete"] }, ...extra });
+  const claims = (extra: Record<string, unknown> = {}) => ({
+    scopes: { namespaces: ["local"], pods: [], verbs: ["get", "create", "update", "delete"] },
+    ...extra,
+  });
   const sign = (payload: object, opts: jwt.SignOptions = {}, k: jwt.Secret = secret) => {
     const o: jwt.SignOptions = { algorithm: "HS256", keyid: "k1", issuer: "podfiles", audience: "podfiles", subject: "tester", expiresIn: 60, ...opts };
     if (o.expiresIn === undefined) delete o.expiresIn;
@@ -40,7 +50,12 @@ describe("podfiles JWTs (HS256)", () => {
       JSON.stringify({
         clients: [
           { name: "ci", passwordHash: await hashPassword("ci-password-1"), scope: { namespaces: ["local"], verbs: ["get", "create", "update", "delete"] } },
-          { name: "reader", passwordHash: await hashPassword("reader-password"), scope: { namespaces: ["local"], pods: ["local"], verbs: ["get"] }, maxTtlSeconds: 600 },
+          {
+            name: "reader",
+            passwordHash: await hashPassword("reader-password"),
+            scope: { namespaces: ["local"], pods: ["local"], verbs: ["get"] },
+            maxTtlSeconds: 600,
+          },
           { name: "elsewhere", passwordHash: await hashPassword("elsewhere-pw"), scope: { namespaces: ["other"], verbs: ["*"] } },
         ],
       }),
@@ -57,7 +72,12 @@ describe("podfiles JWTs (HS256)", () => {
     const payload = jwt.decode(res.token, { complete: true })!;
     const p = payload.payload as jwt.JwtPayload;
     expect(payload.header).toMatchObject({ alg: "HS256", kid: "k1" });
-    expect(p).toMatchObject({ iss: "podfiles", aud: "podfiles", sub: "ci", scopes: { namespaces: ["local"], pods: [], verbs: ["get", "create", "update", "delete"] } });
+    expect(p).toMatchObject({
+      iss: "podfiles",
+      aud: "podfiles",
+      sub: "ci",
+      scopes: { namespaces: ["local"], pods: [], verbs: ["get", "create", "update", "delete"] },
+    });
     expect(p.exp! - p.iat!).toBe(1800);
     expect(Number(res.expireTime!.seconds)).toBe(p.exp);
     for (const [name, c] of Object.entries(s.clients)) {
@@ -114,7 +134,10 @@ describe("podfiles JWTs (HS256)", () => {
   it("alg: none → UNAUTHENTICATED (with and without a kid)", async () => {
     const now = Math.floor(Date.now() / 1000);
     const body = b64url({ iss: "podfiles", aud: "podfiles", sub: "tester", iat: now, exp: now + 60, ...claims() });
-    for (const header of [{ alg: "none", typ: "JWT", kid: "k1" }, { alg: "none", typ: "JWT" }]) {
+    for (const header of [
+      { alg: "none", typ: "JWT", kid: "k1" },
+      { alg: "none", typ: "JWT" },
+    ]) {
       for (const tail of ["", sign(claims()).split(".")[2]]) {
         const token = `${b64url(header)}.${body}.${tail}`;
         const [c] = await code(s.clients.grpcWeb.stat({ container: ref, path: "/" }, bearer(token)));
@@ -148,7 +171,9 @@ describe("podfiles JWTs (HS256)", () => {
     const { token } = await s.auth.issueToken({}, basic("elsewhere", "elsewhere-pw"));
     const [c, msg] = await code(s.clients.grpc.stat({ container: ref, path: "/etc" }, bearer(token)));
     expect(c).toBe(Code.PermissionDenied);
-    expect(msg).toBe('jwt:elsewhere cannot get resource "containerfiles" in API group "podfiles.io" for pod "local" in the namespace "local" (path /etc): not in the token\'s scope');
+    expect(msg).toBe(
+      'jwt:elsewhere cannot get resource "containerfiles" in API group "podfiles.io" for pod "local" in the namespace "local" (path /etc): not in the token\'s scope',
+    );
     // a scope for another pod in the right namespace
     const other = sign({ scopes: { namespaces: ["local"], pods: ["web-0"], verbs: ["get"] } });
     expect((await code(s.clients.connectJson.stat({ container: ref, path: "/" }, bearer(other))))[0]).toBe(Code.PermissionDenied);
@@ -171,11 +196,24 @@ describe("podfiles JWTs (HS256)", () => {
 
     const lines = s.audit;
     expect(lines).toContainEqual(
-      expect.objectContaining({ who: "jwt:ci", method: "podfiles.v1.FileService/Upload", container: "local/local/local", path: "/hello.txt", bytes: BigInt(data.length), result: "ok" }),
+      expect.objectContaining({
+        who: "jwt:ci",
+        method: "podfiles.v1.FileService/Upload",
+        container: "local/local/local",
+        path: "/hello.txt",
+        bytes: BigInt(data.length),
+        result: "ok",
+      }),
     );
-    expect(lines).toContainEqual(expect.objectContaining({ who: "jwt:ci", method: "podfiles.v1.FileService/CommitUpload", path: "/chunked.txt", result: "ok" }));
-    expect(lines).toContainEqual(expect.objectContaining({ who: "jwt:tester", method: "podfiles.v1.FileService/Upload", verbs: ["update"], result: "denied", code: "PermissionDenied" }));
-    expect(lines).toContainEqual(expect.objectContaining({ who: "unauthenticated", method: "podfiles.v1.FileService/Stat", result: "denied", code: "Unauthenticated", peer: "127.0.0.1" }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ who: "jwt:ci", method: "podfiles.v1.FileService/CommitUpload", path: "/chunked.txt", result: "ok" }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ who: "jwt:tester", method: "podfiles.v1.FileService/Upload", verbs: ["update"], result: "denied", code: "PermissionDenied" }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({ who: "unauthenticated", method: "podfiles.v1.FileService/Stat", result: "denied", code: "Unauthenticated", peer: "127.0.0.1" }),
+    );
     expect(lines).toContainEqual(expect.objectContaining({ who: "jwt:ci", method: "podfiles.v1.AuthService/IssueToken", result: "ok" }));
     // reads that succeed are not audited (the call log has them)
     expect(lines.filter((l) => l.method === "podfiles.v1.FileService/Stat" && l.result === "ok")).toEqual([]);
@@ -191,7 +229,9 @@ describe("podfiles JWTs (HS256)", () => {
     const both = sign({ scopes: { namespaces: ["local"], verbs: ["update", "create"] } });
     const r = await s.clients.grpc.rename({ container: ref, path: "/r", newPath: "/r2" }, bearer(both));
     expect(r.entry?.path).toBe("/r2");
-    expect(s.audit).toContainEqual(expect.objectContaining({ method: "podfiles.v1.FileService/Rename", path: "/r", new_path: "/r2", verbs: ["update", "create"], result: "ok" }));
+    expect(s.audit).toContainEqual(
+      expect.objectContaining({ method: "podfiles.v1.FileService/Rename", path: "/r", new_path: "/r2", verbs: ["update", "create"], result: "ok" }),
+    );
   });
 });
 
@@ -203,7 +243,14 @@ describe("podfiles JWTs: key rotation and algorithms", () => {
     const newKey = key("2024-02", newPem);
     const oldPublic = key("2024-01", createPublicKey(oldPem).export({ type: "spki", format: "pem" }) as string);
     const scopes = { namespaces: ["*"], verbs: ["*"] };
-    const oldToken = jwt.sign({ scopes }, oldPem, { algorithm: "RS256", keyid: "2024-01", issuer: "podfiles", audience: "podfiles", subject: "old", expiresIn: 60 });
+    const oldToken = jwt.sign({ scopes }, oldPem, {
+      algorithm: "RS256",
+      keyid: "2024-01",
+      issuer: "podfiles",
+      audience: "podfiles",
+      subject: "old",
+      expiresIn: 60,
+    });
 
     // during rotation: new key signs, old public key still verifies
     const during = await startAuthServer({ jwt: { keys: [newKey, oldPublic] } });
@@ -214,7 +261,7 @@ describe("podfiles JWTs: key rotation and algorithms", () => {
       const confused = `${b64url({ alg: "HS256", typ: "JWT", kid: "2024-01" })}.${b64url({ iss: "podfiles", aud: "podfiles", sub: "x", exp: Math.floor(Date.now() / 1000) + 60, scopes })}`;
       const { createHmac } = await import("node:crypto");
       const sig = createHmac("sha256", pub).update(confused).digest("base64url");
-      expect((await code(during.clients.grpc.stat({ container: during.container, path: "/" }, bearer(`${confused}.${sig}`))))).toEqual([
+      expect(await code(during.clients.grpc.stat({ container: during.container, path: "/" }, bearer(`${confused}.${sig}`)))).toEqual([
         Code.Unauthenticated,
         'invalid token: algorithm "HS256" is not the algorithm of key "2024-01" (RS256)',
       ]);
@@ -229,10 +276,24 @@ describe("podfiles JWTs: key rotation and algorithms", () => {
         Code.Unauthenticated,
         'invalid token: unknown key id "2024-01" (not configured, or rotated out)',
       ]);
-      const newToken = jwt.sign({ scopes }, newPem, { algorithm: "ES256", keyid: "2024-02", issuer: "podfiles", audience: "podfiles", subject: "new", expiresIn: 60 });
+      const newToken = jwt.sign({ scopes }, newPem, {
+        algorithm: "ES256",
+        keyid: "2024-02",
+        issuer: "podfiles",
+        audience: "podfiles",
+        subject: "new",
+        expiresIn: 60,
+      });
       expect((await after.clients.grpc.stat({ container: after.container, path: "/" }, bearer(newToken))).entry?.path).toBe("/");
       // a token with the same kid but signed by another key: wrong signature
-      const imposter = jwt.sign({ scopes }, ecPem(), { algorithm: "ES256", keyid: "2024-02", issuer: "podfiles", audience: "podfiles", subject: "x", expiresIn: 60 });
+      const imposter = jwt.sign({ scopes }, ecPem(), {
+        algorithm: "ES256",
+        keyid: "2024-02",
+        issuer: "podfiles",
+        audience: "podfiles",
+        subject: "x",
+        expiresIn: 60,
+      });
       expect((await code(after.clients.grpc.stat({ container: after.container, path: "/" }, bearer(imposter))))[0]).toBe(Code.Unauthenticated);
       void oldKey;
     } finally {

@@ -41,7 +41,9 @@ describe("Kubernetes tokens (stand-in API server)", () => {
   it("(stand-in API server) a token without the RBAC grant → PERMISSION_DENIED naming verb and resource", async () => {
     const [c, msg] = await code(s.clients.grpc.stat({ container: ref, path: "/" }, bearer("token-nogrant")));
     expect(c).toBe(Code.PermissionDenied);
-    expect(msg).toBe('system:serviceaccount:local:nobody cannot get resource "containerfiles" in API group "podfiles.io" for pod "local" in the namespace "local" (path /)');
+    expect(msg).toBe(
+      'system:serviceaccount:local:nobody cannot get resource "containerfiles" in API group "podfiles.io" for pod "local" in the namespace "local" (path /)',
+    );
     const sar = api.reviews.find((r) => r.kind === "SubjectAccessReview") as { spec: Record<string, unknown> };
     expect(sar.spec).toMatchObject({
       user: "system:serviceaccount:local:nobody",
@@ -63,7 +65,9 @@ describe("Kubernetes tokens (stand-in API server)", () => {
     const who = await s.auth.whoAmI({}, bearer("token-writer"));
     expect(who).toMatchObject({ name: "system:serviceaccount:local:writer", kind: "kubernetes", groups: ["system:authenticated"] });
     // the verbs the SubjectAccessReviews asked for, in order
-    const verbs = api.reviews.filter((r) => r.kind === "SubjectAccessReview" && (r.spec as { user: string }).user.endsWith(":writer")).map((r) => (r.spec as { resourceAttributes: { verb: string } }).resourceAttributes.verb);
+    const verbs = api.reviews
+      .filter((r) => r.kind === "SubjectAccessReview" && (r.spec as { user: string }).user.endsWith(":writer"))
+      .map((r) => (r.spec as { resourceAttributes: { verb: string } }).resourceAttributes.verb);
     expect(verbs).toEqual(["create", "update", "delete"]); // Rename: update (source) + create (target, cached from MakeDirectory)
   });
 
@@ -93,7 +97,14 @@ describe("Kubernetes tokens (stand-in API server)", () => {
   });
 
   it("(stand-in API server) podfiles JWTs and Kubernetes tokens work side by side", async () => {
-    const token = jwt.sign({ scopes: { namespaces: ["local"], verbs: ["get"] } }, secret, { algorithm: "HS256", keyid: "k", issuer: "podfiles", audience: "podfiles", subject: "ci", expiresIn: 60 });
+    const token = jwt.sign({ scopes: { namespaces: ["local"], verbs: ["get"] } }, secret, {
+      algorithm: "HS256",
+      keyid: "k",
+      issuer: "podfiles",
+      audience: "podfiles",
+      subject: "ci",
+      expiresIn: 60,
+    });
     const before = api.calls.tokenReviews;
     expect((await s.clients.grpc.stat({ container: ref, path: "/" }, bearer(token))).entry?.path).toBe("/");
     expect(api.calls.tokenReviews).toBe(before); // a podfiles token never goes to the API server

@@ -109,7 +109,11 @@ export async function startStandInApiServer(o: { tokens: Record<string, StandInU
         return send(201, {
           ...body,
           status: ok
-            ? { authenticated: true, user: { username: user.username, uid: `uid-${user.username}`, groups: user.groups ?? ["system:authenticated"] }, audiences }
+            ? {
+                authenticated: true,
+                user: { username: user.username, uid: `uid-${user.username}`, groups: user.groups ?? ["system:authenticated"] },
+                audiences,
+              }
             : { authenticated: false, error: user ? "token audiences are invalid for the target audiences" : "invalid bearer token" },
         });
       }
@@ -120,7 +124,13 @@ export async function startStandInApiServer(o: { tokens: Record<string, StandInU
         const allowed =
           ra.group === "podfiles.io" &&
           ra.resource === "containerfiles" &&
-          o.grants.some((g) => (g.user !== undefined ? g.user === s.user : (s.groups ?? []).includes(g.group)) && g.namespace === ra.namespace && g.verbs.includes(ra.verb) && (!g.pods?.length || g.pods.includes(ra.name)));
+          o.grants.some(
+            (g) =>
+              (g.user !== undefined ? g.user === s.user : (s.groups ?? []).includes(g.group)) &&
+              g.namespace === ra.namespace &&
+              g.verbs.includes(ra.verb) &&
+              (!g.pods?.length || g.pods.includes(ra.name)),
+          );
         return send(201, { ...body, status: allowed ? { allowed: true, reason: "RBAC: allowed by stand-in grant" } : { allowed: false } });
       }
       send(404, { kind: "Status", code: 404 });
@@ -146,7 +156,10 @@ export async function startStandInApiServer(o: { tokens: Record<string, StandInU
 }
 
 /** A plain HTTP/1.1 request on its own connection (no keep-alive), for CORS and health probes. */
-export function rawRequest(url: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+export function rawRequest(
+  url: string,
+  init: { method: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: init.method, headers: init.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

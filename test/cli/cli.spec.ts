@@ -314,7 +314,11 @@ describe("mv, rm, mkdir", () => {
 
 describe("errors: one line, non-zero exit", () => {
   it("a missing path is NOT_FOUND, exit 1", async () => {
-    for (const args of [["ls", `${R}/missing`], ["stat", `${R}/missing`], ["get", `${R}/missing`, join(work, "m")]]) {
+    for (const args of [
+      ["ls", `${R}/missing`],
+      ["stat", `${R}/missing`],
+      ["get", `${R}/missing`, join(work, "m")],
+    ]) {
       const r = await cli(...args);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe("");

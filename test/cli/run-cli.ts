@@ -40,7 +40,7 @@ export function cliEnv(server: string, extra: Record<string, string> = {}): Node
 export function runCli(args: string[], opts: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(process.execPath, [bin, ...args], { env: opts.env, cwd: opts.cwd, maxBuffer: 64 << 20, encoding: "utf8" }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
   });

@@ -38,11 +38,20 @@ describe("curl", () => {
   /** POSTs body to a method; returns the response body and what -w reports (HTTP version, status, content type). */
   async function post(http: "1.1" | "2", method: string, contentType: string, body: Buffer | string, headers: string[] = []) {
     const args = [
-      "--silent", "--show-error", "--max-time", "30",
+      "--silent",
+      "--show-error",
+      "--max-time",
+      "30",
       http === "2" ? "--http2-prior-knowledge" : "--http1.1",
-      "-X", "POST", "-H", `Content-Type: ${contentType}`, ...headers.flatMap((h) => ["-H", h]),
-      "--data-binary", "@-",
-      "--write-out", "%{stderr}%{http_version} %{http_code} %{content_type}",
+      "-X",
+      "POST",
+      "-H",
+      `Content-Type: ${contentType}`,
+      ...headers.flatMap((h) => ["-H", h]),
+      "--data-binary",
+      "@-",
+      "--write-out",
+      "%{stderr}%{http_version} %{http_code} %{content_type}",
       `${server.url}/${service}/${method}`,
     ];
     const res = await run("curl", args, { input: body, timeoutMs: 40_000 });
@@ -114,12 +123,33 @@ describe("curl", () => {
     const upload = Buffer.concat([envelope(Buffer.from(JSON.stringify({ header: { container, path: "/seed/hello.txt" } }))), data]);
     const url = (m: string) => `${server.url}/${service}/${m}`;
     const each = ["--write-out", "%{stderr}%{http_code} %{num_connects}\n", "-o", "/dev/null"];
-    const res = await run("curl", [
-      "--silent", "--show-error", "--http1.1", "--max-time", "15",
-      "-H", "Content-Type: application/connect+json", "--data-binary", "@-", ...each, url("Upload"),
-      "--next", "--http1.1", "--max-time", "15",
-      "-H", "Content-Type: application/json", "--data-binary", JSON.stringify({ container, path: "/seed" }), ...each, url("Stat"),
-    ], { input: upload, timeoutMs: 40_000 });
+    const res = await run(
+      "curl",
+      [
+        "--silent",
+        "--show-error",
+        "--http1.1",
+        "--max-time",
+        "15",
+        "-H",
+        "Content-Type: application/connect+json",
+        "--data-binary",
+        "@-",
+        ...each,
+        url("Upload"),
+        "--next",
+        "--http1.1",
+        "--max-time",
+        "15",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        JSON.stringify({ container, path: "/seed" }),
+        ...each,
+        url("Stat"),
+      ],
+      { input: upload, timeoutMs: 40_000 },
+    );
     // Both answered 200, and the second reused the first's connection (0 new connects).
     expect(res.stderr.trim().split("\n")).toEqual(["200 1", "200 0"]);
   });

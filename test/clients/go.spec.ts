@@ -28,9 +28,7 @@ describe("Go clients (grpc-go, connect-go) with the generated module", () => {
     expect(res.code, `go test failed:\n${out}\n${res.stderr}`).toBe(0);
     expect(out).not.toContain("--- SKIP");
 
-    const results = new Map(
-      [...out.matchAll(/^RESULT (\S+) (\S+) (\d+) ([0-9a-f]{64})$/gm)].map((m) => [m[1], { path: m[2], size: Number(m[3]), sha: m[4] }]),
-    );
+    const results = new Map([...out.matchAll(/^RESULT (\S+) (\S+) (\d+) ([0-9a-f]{64})$/gm)].map((m) => [m[1], { path: m[2], size: Number(m[3]), sha: m[4] }]));
     expect([...results.keys()].sort()).toEqual([...transports].sort());
     for (const name of transports) {
       expect(out).toContain(`--- PASS: TestClients/${name}`);

@@ -54,7 +54,13 @@ describe("agent on real containers (stand-in API server)", { timeout: 60_000 }, 
       namespace: "team-a",
       name: "web",
       containers: [
-        { name: "main", mounts: [{ hostPath: rw, containerPath: "/data" }, { hostPath: ro, containerPath: "/config", readonly: true }] },
+        {
+          name: "main",
+          mounts: [
+            { hostPath: rw, containerPath: "/data" },
+            { hostPath: ro, containerPath: "/config", readonly: true },
+          ],
+        },
         { name: "app", user: 1000 },
       ],
     });
@@ -98,7 +104,10 @@ describe("agent on real containers (stand-in API server)", { timeout: 60_000 }, 
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([1000, 1000, 0o644]);
     // the root container's default is root; an explicit owner wins
     expect((await upload(client, ref("web", "main"), "/tmp/root.txt", enc("x"))).entry).toMatchObject({ uid: 0, gid: 0 });
-    expect((await upload(client, ref("web", "main"), "/tmp/given.txt", enc("x"), { uid: 1000, gid: 1000, mode: 0o600 })).entry).toMatchObject({ uid: 1000, gid: 1000 });
+    expect((await upload(client, ref("web", "main"), "/tmp/given.txt", enc("x"), { uid: 1000, gid: 1000, mode: 0o600 })).entry).toMatchObject({
+      uid: 1000,
+      gid: 1000,
+    });
   });
 
   it("makes directories, renames and removes", async () => {
@@ -227,7 +236,12 @@ describe("agent on real containers (stand-in API server)", { timeout: 60_000 }, 
 
   it("UNAVAILABLE naming the runtime socket when it is unreachable", async () => {
     const sock = join(work, "no-runtime.sock");
-    const broken = createAgentResolver({ pods: new KubePodSource(loadKubeConfig({ kubeconfig: join(work, "kubeconfig"), context: "standin" })), criSocket: sock, procRoot: "/proc", nodeName: NODE });
+    const broken = createAgentResolver({
+      pods: new KubePodSource(loadKubeConfig({ kubeconfig: join(work, "kubeconfig"), context: "standin" })),
+      criSocket: sock,
+      procRoot: "/proc",
+      nodeName: NODE,
+    });
     const err = (await broken.resolve(ref("web", "main")).catch((e: unknown) => e)) as Error & { kind: string };
     expect(err.kind).toBe("unavailable");
     expect(err.message).toContain(`unix:${sock}`);

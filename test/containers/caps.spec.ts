@@ -15,7 +15,9 @@ const AGENT_CAPS = ["chown", "dac_override", "fowner", "sys_ptrace"];
 
 function probe(caps: string[], pid: number, uid: number): Record<string, string> {
   const bounding = ["-all", ...caps.map((c) => `+${c}`)].join(",");
-  const out = execFileSync("setpriv", ["--bounding-set", bounding, "--inh-caps", "-all", process.execPath, PROBE, String(pid), String(uid)], { encoding: "utf8" });
+  const out = execFileSync("setpriv", ["--bounding-set", bounding, "--inh-caps", "-all", process.execPath, PROBE, String(pid), String(uid)], {
+    encoding: "utf8",
+  });
   return JSON.parse(out) as Record<string, string>;
 }
 
@@ -59,20 +61,32 @@ describe("the agent's capabilities, on a real container running as uid 1000", { 
   it("each one is needed", () => {
     const table: Record<string, Record<string, string>> = {};
     for (const drop of AGENT_CAPS) {
-      const r = probe(AGENT_CAPS.filter((c) => c !== drop), pid, 1000);
+      const r = probe(
+        AGENT_CAPS.filter((c) => c !== drop),
+        pid,
+        1000,
+      );
       table[`without ${drop}`] = Object.fromEntries(Object.entries(r).filter(([, v]) => v !== "ok"));
     }
     console.log(JSON.stringify(table, null, 1));
     expect(Object.keys(table["without sys_ptrace"]!)).toContain("open /proc/<pid>/root");
     expect(Object.keys(table["without dac_override"]!)).toEqual(expect.arrayContaining(["read another user's 0600 file", "create in another user's 0700 dir"]));
     expect(Object.keys(table["without chown"]!)).toEqual(["chown a new file to the container user"]);
-    expect(Object.keys(table["without fowner"]!)).toEqual(expect.arrayContaining(["chmod another user's file", "move another user's file in their sticky dir"]));
+    expect(Object.keys(table["without fowner"]!)).toEqual(
+      expect.arrayContaining(["chmod another user's file", "move another user's file in their sticky dir"]),
+    );
   });
 
   it("SYS_PTRACE is needed even for a container running as root (its capabilities exceed the agent's)", () => {
     const rooted = pod.containers[1]!.pid;
     expect(probe(AGENT_CAPS, rooted, 0)["open /proc/<pid>/root"]).toBe("ok");
-    expect(probe(AGENT_CAPS.filter((c) => c !== "sys_ptrace"), rooted, 0)["open /proc/<pid>/root"]).toBe("EACCES");
+    expect(
+      probe(
+        AGENT_CAPS.filter((c) => c !== "sys_ptrace"),
+        rooted,
+        0,
+      )["open /proc/<pid>/root"],
+    ).toBe("EACCES");
   });
 
   it("DAC_READ_SEARCH adds nothing once DAC_OVERRIDE is there; without caps nothing works", () => {

@@ -100,7 +100,7 @@ describe("local containers mode and cgroup fallback on real containers", { timeo
 describe("time to first byte of a Download (agent, stand-in API server, real containers)", { timeout: 120_000 }, () => {
   let rt: ContainerRuntime;
   let api: StandInApi;
-  let pods: RunningPod[] = [];
+  const pods: RunningPod[] = [];
   let work: string;
 
   beforeAll(async () => {

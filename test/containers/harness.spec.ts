@@ -8,20 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CriError, detectCriSocket } from "../../src/cri/client.js";
-import {
-  removePod,
-  restartContainer,
-  runPod,
-  startContainerRuntime,
-  stopContainer,
-  type ContainerRuntime,
-  type RunningPod,
-} from "../harness/containers.js";
+import { removePod, restartContainer, runPod, startContainerRuntime, stopContainer, type ContainerRuntime, type RunningPod } from "../harness/containers.js";
 
 const isRoot = process.getuid?.() === 0;
 
 function uidOf(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("Uid:"));
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("Uid:"));
   return Number(line!.split(/\s+/)[1]);
 }
 

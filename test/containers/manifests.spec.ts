@@ -13,7 +13,9 @@ import { checkAgainstModel, MODEL_FOR_KIND } from "./support/schema.js";
 
 const DEPLOY = join(import.meta.dirname, "../../deploy");
 const kustomization = loadYaml<{ resources: string[]; namespace?: string; transformers?: string[] }>(readFileSync(join(DEPLOY, "kustomization.yaml"), "utf8"));
-const docs = kustomization.resources.flatMap((f) => loadAllYaml(readFileSync(join(DEPLOY, f), "utf8")).map((d) => ({ file: f, doc: d as { kind: string; apiVersion: string; metadata: { name: string } } })));
+const docs = kustomization.resources.flatMap((f) =>
+  loadAllYaml(readFileSync(join(DEPLOY, f), "utf8")).map((d) => ({ file: f, doc: d as { kind: string; apiVersion: string; metadata: { name: string } } })),
+);
 const byKind = (kind: string) => docs.filter((d) => d.doc.kind === kind).map((d) => d.doc);
 
 describe("deploy/ manifests", () => {
@@ -27,7 +29,17 @@ describe("deploy/ manifests", () => {
     const namespaced = docs.filter((d) => !["Namespace", "ClusterRole", "ClusterRoleBinding"].includes(d.doc.kind));
     const own = (d: (typeof docs)[number]) => (d.doc.metadata as { namespace?: string }).namespace;
     expect(namespaced.filter((d) => own(d) !== undefined).map((d) => `${d.file}:${own(d)}`)).toEqual(["rolebinding-client-ca.yaml:kube-system"]);
-    expect(docs.map((d) => d.doc.kind).sort()).toEqual(["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Namespace", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount"]);
+    expect(docs.map((d) => d.doc.kind).sort()).toEqual([
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "DaemonSet",
+      "Namespace",
+      "Role",
+      "RoleBinding",
+      "RoleBinding",
+      "Service",
+      "ServiceAccount",
+    ]);
   });
 
   it("every field exists in the Kubernetes models with the right type", () => {

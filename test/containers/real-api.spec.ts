@@ -62,7 +62,13 @@ describe.skipIf(!enabled)("agent against the real API server (scripts/cluster.sh
     await cluster.kubectl(["create", "namespace", NS]);
     await cluster.kubectl(["apply", "-f", "-"], { input: podYaml });
     await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", "pod/web", "--timeout=90s"], { timeoutMs: 100_000 });
-    resolver = createAgentResolver({ kubeconfig: cluster.kubeconfig, criSocket: cluster.criSocket, procRoot: "/proc", nodeName: "localhost", logger: silentLogger });
+    resolver = createAgentResolver({
+      kubeconfig: cluster.kubeconfig,
+      criSocket: cluster.criSocket,
+      procRoot: "/proc",
+      nodeName: "localhost",
+      logger: silentLogger,
+    });
     server = await createServer({ resolver, logger: silentLogger }).listen(0, "127.0.0.1");
     client = fileClients(server.url).grpc;
   }, 300_000);
@@ -75,10 +81,19 @@ describe.skipIf(!enabled)("agent against the real API server (scripts/cluster.sh
 
   it("accepts deploy/ in a server-side dry-run", async () => {
     // a dry-run cannot create the namespace its namespaced objects go into: create it for real
-    const created = await cluster.kubectl(["create", "namespace", "podfiles"]).then(() => true, () => false);
+    const created = await cluster.kubectl(["create", "namespace", "podfiles"]).then(
+      () => true,
+      () => false,
+    );
     try {
       const out = await cluster.kubectl(["apply", "-k", join(import.meta.dirname, "../../deploy"), "--dry-run=server"]);
-      for (const obj of ["daemonset.apps/podfiles-agent", "clusterrole.rbac.authorization.k8s.io/podfiles-agent", "service/podfiles", "serviceaccount/podfiles-agent", "clusterrolebinding.rbac.authorization.k8s.io/podfiles-agent"]) {
+      for (const obj of [
+        "daemonset.apps/podfiles-agent",
+        "clusterrole.rbac.authorization.k8s.io/podfiles-agent",
+        "service/podfiles",
+        "serviceaccount/podfiles-agent",
+        "clusterrolebinding.rbac.authorization.k8s.io/podfiles-agent",
+      ]) {
         expect(out).toMatch(new RegExp(`${obj.replace(/[./]/g, "\\$&")} (created|configured|unchanged) \\(server dry run\\)`));
       }
     } finally {

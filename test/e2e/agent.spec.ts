@@ -23,7 +23,6 @@ import { type Cluster, type ClusterNode, e2eEnabled, ensureCluster, repoRoot } f
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-
 const AGENT_NS = "podfiles";
 const NS = "e2e";
 const POD = "files";
@@ -44,10 +43,13 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
   const hostMarkerContent = `HOST ONLY ${nonce}\n`;
   const ref = { namespace: NS, pod: POD, container: "main" };
   const tokens: Record<"deployer" | "viewer" | "outsider", string> = { deployer: "", viewer: "", outsider: "" };
-  const bearer = (token: string): Interceptor => (next) => (req) => {
-    req.header.set("Authorization", `Bearer ${token}`);
-    return next(req);
-  };
+  const bearer =
+    (token: string): Interceptor =>
+    (next) =>
+    (req) => {
+      req.header.set("Authorization", `Bearer ${token}`);
+      return next(req);
+    };
   const client = (who?: keyof typeof tokens): FileClient => fileClients(url, who ? [bearer(tokens[who])] : []).grpc;
 
   /** kubectl with stdout as bytes (binary files through `kubectl exec -- cat`). */
@@ -61,7 +63,20 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
       );
     });
   const agentPodOn = async (node: string) =>
-    (await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-l", "app.kubernetes.io/component=agent", "--field-selector", `spec.nodeName=${node}`, "-o", "jsonpath={.items[0].metadata.name}"])).trim();
+    (
+      await cluster.kubectl([
+        "-n",
+        AGENT_NS,
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/component=agent",
+        "--field-selector",
+        `spec.nodeName=${node}`,
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+      ])
+    ).trim();
   const execInPod = (...cmd: string[]) => cluster.kubectl(["-n", NS, "exec", POD, "-c", "main", "--", ...cmd]);
 
   async function namespaceExists(name: string): Promise<Record<string, string> | undefined> {
@@ -170,9 +185,13 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
       "agent pods Running and Ready on every node",
       async () => {
         const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "json"]));
-        const ready = (list.items as { metadata: { name: string }; spec: { nodeName: string }; status?: { phase?: string; conditions?: { type: string; status: string }[] } }[]).filter(
-          (p) => p.status?.phase === "Running" && p.status.conditions?.find((c) => c.type === "Ready")?.status === "True",
-        );
+        const ready = (
+          list.items as {
+            metadata: { name: string };
+            spec: { nodeName: string };
+            status?: { phase?: string; conditions?: { type: string; status: string }[] };
+          }[]
+        ).filter((p) => p.status?.phase === "Running" && p.status.conditions?.find((c) => c.type === "Ready")?.status === "True");
         return ready.length === cluster.nodes.length ? ready.find((p) => p.spec.nodeName === nodeA.name)?.metadata.name : undefined;
       },
       120_000,
@@ -246,7 +265,15 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
   it("ListFiles and Stat show what the pod wrote (kubectl exec as witness)", async () => {
     const names = await listNames(client("deployer"), ref, "/home/app", { includeHidden: true });
     expect(names).toEqual(
-      ["/home/app/.ready", "/home/app/abs-link", "/home/app/dir", "/home/app/dotdot-link", "/home/app/hello.txt", "/home/app/hostname-link", "/home/app/random.bin"].sort(),
+      [
+        "/home/app/.ready",
+        "/home/app/abs-link",
+        "/home/app/dir",
+        "/home/app/dotdot-link",
+        "/home/app/hello.txt",
+        "/home/app/hostname-link",
+        "/home/app/random.bin",
+      ].sort(),
     );
     const witness = (await execInPod("ls", "-a", "/home/app")).split(/\s+/).filter((n) => n && n !== "." && n !== "..");
     expect(names.map((n) => path.basename(n)).sort()).toEqual(witness.sort());

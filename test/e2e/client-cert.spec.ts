@@ -51,7 +51,11 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
   /** A key and a certificate for the subject, from the cluster's signer through a CertificateSigningRequest an admin approves. */
   async function issue(name: string, subject: string): Promise<KeyPair> {
     const keyFile = path.join(tmp, `${name}.key`);
-    const csr = execFileSync("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-subj", subject], { stdio: ["ignore", "pipe", "pipe"] });
+    const csr = execFileSync(
+      "openssl",
+      ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile, "-subj", subject],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     const csrName = `certs-e2e-${name}-${nonce}`;
     csrNames.push(csrName);
     const obj = {
@@ -62,7 +66,11 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
     };
     await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(obj) });
     await cluster.kubectl(["certificate", "approve", csrName]);
-    const b64 = await until(`certificate of ${csrName}`, async () => (await cluster.kubectl(["get", "csr", csrName, "-o", "jsonpath={.status.certificate}"])).trim() || undefined, 60_000);
+    const b64 = await until(
+      `certificate of ${csrName}`,
+      async () => (await cluster.kubectl(["get", "csr", csrName, "-o", "jsonpath={.status.certificate}"])).trim() || undefined,
+      60_000,
+    );
     return { cert: Buffer.from(b64, "base64").toString(), key: readFileSync(keyFile, "utf8") };
   }
 
@@ -84,14 +92,26 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
         spec: {
           nodeName: node.name,
           terminationGracePeriodSeconds: 1,
-          containers: [{ name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", `echo ${node.name} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`] }],
+          containers: [
+            {
+              name: "main",
+              image: "localhost/podfiles-busybox:1",
+              imagePullPolicy: "Never",
+              command: ["sh", "-c", `echo ${node.name} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`],
+            },
+          ],
         },
       };
       await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
     }
     // the Role of deploy/rbac-examples/containerfiles-readwrite.yaml, bound to the GROUP of alice's certificate (its O)
     const rbac = [
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "files-rw", namespace: NS }, rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs: ["get", "create", "update", "delete"] }] },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name: "files-rw", namespace: NS },
+        rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs: ["get", "create", "update", "delete"] }],
+      },
       {
         apiVersion: "rbac.authorization.k8s.io/v1",
         kind: "RoleBinding",
@@ -104,12 +124,15 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
     // the admin kubeconfig's own client certificate (O=system:masters)
     const user = JSON.parse(await cluster.kubectl(["config", "view", "--raw", "--minify", "-o", "json"])).users[0].user;
     ids.admin = {
-      cert: user["client-certificate-data"] ? Buffer.from(user["client-certificate-data"], "base64").toString() : readFileSync(user["client-certificate"], "utf8"),
+      cert: user["client-certificate-data"]
+        ? Buffer.from(user["client-certificate-data"], "base64").toString()
+        : readFileSync(user["client-certificate"], "utf8"),
       key: user["client-key-data"] ? Buffer.from(user["client-key-data"], "base64").toString() : readFileSync(user["client-key"], "utf8"),
     };
     ids.alice = await issue("alice", `/CN=certs-e2e-alice-${nonce}/O=${team}`);
     ids.bob = await issue("bob", `/CN=certs-e2e-bob-${nonce}`);
-    for (const p of Object.values(podOn)) await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${p}`, "--timeout=120s"], { timeoutMs: 130_000 });
+    for (const p of Object.values(podOn))
+      await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${p}`, "--timeout=120s"], { timeoutMs: 130_000 });
   }, 400_000);
 
   afterAll(async () => {
@@ -121,7 +144,9 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
     ]);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
     expect((await cluster.kubectl(["get", "namespace", AGENT_NS, NS, "--ignore-not-found", "-o", "name"])).trim()).toBe("");
-    expect((await cluster.kubectl(["-n", "kube-system", "get", "rolebinding", "podfiles-agent-client-ca", "--ignore-not-found", "-o", "name"])).trim()).toBe("");
+    expect((await cluster.kubectl(["-n", "kube-system", "get", "rolebinding", "podfiles-agent-client-ca", "--ignore-not-found", "-o", "name"])).trim()).toBe(
+      "",
+    );
   }, 200_000);
 
   it("each agent took the API server's client CA from the ConfigMap and serves TLS beside cleartext", async () => {
@@ -135,7 +160,11 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
       expect(listening, logs).toMatchObject({
         url: agents.urlOf(node.name),
         tlsUrl: agents.urlOf(node.name).replace(/^http:/, "https:"),
-        tls: { clientCa: "ConfigMap kube-system/extension-apiserver-authentication", cleartextToo: true, servingCert: expect.stringMatching(/^ephemeral self-signed, SHA-256 [0-9A-F:]{95}$/) },
+        tls: {
+          clientCa: "ConfigMap kube-system/extension-apiserver-authentication",
+          cleartextToo: true,
+          servingCert: expect.stringMatching(/^ephemeral self-signed, SHA-256 [0-9A-F:]{95}$/),
+        },
       });
       expect(listening?.auth).toMatch(/TLS client certificates \(CN, O\)/);
     }
@@ -161,7 +190,7 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
       expect(up.bytesReceived).toBe(BigInt(data.length));
       expect((await downloadAll(c, ref(node.name), "/tmp/by-alice.txt")).data.equals(data)).toBe(true);
       expect(await listNames(c, ref(node.name), "/tmp")).toEqual(expect.arrayContaining(["/tmp/by-alice.txt", "/tmp/node"]));
-      expect((await cluster.kubectl(["-n", NS, "exec", podOn[node.name], "-c", "main", "--", "cat", "/tmp/by-alice.txt"]))).toBe(data.toString());
+      expect(await cluster.kubectl(["-n", NS, "exec", podOn[node.name], "-c", "main", "--", "cat", "/tmp/by-alice.txt"])).toBe(data.toString());
       const logs = await cluster.kubectl(["-n", AGENT_NS, "logs", agents.pods[node.name]]);
       expect(logs).toContain(`"who":"certs-e2e-alice-${nonce}"`);
     }
@@ -170,7 +199,10 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
   it("a certificate through the agent on the other node: that agent verifies it and forwards the call with the identity asserted; the pod's agent authorizes CN and O and audits forwarded_by", async () => {
     const nodes = cluster.nodes.map((n) => n.name);
     expect(nodes.length).toBeGreaterThanOrEqual(2);
-    for (const [via, to] of [[nodes[0]!, nodes[1]!], [nodes[1]!, nodes[0]!]]) {
+    for (const [via, to] of [
+      [nodes[0]!, nodes[1]!],
+      [nodes[1]!, nodes[0]!],
+    ]) {
       const c = client(via, ids.alice);
       const data = Buffer.from(`alice via ${via} to ${to} ${nonce}\n`);
       await uploadAll(c, ref(to), "/tmp/via-hop.txt", data);
@@ -194,7 +226,9 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
     const node = cluster.nodes[0].name;
     const [code, msg] = await codeAndMessage(client(node, ids.bob).stat({ container: ref(node), path: "/tmp/node" }));
     expect(code).toBe(Code.PermissionDenied);
-    expect(msg).toMatch(new RegExp(`^certs-e2e-bob-${nonce} cannot get resource "containerfiles" in API group "podfiles.io" for pod "${podOn[node]}" in the namespace "${NS}"`));
+    expect(msg).toMatch(
+      new RegExp(`^certs-e2e-bob-${nonce} cannot get resource "containerfiles" in API group "podfiles.io" for pod "${podOn[node]}" in the namespace "${NS}"`),
+    );
     const other = new TestCa("certs-e2e-other");
     try {
       const forged = other.issue({ subject: "/CN=kubernetes-admin/O=system:masters" });

@@ -36,7 +36,9 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
   ];
   const clientsOnA = (token = writer) => fileClients(agents.urlOf("localhost"), withToken(token));
   const agentLogA = async () => {
-    const pods = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "json"])) as { items: { metadata: { name: string }; spec: { nodeName: string } }[] };
+    const pods = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "json"])) as {
+      items: { metadata: { name: string }; spec: { nodeName: string } }[];
+    };
     const a = pods.items.find((p) => p.spec.nodeName === "localhost")!;
     return cluster.kubectl(["-n", AGENT_NS, "logs", a.metadata.name]);
   };
@@ -57,7 +59,9 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
       spec: {
         nodeName: "node-b",
         terminationGracePeriodSeconds: 1,
-        containers: [{ name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] }],
+        containers: [
+          { name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] },
+        ],
       },
     };
     await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
@@ -67,11 +71,22 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
     await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${POD}`, "--timeout=120s"], { timeoutMs: 130_000 });
 
     // no agent on node-b: the DaemonSet kept off it (its template changes, so node A's agent rolls too)
-    await cluster.kubectl(["-n", AGENT_NS, "patch", "daemonset", "podfiles-agent", "--type=merge", "-p", JSON.stringify({ spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": "localhost" } } } } })]);
+    await cluster.kubectl([
+      "-n",
+      AGENT_NS,
+      "patch",
+      "daemonset",
+      "podfiles-agent",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": "localhost" } } } } }),
+    ]);
     await until(
       "node-b's agent gone and node A's ready",
       async () => {
-        const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-o", "json"])) as { items: { spec: { nodeName: string }; status: { conditions?: { type: string; status: string }[] } }[] };
+        const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-o", "json"])) as {
+          items: { spec: { nodeName: string }; status: { conditions?: { type: string; status: string }[] } }[];
+        };
         const onB = list.items.some((p) => p.spec.nodeName === "node-b");
         const readyA = list.items.filter((p) => p.spec.nodeName === "localhost");
         return !onB && readyA.length === 1 && readyA[0]!.status.conditions?.some((x) => x.type === "Ready" && x.status === "True") ? true : undefined;
@@ -83,13 +98,20 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
 
   afterAll(async () => {
     if (!cluster) return;
-    await Promise.all([agents?.remove(), cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 })]);
+    await Promise.all([
+      agents?.remove(),
+      cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 }),
+    ]);
     expect((await cluster.kubectl(["get", "namespace", AGENT_NS, NS, "--ignore-not-found", "-o", "name"])).trim()).toBe("");
     expect((await cluster.kubectl(["get", "clusterrole,clusterrolebinding", "podfiles-agent-exec", "--ignore-not-found", "-o", "name"])).trim()).toBe("");
   }, 200_000);
 
   it("the agent's ServiceAccount has pods/exec through deploy/exec-fallback/ (and only then is the flag on)", async () => {
-    const can = (verb: string) => cluster.kubectl(["auth", "can-i", verb, "pods", "--subresource=exec", "-n", NS, `--as=system:serviceaccount:${AGENT_NS}:podfiles-agent`]).then((s) => s.trim(), (e: Error) => e.message);
+    const can = (verb: string) =>
+      cluster.kubectl(["auth", "can-i", verb, "pods", "--subresource=exec", "-n", NS, `--as=system:serviceaccount:${AGENT_NS}:podfiles-agent`]).then(
+        (s) => s.trim(),
+        (e: Error) => e.message,
+      );
     expect(await can("create")).toBe("yes");
     const ds = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "daemonset", "podfiles-agent", "-o", "json"]));
     expect(ds.spec.template.spec.containers[0].args).toContain("--exec-fallback");
@@ -110,7 +132,11 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
     expect((await exec("sha256sum", `${dir}/up.bin`)).split(" ")[0]).toBe(sum);
     // atomic: nothing but the two files (no temp name left behind)
     expect((await exec("ls", "-A", dir)).split("\n").filter(Boolean).sort()).toEqual(["seed.txt", "up.bin"]);
-    expect(createHash("sha256").update((await downloadAll(c, ref, `${dir}/up.bin`)).data).digest("hex")).toBe(sum);
+    expect(
+      createHash("sha256")
+        .update((await downloadAll(c, ref, `${dir}/up.bin`)).data)
+        .digest("hex"),
+    ).toBe(sum);
     const tarred = await downloadAll(c, ref, dir, { archive: ArchiveFormat.TAR });
     expect(tarred.data.length).toBeGreaterThan(data.length);
 
@@ -142,7 +168,12 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
 async function roleToken(cluster: Cluster, ns: string, sa: string, verbs: string[]): Promise<string> {
   const objs = [
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
-    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: sa, namespace: ns }, rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs }] },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: sa, namespace: ns },
+      rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs }],
+    },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "RoleBinding",

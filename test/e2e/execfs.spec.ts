@@ -47,9 +47,15 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
   const ref = (pod: string): Ref => ({ namespace: NS, pod, container: "main" });
   const exec = (pod: string, ...cmd: string[]) => cluster.kubectl(["-n", NS, "exec", pod, "-c", "main", "--", ...cmd]);
   const execBytes = async (pod: string, ...cmd: string[]) =>
-    (await run(join(cluster.binDir, "kubectl"), ["--kubeconfig", cluster.kubeconfig, "-n", NS, "exec", pod, "-c", "main", "--", ...cmd], { encoding: "buffer", maxBuffer: 64 << 20 })).stdout;
+    (
+      await run(join(cluster.binDir, "kubectl"), ["--kubeconfig", cluster.kubeconfig, "-n", NS, "exec", pod, "-c", "main", "--", ...cmd], {
+        encoding: "buffer",
+        maxBuffer: 64 << 20,
+      })
+    ).stdout;
   /** Whether a name exists in a directory of the pod (and no upload temp file is left there). */
-  const dirNames = async (pod: string, dir: string) => (await execBytes(pod, "find", dir, "-mindepth", "1", "-maxdepth", "1", "-print0")).toString("latin1").split("\0").filter(Boolean);
+  const dirNames = async (pod: string, dir: string) =>
+    (await execBytes(pod, "find", dir, "-mindepth", "1", "-maxdepth", "1", "-print0")).toString("latin1").split("\0").filter(Boolean);
 
   beforeAll(async () => {
     cluster = await ensureCluster();
@@ -61,7 +67,11 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
       apiVersion: "v1",
       kind: "Pod",
       metadata: { name, namespace: NS },
-      spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: "main", image, imagePullPolicy: "Never", ...(command ? { command } : {}) }] },
+      spec: {
+        nodeName: node,
+        terminationGracePeriodSeconds: 1,
+        containers: [{ name: "main", image, imagePullPolicy: "Never", ...(command ? { command } : {}) }],
+      },
     });
     const pods = [];
     for (const [i, node] of cluster.nodes.entries()) {
@@ -73,7 +83,10 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
     await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", "pod", "--all", "--timeout=120s"], { timeoutMs: 130_000 });
 
     const kubeConfig = loadKubeConfig({ kubeconfig: cluster.kubeconfig });
-    server = await createServer({ resolver: new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig) }), logger: silentLogger }).listen(0, "127.0.0.1");
+    server = await createServer({ resolver: new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig) }), logger: silentLogger }).listen(
+      0,
+      "127.0.0.1",
+    );
     client = fileClients(server.url).grpc;
   }, 300_000);
 
@@ -85,7 +98,12 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
   it("lists, stats and downloads names with spaces, newlines, leading dashes, non-ASCII and non-UTF-8 bytes as the pod has them", async () => {
     const pod = Object.values(podOn)[0]!;
     // created by a shell in the pod (printf escapes): the names exist as these exact bytes
-    await exec(pod, "sh", "-c", 'mkdir -p /w && cd /w && printf a > "sp ace" && printf bb > "$(printf "new\\nline")" && printf ccc > -rf && printf d > "$(printf "caf\\303\\251")" && printf ee > "$(printf "x\\377y")" && mkdir -p "sub dir/-deep" && ln -s "../sp ace" "sub dir/link"');
+    await exec(
+      pod,
+      "sh",
+      "-c",
+      'mkdir -p /w && cd /w && printf a > "sp ace" && printf bb > "$(printf "new\\nline")" && printf ccc > -rf && printf d > "$(printf "caf\\303\\251")" && printf ee > "$(printf "x\\377y")" && mkdir -p "sub dir/-deep" && ln -s "../sp ace" "sub dir/link"',
+    );
     const want = (await dirNames(pod, "/w")).map((n) => wireFromBytes(Buffer.from(n, "latin1")));
     expect(want).toHaveLength(6);
     expect(await listNames(client, ref(pod), "/w")).toEqual([...want].sort());
@@ -97,7 +115,12 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
     const recursive = await listNames(client, ref(pod), "/w", { recursive: true });
     expect(recursive).toEqual(expect.arrayContaining(["/w/sub dir/-deep", "/w/sub dir/link"]));
 
-    for (const [path, content] of [["/w/-rf", "ccc"], ["/w/café", "d"], ["/w/x\\xffy", "ee"], ["/w/new\nline", "bb"]] as const) {
+    for (const [path, content] of [
+      ["/w/-rf", "ccc"],
+      ["/w/café", "d"],
+      ["/w/x\\xffy", "ee"],
+      ["/w/new\nline", "bb"],
+    ] as const) {
       expect((await downloadAll(client, ref(pod), path)).data.toString("latin1"), path).toBe(content);
     }
   });
@@ -175,7 +198,9 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
     // send it: a Node http2 client's cancel may half-close the stream first, which by gRPC rules
     // is a complete upload (src/handlers/upload.ts); the size tells the server it is not.
     async function* requests() {
-      yield create(UploadRequestSchema, { part: { case: "header", value: { container: ref(pod), path: "/cancel/big", options: { expectedSize: BigInt(64 * MiB) } } } });
+      yield create(UploadRequestSchema, {
+        part: { case: "header", value: { container: ref(pod), path: "/cancel/big", options: { expectedSize: BigInt(64 * MiB) } } },
+      });
       for (let i = 0; i < 8; i++) yield create(UploadRequestSchema, { part: { case: "data", value: randomBytes(MiB) } });
       await new Promise((r) => abort.signal.addEventListener("abort", r));
     }
@@ -202,7 +227,7 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
     await client.rename({ container: ref(pod), path: "/m/one", newPath: "/m/two", overwrite: true });
     await client.rename({ container: ref(pod), path: "/m/\\xff", newPath: "/m/../../m/-renamed" });
     expect((await exec(pod, "ls", "-A", "/m")).split("\n").filter(Boolean).sort()).toEqual(["-p x", "-renamed", "two"]);
-    expect((await exec(pod, "cat", "/m/two", "/m/-renamed"))).toBe("13");
+    expect(await exec(pod, "cat", "/m/two", "/m/-renamed")).toBe("13");
     expect((await failure(client.remove({ container: ref(pod), path: "/m/-p x" })))[0]).toBe(Code.FailedPrecondition);
     await client.remove({ container: ref(pod), path: "/m/-p x", recursive: true });
     await client.remove({ container: ref(pod), path: "/m/-renamed" });
@@ -212,7 +237,11 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
   });
 
   it("an image without the tools answers FAILED_PRECONDITION naming what is missing", async () => {
-    const calls = [() => listNames(client, ref("no-tools"), "/"), () => client.stat({ container: ref("no-tools"), path: "/pause" }), () => downloadAll(client, ref("no-tools"), "/", { format: 2 })];
+    const calls = [
+      () => listNames(client, ref("no-tools"), "/"),
+      () => client.stat({ container: ref("no-tools"), path: "/pause" }),
+      () => downloadAll(client, ref("no-tools"), "/", { format: 2 }),
+    ];
     for (const call of calls) {
       const [code, msg] = await failure(call());
       expect(code).toBe(Code.FailedPrecondition);
@@ -222,7 +251,9 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
 
   it("podfiles serve --exec (the built CLI) answers through pods/exec", async () => {
     const pod = Object.values(podOn)[0]!;
-    const child = spawn(process.execPath, [join(repoRoot, "bin/podfiles.js"), "serve", "--exec", "--kubeconfig", cluster.kubeconfig, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [join(repoRoot, "bin/podfiles.js"), "serve", "--exec", "--kubeconfig", cluster.kubeconfig, "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     try {
       const port = await new Promise<number>((resolve, reject) => {
         setTimeout(() => reject(new Error("podfiles serve --exec did not log listening within 30 s")), 30_000).unref();
@@ -264,7 +295,9 @@ describe.skipIf(!e2eEnabled)("ExecFs: every RPC through pods/exec", () => {
       const cpDown = performance.now() - t;
       expect(statSync(join(dir, "back.bin")).size).toBe(256 * MiB);
       expect(sha256(readFileSync(join(dir, "back.bin")))).toBe(sha256(data));
-      console.log(`256 MiB to/from ${pod}: ExecFs upload ${mibs(up)} MiB/s, download ${mibs(downMs)} MiB/s; kubectl cp upload ${mibs(cpUp)} MiB/s, download ${mibs(cpDown)} MiB/s`);
+      console.log(
+        `256 MiB to/from ${pod}: ExecFs upload ${mibs(up)} MiB/s, download ${mibs(downMs)} MiB/s; kubectl cp upload ${mibs(cpUp)} MiB/s, download ${mibs(cpDown)} MiB/s`,
+      );
       await exec(pod, "rm", "-rf", "/bench");
     } finally {
       rmSync(dir, { recursive: true, force: true });

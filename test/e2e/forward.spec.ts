@@ -14,7 +14,17 @@ import { downloadAll, listNames, uploadAll } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { codeAndMessage } from "../support/status.js";
 import { until } from "../support/until.js";
-import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, readerToken, roleToken, SUITE_LABEL, waitAgentsReady, waitHttp } from "./support/agent-deploy.js";
+import {
+  AGENT_NS,
+  assertOwnNamespace,
+  type DeployedAgents,
+  deployAgents,
+  readerToken,
+  roleToken,
+  SUITE_LABEL,
+  waitAgentsReady,
+  waitHttp,
+} from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "forward-e2e";
@@ -59,7 +69,9 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agents forward calls for pods on the 
         spec: {
           nodeName: node.name,
           terminationGracePeriodSeconds: 1,
-          containers: [{ name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] }],
+          containers: [
+            { name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] },
+          ],
         },
       };
       await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
@@ -68,50 +80,62 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agents forward calls for pods on the 
     writer = await roleToken(cluster, NS, "writer", ["get", "create", "update", "delete"]);
     await cluster.kubectl(["-n", NS, "create", "serviceaccount", "nobody"]);
     nobody = (await cluster.kubectl(["-n", NS, "create", "token", "nobody", "--duration=20m"])).trim();
-    for (const pod of Object.values(podOn)) await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${pod}`, "--timeout=120s"], { timeoutMs: 130_000 });
+    for (const pod of Object.values(podOn))
+      await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${pod}`, "--timeout=120s"], { timeoutMs: 130_000 });
   }, 300_000);
 
   afterAll(async () => {
     if (!cluster) return;
-    await Promise.all([agents?.remove(), cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 })]);
+    await Promise.all([
+      agents?.remove(),
+      cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 }),
+    ]);
     expect((await cluster.kubectl(["get", "namespace", AGENT_NS, NS, "--ignore-not-found", "-o", "name"])).trim()).toBe("");
   }, 200_000);
 
   it.each([
     ["localhost", "node-b"],
     ["node-b", "localhost"],
-  ])("every RPC for the pod on %s through the agent on %s", async (podNode, agentNode) => {
-    expect(other(podNode)).toBe(agentNode);
-    const c = clients(agents.urlOf(agentNode)).grpc;
-    const json = clients(agents.urlOf(agentNode)).connectJson;
-    const r = ref(podNode);
-    const dir = `/data/rpc-${nonce}`;
-    await c.makeDirectory({ container: r, path: dir });
-    const data = randomBytes(3 * MiB + 11);
-    const sum = createHash("sha256").update(data).digest("hex");
-    await uploadAll(c, r, `${dir}/up.bin`, data);
-    expect((await exec(r.pod, "sha256sum", `${dir}/up.bin`)).split(" ")[0]).toBe(sum);
-    expect(createHash("sha256").update((await downloadAll(json, r, `${dir}/up.bin`)).data).digest("hex")).toBe(sum);
-    expect((await c.stat({ container: r, path: `${dir}/up.bin` })).entry?.size).toBe(BigInt(data.length));
-    const path = `${dir}/chunked.bin`;
-    const begin = await json.beginUpload({ container: r, path });
-    await json.writeUploadChunk({ container: r, path, uploadId: begin.uploadId, offset: 0n, data: data.subarray(0, MiB) });
-    expect((await c.queryUpload({ container: r, path, uploadId: begin.uploadId })).committedSize).toBe(BigInt(MiB));
-    await c.commitUpload({ container: r, path, uploadId: begin.uploadId });
-    expect(await listNames(json, r, dir)).toEqual([`${dir}/chunked.bin`, `${dir}/up.bin`]);
-    const tarred = await downloadAll(c, r, dir, { archive: ArchiveFormat.TAR });
-    expect(tarred.data.length).toBeGreaterThan(data.length + MiB);
-    await json.rename({ container: r, path: `${dir}/up.bin`, newPath: `${dir}/moved.bin` });
-    expect((await exec(r.pod, "ls", dir)).split("\n").filter(Boolean).sort()).toEqual(["chunked.bin", "moved.bin"]);
-    const [code, message] = await codeAndMessage(c.stat({ container: r, path: `${dir}/nope` }));
-    expect(code).toBe(Code.NotFound);
-    expect(message).toContain(`${dir}/nope`);
-    await c.remove({ container: r, path: dir, recursive: true });
-    expect(await exec(r.pod, "sh", "-c", `test -e ${dir} && echo there || echo gone`)).toBe("gone\n");
-    // the forwarding agent logged the hop
-    const logs = await cluster.kubectl(["-n", AGENT_NS, "logs", agents.pods[agentNode]!]);
-    expect(logs).toMatch(new RegExp(`"msg":"forwarded".*"node":"${podNode}"`));
-  }, 120_000);
+  ])(
+    "every RPC for the pod on %s through the agent on %s",
+    async (podNode, agentNode) => {
+      expect(other(podNode)).toBe(agentNode);
+      const c = clients(agents.urlOf(agentNode)).grpc;
+      const json = clients(agents.urlOf(agentNode)).connectJson;
+      const r = ref(podNode);
+      const dir = `/data/rpc-${nonce}`;
+      await c.makeDirectory({ container: r, path: dir });
+      const data = randomBytes(3 * MiB + 11);
+      const sum = createHash("sha256").update(data).digest("hex");
+      await uploadAll(c, r, `${dir}/up.bin`, data);
+      expect((await exec(r.pod, "sha256sum", `${dir}/up.bin`)).split(" ")[0]).toBe(sum);
+      expect(
+        createHash("sha256")
+          .update((await downloadAll(json, r, `${dir}/up.bin`)).data)
+          .digest("hex"),
+      ).toBe(sum);
+      expect((await c.stat({ container: r, path: `${dir}/up.bin` })).entry?.size).toBe(BigInt(data.length));
+      const path = `${dir}/chunked.bin`;
+      const begin = await json.beginUpload({ container: r, path });
+      await json.writeUploadChunk({ container: r, path, uploadId: begin.uploadId, offset: 0n, data: data.subarray(0, MiB) });
+      expect((await c.queryUpload({ container: r, path, uploadId: begin.uploadId })).committedSize).toBe(BigInt(MiB));
+      await c.commitUpload({ container: r, path, uploadId: begin.uploadId });
+      expect(await listNames(json, r, dir)).toEqual([`${dir}/chunked.bin`, `${dir}/up.bin`]);
+      const tarred = await downloadAll(c, r, dir, { archive: ArchiveFormat.TAR });
+      expect(tarred.data.length).toBeGreaterThan(data.length + MiB);
+      await json.rename({ container: r, path: `${dir}/up.bin`, newPath: `${dir}/moved.bin` });
+      expect((await exec(r.pod, "ls", dir)).split("\n").filter(Boolean).sort()).toEqual(["chunked.bin", "moved.bin"]);
+      const [code, message] = await codeAndMessage(c.stat({ container: r, path: `${dir}/nope` }));
+      expect(code).toBe(Code.NotFound);
+      expect(message).toContain(`${dir}/nope`);
+      await c.remove({ container: r, path: dir, recursive: true });
+      expect(await exec(r.pod, "sh", "-c", `test -e ${dir} && echo there || echo gone`)).toBe("gone\n");
+      // the forwarding agent logged the hop
+      const logs = await cluster.kubectl(["-n", AGENT_NS, "logs", agents.pods[agentNode]!]);
+      expect(logs).toMatch(new RegExp(`"msg":"forwarded".*"node":"${podNode}"`));
+    },
+    120_000,
+  );
 
   it("256 MiB up and down through the hop, equal to sha256sum in the pod", async () => {
     const r = ref("node-b");
@@ -144,7 +168,13 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agents forward calls for pods on the 
     const path = `/data/big-${nonce}.bin`;
     const session = http2.connect(agents.urlOf("localhost"));
     try {
-      const stream = session.request({ ":method": "POST", ":path": "/podfiles.v1.FileService/Download", "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${writer}` });
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/podfiles.v1.FileService/Download",
+        "content-type": "application/grpc",
+        te: "trailers",
+        authorization: `Bearer ${writer}`,
+      });
       stream.end(envelope(toBinary(DownloadRequestSchema, create(DownloadRequestSchema, { container: ref("node-b"), path }))));
       await new Promise((resolve, reject) => (stream.once("data", resolve), stream.once("error", reject)));
       const pidB = await agentPid("node-b");
@@ -162,7 +192,14 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agents forward calls for pods on the 
     const session = http2.connect(agents.urlOf("localhost"));
     try {
       const started = Date.now();
-      const stream = session.request({ ":method": "POST", ":path": "/podfiles.v1.FileService/Download", "content-type": "application/grpc", te: "trailers", "grpc-timeout": "1500m", authorization: `Bearer ${writer}` });
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/podfiles.v1.FileService/Download",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "grpc-timeout": "1500m",
+        authorization: `Bearer ${writer}`,
+      });
       stream.end(envelope(toBinary(DownloadRequestSchema, create(DownloadRequestSchema, { container: ref("node-b"), path: `/data/big-${nonce}.bin` }))));
       stream.pause(); // reads nothing: the 256 MiB cannot finish before the deadline
       await new Promise((r) => setTimeout(r, 2500));
@@ -212,11 +249,22 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agents forward calls for pods on the 
     await until("a call through node A reaches the new agent on node-b", () => c.stat({ container: ref("node-b"), path: "/data" }).then(() => true), 15_000);
 
     // no agent on node-b: the DaemonSet kept off it (its template changes, so node A's agent rolls too)
-    await cluster.kubectl(["-n", AGENT_NS, "patch", "daemonset", "podfiles-agent", "--type=merge", "-p", JSON.stringify({ spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": "localhost" } } } } })]);
+    await cluster.kubectl([
+      "-n",
+      AGENT_NS,
+      "patch",
+      "daemonset",
+      "podfiles-agent",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": "localhost" } } } } }),
+    ]);
     await until(
       "node-b's agent gone and node A's answering",
       async () => {
-        const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-o", "json"])) as { items: { spec: { nodeName: string }; status: { conditions?: { type: string; status: string }[] } }[] };
+        const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-o", "json"])) as {
+          items: { spec: { nodeName: string }; status: { conditions?: { type: string; status: string }[] } }[];
+        };
         const onB = list.items.some((p) => p.spec.nodeName === "node-b");
         const readyA = list.items.some((p) => p.spec.nodeName === "localhost" && p.status.conditions?.some((x) => x.type === "Ready" && x.status === "True"));
         return !onB && readyA ? true : undefined;
@@ -256,4 +304,3 @@ function envelope(bytes: Uint8Array): Buffer {
   head.writeUInt32BE(bytes.length, 1);
   return Buffer.concat([head, bytes]);
 }
-

@@ -36,7 +36,16 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
       execFile(
         path.join(cluster.binDir, "helm"),
         args,
-        { env: { ...cluster.env, HELM_CACHE_HOME: path.join(cluster.binDir, "..", "helm-home", "cache"), HELM_CONFIG_HOME: path.join(cluster.binDir, "..", "helm-home", "config"), HELM_DATA_HOME: path.join(cluster.binDir, "..", "helm-home", "data") }, maxBuffer: 16 << 20, timeout: opts.timeoutMs ?? 180_000 },
+        {
+          env: {
+            ...cluster.env,
+            HELM_CACHE_HOME: path.join(cluster.binDir, "..", "helm-home", "cache"),
+            HELM_CONFIG_HOME: path.join(cluster.binDir, "..", "helm-home", "config"),
+            HELM_DATA_HOME: path.join(cluster.binDir, "..", "helm-home", "data"),
+          },
+          maxBuffer: 16 << 20,
+          timeout: opts.timeoutMs ?? 180_000,
+        },
         (err, stdout, stderr) => (err ? reject(new Error(`helm ${args.join(" ")}: ${err.message}\n${stderr}${stdout}`)) : resolve(stdout)),
       ),
     );
@@ -52,7 +61,18 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
 
   it("passes helm lint (strict) with its defaults and with every optional part switched on", async () => {
     expect(await helm(["lint", "--strict", CHART])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
-    const all = ["namespace.create=true", "tls.secretName=agent-tls", "auth.mode=kubernetes\\,jwt", "auth.jwt.secretName=jwt", "auth.jwt.keys[0]=a.key", "auth.jwt.clientsFile=clients.json", "hostNetwork=true", "terminationGracePeriodSeconds=5", "tls.allowCleartext=true", "clientCertificates.enabled=false"];
+    const all = [
+      "namespace.create=true",
+      "tls.secretName=agent-tls",
+      "auth.mode=kubernetes\\,jwt",
+      "auth.jwt.secretName=jwt",
+      "auth.jwt.keys[0]=a.key",
+      "auth.jwt.clientsFile=clients.json",
+      "hostNetwork=true",
+      "terminationGracePeriodSeconds=5",
+      "tls.allowCleartext=true",
+      "clientCertificates.enabled=false",
+    ];
     expect(await helm(["lint", "--strict", CHART, ...all.flatMap((s) => ["--set", s])])).toMatch(/0 chart\(s\) failed/);
     // and it can fail: values.schema.json refuses an unknown auth mode and a port out of range
     await expect(helm(["lint", "--strict", CHART, "--set", "auth.mode=basic"])).rejects.toThrow(/auth\/mode.*value must be one of/);
@@ -75,7 +95,13 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
       // kustomize's labels are all there; Helm adds instance, managed-by, version and chart
       expect(h.metadata.labels, key(k)).toMatchObject(k.metadata.labels ?? {});
       expect(Object.keys(h.metadata.labels ?? {}).sort()).toEqual(
-        [...Object.keys(k.metadata.labels ?? {}), "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "app.kubernetes.io/version", "helm.sh/chart"].sort(),
+        [
+          ...Object.keys(k.metadata.labels ?? {}),
+          "app.kubernetes.io/instance",
+          "app.kubernetes.io/managed-by",
+          "app.kubernetes.io/version",
+          "helm.sh/chart",
+        ].sort(),
       );
     }
   });
@@ -142,7 +168,9 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
     expect(off.some(isClientCa)).toBe(false);
     // the agents' own Role binding (list/watch their pods, for forwarding) stays
     expect(off.filter((o) => o.kind === "RoleBinding").map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(["podfiles/podfiles-agent"]);
-    expect(daemonSet(off).spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(["--tls-cert=/etc/podfiles/tls/tls.crt", "--allow-cleartext", "--client-ca-file=none"]));
+    expect(daemonSet(off).spec.template.spec.containers[0].args).toEqual(
+      expect.arrayContaining(["--tls-cert=/etc/podfiles/tls/tls.crt", "--allow-cleartext", "--client-ca-file=none"]),
+    );
   });
 
   it("execFallback: off by default (no pods/exec ClusterRole, no flag); on renders --exec-fallback and the same pods/exec ClusterRole + binding as deploy/exec-fallback/; rbac.create=false renders no ClusterRole", async () => {
@@ -159,7 +187,9 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
       expect(daemonSet(kustomized).spec.template.spec.containers[0].args).toContain("--exec-fallback");
       const strip = (o: K8sObject) => ({ ...o, metadata: { ...o.metadata, labels: undefined } });
       expect(on.filter(isExec).map(strip)).toEqual(kustomized.filter(isExec).map(strip));
-      expect((kustomized.find((o) => o.kind === "ClusterRole" && isExec(o)) as K8sObject & { rules: unknown }).rules).toEqual([{ apiGroups: [""], resources: ["pods/exec"], verbs: ["create", "get"] }]);
+      expect((kustomized.find((o) => o.kind === "ClusterRole" && isExec(o)) as K8sObject & { rules: unknown }).rules).toEqual([
+        { apiGroups: [""], resources: ["pods/exec"], verbs: ["create", "get"] },
+      ]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -221,13 +251,21 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
           spec: {
             nodeName: node.name,
             terminationGracePeriodSeconds: 1,
-            containers: [{ name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", `echo ${node.name} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`] }],
+            containers: [
+              {
+                name: "main",
+                image: "localhost/podfiles-busybox:1",
+                imagePullPolicy: "Never",
+                command: ["sh", "-c", `echo ${node.name} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`],
+              },
+            ],
           },
         };
         await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
       }
       token = await readerToken(cluster, NS);
-      for (const p of Object.values(pods)) await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${p}`, "--timeout=120s"], { timeoutMs: 130_000 });
+      for (const p of Object.values(pods))
+        await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${p}`, "--timeout=120s"], { timeoutMs: 130_000 });
     }, 300_000);
 
     afterAll(async () => {

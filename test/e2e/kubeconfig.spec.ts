@@ -87,7 +87,12 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
     for (const [i, node] of cluster.nodes.map((n) => n.name).entries()) {
       const name = `files-${i === 0 ? "a" : "b"}`;
       pods[node] = name;
-      const script = [`echo "hello from ${node}" > /data/hello.txt`, ...(i === 1 ? [`head -c ${BIG} /dev/urandom > /data/big.bin`] : []), "touch /data/.ready", 'trap "exit 0" TERM; while true; do sleep 1; done'].join("; ");
+      const script = [
+        `echo "hello from ${node}" > /data/hello.txt`,
+        ...(i === 1 ? [`head -c ${BIG} /dev/urandom > /data/big.bin`] : []),
+        "touch /data/.ready",
+        'trap "exit 0" TERM; while true; do sleep 1; done',
+      ].join("; ");
       const pod = {
         apiVersion: "v1",
         kind: "Pod",
@@ -95,7 +100,15 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
         spec: {
           nodeName: node,
           terminationGracePeriodSeconds: 1,
-          containers: [{ name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", script], volumeMounts: [{ name: "data", mountPath: "/data" }] }],
+          containers: [
+            {
+              name: "main",
+              image: "localhost/podfiles-busybox:1",
+              imagePullPolicy: "Never",
+              command: ["sh", "-c", script],
+              volumeMounts: [{ name: "data", mountPath: "/data" }],
+            },
+          ],
           volumes: [{ name: "data", emptyDir: {} }],
         },
       };
@@ -134,10 +147,15 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
     await kubeconfigFor("tunnel-user", userKubeconfig);
     await kubeconfigFor("no-forward", noForwardKubeconfig);
     // node B's agent answers through a tunnel once it listens (Ready comes at container start)
-    await until("the agents answer through tunnels", async () => {
-      for (const pod of Object.values(pods)) if ((await cli(["ls", `${pod}:/data`])).code !== 0) return undefined;
-      return true;
-    }, 120_000, 1000);
+    await until(
+      "the agents answer through tunnels",
+      async () => {
+        for (const pod of Object.values(pods)) if ((await cli(["ls", `${pod}:/data`])).code !== 0) return undefined;
+        return true;
+      },
+      120_000,
+      1000,
+    );
   }, 15 * 60_000);
 
   afterAll(async () => {
@@ -175,7 +193,7 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
     const h = createHash("sha256");
     for await (const c of createReadStream(local)) h.update(c as Buffer);
     expect(h.digest("hex")).toBe((await execIn(pod, "sha256sum", "/data/big.bin")).split(" ")[0]);
-    console.log(`[e2e kubeconfig] podfiles get 256 MiB via tunnel (node B): ${ms} ms, ${((BIG / MiB) / (ms / 1000)).toFixed(0)} MiB/s (whole command)`);
+    console.log(`[e2e kubeconfig] podfiles get 256 MiB via tunnel (node B): ${ms} ms, ${(BIG / MiB / (ms / 1000)).toFixed(0)} MiB/s (whole command)`);
     await rm(local);
   }, 360_000);
 
@@ -213,7 +231,20 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
       const names: string[] = [];
       for await (const e of client.list({ container: { namespace: NS, pod }, path: "/data" })) names.push(e.name);
       expect(names).toContain("big.bin");
-      const old = (await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-l", "app.kubernetes.io/component=agent", "--field-selector", `spec.nodeName=${nodeB}`, "-o", "jsonpath={.items[0].metadata.name}"])).trim();
+      const old = (
+        await cluster.kubectl([
+          "-n",
+          AGENT_NS,
+          "get",
+          "pods",
+          "-l",
+          "app.kubernetes.io/component=agent",
+          "--field-selector",
+          `spec.nodeName=${nodeB}`,
+          "-o",
+          "jsonpath={.items[0].metadata.name}",
+        ])
+      ).trim();
       // a download that reads its first bytes, then waits: in flight when the agent goes
       const stream = client.download({ container: { namespace: NS, pod }, path: "/data/big.bin" });
       const it = stream[Symbol.asyncIterator]();
@@ -231,12 +262,22 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
       expect(failure!.code).toBe(Code.Unavailable);
       expect(failure!.message).toMatch(/tunnel to agent pod podfiles\/\S+ on node node-b/);
       // the DaemonSet's new pod on node B, Ready and listening
-      await until("a new agent pod on node B", async () => {
-        const now = await waitAgentsReady(cluster, 120_000);
-        return now[nodeB] && now[nodeB] !== old ? now[nodeB] : undefined;
-      }, 180_000, 500);
+      await until(
+        "a new agent pod on node B",
+        async () => {
+          const now = await waitAgentsReady(cluster, 120_000);
+          return now[nodeB] && now[nodeB] !== old ? now[nodeB] : undefined;
+        },
+        180_000,
+        500,
+      );
       const fresh = (await waitAgentsReady(cluster, 120_000))[nodeB]!;
-      await until("the new agent listening", async () => ((await cluster.kubectl(["-n", AGENT_NS, "logs", fresh])).includes("agent listening") ? true : undefined), 120_000, 500);
+      await until(
+        "the new agent listening",
+        async () => ((await cluster.kubectl(["-n", AGENT_NS, "logs", fresh])).includes("agent listening") ? true : undefined),
+        120_000,
+        500,
+      );
       // the next call on the same client: a new tunnel to the new pod
       const again: string[] = [];
       for await (const e of client.list({ container: { namespace: NS, pod }, path: "/data" })) again.push(e.name);

@@ -147,7 +147,9 @@ describe.skipIf(!e2eEnabled || !twoNodes)("two nodes: one agent per node, pod tr
     await until(
       "the Service's endpoint: node A's agent",
       async () => {
-        const slices = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "endpointslices", "-l", "kubernetes.io/service-name=agent-on-a", "-o", "json"]));
+        const slices = JSON.parse(
+          await cluster.kubectl(["-n", AGENT_NS, "get", "endpointslices", "-l", "kubernetes.io/service-name=agent-on-a", "-o", "json"]),
+        );
         const addrs = slices.items.flatMap((s: { endpoints?: { addresses: string[] }[] }) => (s.endpoints ?? []).flatMap((e) => e.addresses));
         return addrs.length === 1 && addrs[0] === nodeA.ip ? true : undefined;
       },
@@ -157,13 +159,29 @@ describe.skipIf(!e2eEnabled || !twoNodes)("two nodes: one agent per node, pod tr
     // pod on node A: only node A's agent can serve it
     const body = JSON.stringify({ container: { namespace: NS, pod: webOn.localhost, container: "main" }, path: "/tmp/www/hello" });
     const call = () =>
-      exec(webOn["node-b"], "timeout", "5", "wget", "-q", "-O-", "--header", "Content-Type: application/json", "--header", `Authorization: Bearer ${token}`, "--post-data", body, `http://${clusterIP}:8080/podfiles.v1.FileService/Stat`);
+      exec(
+        webOn["node-b"],
+        "timeout",
+        "5",
+        "wget",
+        "-q",
+        "-O-",
+        "--header",
+        "Content-Type: application/json",
+        "--header",
+        `Authorization: Bearer ${token}`,
+        "--post-data",
+        body,
+        `http://${clusterIP}:8080/podfiles.v1.FileService/Stat`,
+      );
     const answer = JSON.parse(await until("Stat through the Service (kube-proxy syncs within seconds)", () => call(), 30_000));
     expect(answer.entry).toMatchObject({ size: String(Buffer.byteLength(msgOf(webOn.localhost))) });
     // the witness: the ClusterIP is a DNAT rule of kube-proxy in node B's network namespace only
     const nodeB = cluster.nodes[1];
     const natB = await new Promise<string>((resolve, reject) =>
-      execFile("ip", ["netns", "exec", nodeB.netns, "iptables-save", "-t", "nat"], { maxBuffer: 16 << 20 }, (err, out, stderr) => (err ? reject(new Error(stderr)) : resolve(out))),
+      execFile("ip", ["netns", "exec", nodeB.netns, "iptables-save", "-t", "nat"], { maxBuffer: 16 << 20 }, (err, out, stderr) =>
+        err ? reject(new Error(stderr)) : resolve(out),
+      ),
     );
     expect(natB).toContain(`-d ${clusterIP}/32`);
     expect(natB).toContain(`--to-destination ${nodeA.ip}:${agents.port}`);

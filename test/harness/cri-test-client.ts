@@ -87,12 +87,7 @@ export class CriTestClient extends CriClient {
   }
 
   /** CreateContainer; sandboxConfig must be the config the sandbox was run with (as the kubelet sends it). */
-  async createContainer(
-    podSandboxId: string,
-    config: ContainerConfig,
-    sandboxConfig: PodSandboxConfig,
-    options?: CallOptions,
-  ): Promise<string> {
+  async createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig, options?: CallOptions): Promise<string> {
     const r = await this.call<{ containerId: string }>(
       this.runtime,
       "CreateContainer",
@@ -138,7 +133,7 @@ export class CriTestClient extends CriClient {
       { image: { image }, verbose: false },
       options,
     );
-    if (!r.image || !r.image.id) return undefined;
+    if (!r.image?.id) return undefined;
     return {
       id: r.image.id,
       repoTags: r.image.repoTags ?? [],

@@ -78,7 +78,10 @@ beforeEach(async () => {
 });
 
 type Target = "tar Download of a directory" | "raw Download of 64 MiB" | "ListFiles -r";
-const TARGETS: Record<Target, { method: string; schema: DescMessage; response: DescMessage; request: () => MessageShape<DescMessage>; bytes: [number, number] }> = {
+const TARGETS: Record<
+  Target,
+  { method: string; schema: DescMessage; response: DescMessage; request: () => MessageShape<DescMessage>; bytes: [number, number] }
+> = {
   "tar Download of a directory": {
     method: "Download",
     schema: DownloadRequestSchema,
@@ -123,12 +126,20 @@ function streamCall(protocol: Protocol, target: Target, signal: AbortSignal): As
 }
 
 type Shape = "abort after the first message" | "abort after N bytes" | "abort before the header" | "socket destroyed mid-stream" | "curl -N | head -c 2000";
-const SHAPES: Shape[] = ["abort after the first message", "abort after N bytes", "abort before the header", "socket destroyed mid-stream", "curl -N | head -c 2000"];
+const SHAPES: Shape[] = [
+  "abort after the first message",
+  "abort after N bytes",
+  "abort before the header",
+  "socket destroyed mid-stream",
+  "curl -N | head -c 2000",
+];
 
 async function runStreamCancel(protocol: Protocol, target: Target, shape: Shape): Promise<string> {
   const t = TARGETS[target];
   if (shape === "socket destroyed mid-stream") {
-    const r = await rawCallThenDestroy(server.url, protocol, t.method, [envelope(protocol, t.schema, t.request())], { destroyAfterBytes: between(t.bytes, protocol) });
+    const r = await rawCallThenDestroy(server.url, protocol, t.method, [envelope(protocol, t.schema, t.request())], {
+      destroyAfterBytes: between(t.bytes, protocol),
+    });
     return r.how;
   }
   if (shape === "curl -N | head -c 2000") {
@@ -170,7 +181,10 @@ async function runUploadCancel(protocol: Protocol, shape: UploadShape): Promise<
     abort.abort();
     await sleep(2000);
   }
-  const outcome = await Promise.race([codeName(clients[protocol].upload(requests(), { signal: abort.signal })), sleep(10_000).then(() => "no end within 10 s")]);
+  const outcome = await Promise.race([
+    codeName(clients[protocol].upload(requests(), { signal: abort.signal })),
+    sleep(10_000).then(() => "no end within 10 s"),
+  ]);
   return { outcome, path };
 }
 
@@ -191,24 +205,28 @@ describe("cancel shapes × protocols (server in its own process)", () => {
     for (const shape of SHAPES) {
       for (const protocol of PROTOCOLS) {
         const cell = `${target} · ${shape} · ${protocol}`;
-        it(cell, async () => {
-          for (let rep = 0; rep < REPS; rep++) {
-            let outcome = await runStreamCancel(protocol, target, shape);
-            await afterRep(cell, rep);
-            if (outcome === "Internal" && (protocol === "grpc" || protocol === "connectH2")) {
-              // Seen once in CI on Node 24 (server alive, h1 cells fine): the client's shared HTTP/2
-              // session turned bad after a cancel and every later h2 call failed at once as Internal.
-              // The server's survival is checked above; the client's view is retried once on a new
-              // session and must then be Canceled. Counted and printed, not hidden.
-              clientSessionRetries.push(`${cell} (rep ${rep + 1})`);
-              clients = fileClients(server.url);
-              outcome = await runStreamCancel(protocol, target, shape);
+        it(
+          cell,
+          async () => {
+            for (let rep = 0; rep < REPS; rep++) {
+              let outcome = await runStreamCancel(protocol, target, shape);
               await afterRep(cell, rep);
+              if (outcome === "Internal" && (protocol === "grpc" || protocol === "connectH2")) {
+                // Seen once in CI on Node 24 (server alive, h1 cells fine): the client's shared HTTP/2
+                // session turned bad after a cancel and every later h2 call failed at once as Internal.
+                // The server's survival is checked above; the client's view is retried once on a new
+                // session and must then be Canceled. Counted and printed, not hidden.
+                clientSessionRetries.push(`${cell} (rep ${rep + 1})`);
+                clients = fileClients(server.url);
+                outcome = await runStreamCancel(protocol, target, shape);
+                await afterRep(cell, rep);
+              }
+              // the client's own view: a cancel through the library ends the call as Canceled, never hangs
+              if (shape.startsWith("abort")) expect(outcome, `${cell}: client outcome`).toBe("Canceled");
             }
-            // the client's own view: a cancel through the library ends the call as Canceled, never hangs
-            if (shape.startsWith("abort")) expect(outcome, `${cell}: client outcome`).toBe("Canceled");
-          }
-        }, 30_000 + REPS * 10_000);
+          },
+          30_000 + REPS * 10_000,
+        );
       }
     }
   }
@@ -216,21 +234,25 @@ describe("cancel shapes × protocols (server in its own process)", () => {
   for (const shape of UPLOAD_SHAPES) {
     for (const protocol of PROTOCOLS) {
       const cell = `streaming Upload · ${shape} · ${protocol}`;
-      it(cell, async () => {
-        for (let rep = 0; rep < REPS; rep++) {
-          const { outcome, path } = await runUploadCancel(protocol, shape);
-          await afterRep(cell, rep);
-          // expected_size was 8 MiB and 1 MiB at most arrived: nothing may be committed, and the temp file goes
-          let left = tempLeftovers(join(root, "up"));
-          for (let i = 0; i < 60 && left.length > 0; i++) {
-            await sleep(50);
-            left = tempLeftovers(join(root, "up"));
+      it(
+        cell,
+        async () => {
+          for (let rep = 0; rep < REPS; rep++) {
+            const { outcome, path } = await runUploadCancel(protocol, shape);
+            await afterRep(cell, rep);
+            // expected_size was 8 MiB and 1 MiB at most arrived: nothing may be committed, and the temp file goes
+            let left = tempLeftovers(join(root, "up"));
+            for (let i = 0; i < 60 && left.length > 0; i++) {
+              await sleep(50);
+              left = tempLeftovers(join(root, "up"));
+            }
+            expect(left, `${cell}: upload temp files left 3 s after the cancel`).toEqual([]);
+            expect(existsSync(join(root, path)), `${cell}: a cancelled upload committed ${path}`).toBe(false);
+            if (shape !== "socket destroyed mid-stream") expect(outcome, `${cell}: client outcome`).toBe("Canceled");
           }
-          expect(left, `${cell}: upload temp files left 3 s after the cancel`).toEqual([]);
-          expect(existsSync(join(root, path)), `${cell}: a cancelled upload committed ${path}`).toBe(false);
-          if (shape !== "socket destroyed mid-stream") expect(outcome, `${cell}: client outcome`).toBe("Canceled");
-        }
-      }, 30_000 + REPS * 10_000);
+        },
+        30_000 + REPS * 10_000,
+      );
     }
   }
 

@@ -75,7 +75,9 @@ describe("an APPEND upload onto a FIFO (server in its own process)", () => {
     }
     const result = await Promise.race([outcome, sleep(3000).then(() => undefined)]);
     await unblockWriter(); // an old server waits in open(O_WRONLY) for a reader
-    console.log(`${what}: Health/Check ${health}; Stat ${statCode === "ok" ? "OK" : Code[statCode]} in ${fmt(statMs)} ms; upload ${result ? `${result[0] === "ok" ? "OK" : Code[result[0]]}: ${result[1]}` : "no answer within 3 s after the checks"}`);
+    console.log(
+      `${what}: Health/Check ${health}; Stat ${statCode === "ok" ? "OK" : Code[statCode]} in ${fmt(statMs)} ms; upload ${result ? `${result[0] === "ok" ? "OK" : Code[result[0]]}: ${result[1]}` : "no answer within 3 s after the checks"}`,
+    );
     expect.soft(health, `${what}: Health/Check meanwhile`).toMatch(/^answered/);
     expect.soft(statCode === "ok" ? "OK" : `${Code[statCode]}: ${statMessage}`, `${what}: Stat of a healthy file meanwhile`).toBe("OK");
     expect.soft(statMs, `${what}: Stat latency (ms) meanwhile`).toBeLessThan(1000);
@@ -92,6 +94,9 @@ describe("an APPEND upload onto a FIFO (server in its own process)", () => {
   }, 30_000);
 
   it("BeginUpload with APPEND at offset 0 onto a FIFO", async () => {
-    await appendOntoFifo("BeginUpload APPEND onto a FIFO", clients.grpc.beginUpload({ container, path: "/pipe", options: { overwrite: OverwritePolicy.APPEND, offset: 0n } }));
+    await appendOntoFifo(
+      "BeginUpload APPEND onto a FIFO",
+      clients.grpc.beginUpload({ container, path: "/pipe", options: { overwrite: OverwritePolicy.APPEND, offset: 0n } }),
+    );
   }, 30_000);
 });

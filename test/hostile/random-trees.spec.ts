@@ -30,8 +30,17 @@ const container = { namespace: "local", pod: "local", container: "local" };
 const CALL_BOUND_MS = 8000;
 /** Statuses a call may end with on a hostile tree; INTERNAL, UNKNOWN, UNAVAILABLE (no hung mount here), DATA_LOSS… are defects. */
 const ALLOWED = new Set([
-  "OK", "Canceled", "NotFound", "AlreadyExists", "FailedPrecondition", "InvalidArgument",
-  "PermissionDenied", "OutOfRange", "Aborted", "ResourceExhausted", "DeadlineExceeded",
+  "OK",
+  "Canceled",
+  "NotFound",
+  "AlreadyExists",
+  "FailedPrecondition",
+  "InvalidArgument",
+  "PermissionDenied",
+  "OutOfRange",
+  "Aborted",
+  "ResourceExhausted",
+  "DeadlineExceeded",
 ]);
 
 let where: Where;
@@ -68,7 +77,10 @@ const settle = () => Promise.race([inFlight, sleep(20_000)]);
 
 /** A server stuck or dead after a failed run is replaced, so each run is judged on its own. */
 async function ensureServer() {
-  const healthy = await assertAlive(server, "the previous run").then(() => true, () => false);
+  const healthy = await assertAlive(server, "the previous run").then(
+    () => true,
+    () => false,
+  );
   if (healthy) return;
   restarts++;
   if (!server.exited()) {
@@ -187,7 +199,10 @@ async function runOp(op: Op, candidates: Built, seq: number): Promise<{ what: st
       call = c.remove({ container, path, recursive: true }, { signal });
       break;
     case "rename": {
-      const other = candidates.throughLinks.length && op.pick % 2 ? candidates.throughLinks[(op.pick >> 3) % candidates.throughLinks.length] : `${dirOf(path)}/renamed-${seq}`;
+      const other =
+        candidates.throughLinks.length && op.pick % 2
+          ? candidates.throughLinks[(op.pick >> 3) % candidates.throughLinks.length]
+          : `${dirOf(path)}/renamed-${seq}`;
       what = `rename ${JSON.stringify(path)} → ${JSON.stringify(other)} over ${op.protocol}`;
       call = c.rename({ container, path, newPath: other }, { signal });
       break;
@@ -213,16 +228,32 @@ let runSeq = 0;
  * onto a FIFO; tar Downloads of big files cancelled over HTTP/1.1), so that the property meets them
  * even when the random runs do not.
  */
-const op = (o: Partial<Op> & Pick<Op, "kind" | "pool" | "protocol">): Op => ({ pick: 0, cancelAfterMs: null, policy: OverwritePolicy.FAIL, size: 1024, follow: false, ...o });
-const bigDir = { kind: "dir" as const, name: Buffer.from("big"), children: [0, 1, 2].map((i) => ({ kind: "file" as const, name: Buffer.from(`f${i}`), size: 3 << 20 })) };
+const op = (o: Partial<Op> & Pick<Op, "kind" | "pool" | "protocol">): Op => ({
+  pick: 0,
+  cancelAfterMs: null,
+  policy: OverwritePolicy.FAIL,
+  size: 1024,
+  follow: false,
+  ...o,
+});
+const bigDir = {
+  kind: "dir" as const,
+  name: Buffer.from("big"),
+  children: [0, 1, 2].map((i) => ({ kind: "file" as const, name: Buffer.from(`f${i}`), size: 3 << 20 })),
+};
 const KNOWN_SHAPES: [TreeNode[], Op[]][] = [
   [
-    [{ kind: "fifo", name: Buffer.from("pipe") }, { kind: "file", name: Buffer.from("ok.txt"), size: 10 }],
+    [
+      { kind: "fifo", name: Buffer.from("pipe") },
+      { kind: "file", name: Buffer.from("ok.txt"), size: 10 },
+    ],
     [op({ kind: "upload", pool: "fifo", protocol: "grpc", policy: OverwritePolicy.APPEND }), op({ kind: "stat", pool: "file", protocol: "connectJson" })],
   ],
   [
     [bigDir],
-    (["connectBinaryH1", "grpcWeb", "connectJson"] as const).map((protocol, i) => op({ kind: "download-tar", pool: "dir", protocol, cancelAfterMs: 5 + 10 * i })),
+    (["connectBinaryH1", "grpcWeb", "connectJson"] as const).map((protocol, i) =>
+      op({ kind: "download-tar", pool: "dir", protocol, cancelAfterMs: 5 + 10 * i }),
+    ),
   ],
   // found by this property in CI on Node 24 (seed 166564226): a tar download cancelled 15 ms in while two
   // listings run; the tar entry's reader was left with a failed read-ahead ("read after close") that
@@ -239,44 +270,56 @@ const KNOWN_SHAPES: [TreeNode[], Op[]][] = [
 
 describe("random hostile trees × random concurrent operations and cancels (server in its own process)", () => {
   it("the server stays up and answers, nothing outside the root changes, nothing is left behind, no call ends INTERNAL or hangs", async () => {
-    await fc.assert(
-      fc.asyncProperty(treeArb, fc.array(opArb, { minLength: 2, maxLength: 8 }), tracked(async (tree, ops) => {
-        await ensureServer();
-        stats.runs++;
-        const rel = `r${runSeq++}`;
-        const built = await buildTree(where, rel, tree);
-        const fdsBefore = pathFds(server).length;
-        const results = await Promise.all(ops.map((op, i) => runOp(op, built, i)));
-        for (const r of results) {
-          stats.calls++;
-          stats.statuses[r.status] = (stats.statuses[r.status] ?? 0) + 1;
-        }
-        const bad = results.filter((r) => !ALLOWED.has(r.status));
-        const problems: string[] = bad.map((r) => `${r.what}: ${r.status}: ${r.message}`);
+    await fc
+      .assert(
+        fc.asyncProperty(
+          treeArb,
+          fc.array(opArb, { minLength: 2, maxLength: 8 }),
+          tracked(async (tree, ops) => {
+            await ensureServer();
+            stats.runs++;
+            const rel = `r${runSeq++}`;
+            const built = await buildTree(where, rel, tree);
+            const fdsBefore = pathFds(server).length;
+            const results = await Promise.all(ops.map((op, i) => runOp(op, built, i)));
+            for (const r of results) {
+              stats.calls++;
+              stats.statuses[r.status] = (stats.statuses[r.status] ?? 0) + 1;
+            }
+            const bad = results.filter((r) => !ALLOWED.has(r.status));
+            const problems: string[] = bad.map((r) => `${r.what}: ${r.status}: ${r.message}`);
 
-        const alive = await assertAlive(server, `the operations on ${rel}`).then(() => "", (e: Error) => e.message);
-        if (alive) problems.push(alive);
-        const outside = snapshotOutside();
-        if (outside !== sentinelBefore) problems.push(`something outside the root changed:\n--- before\n${sentinelBefore}\n--- after\n${outside}`);
-        let left = tempLeftovers(where.root);
-        for (let i = 0; i < 40 && left.length; i++) {
-          await sleep(50);
-          left = tempLeftovers(where.root);
-        }
-        if (left.length) problems.push(`upload temp files left behind: ${left.join(", ")}`);
-        if (!server.exited()) {
-          let fds = pathFds(server).length;
-          for (let i = 0; i < 40 && fds > fdsBefore; i++) {
-            await sleep(50);
-            fds = pathFds(server).length;
-          }
-          if (fds > fdsBefore) problems.push(`file handles leaked: ${fds} open, ${fdsBefore} before the run`);
-        }
-        if (problems.length) throw new Error(`${problems.length} invariant(s) broken (tree ${rel}: ${JSON.stringify(built.counts)}, ${built.nonUtf8} non-UTF-8 names):\n${problems.join("\n")}`);
-        spawnSync("rm", ["-rf", join(where.root, rel)]);
-      })),
-      { numRuns: 30, examples: KNOWN_SHAPES, interruptAfterTimeLimit: 50_000, markInterruptAsFailure: false },
-    ).finally(settle);
+            const alive = await assertAlive(server, `the operations on ${rel}`).then(
+              () => "",
+              (e: Error) => e.message,
+            );
+            if (alive) problems.push(alive);
+            const outside = snapshotOutside();
+            if (outside !== sentinelBefore) problems.push(`something outside the root changed:\n--- before\n${sentinelBefore}\n--- after\n${outside}`);
+            let left = tempLeftovers(where.root);
+            for (let i = 0; i < 40 && left.length; i++) {
+              await sleep(50);
+              left = tempLeftovers(where.root);
+            }
+            if (left.length) problems.push(`upload temp files left behind: ${left.join(", ")}`);
+            if (!server.exited()) {
+              let fds = pathFds(server).length;
+              for (let i = 0; i < 40 && fds > fdsBefore; i++) {
+                await sleep(50);
+                fds = pathFds(server).length;
+              }
+              if (fds > fdsBefore) problems.push(`file handles leaked: ${fds} open, ${fdsBefore} before the run`);
+            }
+            if (problems.length)
+              throw new Error(
+                `${problems.length} invariant(s) broken (tree ${rel}: ${JSON.stringify(built.counts)}, ${built.nonUtf8} non-UTF-8 names):\n${problems.join("\n")}`,
+              );
+            spawnSync("rm", ["-rf", join(where.root, rel)]);
+          }),
+        ),
+        { numRuns: 30, examples: KNOWN_SHAPES, interruptAfterTimeLimit: 50_000, markInterruptAsFailure: false },
+      )
+      .finally(settle);
     console.log(`random trees (main property): ${stats.runs} runs done`);
     expect(stats.runs).toBeGreaterThan(0);
   }, 120_000);
@@ -288,74 +331,95 @@ describe("random hostile trees × random concurrent operations and cancels (serv
     const namesArb = fc.uniqueArray(fc.oneof(nonUtf8Name, nameArb), { minLength: 1, maxLength: 8, selector: (b) => b.toString("hex") });
     const failures: string[] = [];
     let runs = 0;
-    await fc.assert(
-      fc.asyncProperty(namesArb, fc.boolean(), tracked(async (names, inSubdir) => {
-        await ensureServer();
-        runs++;
-        const rel = `u${runSeq++}`;
-        const top = join(where.root, rel);
-        mkdirSync(top);
-        // the files sit in the top directory, or in a subdirectory whose own name is not UTF-8
-        const sub = inSubdir ? Buffer.from([0x64, 0xe9]) : undefined;
-        const dirAbs = sub ? Buffer.concat([Buffer.from(top), Buffer.from("/"), sub]) : Buffer.from(top);
-        if (sub) mkdirSync(dirAbs);
-        const content = (i: number) => `file #${i} of ${rel}\n`;
-        names.forEach((n, i) => writeFileSync(Buffer.concat([dirAbs, Buffer.from("/"), n]), content(i)));
-        const onDisk = names.length + (sub ? 1 : 0);
+    await fc
+      .assert(
+        fc.asyncProperty(
+          namesArb,
+          fc.boolean(),
+          tracked(async (names, inSubdir) => {
+            await ensureServer();
+            runs++;
+            const rel = `u${runSeq++}`;
+            const top = join(where.root, rel);
+            mkdirSync(top);
+            // the files sit in the top directory, or in a subdirectory whose own name is not UTF-8
+            const sub = inSubdir ? Buffer.from([0x64, 0xe9]) : undefined;
+            const dirAbs = sub ? Buffer.concat([Buffer.from(top), Buffer.from("/"), sub]) : Buffer.from(top);
+            if (sub) mkdirSync(dirAbs);
+            const content = (i: number) => `file #${i} of ${rel}\n`;
+            names.forEach((n, i) => writeFileSync(Buffer.concat([dirAbs, Buffer.from("/"), n]), content(i)));
+            const onDisk = names.length + (sub ? 1 : 0);
 
-        const listed: string[] = [];
-        const directories = new Set<string>();
-        const [code, message] = await codeAndMessage(
-          (async () => {
-            for await (const b of clients.grpc.listFiles({ container, path: `/${rel}`, recursive: true, includeHidden: true }, { timeoutMs: CALL_BOUND_MS }))
-              for (const e of b.entries) {
-                listed.push(e.path);
-                if (e.type === FileType.DIRECTORY) directories.add(e.path);
-              }
-          })(),
-        );
-        const problems: string[] = [];
-        const shown = names.map((n) => `${escapeName(n)} [${n.toString("hex")}]`).join(", ");
-        if (code !== "ok") problems.push(`ListFiles -r failed: ${Code[code]}: ${message}`);
-        if (listed.length !== onDisk) problems.push(`listed ${listed.length} entries for ${onDisk} on disk (${shown}${sub ? ` in dir ${escapeName(sub)}` : ""}): ${JSON.stringify(listed)}`);
-        if (new Set(listed).size !== listed.length) problems.push(`a path is listed twice: ${JSON.stringify(listed)}`);
-        // each listed file downloads as exactly one of the files on disk, and together they are all of them
-        const seen = new Map<number, string>();
-        for (const p of listed) {
-          if (directories.has(p)) continue; // the subdirectory: its files are checked one by one
-          const [dc, dm, body] = await (async (): Promise<[string, string, string]> => {
-            const parts: Buffer[] = [];
-            const [c2, m2] = await codeAndMessage(
+            const listed: string[] = [];
+            const directories = new Set<string>();
+            const [code, message] = await codeAndMessage(
               (async () => {
-                for await (const m of clients.grpc.download({ container, path: p }, { timeoutMs: CALL_BOUND_MS })) if (m.part.case === "data") parts.push(Buffer.from(m.part.value));
+                for await (const b of clients.grpc.listFiles(
+                  { container, path: `/${rel}`, recursive: true, includeHidden: true },
+                  { timeoutMs: CALL_BOUND_MS },
+                ))
+                  for (const e of b.entries) {
+                    listed.push(e.path);
+                    if (e.type === FileType.DIRECTORY) directories.add(e.path);
+                  }
               })(),
             );
-            return [c2 === "ok" ? "OK" : Code[c2], m2, Buffer.concat(parts).toString()];
-          })();
-          if (dc !== "OK") {
-            if (dc !== "FailedPrecondition" || !/directory/i.test(dm)) problems.push(`Download ${JSON.stringify(p)}: ${dc}: ${dm}`);
-            continue;
-          }
-          const i = names.findIndex((_, k) => content(k) === body);
-          if (i < 0) problems.push(`Download ${JSON.stringify(p)} returned bytes of no file: ${JSON.stringify(body.slice(0, 60))}`);
-          else if (seen.has(i)) problems.push(`${JSON.stringify(p)} and ${JSON.stringify(seen.get(i))} both show the file ${escapeName(names[i])}`);
-          else seen.set(i, p);
-        }
-        if (seen.size !== names.length) problems.push(`only ${seen.size} of ${names.length} files reachable by their listed path (${shown})`);
-        const [rc, rm] = await codeAndMessage(clients.grpc.remove({ container, path: `/${rel}`, recursive: true }, { timeoutMs: CALL_BOUND_MS }));
-        if (rc !== "ok") problems.push(`Remove -r /${rel}: ${Code[rc]}: ${rm}`);
-        else if (existsSync(top)) problems.push(`Remove -r /${rel} answered OK but the directory is still there`);
-        spawnSync("rm", ["-rf", top]);
-        if (problems.length) {
-          failures.push(problems[0]);
-          throw new Error(problems.join("\n"));
-        }
-      })),
-      { numRuns: 12, examples: [[collide, false], [collide, true]], interruptAfterTimeLimit: 15_000, markInterruptAsFailure: false },
-    ).finally(async () => {
-      await settle();
-      console.log(`random trees (non-UTF-8 names): ${runs} runs${failures.length ? `, first failure: ${failures[0]}` : ""}`);
-    });
+            const problems: string[] = [];
+            const shown = names.map((n) => `${escapeName(n)} [${n.toString("hex")}]`).join(", ");
+            if (code !== "ok") problems.push(`ListFiles -r failed: ${Code[code]}: ${message}`);
+            if (listed.length !== onDisk)
+              problems.push(
+                `listed ${listed.length} entries for ${onDisk} on disk (${shown}${sub ? ` in dir ${escapeName(sub)}` : ""}): ${JSON.stringify(listed)}`,
+              );
+            if (new Set(listed).size !== listed.length) problems.push(`a path is listed twice: ${JSON.stringify(listed)}`);
+            // each listed file downloads as exactly one of the files on disk, and together they are all of them
+            const seen = new Map<number, string>();
+            for (const p of listed) {
+              if (directories.has(p)) continue; // the subdirectory: its files are checked one by one
+              const [dc, dm, body] = await (async (): Promise<[string, string, string]> => {
+                const parts: Buffer[] = [];
+                const [c2, m2] = await codeAndMessage(
+                  (async () => {
+                    for await (const m of clients.grpc.download({ container, path: p }, { timeoutMs: CALL_BOUND_MS }))
+                      if (m.part.case === "data") parts.push(Buffer.from(m.part.value));
+                  })(),
+                );
+                return [c2 === "ok" ? "OK" : Code[c2], m2, Buffer.concat(parts).toString()];
+              })();
+              if (dc !== "OK") {
+                if (dc !== "FailedPrecondition" || !/directory/i.test(dm)) problems.push(`Download ${JSON.stringify(p)}: ${dc}: ${dm}`);
+                continue;
+              }
+              const i = names.findIndex((_, k) => content(k) === body);
+              if (i < 0) problems.push(`Download ${JSON.stringify(p)} returned bytes of no file: ${JSON.stringify(body.slice(0, 60))}`);
+              else if (seen.has(i)) problems.push(`${JSON.stringify(p)} and ${JSON.stringify(seen.get(i))} both show the file ${escapeName(names[i])}`);
+              else seen.set(i, p);
+            }
+            if (seen.size !== names.length) problems.push(`only ${seen.size} of ${names.length} files reachable by their listed path (${shown})`);
+            const [rc, rm] = await codeAndMessage(clients.grpc.remove({ container, path: `/${rel}`, recursive: true }, { timeoutMs: CALL_BOUND_MS }));
+            if (rc !== "ok") problems.push(`Remove -r /${rel}: ${Code[rc]}: ${rm}`);
+            else if (existsSync(top)) problems.push(`Remove -r /${rel} answered OK but the directory is still there`);
+            spawnSync("rm", ["-rf", top]);
+            if (problems.length) {
+              failures.push(problems[0]);
+              throw new Error(problems.join("\n"));
+            }
+          }),
+        ),
+        {
+          numRuns: 12,
+          examples: [
+            [collide, false],
+            [collide, true],
+          ],
+          interruptAfterTimeLimit: 15_000,
+          markInterruptAsFailure: false,
+        },
+      )
+      .finally(async () => {
+        await settle();
+        console.log(`random trees (non-UTF-8 names): ${runs} runs${failures.length ? `, first failure: ${failures[0]}` : ""}`);
+      });
     expect(isUtf8(Buffer.from([0x61, 0xff]))).toBe(false); // the generator really makes names that are not UTF-8
   }, 60_000);
 });

@@ -30,7 +30,9 @@ beforeAll(async () => {
   const root = join(work, "root");
   fs.mkdirSync(root);
   fs.writeFileSync(join(root, "hello.txt"), "hello");
-  server = spawn(process.execPath, [join(project, "node_modules/podfiles/bin/podfiles.js"), "serve", "--root", root, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+  server = spawn(process.execPath, [join(project, "node_modules/podfiles/bin/podfiles.js"), "serve", "--root", root, "--port", "0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let err = "";
     server!.stderr!.on("data", (d: Buffer) => {
@@ -52,7 +54,16 @@ afterAll(() => {
 describe("npm pack → install → node", () => {
   it("ships compiled JS, .d.ts and the bundle, no TypeScript sources, tests or the node_modules link", () => {
     const pkg = join(project, "node_modules/podfiles");
-    for (const f of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/web.js", "dist/src/server/index.js", "dist/gen/ts/podfiles/v1/files_pb.js", "dist/gen/ts/podfiles/v1/files_pb.d.ts", "dist/bundle/client-main.js", "examples/ts/quickstart.mjs"]) {
+    for (const f of [
+      "dist/src/index.js",
+      "dist/src/index.d.ts",
+      "dist/src/web.js",
+      "dist/src/server/index.js",
+      "dist/gen/ts/podfiles/v1/files_pb.js",
+      "dist/gen/ts/podfiles/v1/files_pb.d.ts",
+      "dist/bundle/client-main.js",
+      "examples/ts/quickstart.mjs",
+    ]) {
       expect(fs.existsSync(join(pkg, f)), f).toBe(true);
     }
     for (const f of ["src/index.ts", "test", "gen/ts/podfiles/v1/files_pb.ts", "bench"]) expect(fs.existsSync(join(pkg, f)), f).toBe(false);
@@ -60,7 +71,10 @@ describe("npm pack → install → node", () => {
 
   it("runs the README's example (examples/ts/quickstart.mjs) with plain node", async () => {
     fs.copyFileSync(join(project, "node_modules/podfiles/examples/ts/quickstart.mjs"), join(project, "quickstart.mjs"));
-    const { stdout } = await run(process.execPath, ["quickstart.mjs"], { cwd: project, env: { ...process.env, PODFILES_SERVER: serverUrl, PODFILES_TOKEN: "" } });
+    const { stdout } = await run(process.execPath, ["quickstart.mjs"], {
+      cwd: project,
+      env: { ...process.env, PODFILES_SERVER: serverUrl, PODFILES_TOKEN: "" },
+    });
     expect(stdout).toContain("hello.txt 5");
     expect(stdout).toContain("hello from the SDK");
     expect(stdout).toMatch(/hello\.txt: 19 bytes, sha256 [0-9a-f]{64}/);
@@ -80,12 +94,32 @@ describe("npm pack → install → node", () => {
         `export const s = [createServer, LocalResolver];`,
       ].join("\n"),
     );
-    const args = ["--noEmit", "--allowJs", "--checkJs", "--strict", "--skipLibCheck", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022"];
+    const args = [
+      "--noEmit",
+      "--allowJs",
+      "--checkJs",
+      "--strict",
+      "--skipLibCheck",
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+    ];
     const types = ["--typeRoots", join(repo, "node_modules/@types"), "--types", "node"];
     await run(process.execPath, [tsc, ...args, ...types, "quickstart.mjs", "check.ts"], { cwd: project }).catch((err: { stdout?: string }) => {
       throw new Error(`tsc: ${err.stdout}`);
     });
-    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", `const w = await import("podfiles/web"); const s = await import("podfiles/server"); console.log(typeof w.createPodfilesWebClient, typeof s.createServer)`], { cwd: project });
+    const { stdout } = await run(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const w = await import("podfiles/web"); const s = await import("podfiles/server"); console.log(typeof w.createPodfilesWebClient, typeof s.createServer)`,
+      ],
+      { cwd: project },
+    );
     expect(stdout.trim()).toBe("function function");
   }, 120_000);
 });

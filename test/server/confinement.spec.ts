@@ -134,7 +134,9 @@ describe.each(["grpc", "connectJson"] as const)("confinement over %s", (protocol
       { name: "link", type: "symlink", linkname: outside },
       { name: "link/secret.txt", body: "overwritten" },
     ]);
-    expect(await codeOf(uploadAll(client(), c(), "/dest", trick, { format: ArchiveFormat.TAR, overwrite: OverwritePolicy.OVERWRITE }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(uploadAll(client(), c(), "/dest", trick, { format: ArchiveFormat.TAR, overwrite: OverwritePolicy.OVERWRITE }))).toBe(
+      Code.InvalidArgument,
+    );
     const hardlink = await makeTar([{ name: "h", type: "link", linkname: "../../outside/secret.txt" }]);
     expect(await codeOf(uploadAll(client(), c(), "/dest", hardlink, { format: ArchiveFormat.TAR }))).toBe(Code.InvalidArgument);
     expect(readFileSync(join(outside, "secret.txt"), "utf8")).toBe(SECRET);

@@ -24,13 +24,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function openIdle(port: number, n: number, localAddress = "127.0.0.1"): Promise<net.Socket[]> {
   const sockets: net.Socket[] = [];
   for (let i = 0; i < n; i += 50) {
-    const batch = Array.from({ length: Math.min(50, n - i) }, () =>
-      new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect({ port, host: "127.0.0.1", localAddress });
-        s.on("error", () => undefined); // a refused or evicted socket is reset: that is the point
-        s.once("connect", () => resolve(s));
-        s.once("close", () => reject(new Error("closed before connecting")));
-      }),
+    const batch = Array.from(
+      { length: Math.min(50, n - i) },
+      () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect({ port, host: "127.0.0.1", localAddress });
+          s.on("error", () => undefined); // a refused or evicted socket is reset: that is the point
+          s.once("connect", () => resolve(s));
+          s.once("close", () => reject(new Error("closed before connecting")));
+        }),
     );
     sockets.push(...(await Promise.all(batch)));
   }
@@ -67,8 +69,14 @@ function clientsFrom(baseUrl: string, localAddress: string) {
 }
 
 /** `podfiles serve` as a child process under `prlimit --nofile=N:N`. */
-async function serveWithFdLimit(root: string, nofile: number, args: string[] = []): Promise<{ child: ChildProcess; port: number; stderr: () => string; stop: () => Promise<void> }> {
-  const child = spawn("prlimit", [`--nofile=${nofile}:${nofile}`, process.execPath, bin, "serve", "--root", root, "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+async function serveWithFdLimit(
+  root: string,
+  nofile: number,
+  args: string[] = [],
+): Promise<{ child: ChildProcess; port: number; stderr: () => string; stop: () => Promise<void> }> {
+  const child = spawn("prlimit", [`--nofile=${nofile}:${nofile}`, process.execPath, bin, "serve", "--root", root, "--port", "0", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();
@@ -206,9 +214,31 @@ describe("deadlines and caps (in-process server)", () => {
   it("a TLS connection that never completes its handshake is closed after the deadline", async () => {
     const dir = mkdtempSync(join(tmpdir(), "podfiles-tls-"));
     try {
-      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
-      server = await startTestServer({ tls: { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) }, connections: { handshakeTimeoutMs: 400 } });
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-keyout",
+          join(dir, "key.pem"),
+          "-out",
+          join(dir, "cert.pem"),
+        ],
+        { stdio: "ignore" },
+      );
+      server = await startTestServer({
+        tls: { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) },
+        connections: { handshakeTimeoutMs: 400 },
+      });
       const [s] = await openIdle(server.port, 1);
       sockets.push(s);
       expect(await closedWithin(s, 3000)).not.toBe("open");
@@ -220,9 +250,31 @@ describe("deadlines and caps (in-process server)", () => {
   it("a TLS connection that completes the handshake but sends no request is closed at the same deadline", async () => {
     const dir = mkdtempSync(join(tmpdir(), "podfiles-tls-"));
     try {
-      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
-      server = await startTestServer({ tls: { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) }, connections: { handshakeTimeoutMs: 400 } });
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-keyout",
+          join(dir, "key.pem"),
+          "-out",
+          join(dir, "cert.pem"),
+        ],
+        { stdio: "ignore" },
+      );
+      server = await startTestServer({
+        tls: { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) },
+        connections: { handshakeTimeoutMs: 400 },
+      });
       for (const alpn of ["http/1.1", "h2"]) {
         const s = await new Promise<tls.TLSSocket>((resolve, reject) => {
           const t = tls.connect({ port: server!.port, host: "127.0.0.1", rejectUnauthorized: false, ALPNProtocols: [alpn] }, () => resolve(t));

@@ -207,7 +207,10 @@ describe("recycled chunk memory", () => {
     let n = 0;
     await expect(
       (async () => {
-        for await (const m of fast.clients.connectBinaryH1.download({ container: fast.container, path: "/data.bin", chunkSize: 64 * 1024 }, { signal: abort.signal })) {
+        for await (const m of fast.clients.connectBinaryH1.download(
+          { container: fast.container, path: "/data.bin", chunkSize: 64 * 1024 },
+          { signal: abort.signal },
+        )) {
           if (m.part.case === "data" && ++n === 3) abort.abort();
         }
       })(),

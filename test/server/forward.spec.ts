@@ -49,7 +49,12 @@ const placeB = new StandInPlacement("node-b");
 /** What node-b's handlers saw of each call (its own interceptor, after the forwarding). */
 const seenByB: { method: string; peer: string; timeout: string | null; authorization: string | null }[] = [];
 const recordOnB: Interceptor = (next) => async (req) => {
-  seenByB.push({ method: req.method.name, peer: peerOf(req.contextValues), timeout: req.header.get("grpc-timeout") ?? req.header.get("connect-timeout-ms"), authorization: req.header.get("authorization") });
+  seenByB.push({
+    method: req.method.name,
+    peer: peerOf(req.contextValues),
+    timeout: req.header.get("grpc-timeout") ?? req.header.get("connect-timeout-ms"),
+    authorization: req.header.get("authorization"),
+  });
   // the deadline test's call: waits for the call's own deadline (or 3 s)
   if (req.header.get("x-test-wait") === "1") {
     await new Promise((resolve) => {
@@ -176,7 +181,11 @@ describe("Connect JSON over HTTP/1.1 with fetch", () => {
     const get = await fetch(`${a.url}/podfiles.v1.FileService/Stat?connect=v1&encoding=json&message=${encodeURIComponent(body)}`);
     // Stat is not marked side-effect free, so Connect GET is refused — by node-b, after the forward
     expect([get.status, await get.text()]).toEqual([405, ""]);
-    const missing = await fetch(`${a.url}/podfiles.v1.FileService/Stat`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ container: podB, path: "/nope" }) });
+    const missing = await fetch(`${a.url}/podfiles.v1.FileService/Stat`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ container: podB, path: "/nope" }),
+    });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { code: string; message: string }).code).toBe("not_found");
   });
@@ -194,7 +203,9 @@ describe("hop marker, agent credential and caller address", () => {
   });
 
   it("node-b trusts the caller address only from an agent with a valid credential; a caller's own forwarded-* headers are dropped", async () => {
-    const client = fileClients(a.url, [(next) => (req) => (req.header.set("podfiles-forwarded-for", "6.6.6.6"), req.header.set("podfiles-agent-authorization", "Bearer forged"), next(req))]).grpc;
+    const client = fileClients(a.url, [
+      (next) => (req) => (req.header.set("podfiles-forwarded-for", "6.6.6.6"), req.header.set("podfiles-agent-authorization", "Bearer forged"), next(req)),
+    ]).grpc;
     writeFileSync(join(b.root, "peer.txt"), "x");
     await client.stat({ container: podB, path: "/peer.txt" });
     const last = seenByB.at(-1)!;
@@ -203,7 +214,9 @@ describe("hop marker, agent credential and caller address", () => {
   });
 
   it("a forwarded call with a wrong agent credential is UNAUTHENTICATED at node-b", async () => {
-    const c = await startTestServer({ forward: { self: "node-c", locate: async () => ({ node: "node-b", address: new URL(b.url).host }), agentCredential: () => "Bearer not-an-agent" } });
+    const c = await startTestServer({
+      forward: { self: "node-c", locate: async () => ({ node: "node-b", address: new URL(b.url).host }), agentCredential: () => "Bearer not-an-agent" },
+    });
     try {
       const [code, message] = await codeAndMessage(c.clients.grpc.stat({ container: podB, path: "/peer.txt" }));
       expect(code).toBe(Code.Unauthenticated);
@@ -232,7 +245,10 @@ describe("what the forwarding agent learns stays behind authorization", () => {
     const open = await startTestServer({ name: podA, forward: { self: "node-a", locate } });
     try {
       const target = { ...podB, pod: "secret-pod" };
-      expect(await codeAndMessage(guarded.clients.grpc.stat({ container: target, path: "/" }))).toEqual([Code.PermissionDenied, "stand-in authorization: denied"]);
+      expect(await codeAndMessage(guarded.clients.grpc.stat({ container: target, path: "/" }))).toEqual([
+        Code.PermissionDenied,
+        "stand-in authorization: denied",
+      ]);
       expect(await codeAndMessage(open.clients.grpc.stat({ container: target, path: "/" }))).toEqual([Code.NotFound, "pod ns/secret-pod not found"]);
     } finally {
       await guarded.close();
@@ -270,7 +286,14 @@ describe("failures of the far side", () => {
     try {
       const body = await grpcRequestBody({ container: podB, path: "/slow.txt" });
       const started = performance.now();
-      const stream = session.request({ ":method": "POST", ":path": "/podfiles.v1.FileService/Stat", "content-type": "application/grpc", te: "trailers", "grpc-timeout": "300m", "x-test-wait": "1" });
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/podfiles.v1.FileService/Stat",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "grpc-timeout": "300m",
+        "x-test-wait": "1",
+      });
       stream.end(body);
       const status = await new Promise<string>((resolve) => {
         stream.on("response", (h) => h["grpc-status"] && resolve(String(h["grpc-status"])));
@@ -348,7 +371,13 @@ describe("streams through the hop", () => {
     const { request } = await import("node:http");
     const body = await downloadBody("/big.bin");
     const url = new URL(a.url);
-    const req = request({ host: url.hostname, port: url.port, method: "POST", path: "/podfiles.v1.FileService/Download", headers: { "content-type": "application/connect+proto" } });
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      method: "POST",
+      path: "/podfiles.v1.FileService/Download",
+      headers: { "content-type": "application/connect+proto" },
+    });
     const res = await new Promise<import("node:http").IncomingMessage>((resolve) => (req.on("response", resolve), req.end(body)));
     await new Promise((resolve) => res.once("data", resolve));
     expect(fdsOn(bigPath())).toBe(1);

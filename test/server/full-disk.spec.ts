@@ -26,11 +26,12 @@ afterAll(async () => {
   await server.close();
 });
 
-
 describe("a full disk", () => {
   for (const protocol of ["grpc", "connectH2"] as const) {
     it(`Upload over ${protocol}: RESOURCE_EXHAUSTED and no partial or temp file`, async () => {
-      const err = await uploadAll(server.clients[protocol], server.container, "/small/big.bin", random(6 * MiB), {}, 256 * 1024).catch((e) => ConnectError.from(e));
+      const err = await uploadAll(server.clients[protocol], server.container, "/small/big.bin", random(6 * MiB), {}, 256 * 1024).catch((e) =>
+        ConnectError.from(e),
+      );
       expect(err).toBeInstanceOf(ConnectError);
       expect(Code[(err as ConnectError).code]).toBe("ResourceExhausted");
       expect((err as ConnectError).rawMessage).toMatch(/no space left/);
@@ -43,7 +44,9 @@ describe("a full disk", () => {
     const begin = await client.beginUpload({ container: server.container, path: "/small/chunked.bin", options: { overwrite: OverwritePolicy.OVERWRITE } });
     let failed = "OK";
     for (let offset = 0n; failed === "OK" && offset < BigInt(6 * MiB); offset += BigInt(MiB)) {
-      failed = await codeOf(client.writeUploadChunk({ container: server.container, path: "/small/chunked.bin", uploadId: begin.uploadId, offset, data: random(MiB) }));
+      failed = await codeOf(
+        client.writeUploadChunk({ container: server.container, path: "/small/chunked.bin", uploadId: begin.uploadId, offset, data: random(MiB) }),
+      );
     }
     expect(failed).toBe("ResourceExhausted");
     await client.abortUpload({ container: server.container, path: "/small/chunked.bin", uploadId: begin.uploadId });

@@ -45,7 +45,9 @@ async function healthCheck(url: string): Promise<number> {
 
 /** A process blocked in open(fifo, O_WRONLY) until someone opens the FIFO for reading. */
 function fifoWriter(fifo: string): { child: ChildProcess; opened: () => boolean } {
-  const child = spawn("python3", ["-c", `import os,sys\nfd=os.open(sys.argv[1], os.O_WRONLY)\nprint("opened", flush=True)\nos.close(fd)`, fifo], { stdio: ["ignore", "pipe", "ignore"] });
+  const child = spawn("python3", ["-c", `import os,sys\nfd=os.open(sys.argv[1], os.O_WRONLY)\nprint("opened", flush=True)\nos.close(fd)`, fifo], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   return { child, opened: () => out.includes("opened") };
@@ -131,9 +133,11 @@ describe("FIFOs, device nodes and sockets are never opened", () => {
     const passwdWriter = fifoWriter(join(root, "etc", "passwd"));
     try {
       for (const client of [clients.grpc, clients.connectJson, clients.grpcWeb]) {
-        const [code, msg] = await codeAndMessage((async () => {
-          for await (const _ of client.download({ container, path: "/fifo" }, { timeoutMs: 5_000 })) void _;
-        })());
+        const [code, msg] = await codeAndMessage(
+          (async () => {
+            for await (const _ of client.download({ container, path: "/fifo" }, { timeoutMs: 5_000 })) void _;
+          })(),
+        );
         expect([code, msg]).toEqual([Code.FailedPrecondition, "/fifo: cannot download a fifo"]);
       }
       const [code] = await codeAndMessage(uploadAll(clients.grpc, container, "/fifo", Buffer.from("x"), { overwrite: OverwritePolicy.APPEND, offset: 0n }));
@@ -153,19 +157,31 @@ describe("FIFOs, device nodes and sockets are never opened", () => {
   });
 
   it("a socket: Download fails with FAILED_PRECONDITION naming the type", async () => {
-    expect(await codeAndMessage((async () => {
-      for await (const _ of clients.grpc.download({ container, path: "/sock" }, { timeoutMs: 5_000 })) void _;
-    })())).toEqual([Code.FailedPrecondition, "/sock: cannot download a socket"]);
+    expect(
+      await codeAndMessage(
+        (async () => {
+          for await (const _ of clients.grpc.download({ container, path: "/sock" }, { timeoutMs: 5_000 })) void _;
+        })(),
+      ),
+    ).toEqual([Code.FailedPrecondition, "/sock: cannot download a socket"]);
   });
 
   it.skipIf(!isRoot)("character devices: refused by type, before any open (a node of a driverless major would fail open(2) otherwise)", async () => {
-    expect(await codeAndMessage((async () => {
-      for await (const _ of clients.grpc.download({ container, path: "/dev/null" }, { timeoutMs: 5_000 })) void _;
-    })())).toEqual([Code.FailedPrecondition, "/dev/null: cannot download a char-device"]);
+    expect(
+      await codeAndMessage(
+        (async () => {
+          for await (const _ of clients.grpc.download({ container, path: "/dev/null" }, { timeoutMs: 5_000 })) void _;
+        })(),
+      ),
+    ).toEqual([Code.FailedPrecondition, "/dev/null: cannot download a char-device"]);
     // open(2) of this node fails with ENXIO/ENODEV; a message naming the type proves no open came first
-    expect(await codeAndMessage((async () => {
-      for await (const _ of clients.connectJson.download({ container, path: "/dev/nodriver" }, { timeoutMs: 5_000 })) void _;
-    })())).toEqual([Code.FailedPrecondition, "/dev/nodriver: cannot download a char-device"]);
+    expect(
+      await codeAndMessage(
+        (async () => {
+          for await (const _ of clients.connectJson.download({ container, path: "/dev/nodriver" }, { timeoutMs: 5_000 })) void _;
+        })(),
+      ),
+    ).toEqual([Code.FailedPrecondition, "/dev/nodriver: cannot download a char-device"]);
     const [code] = await codeAndMessage(uploadAll(clients.grpc, container, "/dev/null", Buffer.from("x"), { overwrite: OverwritePolicy.APPEND, offset: 0n }));
     expect(code).toBe(Code.FailedPrecondition);
     // /etc/group is such a node here: Stat answers with an empty group name
@@ -267,7 +283,7 @@ describe("a tar download cancelled mid-stream never kills the server", () => {
     mkdirSync(join(root, "churn", "a"), { recursive: true });
     let stop = false;
     const churn = (async () => {
-      for (let i = 0; !stop; i++) {
+      while (!stop) {
         rmSync(join(root, "churn", "a"), { recursive: true, force: true });
         mkdirSync(join(root, "churn", "a", "b"), { recursive: true });
         for (let k = 0; k < 20; k++) writeFileSync(join(root, "churn", "a", "b", `f${k}`), "x".repeat(100_000));
@@ -276,9 +292,11 @@ describe("a tar download cancelled mid-stream never kills the server", () => {
     })();
     try {
       for (let i = 0; i < 40; i++) {
-        await codeAndMessage((async () => {
-          for await (const _ of clients.connectJson.download({ container, path: "/churn", format: ArchiveFormat.TAR }, { timeoutMs: 10_000 })) void _;
-        })());
+        await codeAndMessage(
+          (async () => {
+            for await (const _ of clients.connectJson.download({ container, path: "/churn", format: ArchiveFormat.TAR }, { timeoutMs: 10_000 })) void _;
+          })(),
+        );
         expect(server.child.exitCode).toBeNull();
       }
     } finally {
@@ -344,12 +362,16 @@ describe("trees deeper than the JS stack", () => {
     const base = fdCount(serverPid(server));
     const { result, peak } = await withPeakFds(serverPid(server), async () => {
       let n = 0;
-      const list = await codeAndMessage((async () => {
-        for await (const b of clients.connectH2.listFiles({ container, path: "/deep5k", recursive: true }, { timeoutMs: 60_000 })) n += b.entries.length;
-      })());
-      const tar = await codeAndMessage((async () => {
-        for await (const _ of clients.grpc.download({ container, path: "/deep5k", format: ArchiveFormat.TAR }, { timeoutMs: 60_000 })) void _;
-      })());
+      const list = await codeAndMessage(
+        (async () => {
+          for await (const b of clients.connectH2.listFiles({ container, path: "/deep5k", recursive: true }, { timeoutMs: 60_000 })) n += b.entries.length;
+        })(),
+      );
+      const tar = await codeAndMessage(
+        (async () => {
+          for await (const _ of clients.grpc.download({ container, path: "/deep5k", format: ArchiveFormat.TAR }, { timeoutMs: 60_000 })) void _;
+        })(),
+      );
       return { list, tar, n };
     });
     expect(result.list[0]).toBe(Code.FailedPrecondition);
@@ -395,12 +417,22 @@ describe.skipIf(noFuse !== undefined)(`a hung mount inside the root costs those 
     for (let i = 0; i < 32; i++) {
       const client = [clients.grpc, clients.connectJson, clients.grpcWeb, clients.connectH2][i % 4]!;
       if (i % 3 === 0) stuck.push(codeAndMessage(client.stat({ container, path: `/mnt/hung/x${i}` }, { timeoutMs: 30_000 })));
-      else if (i % 3 === 1) stuck.push(codeAndMessage((async () => {
-        for await (const _ of client.download({ container, path: `/mnt/hung/f${i}` }, { timeoutMs: 30_000 })) void _;
-      })()));
-      else stuck.push(codeAndMessage((async () => {
-        for await (const _ of client.listFiles({ container, path: "/mnt/hung" }, { timeoutMs: 30_000 })) void _;
-      })()));
+      else if (i % 3 === 1)
+        stuck.push(
+          codeAndMessage(
+            (async () => {
+              for await (const _ of client.download({ container, path: `/mnt/hung/f${i}` }, { timeoutMs: 30_000 })) void _;
+            })(),
+          ),
+        );
+      else
+        stuck.push(
+          codeAndMessage(
+            (async () => {
+              for await (const _ of client.listFiles({ container, path: "/mnt/hung" }, { timeoutMs: 30_000 })) void _;
+            })(),
+          ),
+        );
     }
     await new Promise((r) => setTimeout(r, 1_500)); // past the guard's "stuck" threshold
     const lat = await statLatency(clients.grpc, "/ok.txt", 200);
@@ -412,7 +444,8 @@ describe.skipIf(noFuse !== undefined)(`a hung mount inside the root costs those 
     expect(await healthCheck(server.url)).toBe(200);
     // a plain file read works too
     let got = "";
-    for await (const m of clients.connectJson.download({ container, path: "/ok.txt" }, { timeoutMs: 2_000 })) if (m.part.case === "data") got += Buffer.from(m.part.value).toString();
+    for await (const m of clients.connectJson.download({ container, path: "/ok.txt" }, { timeoutMs: 2_000 }))
+      if (m.part.case === "data") got += Buffer.from(m.part.value).toString();
     expect(got).toBe("fine");
     // up to the per-container cap (48 stuck calls), then new calls fail fast, naming the cap
     for (let i = 0; i < 16; i++) stuck.push(codeAndMessage(clients.grpc.stat({ container, path: `/mnt/hung/y${i}` }, { timeoutMs: 30_000 })));

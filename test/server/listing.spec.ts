@@ -24,7 +24,11 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const codeOf = (p: Promise<unknown>) => p.then(() => -1, (e) => ConnectError.from(e).code);
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => -1,
+    (e) => ConnectError.from(e).code,
+  );
 
 describe("ListFiles", () => {
   const c = () => server.container;
@@ -35,10 +39,19 @@ describe("ListFiles", () => {
 
   it("recurses with a depth limit and never follows directory symlinks", async () => {
     expect(await listNames(server.clients.connectJson, c(), "/d", { recursive: true })).toEqual([
-      "/d/e", "/d/e/f", "/d/e/f/three.txt", "/d/e/two.txt", "/d/elink", "/d/one.txt",
+      "/d/e",
+      "/d/e/f",
+      "/d/e/f/three.txt",
+      "/d/e/two.txt",
+      "/d/elink",
+      "/d/one.txt",
     ]);
     expect(await listNames(server.clients.grpc, c(), "/d", { recursive: true, maxDepth: 2 })).toEqual([
-      "/d/e", "/d/e/f", "/d/e/two.txt", "/d/elink", "/d/one.txt",
+      "/d/e",
+      "/d/e/f",
+      "/d/e/two.txt",
+      "/d/elink",
+      "/d/one.txt",
     ]);
   });
 
@@ -119,7 +132,7 @@ describe("MakeDirectory, Remove, Rename", () => {
     await g().remove({ container: c(), path: "/r", recursive: true });
     expect(existsSync(join(server.root, "r"))).toBe(false);
     expect(await codeOf(g().remove({ container: c(), path: "/r" }))).toBe(Code.NotFound);
-    expect(await codeOf(g().remove({ container: c(), path: "/" , recursive: true }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(g().remove({ container: c(), path: "/", recursive: true }))).toBe(Code.InvalidArgument);
     expect(readdirSync(server.root).length).toBeGreaterThan(0);
   });
 

@@ -17,9 +17,29 @@ describe("TLS with ALPN", () => {
   let server: TestServer;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "podfiles-tls-"));
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-      "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
     server = await startTestServer({ tls: { cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) } });
     writeFileSync(join(server.root, "tls.txt"), "over tls");
   });
@@ -51,7 +71,13 @@ describe("call log", () => {
       await server.clients.connectJson.stat({ container: server.container, path: "/missing" }).catch(() => undefined);
       const calls = lines.filter((l) => l.msg === "call");
       expect(calls).toHaveLength(2);
-      expect(calls[0]).toMatchObject({ method: "podfiles.v1.FileService/Download", container: "local/local/local", path: "/log.bin", bytes: 12345n, status: "ok" });
+      expect(calls[0]).toMatchObject({
+        method: "podfiles.v1.FileService/Download",
+        container: "local/local/local",
+        path: "/log.bin",
+        bytes: 12345n,
+        status: "ok",
+      });
       expect(typeof calls[0].ms).toBe("number");
       expect(calls[1]).toMatchObject({ method: "podfiles.v1.FileService/Stat", path: "/missing", status: "NotFound" });
     } finally {

@@ -122,7 +122,10 @@ describe("Download", () => {
     const abort = new AbortController();
     let received = 0;
     await (async () => {
-      for await (const msg of server.clients.grpc.download({ container: server.container, path: "/cancel.bin", chunkSize: 64 * 1024 }, { signal: abort.signal })) {
+      for await (const msg of server.clients.grpc.download(
+        { container: server.container, path: "/cancel.bin", chunkSize: 64 * 1024 },
+        { signal: abort.signal },
+      )) {
         if (msg.part.case === "data" && (received += msg.part.value.length) > 1024 * 1024) abort.abort();
       }
     })().catch((e) => expect(ConnectError.from(e).code).toBe(Code.Canceled));

@@ -66,7 +66,9 @@ describe("one writer per target", () => {
     expect(createCode).toBe(Code.Aborted);
     expect(createMessage).toMatch(/\/busy\.bin: another upload is writing this file \(upload [0-9a-f]{8}/);
     expect((await codeAndMessage(uploadAll(grpc, c(), "/busy.bin", Buffer.from("x"), { overwrite: OverwritePolicy.OVERWRITE })))[0]).toBe(Code.Aborted);
-    expect((await codeAndMessage(json().beginUpload({ container: c(), path: "/busy.bin", options: { overwrite: OverwritePolicy.OVERWRITE } })))[0]).toBe(Code.Aborted);
+    expect((await codeAndMessage(json().beginUpload({ container: c(), path: "/busy.bin", options: { overwrite: OverwritePolicy.OVERWRITE } })))[0]).toBe(
+      Code.Aborted,
+    );
     // the same file reached through another spelling of its path is the same target
     expect((await codeAndMessage(uploadAll(grpc, c(), "/./busy.bin", Buffer.from("x"))))[0]).toBe(Code.Aborted);
     await json().abortUpload({ container: c(), path: "/busy.bin", uploadId: live.uploadId });
@@ -192,19 +194,22 @@ describe("setuid and setgid bits", () => {
 describe("long names", () => {
   // 255 bytes each: ASCII, 3-byte and 4-byte UTF-8 characters
   const names = ["a".repeat(255), "€".repeat(85), "😀".repeat(63) + "abc", "x" + "é".repeat(127)];
-  it.each(names.map((n) => [Buffer.byteLength(n), n.slice(0, 3), n] as const))("a %i-byte name (%s…) uploads, streamed and chunked", async (_bytes, _head, name) => {
-    expect(Buffer.byteLength(name)).toBe(255);
-    const dir = join(server.root, "long");
-    mkdirSync(dir, { recursive: true });
-    const data = random(1000);
-    const r = await uploadAll(server.clients.grpc, c(), `/long/${name}`, data);
-    expect(r.entry?.name).toBe(name);
-    expect(sha256(readFileSync(join(dir, name)))).toBe(sha256(data));
-    const b = await json().beginUpload({ container: c(), path: `/long/${name}`, options: { overwrite: OverwritePolicy.OVERWRITE } });
-    expect(leftovers(dir).length).toBe(1);
-    await json().abortUpload({ container: c(), path: `/long/${name}`, uploadId: b.uploadId });
-    expect(leftovers(dir)).toEqual([]);
-  });
+  it.each(names.map((n) => [Buffer.byteLength(n), n.slice(0, 3), n] as const))(
+    "a %i-byte name (%s…) uploads, streamed and chunked",
+    async (_bytes, _head, name) => {
+      expect(Buffer.byteLength(name)).toBe(255);
+      const dir = join(server.root, "long");
+      mkdirSync(dir, { recursive: true });
+      const data = random(1000);
+      const r = await uploadAll(server.clients.grpc, c(), `/long/${name}`, data);
+      expect(r.entry?.name).toBe(name);
+      expect(sha256(readFileSync(join(dir, name)))).toBe(sha256(data));
+      const b = await json().beginUpload({ container: c(), path: `/long/${name}`, options: { overwrite: OverwritePolicy.OVERWRITE } });
+      expect(leftovers(dir).length).toBe(1);
+      await json().abortUpload({ container: c(), path: `/long/${name}`, uploadId: b.uploadId });
+      expect(leftovers(dir)).toEqual([]);
+    },
+  );
 });
 
 describe("chunked upload sessions per caller", () => {

@@ -41,8 +41,7 @@ const killed = (s: ServerProcess) =>
   });
 
 /** Temp files (the `.NAME.podfiles-HEX.part` scheme) anywhere under dir. */
-const tempFiles = (dir: string): string[] =>
-  readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((n) => /\.podfiles-[0-9a-f]{12}\.part$/.test(n));
+const tempFiles = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((n) => /\.podfiles-[0-9a-f]{12}\.part$/.test(n));
 
 describe("a server killed mid-upload", () => {
   it("leaves the APPEND target as original bytes + a prefix of the new ones; a resumed APPEND completes it; the restart removes the temp files", async () => {
@@ -60,9 +59,16 @@ describe("a server killed mid-upload", () => {
         await new Promise((r) => setTimeout(r, 5));
       }
     };
-    const appending = uploadAll(clients.grpc, container, "/log.bin", slow(more), { overwrite: OverwritePolicy.APPEND, offset: BigInt(base.length) }).catch(() => "failed");
+    const appending = uploadAll(clients.grpc, container, "/log.bin", slow(more), { overwrite: OverwritePolicy.APPEND, offset: BigInt(base.length) }).catch(
+      () => "failed",
+    );
     const creating = uploadAll(clients.grpc, container, "/new.bin", slow(more)).catch(() => "failed");
-    await until("the append to be under way", async () => (statSync(join(root, "log.bin")).size > base.length + 2 * 1024 * 1024 ? true : undefined), 20_000, 20);
+    await until(
+      "the append to be under way",
+      async () => (statSync(join(root, "log.bin")).size > base.length + 2 * 1024 * 1024 ? true : undefined),
+      20_000,
+      20,
+    );
     await until("the temp file to exist", async () => (tempFiles(root).length === 1 ? true : undefined), 20_000, 20);
     await killed(first);
     expect(await appending).toBe("failed");

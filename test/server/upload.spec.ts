@@ -18,7 +18,11 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const codeOf = (p: Promise<unknown>) => p.then(() => Code[0] as unknown as Code, (e) => ConnectError.from(e).code);
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => Code[0] as unknown as Code,
+    (e) => ConnectError.from(e).code,
+  );
 /** No temp files and no target: nothing was left behind in dir. */
 const leftovers = (dir = server.root) => readdirSync(dir).filter((n) => n.includes(".podfiles-"));
 
@@ -86,7 +90,9 @@ describe("Upload (client stream)", () => {
   it("a client cancel through the generated client with expected_size never commits a truncated file", async () => {
     const abort = new AbortController();
     async function* slow() {
-      yield create(UploadRequestSchema, { part: { case: "header", value: { container: c(), path: "/cancelled2.bin", options: { expectedSize: 10_000_000n } } } });
+      yield create(UploadRequestSchema, {
+        part: { case: "header", value: { container: c(), path: "/cancelled2.bin", options: { expectedSize: 10_000_000n } } },
+      });
       for (let i = 0; i < 4; i++) yield create(UploadRequestSchema, { part: { case: "data", value: random(256 * 1024) } });
       await new Promise((r) => setTimeout(r, 200));
       abort.abort();
@@ -118,7 +124,9 @@ describe("Upload (client stream)", () => {
   it("append resumes at the file's size and refuses a wrong offset", async () => {
     const data = random(300_000);
     writeFileSync(join(server.root, "resume.bin"), data.subarray(0, 100_000));
-    expect(await codeOf(uploadAll(grpc(), c(), "/resume.bin", data.subarray(100_000), { overwrite: OverwritePolicy.APPEND, offset: 99_999n }))).toBe(Code.FailedPrecondition);
+    expect(await codeOf(uploadAll(grpc(), c(), "/resume.bin", data.subarray(100_000), { overwrite: OverwritePolicy.APPEND, offset: 99_999n }))).toBe(
+      Code.FailedPrecondition,
+    );
     const r = await uploadAll(grpc(), c(), "/resume.bin", data.subarray(100_000), { overwrite: OverwritePolicy.APPEND, offset: 100_000n });
     expect(r.entry?.size).toBe(300_000n);
     expect(sha256(readFileSync(join(server.root, "resume.bin")))).toBe(sha256(data));
@@ -126,7 +134,11 @@ describe("Upload (client stream)", () => {
 
   it("a failed append truncates back to where it started", async () => {
     writeFileSync(join(server.root, "append-fail.bin"), "base");
-    expect(await codeOf(uploadAll(grpc(), c(), "/append-fail.bin", random(100), { overwrite: OverwritePolicy.APPEND, offset: 4n, expectedSha256: new Uint8Array(32) }))).toBe(Code.DataLoss);
+    expect(
+      await codeOf(
+        uploadAll(grpc(), c(), "/append-fail.bin", random(100), { overwrite: OverwritePolicy.APPEND, offset: 4n, expectedSha256: new Uint8Array(32) }),
+      ),
+    ).toBe(Code.DataLoss);
     expect(readFileSync(join(server.root, "append-fail.bin"), "utf8")).toBe("base");
   });
 
@@ -144,7 +156,9 @@ describe("Upload (client stream)", () => {
     expect(statSync(join(server.root, "extracted/x")).mode & 0o777).toBe(0o750);
     expect(statSync(join(server.root, "extracted/x/a.txt")).mode & 0o7777).toBe(0o755); // setuid dropped
     expect(readFileSync(join(server.root, "extracted/l"), "utf8")).toBe("alpha");
-    expect(await codeOf(uploadAll(grpc(), c(), "/extracted", Buffer.from("not a tar at all".repeat(100)), { format: ArchiveFormat.TAR }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(uploadAll(grpc(), c(), "/extracted", Buffer.from("not a tar at all".repeat(100)), { format: ArchiveFormat.TAR }))).toBe(
+      Code.InvalidArgument,
+    );
   });
 });
 
@@ -175,15 +189,29 @@ describe("chunked upload (unary calls, for browsers)", () => {
     expect(begin.uploadId).toMatch(/^[0-9a-f]{32}$/);
     const step = 1_000_000;
     for (let off = 0; off < data.length; off += step) {
-      const r = await client().writeUploadChunk({ container: c(), path: "/chunked.bin", uploadId: begin.uploadId, offset: BigInt(off), data: data.subarray(off, off + step) });
+      const r = await client().writeUploadChunk({
+        container: c(),
+        path: "/chunked.bin",
+        uploadId: begin.uploadId,
+        offset: BigInt(off),
+        data: data.subarray(off, off + step),
+      });
       expect(r.committedSize).toBe(BigInt(Math.min(off + step, data.length)));
       if (off === 0) {
         // the same chunk again (a retry after a lost response) is accepted and ignored
-        const again = await client().writeUploadChunk({ container: c(), path: "/chunked.bin", uploadId: begin.uploadId, offset: 0n, data: data.subarray(0, step) });
+        const again = await client().writeUploadChunk({
+          container: c(),
+          path: "/chunked.bin",
+          uploadId: begin.uploadId,
+          offset: 0n,
+          data: data.subarray(0, step),
+        });
         expect(again.committedSize).toBe(BigInt(step));
       }
     }
-    const gap = await codeOf(client().writeUploadChunk({ container: c(), path: "/chunked.bin", uploadId: begin.uploadId, offset: 9_999_999n, data: new Uint8Array(1) }));
+    const gap = await codeOf(
+      client().writeUploadChunk({ container: c(), path: "/chunked.bin", uploadId: begin.uploadId, offset: 9_999_999n, data: new Uint8Array(1) }),
+    );
     expect(gap).toBe(Code.FailedPrecondition);
     expect((await client().queryUpload({ container: c(), path: "/chunked.bin", uploadId: begin.uploadId })).committedSize).toBe(BigInt(data.length));
     expect(existsSync(join(server.root, "chunked.bin"))).toBe(false); // not before commit
@@ -196,7 +224,9 @@ describe("chunked upload (unary calls, for browsers)", () => {
   it("refuses a session used with another path, and abort removes the temp file", async () => {
     const begin = await client().beginUpload({ container: c(), path: "/aborted.bin" });
     await client().writeUploadChunk({ container: c(), path: "/aborted.bin", uploadId: begin.uploadId, offset: 0n, data: random(10) });
-    expect(await codeOf(client().writeUploadChunk({ container: c(), path: "/other.bin", uploadId: begin.uploadId, offset: 10n, data: random(10) }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client().writeUploadChunk({ container: c(), path: "/other.bin", uploadId: begin.uploadId, offset: 10n, data: random(10) }))).toBe(
+      Code.InvalidArgument,
+    );
     expect(leftovers().length).toBe(1);
     await client().abortUpload({ container: c(), path: "/aborted.bin", uploadId: begin.uploadId });
     expect(leftovers()).toEqual([]);

@@ -8,7 +8,7 @@ import {
   type FileService,
   type DownloadHeader,
   type DownloadTrailer,
-  UploadOptionsSchema,
+  type UploadOptionsSchema,
   type UploadResponse,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
 

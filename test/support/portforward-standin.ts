@@ -26,7 +26,11 @@ export function portPreamble(port: number): Buffer[] {
  * (after the preamble) and drives it.
  */
 export async function startPortForwardStandIn(target: number | ((ws: WebSocket) => void), port = 8080): Promise<StandIn> {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols: (protocols) => (protocols.has(PORT_FORWARD_PROTOCOL) ? PORT_FORWARD_PROTOCOL : false) });
+  const wss = new WebSocketServer({
+    host: "127.0.0.1",
+    port: 0,
+    handleProtocols: (protocols) => (protocols.has(PORT_FORWARD_PROTOCOL) ? PORT_FORWARD_PROTOCOL : false),
+  });
   await new Promise<void>((resolve) => wss.once("listening", resolve));
   const sockets: WebSocket[] = [];
   wss.on("connection", (ws) => {

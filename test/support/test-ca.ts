@@ -74,7 +74,28 @@ export class TestCa {
       ].join("\n"),
     );
     openssl(
-      ["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", `/CN=${name}`, "-config", "ca.cnf", "-extensions", "ca_ext"],
+      [
+        "req",
+        "-x509",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        `/CN=${name}`,
+        "-config",
+        "ca.cnf",
+        "-extensions",
+        "ca_ext",
+      ],
       this.dir,
     );
     this.certFile = join(this.dir, "ca.crt");
@@ -83,12 +104,49 @@ export class TestCa {
 
   issue(o: IssueOptions): Pem {
     const id = `leaf${++this.n}`;
-    openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${id}.key`, "-out", `${id}.csr`, "-subj", o.subject, "-config", "ca.cnf"], this.dir);
+    openssl(
+      [
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        `${id}.key`,
+        "-out",
+        `${id}.csr`,
+        "-subj",
+        o.subject,
+        "-config",
+        "ca.cnf",
+      ],
+      this.dir,
+    );
     const now = Date.now();
     openssl(
       [
-        "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", `${id}.csr`, "-out", `${id}.crt`, "-notext", "-preserveDN",
-        "-extensions", "leaf", "-startdate", o.startDate ?? asn1(new Date(now - 3600_000)), "-enddate", o.endDate ?? asn1(new Date(now + 86400_000)),
+        "ca",
+        "-batch",
+        "-config",
+        "ca.cnf",
+        "-cert",
+        "ca.crt",
+        "-keyfile",
+        "ca.key",
+        "-in",
+        `${id}.csr`,
+        "-out",
+        `${id}.crt`,
+        "-notext",
+        "-preserveDN",
+        "-extensions",
+        "leaf",
+        "-startdate",
+        o.startDate ?? asn1(new Date(now - 3600_000)),
+        "-enddate",
+        o.endDate ?? asn1(new Date(now + 86400_000)),
       ],
       this.dir,
       { EKU: o.eku, SAN: o.san },

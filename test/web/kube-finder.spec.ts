@@ -108,7 +108,10 @@ describe("kube-finder's API with curl", () => {
     const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
     const u = new URL(`${base}?subpath=/cut`);
     await new Promise<void>((resolve) => {
-      const req = request(u, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": String(10 * 1024 * 1024) } });
+      const req = request(u, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": String(10 * 1024 * 1024) },
+      });
       req.on("error", () => resolve());
       req.on("response", () => resolve());
       req.write(head);

@@ -141,8 +141,13 @@ describe("the file browser page against podfiles serve", () => {
     await dropFiles(page, [big]);
     const item = page.locator('#queue li[data-name="big.bin"]');
     // (on loopback the whole upload takes about a second: reload as soon as some chunks are in)
-    await page.waitForFunction(() => !/SHA-256/.test(document.querySelector('#queue li[data-name="big.bin"] .stats')?.textContent ?? "SHA-256") &&
-        Number((document.querySelector('#queue li[data-name="big.bin"]') as HTMLElement)?.dataset.bytes ?? 0) > 0, undefined, { timeout: 60_000, polling: 10 });
+    await page.waitForFunction(
+      () =>
+        !/SHA-256/.test(document.querySelector('#queue li[data-name="big.bin"] .stats')?.textContent ?? "SHA-256") &&
+        Number((document.querySelector('#queue li[data-name="big.bin"]') as HTMLElement)?.dataset.bytes ?? 0) > 0,
+      undefined,
+      { timeout: 60_000, polling: 10 },
+    );
     const before = Number(await item.getAttribute("data-bytes"));
     await page.reload();
     await page.waitForSelector('#interrupted:not([hidden]) [data-name="big.bin"]');
@@ -160,7 +165,10 @@ describe("the file browser page against podfiles serve", () => {
 
     // download: the page checks the trailer's SHA-256, the browser saves the file
     await listed(page);
-    const [download] = await Promise.all([page.waitForEvent("download", { timeout: 60_000 }), row(page, "big.bin").locator('[data-action="download"]').click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent("download", { timeout: 60_000 }),
+      row(page, "big.bin").locator('[data-action="download"]').click(),
+    ]);
     const saved = join(work, "downloaded.bin");
     await download.saveAs(saved);
     expect(await sha256File(saved)).toBe(sha);
@@ -217,7 +225,9 @@ describe("the file browser page against podfiles serve", () => {
     expect(tar.suggestedFilename()).toBe("folder.tar");
     await tar.saveAs(join(work, "folder.tar"));
     const { stdout } = await promisify(execFile)("tar", ["-tf", join(work, "folder.tar")]);
-    expect(stdout.split("\n").filter(Boolean).sort()).toEqual(expect.arrayContaining([expect.stringMatching(/sub\/x\.txt$/), expect.stringMatching(/y\.txt$/)]));
+    expect(stdout.split("\n").filter(Boolean).sort()).toEqual(
+      expect.arrayContaining([expect.stringMatching(/sub\/x\.txt$/), expect.stringMatching(/y\.txt$/)]),
+    );
     await page.screenshot({ path: join(ARTIFACTS, "docs.png") });
   });
 });

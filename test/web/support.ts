@@ -17,7 +17,9 @@ export const ARTIFACTS = fileURLToPath(new URL("./artifacts/", import.meta.url))
 /** Chromium headless; a missing browser fails the suite with what to install. */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it) or PODFILES_CHROMIUM=/path/to/chrome`);
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: the browser tests need Debian's chromium (apt-get install -y chromium; .ci/run installs it) or PODFILES_CHROMIUM=/path/to/chrome`,
+    );
   }
   mkdirSync(ARTIFACTS, { recursive: true });
   // root in a container: Chromium's sandbox needs user namespaces it may not get

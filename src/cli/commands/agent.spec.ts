@@ -25,7 +25,9 @@ describe("agent --exec-fallback", () => {
   });
 
   it("without forwarding: refused, saying what is missing", () => {
-    expect(() => validateAgent(agentOpts(["--exec-fallback", "--no-forward", "--node-name", "a", "--agent-namespace", "podfiles"]))).toThrow("--exec-fallback needs forwarding (the agents' directory tells which nodes have no agent): --no-forward given");
+    expect(() => validateAgent(agentOpts(["--exec-fallback", "--no-forward", "--node-name", "a", "--agent-namespace", "podfiles"]))).toThrow(
+      "--exec-fallback needs forwarding (the agents' directory tells which nodes have no agent): --no-forward given",
+    );
     const noNode = agentOpts(["--exec-fallback", "--agent-namespace", "podfiles"]);
     delete noNode.nodeName; // commander's default is $NODE_NAME
     expect(() => validateAgent(noNode)).toThrow(/--exec-fallback needs forwarding .*: no node name \(--node-name \/ NODE_NAME\)$/);

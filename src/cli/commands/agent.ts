@@ -64,7 +64,9 @@ export function validateAgent(o: AgentOptions): ResolvedAgent {
   if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new Error(`--kubeconfig ${o.kubeconfig}: no such file`);
   const namespace = o.agentNamespace || process.env["POD_NAMESPACE"] || readNamespaceFile();
   if (o.forward === true && (!o.nodeName || !namespace)) {
-    throw new Error(`--forward needs this node's name (--node-name / NODE_NAME) and the agents' namespace (--agent-namespace / POD_NAMESPACE)${o.nodeName ? "" : ": no node name"}${namespace ? "" : ": no namespace"}`);
+    throw new Error(
+      `--forward needs this node's name (--node-name / NODE_NAME) and the agents' namespace (--agent-namespace / POD_NAMESPACE)${o.nodeName ? "" : ": no node name"}${namespace ? "" : ": no namespace"}`,
+    );
   }
   const on = o.forward !== false && !!o.nodeName && !!namespace;
   if (o.execFallback && !on) {
@@ -116,11 +118,19 @@ export async function runAgent(o: ResolvedAgent) {
     // cleartext first when served: in-cluster callers, other agents and probes use it; TLS is there for client certificates
     url: server.cleartextUrl ?? server.url,
     ...(tls ? { tlsUrl: server.url } : {}),
-    tls: tls ? { clientCa: clientCa.source, cleartextToo: tls.allowCleartext === true, servingCert: ephemeral ? `ephemeral self-signed, SHA-256 ${ephemeral.fingerprint256}` : o.listen.tls?.certFile } : "off",
+    tls: tls
+      ? {
+          clientCa: clientCa.source,
+          cleartextToo: tls.allowCleartext === true,
+          servingCert: ephemeral ? `ephemeral self-signed, SHA-256 ${ephemeral.fingerprint256}` : o.listen.tls?.certFile,
+        }
+      : "off",
     node: o.nodeName,
     procRoot: o.procRoot,
     runtime: kube.roots.pidSource.description,
-    forward: o.forwarding ? { namespace: o.forwarding.namespace, selector: o.agentSelector, agentCredential: forwarded ? "checked" : "not checked (no --auth kubernetes)" } : "off",
+    forward: o.forwarding
+      ? { namespace: o.forwarding.namespace, selector: o.agentSelector, agentCredential: forwarded ? "checked" : "not checked (no --auth kubernetes)" }
+      : "off",
     execFallback: resolver !== kube ? "on (pods on nodes without a ready agent: pods/exec through the API server)" : "off",
   });
   closeOnSignal({ close: async () => (await server.close(), await forwarding?.close()) });
@@ -151,13 +161,25 @@ async function forwardOptions(o: ResolvedAgent, f: { namespace: string; node: st
   // server that does not answer must not keep the agent from serving its own node: at most 10 s, then listen anyway
   const listed = peers.start().then(
     () => true,
-    (err: unknown) => (d.logger.warn({ msg: "cannot list the agent pods (forwarding answers FAILED_PRECONDITION until it can)", namespace: f.namespace, selector: o.agentSelector, error: String((err as Error)?.message ?? err) }), true),
+    (err: unknown) => (
+      d.logger.warn({
+        msg: "cannot list the agent pods (forwarding answers FAILED_PRECONDITION until it can)",
+        namespace: f.namespace,
+        selector: o.agentSelector,
+        error: String((err as Error)?.message ?? err),
+      }),
+      true
+    ),
   );
   let timer: NodeJS.Timeout | undefined;
   const inTime = await Promise.race([listed, new Promise<false>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
   clearTimeout(timer);
   if (!inTime) d.logger.warn({ msg: "the agent pods were not listed within 10 s; forwarding starts once they are", namespace: f.namespace });
-  if (!d.token.read()) d.logger.warn({ msg: "no ServiceAccount token to present to other agents: forwarded calls will be refused where agent credentials are checked", file: o.agentTokenFile });
+  if (!d.token.read())
+    d.logger.warn({
+      msg: "no ServiceAccount token to present to other agents: forwarded calls will be refused where agent credentials are checked",
+      file: o.agentTokenFile,
+    });
   const placement = new PodPlacement({ pods: d.pods });
   return {
     options: {
@@ -188,7 +210,14 @@ async function execFallbackResolver(node: string, kube: Resolver, f: Forwarding,
     hasReadyAgent: (n) => f.peers.hasReadyAgent(n),
     local: kube,
     exec: new ExecResolver({ kubeConfig: d.kc, pods: d.pods }),
-    onExec: (name, podNode) => d.logger.info({ msg: "served through exec", reason: `no ready podfiles agent on node ${podNode}`, namespace: name.namespace, pod: name.pod, container: name.container || "(default)" }),
+    onExec: (name, podNode) =>
+      d.logger.info({
+        msg: "served through exec",
+        reason: `no ready podfiles agent on node ${podNode}`,
+        namespace: name.namespace,
+        pod: name.pod,
+        container: name.container || "(default)",
+      }),
   });
 }
 
@@ -200,7 +229,10 @@ function agentCheck(o: ResolvedAgent, token: ServiceAccountToken, reviews: KubeR
   const name = o.agentServiceAccount ?? own?.name;
   if (!namespace || !name) {
     logger.warn({ msg: "the agents' ServiceAccount is unknown (no token claims, no --agent-service-account): every forwarded call is refused here" });
-    return { verifyAgent: async () => Promise.reject(unauthenticated("forwarded call without a valid agent credential (this agent does not know the agents' ServiceAccount)")) };
+    return {
+      verifyAgent: async () =>
+        Promise.reject(unauthenticated("forwarded call without a valid agent credential (this agent does not know the agents' ServiceAccount)")),
+    };
   }
   // a KubeAuth without --token-audience: the mounted token is for the API server's own audience
   return { verifyAgent: agentCredentialCheck(new KubeAuth({ reviews }), `system:serviceaccount:${namespace}:${name}`) };
@@ -217,12 +249,17 @@ async function agentClientCa(o: ResolvedAgent, logger: ReturnType<typeof jsonLog
   if (file) return { pem: readClientCa(file), source: file };
   const found = await loadClusterClientCa(o);
   if ("pem" in found) return { pem: found.pem, source: "ConfigMap kube-system/extension-apiserver-authentication" };
-  logger.info({ msg: "TLS client certificates off: cannot read the API server's client CA (bind the Role kube-system/extension-apiserver-authentication-reader, or give --client-ca-file)", reason: found.reason });
+  logger.info({
+    msg: "TLS client certificates off: cannot read the API server's client CA (bind the Role kube-system/extension-apiserver-authentication-reader, or give --client-ca-file)",
+    reason: found.reason,
+  });
   return { source: "off" };
 }
 
 export function registerAgent(program: Command): void {
-  const cmd = addConnectionOptions(addAuthOptions(program.command("agent"))).description("serve the files of the containers on this node (the DaemonSet agent)");
+  const cmd = addConnectionOptions(addAuthOptions(program.command("agent"))).description(
+    "serve the files of the containers on this node (the DaemonSet agent)",
+  );
   addListenOptions(cmd, {
     hostHelp: "address to listen on (a non-loopback address needs --auth)",
     tls: true,

@@ -28,7 +28,10 @@ export function addTargetOptions(cmd: Command): Command {
   return cmd
     .option("--server <url>", "podfiles server (default $PODFILES_SERVER, else http://127.0.0.1:8080)")
     .option("--token <token>", "bearer token (default $PODFILES_TOKEN; with a kubeconfig: the kubeconfig user's)")
-    .option("--kubeconfig <file>", "reach the pods' node agents through this kubeconfig's API server (default $KUBECONFIG, else ~/.kube/config; used when there is no --server)")
+    .option(
+      "--kubeconfig <file>",
+      "reach the pods' node agents through this kubeconfig's API server (default $KUBECONFIG, else ~/.kube/config; used when there is no --server)",
+    )
     .option("--context <name>", "kubeconfig context (default: its current-context)")
     .option("-n, --namespace <ns>", "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)")
     .option("-c, --container <name>", "container for remote paths without one (default: the pod's default container)");
@@ -65,7 +68,10 @@ export type ConnectionMode = { kind: "server"; url: string } | { kind: "kubeconf
 export function connectionMode(o: ConnectionOptions): ConnectionMode {
   const server = o.server || process.env.PODFILES_SERVER;
   if (server) {
-    if (o.kubeconfig || o.context) throw new UsageError(`${o.server ? "--server" : "$PODFILES_SERVER"} and --kubeconfig/--context exclude each other (one goes to a server directly, the other through the API server)`);
+    if (o.kubeconfig || o.context)
+      throw new UsageError(
+        `${o.server ? "--server" : "$PODFILES_SERVER"} and --kubeconfig/--context exclude each other (one goes to a server directly, the other through the API server)`,
+      );
     return { kind: "server", url: serverUrl(o) };
   }
   if (o.kubeconfig || o.context || process.env.KUBECONFIG || existsSync(join(homedir(), ".kube", "config"))) {

@@ -62,9 +62,7 @@ export function lsTime(d: Date | undefined, now = Date.now()): string {
   if (!d) return "?".padStart(12);
   const day = String(d.getDate()).padStart(2, " ");
   const recent = Math.abs(now - d.getTime()) < HALF_YEAR_MS;
-  const tail = recent
-    ? `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`
-    : ` ${d.getFullYear()}`;
+  const tail = recent ? `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}` : ` ${d.getFullYear()}`;
   return `${MONTHS[d.getMonth()]} ${day} ${tail}`;
 }
 
@@ -85,7 +83,9 @@ export function longLines(entries: FileEntry[], nameOf: (e: FileEntry) => string
   const widths = [0, 0, 0, 0, 0];
   for (const r of rows) for (let i = 0; i < 5; i++) widths[i] = Math.max(widths[i]!, r[i]!.length);
   return rows.map((r) =>
-    [r[0]!.padEnd(widths[0]!), r[1]!.padStart(widths[1]!), r[2]!.padEnd(widths[2]!), r[3]!.padEnd(widths[3]!), r[4]!.padStart(widths[4]!), r[5], r[6]].join(" "),
+    [r[0]!.padEnd(widths[0]!), r[1]!.padStart(widths[1]!), r[2]!.padEnd(widths[2]!), r[3]!.padEnd(widths[3]!), r[4]!.padStart(widths[4]!), r[5], r[6]].join(
+      " ",
+    ),
   );
 }
 

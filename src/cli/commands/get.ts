@@ -83,7 +83,8 @@ export async function runGet(o: ResolvedGet, { client }: Connection, io: Io): Pr
     const local = err instanceof PodfilesError && (err.code === Code.DataLoss || err.code === Code.FailedPrecondition);
     if (!local && (fs.statSync(part, { throwIfNoEntry: false })?.size ?? 0) > 0) warn(`partial download kept in ${part}; rerun with --resume to continue`);
     // the SDK's option is `resume`; the flag is --resume
-    if (err instanceof PodfilesError && err.code === Code.FailedPrecondition) throw new PodfilesError(err.rawMessage.replace(/without resume$/, "without --resume"), err.code);
+    if (err instanceof PodfilesError && err.code === Code.FailedPrecondition)
+      throw new PodfilesError(err.rawMessage.replace(/without resume$/, "without --resume"), err.code);
     throw err;
   } finally {
     progress.stop();
@@ -101,7 +102,8 @@ export function registerGet(program: Command): void {
     .option("-v, --verbose", "print what was downloaded");
   addTargetOptions(cmd).action(
     action(
-      ([source, local], opts) => ({ ...opts, source: source ?? "", local, resume: !!opts.resume, progress: opts.progress !== false, verbose: !!opts.verbose }) as GetOptions,
+      ([source, local], opts) =>
+        ({ ...opts, source: source ?? "", local, resume: !!opts.resume, progress: opts.progress !== false, verbose: !!opts.verbose }) as GetOptions,
       validateGet,
       runGet,
     ),

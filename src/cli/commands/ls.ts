@@ -70,7 +70,17 @@ export function registerLs(program: Command): void {
     .option("--json", "print a JSON array of entries");
   addTargetOptions(cmd).action(
     action(
-      ([target], opts) => ({ ...opts, target: target ?? "", long: !!opts.long, all: !!opts.all, recursive: !!opts.recursive, json: !!opts.json, directory: !!opts.directory, maxDepth: Number(opts.maxDepth ?? 0) }) as LsOptions,
+      ([target], opts) =>
+        ({
+          ...opts,
+          target: target ?? "",
+          long: !!opts.long,
+          all: !!opts.all,
+          recursive: !!opts.recursive,
+          json: !!opts.json,
+          directory: !!opts.directory,
+          maxDepth: Number(opts.maxDepth ?? 0),
+        }) as LsOptions,
       validateLs,
       runLs,
     ),

@@ -48,6 +48,10 @@ export function registerMv(program: Command): void {
     .option("-f, --force", "replace an existing target")
     .option("-v, --verbose", "print what was moved");
   addTargetOptions(cmd).action(
-    action(([source, dest], opts) => ({ ...opts, source: source ?? "", dest: dest ?? "", force: !!opts.force, verbose: !!opts.verbose }) as MvOptions, validateMv, runMv),
+    action(
+      ([source, dest], opts) => ({ ...opts, source: source ?? "", dest: dest ?? "", force: !!opts.force, verbose: !!opts.verbose }) as MvOptions,
+      validateMv,
+      runMv,
+    ),
   );
 }

@@ -79,7 +79,11 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
     const path = remote.path.replace(/(.)\/+$/, "$1");
     const progress = createProgress(`${basename(resolve(local))}/ (tar)`, undefined, { enabled: o.progress });
     try {
-      const res = await client.uploadDirectory(local, { container: remote.container, path }, { makeParents: o.parents, uid: o.uidNum, gid: o.gidNum, warn, onProgress: (p) => progress.set(p.bytes) });
+      const res = await client.uploadDirectory(
+        local,
+        { container: remote.container, path },
+        { makeParents: o.parents, uid: o.uidNum, gid: o.gidNum, warn, onProgress: (p) => progress.set(p.bytes) },
+      );
       if (o.verbose) io.out.write(`${local} → ${res.entry?.path ?? path} (${res.entries ?? 0} entries)\n`);
     } finally {
       progress.stop();
@@ -91,17 +95,22 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
   const hashing = createProgress(`sha256 ${basename(local)}`, size, { enabled: o.progress });
   const progress = createProgress(basename(local), size, { enabled: o.progress });
   try {
-    const res = await client.upload(local, { container: remote.container, path }, {
-      overwrite: o.overwrite ? "overwrite" : "fail",
-      resume: o.resume,
-      makeParents: o.parents,
-      mode: o.modeBits,
-      uid: o.uidNum,
-      gid: o.gidNum,
-      onHashProgress: (n) => hashing.set(n),
-      onProgress: (p) => progress.set(size - (p.total ?? size) + p.bytes),
-    });
-    if (o.verbose) io.out.write(`${local} → ${res.entry?.path ?? path} (${res.bytes} bytes, sha256 ${res.sha256}${res.offset > 0 ? `, resumed at ${res.offset}` : ""})\n`);
+    const res = await client.upload(
+      local,
+      { container: remote.container, path },
+      {
+        overwrite: o.overwrite ? "overwrite" : "fail",
+        resume: o.resume,
+        makeParents: o.parents,
+        mode: o.modeBits,
+        uid: o.uidNum,
+        gid: o.gidNum,
+        onHashProgress: (n) => hashing.set(n),
+        onProgress: (p) => progress.set(size - (p.total ?? size) + p.bytes),
+      },
+    );
+    if (o.verbose)
+      io.out.write(`${local} → ${res.entry?.path ?? path} (${res.bytes} bytes, sha256 ${res.sha256}${res.offset > 0 ? `, resumed at ${res.offset}` : ""})\n`);
   } catch (err) {
     if (err instanceof PodfilesError && err.code === Code.NotFound && !o.parents) {
       throw new PodfilesError(`${err.rawMessage} (is the parent directory missing? -p creates it)`, Code.NotFound);
@@ -130,7 +139,16 @@ export function registerPut(program: Command): void {
   addTargetOptions(cmd).action(
     action(
       ([local, target], opts) =>
-        ({ ...opts, local: local ?? "", target: target ?? "", overwrite: !!opts.overwrite, parents: !!opts.parents, resume: !!opts.resume, progress: opts.progress !== false, verbose: !!opts.verbose }) as PutOptions,
+        ({
+          ...opts,
+          local: local ?? "",
+          target: target ?? "",
+          overwrite: !!opts.overwrite,
+          parents: !!opts.parents,
+          resume: !!opts.resume,
+          progress: opts.progress !== false,
+          verbose: !!opts.verbose,
+        }) as PutOptions,
       validatePut,
       runPut,
     ),

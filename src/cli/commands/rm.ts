@@ -46,6 +46,10 @@ export function registerRm(program: Command): void {
     .option("-f, --force", "a missing path is not an error")
     .option("-v, --verbose", "print each removed path");
   addTargetOptions(cmd).action(
-    action(([...targets], opts) => ({ ...opts, targets, recursive: !!opts.recursive, force: !!opts.force, verbose: !!opts.verbose }) as RmOptions, validateRm, runRm),
+    action(
+      ([...targets], opts) => ({ ...opts, targets, recursive: !!opts.recursive, force: !!opts.force, verbose: !!opts.verbose }) as RmOptions,
+      validateRm,
+      runRm,
+    ),
   );
 }

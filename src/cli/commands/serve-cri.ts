@@ -45,7 +45,10 @@ export async function runServeCri(o: ResolvedServeCri, flags: Omit<ServerOptions
   const resolver = new CriPodResolver({ socketPath: o.cri, procRoot: o.procRoot });
   // fail now, naming the socket, rather than on the first request
   const version = await resolver.runtimeVersion();
-  const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(o.listen.port, o.listen.host);
+  const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(
+    o.listen.port,
+    o.listen.host,
+  );
   logger.info({ msg: "listening", url: server.url, connections: server.limits, cri: o.cri, runtime: `${version.runtimeName} ${version.runtimeVersion}` });
   process.stdout.write(
     [

@@ -35,7 +35,10 @@ export async function runServeExec(o: ResolvedServeExec, flags: Omit<ServerOptio
   const { KubePodSource, loadKubeConfig } = await import("../../resolve/kube-pods.js");
   const kubeConfig = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
   const resolver = new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig) });
-  const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(o.listen.port, o.listen.host);
+  const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(
+    o.listen.port,
+    o.listen.host,
+  );
   const apiServer = kubeConfig.getCurrentCluster()?.server;
   logger.info({ msg: "listening", url: server.url, port: server.port, connections: server.limits, via: "exec", apiServer });
   process.stdout.write(

@@ -55,7 +55,13 @@ export function validateServe(o: ServeOptions): ResolvedServe {
   if (!st.isDirectory()) throw new Error(`--root ${o.root}: not a directory`);
   const listen = validateListen(o);
   if (listen.clientCaFile && listen.clientCaFile !== "none" && !kubernetesAuth(o)) throw new Error(clientCaNeedsKubernetes);
-  return { mode: "root", root: resolve(o.root), name: { namespace: o.namespace, pod: o.pod, container: o.container }, listen, allowSetid: o.allowSetid ?? false };
+  return {
+    mode: "root",
+    root: resolve(o.root),
+    name: { namespace: o.namespace, pod: o.pod, container: o.container },
+    listen,
+    allowSetid: o.allowSetid ?? false,
+  };
 }
 
 /** `flags`: the options as given (auth and connection flags); `r`: what Validate resolved. */
@@ -77,10 +83,14 @@ export async function runServe(flags: ServeOptions, r: ResolvedServe) {
   const clientCa = listen.clientCaFile && listen.clientCaFile !== "none" ? readClientCa(listen.clientCaFile) : undefined;
   const auth = buildAuth(flags, { host: listen.host, logger, kubeReviews: await loadKubeReviews(flags), clientCertificates: clientCa !== undefined });
   const { tls } = await serverTls(listen, clientCa);
-  const server = await createServer({ resolver, logger, tls, ...auth.server, connections: connectionLimits(flags), uploads: { allowSetid: r.allowSetid } }).listen(
-    listen.port,
-    listen.host,
-  );
+  const server = await createServer({
+    resolver,
+    logger,
+    tls,
+    ...auth.server,
+    connections: connectionLimits(flags),
+    uploads: { allowSetid: r.allowSetid },
+  }).listen(listen.port, listen.host);
   const container = `${name.namespace}/${name.pod}/${name.container}`;
   logger.info({
     msg: "listening",
@@ -119,12 +129,16 @@ export function registerServe(program: Command): void {
   addListenOptions(cmd, {
     hostHelp: "address to listen on",
     tls: true,
-    clientCaHelp: "PEM CA bundle: TLS client certificates it signed are Kubernetes users (CN) and groups (O), authorized by SubjectAccessReview (needs --auth kubernetes; without --tls-cert a self-signed serving certificate is made at start)",
+    clientCaHelp:
+      "PEM CA bundle: TLS client certificates it signed are Kubernetes users (CN) and groups (O), authorized by SubjectAccessReview (needs --auth kubernetes; without --tls-cert a self-signed serving certificate is made at start)",
   })
     .option("--namespace <name>", "namespace the directory answers to", "local")
     .option("--pod <name>", "pod name it answers to", "local")
     .option("--container <name>", "container name it answers to", "local")
-    .option("--cri <socket>", "local containers mode: serve the containers of this CRI socket as <sandbox namespace>/<sandbox name>/<container name> (needs root)")
+    .option(
+      "--cri <socket>",
+      "local containers mode: serve the containers of this CRI socket as <sandbox namespace>/<sandbox name>/<container name> (needs root)",
+    )
     .option("--proc-root <dir>", "with --cri: the host's /proc", "/proc")
     .option("--exec", "serve every container of a cluster through the API server's pods/exec (no agent needed; the image's own tools do the work)")
     .option("--kubeconfig <file>", "with --exec: kubeconfig (default: $KUBECONFIG, ~/.kube/config, else in-cluster)")

@@ -185,7 +185,7 @@ describe.each(["openat2", "walk"] as const)("ConfinedRoot (%s)", (strategy) => {
     it("a -> b, b -> a", async () => {
       symlinkSync("b", at("a"));
       symlinkSync("a", at("b"));
-      const e = (await thrown(() => read("a")));
+      const e = await thrown(() => read("a"));
       expect(e.code).toBe("ELOOP");
       expect(e.errno).toBe(-40);
     });
@@ -233,14 +233,14 @@ describe.each(["openat2", "walk"] as const)("ConfinedRoot (%s)", (strategy) => {
       ["a component over 255 bytes", "/a/" + "x".repeat(256), "NAME_TOO_LONG"],
     ])("%s", async (_what, p, code) => {
       for (const fn of [() => root.openFile(p, O_RDONLY), () => root.openParent(p), () => ConfinedRoot.cleanPath(p)]) {
-        const e = (await thrown(fn));
+        const e = await thrown(fn);
         expect(e).toBeInstanceOf(PathError);
         expect(e.code).toBe(code);
       }
     });
 
     it("a 255-byte component is fine (ENOENT, not PathError)", async () => {
-      const e = (await thrown(() => root.openFile("x".repeat(255), O_RDONLY)));
+      const e = await thrown(() => root.openFile("x".repeat(255), O_RDONLY));
       expect(e).not.toBeInstanceOf(PathError);
       expect(e.code).toBe("ENOENT");
     });

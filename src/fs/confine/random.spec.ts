@@ -1,18 +1,7 @@
 // Randomized differential test: random trees of files, directories and symlinks (absolute, relative,
 // with ".."), random request paths; the kernel's openat2(RESOLVE_IN_ROOT) and the walk fallback must
 // agree on every result, and nothing either of them opens may lie outside the root.
-import {
-  closeSync,
-  constants as fsc,
-  fstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readlinkSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, constants as fsc, fstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

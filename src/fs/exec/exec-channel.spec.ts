@@ -3,7 +3,9 @@ import { apiServerExecUrl, encodeArg, parseStatus } from "./exec-channel.js";
 
 describe("exec URL", () => {
   it("sends each argument as its own command= parameter, every byte percent-encoded, nothing for a shell", () => {
-    const url = new URL(apiServerExecUrl("https://10.0.0.1:6443/", "ns", "pod-1", "main", ["stat", "--", "/a b/-x;$(rm -rf /)&command=evil", Buffer.from([0x2f, 0xff])], false));
+    const url = new URL(
+      apiServerExecUrl("https://10.0.0.1:6443/", "ns", "pod-1", "main", ["stat", "--", "/a b/-x;$(rm -rf /)&command=evil", Buffer.from([0x2f, 0xff])], false),
+    );
     expect(url.protocol).toBe("wss:");
     expect(url.pathname).toBe("/api/v1/namespaces/ns/pods/pod-1/exec");
     expect(url.searchParams.getAll("command").slice(0, 3)).toEqual(["stat", "--", "/a b/-x;$(rm -rf /)&command=evil"]);
@@ -24,7 +26,8 @@ describe("status channel", () => {
   });
 
   it("a non-zero exit code, from the ExitCode cause", () => {
-    const s = '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: command terminated with exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}';
+    const s =
+      '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: command terminated with exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}';
     expect(parseStatus(s)).toMatchObject({ exitCode: 3, notFound: false });
   });
 
@@ -32,7 +35,8 @@ describe("status channel", () => {
     const s = JSON.stringify({
       status: "Failure",
       reason: "InternalError",
-      message: 'Internal error occurred: error executing command in container: failed to exec in container: failed to start exec "84a3": OCI runtime exec failed: exec failed: unable to start container process: exec: "tar": executable file not found in $PATH: unknown',
+      message:
+        'Internal error occurred: error executing command in container: failed to exec in container: failed to start exec "84a3": OCI runtime exec failed: exec failed: unable to start container process: exec: "tar": executable file not found in $PATH: unknown',
     });
     expect(parseStatus(s)).toMatchObject({ exitCode: -1, notFound: true });
   });

@@ -47,7 +47,7 @@ export interface ExecDialer {
 /** The exec URL path the API server serves for a pod's container. */
 export function apiServerExecUrl(server: string, namespace: string, pod: string, container: string, argv: readonly Arg[], stdin: boolean): string {
   const base = server.replace(/^http/, "ws").replace(/\/+$/, "");
-  const q = new URLSearchParams({ container, stdout: "true", stderr: "true", stdin: String(stdin)}).toString();
+  const q = new URLSearchParams({ container, stdout: "true", stderr: "true", stdin: String(stdin) }).toString();
   const command = argv.map((a) => `&command=${encodeArg(a)}`).join("");
   return `${base}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/exec?${q}${command}`;
 }
@@ -110,7 +110,14 @@ export class ExecProcess {
         this.outEnded = true;
         this.flushWaiters();
         this.wake?.();
-        resolve(this.result ?? { exitCode: -1, message: this.outError?.message ?? `${what}: the exec connection closed without a status`, stderr: this.stderrText, notFound: false });
+        resolve(
+          this.result ?? {
+            exitCode: -1,
+            message: this.outError?.message ?? `${what}: the exec connection closed without a status`,
+            stderr: this.stderrText,
+            notFound: false,
+          },
+        );
       });
     });
   }

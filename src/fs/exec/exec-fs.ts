@@ -54,7 +54,11 @@ export class ExecFs implements ContainerFs {
 
   async names(): Promise<IdNames> {
     if (this.cachedNames && Date.now() - this.cachedNames.at < ID_NAMES_TTL_MS) return this.cachedNames.names;
-    const readId = (p: string) => this.run.output(["cat", "--", p], { purpose: "owner names", maxOut: 4 << 20 }).then((b) => b.toString("utf8"), () => "");
+    const readId = (p: string) =>
+      this.run.output(["cat", "--", p], { purpose: "owner names", maxOut: 4 << 20 }).then(
+        (b) => b.toString("utf8"),
+        () => "",
+      );
     const [users, groups] = await Promise.all([readId("/etc/passwd"), readId("/etc/group")]);
     const names = idNames(parseIdFile(users), parseIdFile(groups));
     this.cachedNames = { at: Date.now(), names };
@@ -88,7 +92,22 @@ export class ExecFs implements ContainerFs {
     const depth = options.recursive ? options.maxDepth : 1;
     const names = await this.names();
     // -H: the top may be a symlink to a directory (like `ls dir/`); below it nothing is followed
-    const argv = ["find", "-H", pathArg(dir), "-mindepth", "1", ...(depth > 0 ? ["-maxdepth", String(depth)] : []), ...(options.includeHidden ? [] : ["(", "-name", ".*", "-prune", ")", "-o"]), "-exec", "stat", "-c", STAT_FORMAT, "--", "{}", "+"];
+    const argv = [
+      "find",
+      "-H",
+      pathArg(dir),
+      "-mindepth",
+      "1",
+      ...(depth > 0 ? ["-maxdepth", String(depth)] : []),
+      ...(options.includeHidden ? [] : ["(", "-name", ".*", "-prune", ")", "-o"]),
+      "-exec",
+      "stat",
+      "-c",
+      STAT_FORMAT,
+      "--",
+      "{}",
+      "+",
+    ];
     const proc = await this.run.start(argv, { purpose: "listing", signal: options.signal });
     let pending: Buffer = Buffer.alloc(0);
     let total = 0;
@@ -100,7 +119,8 @@ export class ExecFs implements ContainerFs {
         pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
         const { records, used } = parseStatRecords(pending);
         pending = pending.subarray(used);
-        if (pending.length > RECORD_MAX) throw failedPrecondition(`${dir}: stat printed ${pending.length} bytes that are no record (is stat in the image the real one?)`);
+        if (pending.length > RECORD_MAX)
+          throw failedPrecondition(`${dir}: stat printed ${pending.length} bytes that are no record (is stat in the image the real one?)`);
         for (const r of records) {
           const e = entryFromRecord(r, names);
           // find prints the path under the top as given: re-spell it from the clean top
@@ -143,7 +163,13 @@ export class ExecFs implements ContainerFs {
    * once in four runs under load): a short read is resumed from where it stopped, at most
    * READ_RESUMES times, and fails DATA_LOSS after that.
    */
-  private readRange(path: string, offset: bigint, length: bigint, chunkSize: number, signal?: AbortSignal): { iterator: AsyncGenerator<Uint8Array>; close(): void } {
+  private readRange(
+    path: string,
+    offset: bigint,
+    length: bigint,
+    chunkSize: number,
+    signal?: AbortSignal,
+  ): { iterator: AsyncGenerator<Uint8Array>; close(): void } {
     let current: ExecProcess | undefined;
     let closed = false;
     const self = this;
@@ -186,7 +212,8 @@ export class ExecFs implements ContainerFs {
         yield chunk;
       }
       this.run.check(await proc.done, "tar", "directory download");
-      if (tail.length < TAR_END || tail.some((b) => b !== 0)) throw dataLoss(`${path}: the tar stream from the container ended early (no end-of-archive blocks)`);
+      if (tail.length < TAR_END || tail.some((b) => b !== 0))
+        throw dataLoss(`${path}: the tar stream from the container ended early (no end-of-archive blocks)`);
     } finally {
       proc.kill();
     }
@@ -201,8 +228,9 @@ export class ExecFs implements ContainerFs {
       throw err;
     });
     if (options.overwrite === "append") {
-      if (!existing || existing.type !== "regular") throw failedPrecondition(`${clean}: append needs a regular file`);
-      if (existing.size !== options.offset) throw failedPrecondition(`${clean}: append offset ${options.offset} does not match the file's size ${existing.size}; resume from ${existing.size}`);
+      if (existing?.type !== "regular") throw failedPrecondition(`${clean}: append needs a regular file`);
+      if (existing.size !== options.offset)
+        throw failedPrecondition(`${clean}: append offset ${options.offset} does not match the file's size ${existing.size}; resume from ${existing.size}`);
       return ExecWriter.open(this, clean, clean, { ...options, mode: uploadMode(options.mode ?? existing.mode, options.allowSetid ?? false) }, true);
     }
     if (existing) {
@@ -218,7 +246,17 @@ export class ExecFs implements ContainerFs {
   async extractTar(path: string, tar: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
     const dir = this.clean(path);
     if (options.makeParents) await this.run.output(["mkdir", "-p", "--", pathArg(dir)], { purpose: "tar upload" });
-    const argv = ["tar", "-x", "-v", "-f", "-", "-C", pathArg(dir), ...(options.overwrite === "fail" ? ["-k"] : []), ...(options.uid === undefined ? ["-o"] : [])];
+    const argv = [
+      "tar",
+      "-x",
+      "-v",
+      "-f",
+      "-",
+      "-C",
+      pathArg(dir),
+      ...(options.overwrite === "fail" ? ["-k"] : []),
+      ...(options.uid === undefined ? ["-o"] : []),
+    ];
     const proc = await this.run.start(argv, { purpose: "tar upload", stdin: true });
     if (!proc.canCloseStdin) {
       proc.kill();
@@ -234,7 +272,10 @@ export class ExecFs implements ContainerFs {
     }
     const out = await listing;
     this.run.check(await proc.done, "tar", "tar upload");
-    const entries = out.toString("utf8").split("\n").filter((l) => l && l !== "./").length;
+    const entries = out
+      .toString("utf8")
+      .split("\n")
+      .filter((l) => l && l !== "./").length;
     return { entry: await this.statClean(dir, true), entries };
   }
 
@@ -262,7 +303,10 @@ export class ExecFs implements ContainerFs {
     }
     // rm -r never follows a symlink: a link is removed as a link
     // a big tree takes a while: 10 minutes, not the 30 s of a single-name command
-    await this.run.output(["rm", ...(options.recursive ? ["-r"] : []), "-f", "--", pathArg(clean)], { purpose: "remove", timeoutMs: options.recursive ? 600_000 : undefined });
+    await this.run.output(["rm", ...(options.recursive ? ["-r"] : []), "-f", "--", pathArg(clean)], {
+      purpose: "remove",
+      timeoutMs: options.recursive ? 600_000 : undefined,
+    });
   }
 
   async rename(from: string, to: string, options: { overwrite: boolean }): Promise<Entry> {
@@ -272,12 +316,21 @@ export class ExecFs implements ContainerFs {
     await this.statClean(src, false, "rename"); // NOT_FOUND names the source
     if (!options.overwrite) {
       // mv -n is silent when the target exists: check first, and again after (the source is still there)
-      const exists = await this.statClean(dst, false, "rename").then(() => true, () => false);
+      const exists = await this.statClean(dst, false, "rename").then(
+        () => true,
+        () => false,
+      );
       if (exists) throw alreadyExists(`${dst}: already exists (ask for overwrite to replace it)`);
     }
     // -T: `to` is the new name even when it is a directory (never "move into")
     await this.run.output(["mv", options.overwrite ? "-f" : "-n", "-T", "--", pathArg(src), pathArg(dst)], { purpose: "rename" });
-    if (!options.overwrite && (await this.statClean(src, false, "rename").then(() => true, () => false))) {
+    if (
+      !options.overwrite &&
+      (await this.statClean(src, false, "rename").then(
+        () => true,
+        () => false,
+      ))
+    ) {
       throw alreadyExists(`${dst}: already exists (ask for overwrite to replace it)`);
     }
     return this.statClean(dst, false, "rename");

@@ -3,7 +3,13 @@ import { toConnectError } from "../../errors.js";
 import { ExecRunner, errnoFromStderr, pathArg } from "./exec-runner.js";
 
 const runner = new ExecRunner({ description: "pod ns/p container c", url: () => "wss://unused", options: async () => ({}) });
-const result = (o: Partial<{ exitCode: number; message: string; stderr: string; notFound: boolean }>) => ({ exitCode: 1, message: "", stderr: "", notFound: false, ...o });
+const result = (o: Partial<{ exitCode: number; message: string; stderr: string; notFound: boolean }>) => ({
+  exitCode: 1,
+  message: "",
+  stderr: "",
+  notFound: false,
+  ...o,
+});
 
 describe("ExecRunner.check", () => {
   it("maps busybox and coreutils stderr to the errno the other ContainerFs throws", () => {
@@ -21,14 +27,16 @@ describe("ExecRunner.check", () => {
       } catch (e) {
         err = e;
       }
-      expect(toConnectError(err, "/p").code, stderr).toBe({ NOT_FOUND: 5, ALREADY_EXISTS: 6, FAILED_PRECONDITION: 9, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8 }[code]);
+      expect(toConnectError(err, "/p").code, stderr).toBe(
+        { NOT_FOUND: 5, ALREADY_EXISTS: 6, FAILED_PRECONDITION: 9, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8 }[code],
+      );
     }
   });
 
   it("a missing tool is FAILED_PRECONDITION naming it, and remembered for the container", async () => {
-    expect(() => runner.check(result({ exitCode: -1, notFound: true, message: 'exec: "tar": executable file not found in $PATH' }), "tar", "directory download")).toThrow(
-      "the image has no tar: directory download needs tar in the container (pod ns/p container c)",
-    );
+    expect(() =>
+      runner.check(result({ exitCode: -1, notFound: true, message: 'exec: "tar": executable file not found in $PATH' }), "tar", "directory download"),
+    ).toThrow("the image has no tar: directory download needs tar in the container (pod ns/p container c)");
     // no exec is attempted the next time (the dialer above could not connect anywhere)
     await expect(runner.start(["tar", "-c"], { purpose: "directory download" })).rejects.toThrow(/the image has no tar/);
   });

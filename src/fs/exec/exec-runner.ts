@@ -123,7 +123,10 @@ export class ExecRunner {
       }
       const out = await proc.readAll(o.maxOut ?? 64 * 1024 * 1024);
       const result = await proc.done;
-      if (timedOut) throw unavailable(`${String(argv[0])} in ${this.dialer.description} did not answer within ${(o.timeoutMs ?? OUTPUT_DEADLINE_MS) / 1000} s (${o.purpose})`);
+      if (timedOut)
+        throw unavailable(
+          `${String(argv[0])} in ${this.dialer.description} did not answer within ${(o.timeoutMs ?? OUTPUT_DEADLINE_MS) / 1000} s (${o.purpose})`,
+        );
       this.check(result, String(argv[0]), o.purpose);
       return out;
     } finally {

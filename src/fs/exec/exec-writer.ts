@@ -75,7 +75,8 @@ export class ExecWriter implements FileWriter {
       const run = (argv: (string | Uint8Array)[]) => this.fs.run.output(argv, { purpose: "upload" });
       if (!this.append || this.options.mode !== undefined) {
         // owner before mode: chown(2) clears setuid/setgid, which --allow-setid must be able to keep
-        if (this.options.uid !== undefined || this.options.gid !== undefined) await run(["chown", `${this.options.uid ?? ""}:${this.options.gid ?? ""}`, "--", pathArg(this.temp)]);
+        if (this.options.uid !== undefined || this.options.gid !== undefined)
+          await run(["chown", `${this.options.uid ?? ""}:${this.options.gid ?? ""}`, "--", pathArg(this.temp)]);
         await run(["chmod", (this.options.mode & 0o7777).toString(8), "--", pathArg(this.temp)]);
       }
       if (!this.append) {
@@ -105,7 +106,10 @@ export class ExecWriter implements FileWriter {
     this.proc.kill();
     await this.proc.done;
     if (!this.append) await this.fs.run.output(["rm", "-f", "--", pathArg(this.temp)], { purpose: "upload cleanup" }).catch(() => undefined);
-    else await this.fs.run.output(["truncate", "-s", String(this.options.offset), "--", pathArg(this.target)], { purpose: "upload cleanup" }).catch(() => undefined);
+    else
+      await this.fs.run
+        .output(["truncate", "-s", String(this.options.offset), "--", pathArg(this.target)], { purpose: "upload cleanup" })
+        .catch(() => undefined);
     this.claim.release();
   }
 }

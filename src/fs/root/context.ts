@@ -64,7 +64,11 @@ export class RootContext {
 
   /** Runs fn with the confined parent directory of path, always closing it. */
   async inParent<T>(path: string, fn: (dirFd: number, name: string, at: (name?: string) => fs.PathLike) => Promise<T>): Promise<T> {
-    const parent = await this.guard.run(path, () => this.root.openParent(path), (late) => late.close());
+    const parent = await this.guard.run(
+      path,
+      () => this.root.openParent(path),
+      (late) => late.close(),
+    );
     try {
       return await fn(parent.dirFd, parent.name, (n = parent.name) => ConfinedRoot.fdPath(parent.dirFd, n));
     } finally {
@@ -232,7 +236,11 @@ export class RootContext {
     } finally {
       // a read past the deadline still uses fd: close it when that read returns, not under it
       const last = fd;
-      if (reading) void reading.then(() => closeQuietly(last), () => closeQuietly(last));
+      if (reading)
+        void reading.then(
+          () => closeQuietly(last),
+          () => closeQuietly(last),
+        );
       else closeQuietly(fd);
     }
   }

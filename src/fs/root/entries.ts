@@ -1,5 +1,5 @@
 // Turning stat results into Entries, with names from the container's id files.
-import * as fs from "node:fs";
+import type * as fs from "node:fs";
 import { posix } from "node:path";
 import type { Entry } from "../container-fs.js";
 import type { IdNames } from "../id-names.js";

@@ -281,4 +281,3 @@ async function syncDirectory(ctx: RootContext, dirFd: number, path: string): Pro
     closeQuietly(fd);
   }
 }
-

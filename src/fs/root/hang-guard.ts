@@ -68,10 +68,18 @@ export class HangGuard {
    */
   run<T>(what: string, op: () => Promise<T>, dispose?: (late: T) => void): Promise<T> {
     if (this.stuck >= this.perRootCap) {
-      return Promise.reject(unavailable(`${what}: ${this.stuck} calls on this container's filesystem have not answered for over ${seconds(this.stuckAfterMs)} (cap ${this.perRootCap}); refusing more until they do (a hung mount?)`));
+      return Promise.reject(
+        unavailable(
+          `${what}: ${this.stuck} calls on this container's filesystem have not answered for over ${seconds(this.stuckAfterMs)} (cap ${this.perRootCap}); refusing more until they do (a hung mount?)`,
+        ),
+      );
     }
     if (stuckInProcess >= this.totalCap) {
-      return Promise.reject(unavailable(`${what}: ${stuckInProcess} filesystem calls have not answered for over ${seconds(this.stuckAfterMs)} (cap ${this.totalCap} for the server); refusing more until they do (a hung mount?)`));
+      return Promise.reject(
+        unavailable(
+          `${what}: ${stuckInProcess} filesystem calls have not answered for over ${seconds(this.stuckAfterMs)} (cap ${this.totalCap} for the server); refusing more until they do (a hung mount?)`,
+        ),
+      );
     }
     return new Promise<T>((resolve, reject) => {
       const entry: Pending = { started: performance.now(), what, stuck: false, expired: false, fail: reject };

@@ -27,7 +27,7 @@ async function makeOne(ctx: RootContext, path: string, mode: number, existingOk:
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !existingOk) throw err;
       // An existing directory (or a symlink to one, resolved inside the root) is fine for -p.
       const st = await ctx.statEntry(path).catch(() => undefined);
-      if (!st || st.type !== "directory") throw failedPrecondition(`${path}: exists and is not a directory`);
+      if (st?.type !== "directory") throw failedPrecondition(`${path}: exists and is not a directory`);
     }
   });
 }

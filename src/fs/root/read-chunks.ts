@@ -62,7 +62,11 @@ export async function* readChunks(file: ReadFd, offset: bigint, length: bigint, 
     }
   } finally {
     // a read-ahead nobody will take: let it finish (its buffer is dropped), then the fd may close
-    if (next) await next.then((c) => c && chunkPool.release(c), () => undefined);
+    if (next)
+      await next.then(
+        (c) => c && chunkPool.release(c),
+        () => undefined,
+      );
     file.close();
   }
 }

@@ -133,4 +133,8 @@ async function removeTempFilesIn(
 const typeUnknown = (d: fs.Dirent) =>
   !d.isFile() && !d.isDirectory() && !d.isSymbolicLink() && !d.isFIFO() && !d.isSocket() && !d.isCharacterDevice() && !d.isBlockDevice();
 
-const isDirectoryAt = (path: fs.PathLike) => fs.promises.lstat(path).then((st) => st.isDirectory(), () => false);
+const isDirectoryAt = (path: fs.PathLike) =>
+  fs.promises.lstat(path).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );

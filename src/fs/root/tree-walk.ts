@@ -70,7 +70,14 @@ const skippable = new Set(["ENOENT", "ELOOP", "ENOTDIR", "EACCES"]);
  * in-container path is `topPath`. Throws FAILED_PRECONDITION when it would descend below
  * MAX_TREE_DEPTH levels.
  */
-export async function* walkTree(ctx: RootContext, topFd: number, topPath: string, topSt: fs.BigIntStats, options: WalkOptions, names: IdNames): AsyncGenerator<Walked> {
+export async function* walkTree(
+  ctx: RootContext,
+  topFd: number,
+  topPath: string,
+  topSt: fs.BigIntStats,
+  options: WalkOptions,
+  names: IdNames,
+): AsyncGenerator<Walked> {
   const top: Frame = { name: "", parent: undefined, path: topPath, depth: 1, fd: topFd, dev: topSt.dev, ino: topSt.ino, children: [], next: 0 };
   const stack: Frame[] = []; // ancestors of `current` with subdirectories left, outermost first
   const deepHolders: Frame[] = []; // frames on the stack below KEEP_SHALLOW that hold fds, oldest first
@@ -173,7 +180,11 @@ async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptio
   const dirFd = frame.fd!;
   const descend = options.recursive && (options.maxDepth === 0 || frame.depth < options.maxDepth);
   // opendir on the fd's procfs path opens the very directory we hold
-  const dir = await ctx.guard.run(frame.path, () => opendirBytes(ConfinedRoot.fdPath(dirFd)), (late) => void late.close().catch(() => undefined));
+  const dir = await ctx.guard.run(
+    frame.path,
+    () => opendirBytes(ConfinedRoot.fdPath(dirFd)),
+    (late) => void late.close().catch(() => undefined),
+  );
   try {
     // lstat in batches: one threadpool round trip per entry in turn costs more than the stat itself
     const flush = async function* (this: void, batch: string[]): AsyncGenerator<Walked> {
@@ -188,7 +199,8 @@ async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptio
         const target = isLink ? await ctx.readlink(ConfinedRoot.fdPath(dirFd, name), path).catch(() => "") : undefined;
         yield { entry: entryFromStats(path, st, names, target), dirFd, name };
         if (descend && isDirectory(st)) {
-          if (frame.depth >= MAX_TREE_DEPTH) throw failedPrecondition(`${frame.path}: the tree is deeper than ${MAX_TREE_DEPTH} levels, the most a recursive listing or tar download goes`);
+          if (frame.depth >= MAX_TREE_DEPTH)
+            throw failedPrecondition(`${frame.path}: the tree is deeper than ${MAX_TREE_DEPTH} levels, the most a recursive listing or tar download goes`);
           frame.children.push({ name, dev: st.dev, ino: st.ino });
         }
       }

@@ -131,7 +131,9 @@ async function readRequests(req: FastPathRequest, maxBytes: number): Promise<Dow
 function settledOrClosed(inFlight: BytesInFlight, res: FastPathResponse, call: AbortSignal): Promise<unknown> {
   const done = new AbortController();
   const signal = done.signal;
-  return Promise.race([inFlight.settled(), once(res, "close", { signal }).catch(() => undefined), once(call, "abort", { signal }).catch(() => undefined)]).finally(() =>
-    done.abort(),
-  );
+  return Promise.race([
+    inFlight.settled(),
+    once(res, "close", { signal }).catch(() => undefined),
+    once(call, "abort", { signal }).catch(() => undefined),
+  ]).finally(() => done.abort());
 }

@@ -72,7 +72,8 @@ export class EnvelopeSplitter {
 
   private checkHeader(flags: number, length: number): number {
     if (flags & 1) throw new ConnectError("protocol error: received compressed message without a content encoding", Code.Internal);
-    if (length > this.maxBytes) throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${this.maxBytes}`, Code.ResourceExhausted);
+    if (length > this.maxBytes)
+      throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${this.maxBytes}`, Code.ResourceExhausted);
     return length;
   }
 }

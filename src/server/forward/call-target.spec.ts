@@ -99,7 +99,10 @@ describe.each([1, 2] as const)("over HTTP/%i", (version) => {
     const first = toBinary(UploadRequestSchema, create(UploadRequestSchema, { part: { case: "header", value: { container: ref, path: "/u" } } }));
     const data = toBinary(UploadRequestSchema, create(UploadRequestSchema, { part: { case: "data", value: new Uint8Array(200_000).fill(7) } }));
     const body = Buffer.concat([envelope(first), envelope(data)]);
-    const seen = await send(version, "/podfiles.v1.FileService/Upload", { "content-type": "application/grpc-web+proto" }, [body.subarray(0, 100_000), body.subarray(100_000)]);
+    const seen = await send(version, "/podfiles.v1.FileService/Upload", { "content-type": "application/grpc-web+proto" }, [
+      body.subarray(0, 100_000),
+      body.subarray(100_000),
+    ]);
     expect(container(seen.target)).toEqual(ref);
     expect(seen.body.equals(body)).toBe(true);
   });

@@ -9,7 +9,13 @@ import type { NodeRequest } from "./call-target.js";
 import { PeerSessions, forwardedHeaders, reduceGrpcTimeout } from "./forward-call.js";
 
 const request = (headers: Record<string, string>, extra: Partial<{ url: string; authority: string }> = {}) =>
-  ({ method: "POST", url: extra.url ?? "/podfiles.v1.FileService/Stat", headers, authority: extra.authority, socket: { remoteAddress: "10.1.2.3" } }) as unknown as NodeRequest;
+  ({
+    method: "POST",
+    url: extra.url ?? "/podfiles.v1.FileService/Stat",
+    headers,
+    authority: extra.authority,
+    socket: { remoteAddress: "10.1.2.3" },
+  }) as unknown as NodeRequest;
 
 describe("forwardedHeaders", () => {
   it("drops hop-by-hop headers, Origin and every podfiles-forwarded-* / podfiles-agent-* a caller sent; adds the hop's own", () => {
@@ -50,7 +56,11 @@ describe("forwardedHeaders", () => {
     const plain = forwardedHeaders(forged, { self: "node-a" }, performance.now());
     expect(plain["podfiles-forwarded-user"]).toBeUndefined();
     expect(plain["podfiles-forwarded-groups"]).toBeUndefined();
-    const asserted = forwardedHeaders(request({ "podfiles-forwarded-groups": "system:masters" }), { self: "node-a", identity: { "podfiles-forwarded-user": "alice" } }, performance.now());
+    const asserted = forwardedHeaders(
+      request({ "podfiles-forwarded-groups": "system:masters" }),
+      { self: "node-a", identity: { "podfiles-forwarded-user": "alice" } },
+      performance.now(),
+    );
     expect(asserted["podfiles-forwarded-user"]).toBe("alice");
     expect(asserted["podfiles-forwarded-groups"]).toBeUndefined();
   });

@@ -124,7 +124,11 @@ export class PeerSessions {
 
   close(): void {
     this.closed = true;
-    for (const { session } of this.sessions.values()) session.then((s) => s.close(), () => undefined);
+    for (const { session } of this.sessions.values())
+      session.then(
+        (s) => s.close(),
+        () => undefined,
+      );
     this.sessions.clear();
   }
 
@@ -185,7 +189,14 @@ function relayedHeaders(headers: http2.IncomingHttpHeaders): Record<string, stri
  * Forwards the call. Rejects (UNAVAILABLE) only when the peer cannot be reached; the request is
  * then untouched and can still be answered here. Resolves when the call has ended either way.
  */
-export async function forwardCall(req: NodeRequest, res: NodeResponse, peer: Peer, sessions: PeerSessions, o: ForwardCallOptions, startedAt = performance.now()): Promise<void> {
+export async function forwardCall(
+  req: NodeRequest,
+  res: NodeResponse,
+  peer: Peer,
+  sessions: PeerSessions,
+  o: ForwardCallOptions,
+  startedAt = performance.now(),
+): Promise<void> {
   const session = await sessions.get(peer);
   // nothing of the body has been read yet: if the caller already left there is nothing to do
   if (req.destroyed || res.destroyed) return;

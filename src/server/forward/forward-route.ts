@@ -12,7 +12,16 @@ import { containerName, type ContainerName } from "../../resolve/resolver.js";
 import { requestPeerCertificate, trustForwardedBy, trustForwardedFor, type PeerCertificate } from "../request-state.js";
 import { fileServiceMethod, readCallTarget, type NodeRequest } from "./call-target.js";
 import { setVerdict } from "./call-verdict.js";
-import { FORWARDED_BY, FORWARDED_FOR, AGENT_AUTHORIZATION, PeerSessions, forwardCall, type ForwardCallOptions, type NodeResponse, type Peer } from "./forward-call.js";
+import {
+  FORWARDED_BY,
+  FORWARDED_FOR,
+  AGENT_AUTHORIZATION,
+  PeerSessions,
+  forwardCall,
+  type ForwardCallOptions,
+  type NodeResponse,
+  type Peer,
+} from "./forward-call.js";
 import { forwardedIdentityHeaders, type ForwardedIdentity } from "./forwarded-identity.js";
 
 export interface ForwardOptions extends Omit<ForwardCallOptions, "self"> {
@@ -29,7 +38,7 @@ export interface ForwardOptions extends Omit<ForwardCallOptions, "self"> {
    * identity the peer must be told (a certificate's user and groups: the certificate itself cannot
    * travel), or nothing when the caller's credentials travel as they are. Absent without auth.
    */
-  authenticateCaller?: (authorization: string | null, certificate: PeerCertificate | undefined) => Promise<ForwardedIdentity | void>;
+  authenticateCaller?: (authorization: string | null, certificate: PeerCertificate | undefined) => Promise<ForwardedIdentity | undefined>;
 }
 
 export interface ForwardedOptions {
@@ -89,7 +98,7 @@ export function forwardRoute(o: { forward?: ForwardOptions; forwarded?: Forwarde
   /** true: serve here (possibly with a verdict); false: forwarded (or the caller is gone). */
   async function decide(req: NodeRequest, res: NodeResponse, startedAt: number, method: string): Promise<boolean> {
     const f = o.forward!;
-    let asserted: ForwardedIdentity | void = undefined;
+    let asserted: ForwardedIdentity | undefined;
     if (f.authenticateCaller) {
       try {
         asserted = await f.authenticateCaller(header(req, "authorization"), requestPeerCertificate(req));

@@ -13,7 +13,10 @@ const parse = (h: Record<string, string>) => () => parseForwardedIdentity((n) =>
 
 describe("forwarded identity headers", () => {
   it("round-trips plain names readably, and names with commas, spaces, '%' and non-ASCII exactly", () => {
-    expect(forwardedIdentityHeaders({ user: "alice", groups: ["team-a", "system:authenticated"] })).toEqual({ [FORWARDED_USER]: "alice", [FORWARDED_GROUPS]: "team-a,system:authenticated" });
+    expect(forwardedIdentityHeaders({ user: "alice", groups: ["team-a", "system:authenticated"] })).toEqual({
+      [FORWARDED_USER]: "alice",
+      [FORWARDED_GROUPS]: "team-a,system:authenticated",
+    });
     const odd = { user: "Dave, Jr. 100% é 😀", groups: ["a,b", " lead", "ü"] };
     expect(roundTrip(odd)).toEqual(odd);
     expect(roundTrip({ user: "carol", groups: [] })).toEqual({ user: "carol", groups: [] });

@@ -1,7 +1,7 @@
 // Small helpers over the generated FileService client for the real-container suites.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError, type Client } from "@connectrpc/connect";
-import { FileService, UploadRequestSchema, UploadOptionsSchema } from "../../../gen/ts/podfiles/v1/files_pb.js";
+import { type FileService, UploadRequestSchema, type UploadOptionsSchema } from "../../../gen/ts/podfiles/v1/files_pb.js";
 
 export type FileClient = Client<typeof FileService>;
 export type Ref = { namespace: string; pod: string; container: string };
@@ -16,7 +16,8 @@ export async function download(client: FileClient, container: Ref, path: string)
 export async function timeToFirstByte(client: FileClient, container: Ref, path: string): Promise<number> {
   const t0 = performance.now();
   let first = -1;
-  for await (const msg of client.download({ container, path })) if (first < 0 && msg.part.case === "data" && msg.part.value.length > 0) first = performance.now() - t0;
+  for await (const msg of client.download({ container, path }))
+    if (first < 0 && msg.part.case === "data" && msg.part.value.length > 0) first = performance.now() - t0;
   return first;
 }
 

@@ -28,7 +28,17 @@ export async function startStandInApi(): Promise<StandInApi> {
     if (!pod) {
       res.statusCode = 404;
       const name = m?.[2] ?? "";
-      res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", message: `pods "${name}" not found`, reason: "NotFound", details: { name, kind: "pods" }, code: 404 }));
+      res.end(
+        JSON.stringify({
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          message: `pods "${name}" not found`,
+          reason: "NotFound",
+          details: { name, kind: "pods" },
+          code: 404,
+        }),
+      );
       return;
     }
     res.end(JSON.stringify({ kind: "Pod", apiVersion: "v1", ...pod }));

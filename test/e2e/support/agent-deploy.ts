@@ -63,7 +63,14 @@ export async function agentPort(cluster: Cluster): Promise<number> {
  * test/e2e/.run/): this run's agent port, the CRI socket directory of node A's containerd and the API
  * server's port. `by` names the writer in the file's first line.
  */
-export async function writeAgentKustomization(cluster: Cluster, runDir: string, port: number, by: string, host?: string, components: string[] = []): Promise<void> {
+export async function writeAgentKustomization(
+  cluster: Cluster,
+  runDir: string,
+  port: number,
+  by: string,
+  host?: string,
+  components: string[] = [],
+): Promise<void> {
   const apiserver = new URL(JSON.parse(await cluster.kubectl(["config", "view", "--minify", "-o", "json"])).clusters[0].cluster.server);
   await mkdir(runDir, { recursive: true });
   const patch = [
@@ -72,7 +79,12 @@ export async function writeAgentKustomization(cluster: Cluster, runDir: string, 
     { op: "replace", path: "/spec/template/spec/volumes/1/hostPath/path", value: path.dirname(cluster.criSocket) },
     { op: "test", path: "/spec/template/spec/containers/0/env/3/name", value: "KUBERNETES_SERVICE_PORT" },
     { op: "replace", path: "/spec/template/spec/containers/0/env/3/value", value: apiserver.port || "443" },
-    ...(host ? [{ op: "test", path: "/spec/template/spec/containers/0/args/2", value: "--host=$(POD_IP)" }, { op: "replace", path: "/spec/template/spec/containers/0/args/2", value: `--host=${host}` }] : []),
+    ...(host
+      ? [
+          { op: "test", path: "/spec/template/spec/containers/0/args/2", value: "--host=$(POD_IP)" },
+          { op: "replace", path: "/spec/template/spec/containers/0/args/2", value: `--host=${host}` },
+        ]
+      : []),
   ];
   await writeFile(
     path.join(runDir, "kustomization.yaml"),
@@ -121,7 +133,12 @@ export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 
   try {
     // the overlay must still fit deploy/ (its `test` ops fail loudly otherwise)
     const rendered = await cluster.kubectl(["kustomize", runDir]);
-    if (!rendered.includes(`- --port=${port}`) || !rendered.includes(`--host=${o.host ?? "$(POD_IP)"}`) || rendered.includes("- --exec-fallback") !== !!o.execFallback) throw new Error(`unexpected rendering of ${runDir}:\n${rendered}`);
+    if (
+      !rendered.includes(`- --port=${port}`) ||
+      !rendered.includes(`--host=${o.host ?? "$(POD_IP)"}`) ||
+      rendered.includes("- --exec-fallback") !== !!o.execFallback
+    )
+      throw new Error(`unexpected rendering of ${runDir}:\n${rendered}`);
     await del(); // what a killed run left
     await cluster.kubectl(["apply", "-k", runDir]);
     const pods = await waitAgentsReady(cluster, timeoutMs);
@@ -150,7 +167,12 @@ interface PodLite {
 }
 
 /** Every node's agent pod Running and Ready; returns pod names by node. */
-export async function waitAgentsReady(cluster: Cluster, timeoutMs: number, ns = AGENT_NS, selector = "app.kubernetes.io/component=agent"): Promise<Record<string, string>> {
+export async function waitAgentsReady(
+  cluster: Cluster,
+  timeoutMs: number,
+  ns = AGENT_NS,
+  selector = "app.kubernetes.io/component=agent",
+): Promise<Record<string, string>> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {

@@ -21,7 +21,19 @@ export type TreeNode =
 export const isUtf8 = (b: Buffer) => Buffer.from(b.toString("utf8"), "utf8").equals(b);
 
 const plainName = fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,11}$/).filter((s) => !s.includes("podfiles-"));
-const oddName = fc.constantFrom("é", "日本語", "emoji-😀", "space name", "new\nline", "tab\tname", "-dash", ".hidden", "back\\slash", "x".repeat(200), "\uFFFD");
+const oddName = fc.constantFrom(
+  "é",
+  "日本語",
+  "emoji-😀",
+  "space name",
+  "new\nline",
+  "tab\tname",
+  "-dash",
+  ".hidden",
+  "back\\slash",
+  "x".repeat(200),
+  "\uFFFD",
+);
 /** Bytes ≥ 0x80 after a letter: mostly not UTF-8 (sometimes a valid sequence, which is fine too). */
 export const nonUtf8Name = fc
   .uint8Array({ minLength: 1, maxLength: 4 })
@@ -44,7 +56,8 @@ const leafArb: fc.Arbitrary<TreeNode> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("socket" as const), name: nameArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("deep" as const), name: nameArb, depth: fc.integer({ min: 100, max: 400 }) }) },
 );
-const unique = (arb: fc.Arbitrary<TreeNode>, max: number, min = 0) => fc.uniqueArray(arb, { minLength: min, maxLength: max, selector: (n) => n.name.toString("hex") });
+const unique = (arb: fc.Arbitrary<TreeNode>, max: number, min = 0) =>
+  fc.uniqueArray(arb, { minLength: min, maxLength: max, selector: (n) => n.name.toString("hex") });
 const dir2Arb: fc.Arbitrary<TreeNode> = fc.record({ kind: fc.constant("dir" as const), name: nameArb, children: unique(leafArb, 4) });
 const dir1Arb: fc.Arbitrary<TreeNode> = fc.record({ kind: fc.constant("dir" as const), name: nameArb, children: unique(fc.oneof(leafArb, dir2Arb), 5) });
 export const treeArb: fc.Arbitrary<TreeNode[]> = unique(fc.oneof(leafArb, dir1Arb), 8, 1);

@@ -115,12 +115,16 @@ export function curlHead(url: string, protocol: Protocol, method: string, body: 
   const wire = WIRE[protocol];
   const args = [
     "-sN",
-    "--max-time", String(Math.ceil(boundMs / 1000)),
+    "--max-time",
+    String(Math.ceil(boundMs / 1000)),
     wire.http === "2" ? "--http2-prior-knowledge" : "--http1.1",
-    "-X", "POST",
-    "-H", `content-type: ${wire.contentType}`,
+    "-X",
+    "POST",
+    "-H",
+    `content-type: ${wire.contentType}`,
     ...Object.entries(wire.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
-    "--data-binary", "@-",
+    "--data-binary",
+    "@-",
     `${url}/podfiles.v1.FileService/${method}`,
   ];
   return new Promise((resolve) => {
