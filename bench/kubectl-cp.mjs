@@ -329,7 +329,9 @@ export async function measureKubectlCp({
       { op: "replace", path: "/spec/template/spec/containers/0/args/1", value: `--port=${port}` },
       { op: "replace", path: "/spec/template/spec/containers/0/ports/0/containerPort", value: port },
       { op: "replace", path: "/spec/template/spec/volumes/1/hostPath/path", value: path.dirname(criSocket) },
-      { op: "replace", path: "/spec/template/spec/containers/0/env/2/value", value: apiserver.port || "443" },
+      // test first: an env added before it in deploy/ shifts the index (POD_NAMESPACE did, and this row replaced the host)
+      { op: "test", path: "/spec/template/spec/containers/0/env/3/name", value: "KUBERNETES_SERVICE_PORT" },
+      { op: "replace", path: "/spec/template/spec/containers/0/env/3/value", value: apiserver.port || "443" },
       { op: "test", path: "/spec/template/spec/containers/0/args/2", value: "--host=$(POD_IP)" },
       { op: "replace", path: "/spec/template/spec/containers/0/args/2", value: "--host=127.0.0.1" },
     ];
