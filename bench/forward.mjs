@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import {
   GiB,
@@ -86,6 +87,47 @@ try {
   }
   console.log(`${values.size} MiB, ${reps} reps (medians), ${values.stack} downloads / gRPC client-stream uploads, loopback`);
   console.log(textTable(["op", "direct", "one hop", "hop/direct", "forwarder CPU", "forwarder RSS (before → peak)"], table));
+
+  // What a hop adds to a call's latency: Stat, and the first byte of a 1 MiB download, through the SDK with its
+  // connection (and the forwarder's to its peer) warm; 200 calls each way, interleaved.
+  const { createPodfilesClient } = await import(pathToFileURL(`${process.env.PODFILES_BENCH_DIST}/src/index.js`).href);
+  await run("sh", ["-c", `head -c ${MiB} ${root}/src.bin > ${root}/small.bin`], { timeoutMs: 30_000 });
+  const container = { namespace: "local", pod: "local", container: "local" };
+  const clients = { direct: createPodfilesClient({ baseUrl: direct, container }), hop: createPodfilesClient({ baseUrl: hop, container }) };
+  const lat = { stat: { direct: [], hop: [] }, ttfb: { direct: [], hop: [] } };
+  try {
+    for (let i = 0; i < 210; i++) {
+      for (const via of i % 2 ? ["hop", "direct"] : ["direct", "hop"]) {
+        let t = performance.now();
+        await clients[via].stat("/small.bin");
+        const stat = performance.now() - t;
+        t = performance.now();
+        let first;
+        for await (const chunk of clients[via].download("/small.bin")) if (first === undefined && chunk.length > 0) first = performance.now() - t;
+        if (i >= 10) {
+          // the first 10 warm both paths up
+          lat.stat[via].push(stat);
+          lat.ttfb[via].push(first);
+        }
+      }
+    }
+  } finally {
+    for (const c of Object.values(clients)) c.close();
+  }
+  const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+  const ms = (x) => `${x.toFixed(2)} ms`;
+  console.log(`latency, 200 calls each way after 10 warm-up calls (p50 / p99)`);
+  console.log(
+    textTable(
+      ["call", "direct", "one hop", "added (p50)"],
+      Object.entries(lat).map(([k, v]) => [
+        k === "stat" ? "Stat" : "Download 1 MiB, first byte",
+        `${ms(pct(v.direct, 50))} / ${ms(pct(v.direct, 99))}`,
+        `${ms(pct(v.hop, 50))} / ${ms(pct(v.hop, 99))}`,
+        ms(pct(v.hop, 50) - pct(v.direct, 50)),
+      ]),
+    ),
+  );
 } finally {
   await forwarding?.stop();
   await serving?.stop();

@@ -23,7 +23,7 @@
 // end, on failure and on SIGINT/SIGTERM too. Every child process has a deadline, and so does the run.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -160,6 +160,28 @@ function parseEnv(text) {
 
 /** `/usr/bin/time -f "%U %S %M" -o FILE` around a command: its user+sys CPU, children included, and its peak RSS (KiB). */
 const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+
+/** The cluster's own processes whose CPU a copy costs (every node's: the pod is on node A, node B's stay idle). */
+const SERVER_SIDE = { apiserver: /^kube-apiserver\b/, kubelet: /^kubelet\b/, agent: /podfiles\.js agent\b/ };
+const TICK = 100; // USER_HZ
+/** CPU seconds (user + sys) used so far by the processes matching each pattern, from /proc/<pid>/stat. */
+function serverSideCpu() {
+  const sums = Object.fromEntries(Object.keys(SERVER_SIDE).map((k) => [k, 0]));
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      const name = path.basename(cmdline.split(" ")[0] ?? "") + cmdline.slice(cmdline.indexOf(" "));
+      const which = Object.keys(SERVER_SIDE).find((k) => SERVER_SIDE[k].test(k === "agent" ? cmdline : name));
+      if (!which) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      sums[which] += (Number(fields[11]) + Number(fields[12])) / TICK; // utime, stime
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return sums;
+}
 function readTime(file) {
   try {
     const m = /(\d+(?:\.\d+)?)\s+(\d+(?:\.\d+)?)\s+(\d+)\s*$/.exec(readFileSync(file, "utf8").trim());
@@ -491,14 +513,17 @@ export async function measureKubectlCp({
       rmSync(local, { force: true });
       const cpuFile = path.join(localDir, `${name}.cpu`);
       const argv = TIME ? [TIME, ["-f", "%U %S %M", "-o", cpuFile, cmd, ...args.argv]] : [cmd, args.argv];
+      const before = serverSideCpu();
       const r = await sh(argv[0], argv[1], { env, timeoutMs: budget(transferMs) });
+      const after = serverSideCpu();
+      const serverCpu = Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - before[k]]));
       const { cpu, rssMiB } = TIME ? readTime(cpuFile) : { cpu: null, rssMiB: null };
       const size = statSync(local).size;
       const sha = await sha256File(local);
       rmSync(local, { force: true });
       if (size !== bytes || sha !== remoteSha)
         throw new Error(`${name}: the local copy has ${size} bytes, sha256 ${sha}; the pod's has ${bytes}, ${remoteSha}`);
-      return { seconds: r.ms / 1000, cpu, rssMiB };
+      return { seconds: r.ms / 1000, cpu, rssMiB, serverCpu };
     };
     const kubectlCp = () =>
       timed(
@@ -573,8 +598,13 @@ export async function measureKubectlCp({
         row.seconds.push(r.seconds);
         row.cpu.push(r.cpu);
         row.rss.push(r.rssMiB);
+        (result.serverCpu ??= {})[which] ??= [];
+        result.serverCpu[which].push(r.serverCpu);
+        const server = Object.entries(r.serverCpu)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(", ");
         log(
-          `rep ${i + 1}/${reps} ${row.label}: ${r.seconds.toFixed(2)} s, ${(sizeMiB / r.seconds).toFixed(0)} MiB/s, client CPU ${r.cpu === null ? "?" : r.cpu.toFixed(2) + " s"}, peak RSS ${r.rssMiB === null ? "?" : r.rssMiB.toFixed(0) + " MiB"}, SHA-256 ok`,
+          `rep ${i + 1}/${reps} ${row.label}: ${r.seconds.toFixed(2)} s, ${(sizeMiB / r.seconds).toFixed(0)} MiB/s, client CPU ${r.cpu === null ? "?" : r.cpu.toFixed(2) + " s"}, peak RSS ${r.rssMiB === null ? "?" : r.rssMiB.toFixed(0) + " MiB"}, cluster CPU s: ${server}, SHA-256 ok`,
         );
       }
     }
@@ -592,6 +622,13 @@ export async function measureKubectlCp({
       result.tunnelCpuSecondsMedian = median(result.tunnelCpuSeconds);
       result.rssMiBMedian = { kubectlCp: median(result.kubectlCpRssMiB), podfiles: median(result.podfilesRssMiB), tunnel: median(result.tunnelRssMiB) };
     }
+    // the cluster side's CPU seconds per GiB, medians per row: what a copy costs the API server, the kubelets and the agents
+    result.serverCpuPerGiBMedian = Object.fromEntries(
+      Object.entries(result.serverCpu ?? {}).map(([row, reps_]) => [
+        row,
+        Object.fromEntries(Object.keys(SERVER_SIDE).map((k) => [k, Number((median(reps_.map((x) => x[k])) / (sizeMiB / 1024)).toFixed(2))])),
+      ]),
+    );
     result.sha256 = remoteSha;
     result.agentUrl = agentUrl;
     result.status = "measured";
@@ -668,6 +705,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       process.stdout.write(
         `figure 6: ${r.sizeMiB} MiB, median of ${r.reps}: kubectl cp ${fixed(r.kubectlCpMiBps)} MiB/s, podfiles get ${fixed(r.podfilesMiBps)} MiB/s → ${fixed(r.ratio, 2)}× kubectl cp, podfiles get via kubeconfig tunnel ${fixed(r.tunnelMiBps)} MiB/s → ${fixed(r.tunnelRatio, 2)}×${cpu}, tunnel ${fixed(r.tunnelCpuSecondsMedian, 2)} s${r.rssMiBMedian ? `; peak RSS kubectl ${fixed(r.rssMiBMedian.kubectlCp)} MiB, direct ${fixed(r.rssMiBMedian.podfiles)} MiB, tunnel ${fixed(r.rssMiBMedian.tunnel)} MiB` : ""}\n`,
       );
+      for (const [row, cpu] of Object.entries(r.serverCpuPerGiBMedian ?? {}))
+        process.stdout.write(
+          `figure 6, cluster CPU s/GiB (${row}): ${Object.entries(cpu)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ")}\n`,
+        );
     } else {
       process.stdout.write(`figure 6: ${r.note}\n`);
     }
