@@ -12,7 +12,7 @@ import { downloadAll, listNames, uploadAll } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { codeAndMessage } from "../support/status.js";
 import { until } from "../support/until.js";
-import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, SUITE_LABEL, waitHttp } from "./support/agent-deploy.js";
+import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, keepAgentsOnlyOn, roleToken, SUITE_LABEL } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "fallback-e2e";
@@ -70,30 +70,8 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
     nobody = (await cluster.kubectl(["-n", NS, "create", "token", "nobody", "--duration=20m"])).trim();
     await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${POD}`, "--timeout=120s"], { timeoutMs: 130_000 });
 
-    // no agent on node-b: the DaemonSet kept off it (its template changes, so node A's agent rolls too)
-    await cluster.kubectl([
-      "-n",
-      AGENT_NS,
-      "patch",
-      "daemonset",
-      "podfiles-agent",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": "localhost" } } } } }),
-    ]);
-    await until(
-      "node-b's agent gone and node A's ready",
-      async () => {
-        const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-o", "json"])) as {
-          items: { spec: { nodeName: string }; status: { conditions?: { type: string; status: string }[] } }[];
-        };
-        const onB = list.items.some((p) => p.spec.nodeName === "node-b");
-        const readyA = list.items.filter((p) => p.spec.nodeName === "localhost");
-        return !onB && readyA.length === 1 && readyA[0]!.status.conditions?.some((x) => x.type === "Ready" && x.status === "True") ? true : undefined;
-      },
-      120_000,
-    );
-    await waitHttp(agents.urlOf("localhost"), 60_000);
+    // no agent on node-b (node A's rolls too)
+    await keepAgentsOnlyOn(cluster, agents, "localhost");
   }, 400_000);
 
   afterAll(async () => {
@@ -163,25 +141,3 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
     expect(after).toBe(before);
   });
 });
-
-/** A ServiceAccount with the given verbs on containerfiles.podfiles.io in the namespace, and a token for it. */
-async function roleToken(cluster: Cluster, ns: string, sa: string, verbs: string[]): Promise<string> {
-  const objs = [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: sa, namespace: ns },
-      rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], verbs }],
-    },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: sa, namespace: ns },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: sa },
-      subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }],
-    },
-  ];
-  await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objs }) });
-  return (await cluster.kubectl(["-n", ns, "create", "token", sa, "--duration=20m"])).trim();
-}

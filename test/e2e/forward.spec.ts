@@ -19,6 +19,7 @@ import {
   assertOwnNamespace,
   type DeployedAgents,
   deployAgents,
+  keepAgentsOnlyOn,
   readerToken,
   roleToken,
   SUITE_LABEL,
@@ -248,30 +249,8 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agents forward calls for pods on the 
     expect(pods["node-b"]).not.toBe(agents.pods["node-b"]);
     await until("a call through node A reaches the new agent on node-b", () => c.stat({ container: ref("node-b"), path: "/data" }).then(() => true), 15_000);
 
-    // no agent on node-b: the DaemonSet kept off it (its template changes, so node A's agent rolls too)
-    await cluster.kubectl([
-      "-n",
-      AGENT_NS,
-      "patch",
-      "daemonset",
-      "podfiles-agent",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": "localhost" } } } } }),
-    ]);
-    await until(
-      "node-b's agent gone and node A's answering",
-      async () => {
-        const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-o", "json"])) as {
-          items: { spec: { nodeName: string }; status: { conditions?: { type: string; status: string }[] } }[];
-        };
-        const onB = list.items.some((p) => p.spec.nodeName === "node-b");
-        const readyA = list.items.some((p) => p.spec.nodeName === "localhost" && p.status.conditions?.some((x) => x.type === "Ready" && x.status === "True"));
-        return !onB && readyA ? true : undefined;
-      },
-      120_000,
-    );
-    await waitHttp(agents.urlOf("localhost"), 60_000);
+    // no agent on node-b (node A's rolls too)
+    await keepAgentsOnlyOn(cluster, agents, "localhost");
     const started = Date.now();
     const [code, message] = await codeAndMessage(c.stat({ container: ref("node-b"), path: "/data" }));
     expect([Code.FailedPrecondition, Code.Unavailable]).toContain(code);

@@ -7,6 +7,7 @@ import { mkdir, rm, rmdir, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { importAgentImage } from "./agent-image.js";
+import { until } from "../../support/until.js";
 import { type Cluster, repoRoot } from "./cluster.js";
 
 export const AGENT_NS = "podfiles";
@@ -224,4 +225,35 @@ export async function roleToken(cluster: Cluster, ns: string, sa: string, verbs:
   ];
   await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objs }) });
   return (await cluster.kubectl(["-n", ns, "create", "token", sa, "--duration=20m"])).trim();
+}
+
+/**
+ * No agent on any node but `node`: the DaemonSet kept there by a nodeSelector (its template changes, so
+ * that node's agent rolls too); resolves once no agent pod is left elsewhere and exactly one is Ready on
+ * `node`, then waits for it to answer HTTP.
+ */
+export async function keepAgentsOnlyOn(cluster: Cluster, agents: DeployedAgents, node: string): Promise<void> {
+  await cluster.kubectl([
+    "-n",
+    AGENT_NS,
+    "patch",
+    "daemonset",
+    "podfiles-agent",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": node } } } } }),
+  ]);
+  await until(
+    `agents gone from every node but ${node}, and ${node}'s ready`,
+    async () => {
+      const list = JSON.parse(await cluster.kubectl(["-n", AGENT_NS, "get", "pods", "-o", "json"])) as {
+        items: { spec: { nodeName: string }; status: { conditions?: { type: string; status: string }[] } }[];
+      };
+      const elsewhere = list.items.some((p) => p.spec.nodeName !== node);
+      const here = list.items.filter((p) => p.spec.nodeName === node);
+      return !elsewhere && here.length === 1 && here[0]!.status.conditions?.some((x) => x.type === "Ready" && x.status === "True") ? true : undefined;
+    },
+    120_000,
+  );
+  await waitHttp(agents.urlOf(node), 60_000);
 }
