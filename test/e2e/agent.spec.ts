@@ -17,7 +17,7 @@ import { downloadAll, listNames, uploadAll, type FileClient } from "../support/f
 import { fileClients } from "../support/server.js";
 import { codeName as codeOf } from "../support/status.js";
 import { until } from "../support/until.js";
-import { agentPort, writeAgentKustomization } from "./support/agent-deploy.js";
+import { agentPort, createSuiteNamespace, writeAgentKustomization } from "./support/agent-deploy.js";
 import { importAgentImage } from "./support/agent-image.js";
 import { type Cluster, type ClusterNode, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
@@ -134,9 +134,7 @@ describe.skipIf(!e2eEnabled)("the podfiles agent deployed from deploy/ on the re
 
     // the test pod: runs as uid 1000 (the image's `app`), writes a file at start, and plants
     // symlinks that point out of its root
-    await cluster.kubectl(["create", "namespace", NS]);
-    await cluster.kubectl(["label", "namespace", NS, `${SUITE_LABEL}=agent`]);
-    await until("default ServiceAccount in e2e", () => cluster.kubectl(["-n", NS, "get", "serviceaccount", "default"]).then(() => true));
+    await createSuiteNamespace(cluster, NS, "agent");
     const script = [
       'printf "%s" "$CONTENT" > /home/app/hello.txt',
       "head -c 300000 /dev/urandom > /home/app/random.bin",

@@ -20,7 +20,7 @@ import { downloadAll, listNames, sha256, uploadAll, type FileClient } from "../s
 import { codeAndMessage } from "../support/status.js";
 import { TestCa } from "../support/test-ca.js";
 import { until } from "../support/until.js";
-import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, SUITE_LABEL } from "./support/agent-deploy.js";
+import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, createSuiteNamespace, nodeNamingPod, SUITE_LABEL } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "certs-e2e";
@@ -80,28 +80,10 @@ describe.skipIf(!e2eEnabled)("kubeconfig client certificates through the agents 
     await assertOwnNamespace(cluster, NS);
     await cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
     agents = await deployAgents(cluster, `certs-${nonce}`);
-    await cluster.kubectl(["create", "namespace", NS]);
-    await cluster.kubectl(["label", "namespace", NS, `${SUITE_LABEL}=certs`]);
-    await until("default ServiceAccount", () => cluster.kubectl(["-n", NS, "get", "serviceaccount", "default"]).then(() => true));
+    await createSuiteNamespace(cluster, NS, "certs");
     for (const [i, node] of cluster.nodes.entries()) {
       podOn[node.name] = `files-${i}`;
-      const pod = {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name: podOn[node.name], namespace: NS },
-        spec: {
-          nodeName: node.name,
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: "main",
-              image: "localhost/podfiles-busybox:1",
-              imagePullPolicy: "Never",
-              command: ["sh", "-c", `echo ${node.name} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`],
-            },
-          ],
-        },
-      };
+      const pod = nodeNamingPod(NS, podOn[node.name]!, node.name);
       await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
     }
     // the Role of deploy/rbac-examples/containerfiles-readwrite.yaml, bound to the GROUP of alice's certificate (its O)

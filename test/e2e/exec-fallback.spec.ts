@@ -11,8 +11,7 @@ import { ArchiveFormat } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { downloadAll, listNames, uploadAll } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { codeAndMessage } from "../support/status.js";
-import { until } from "../support/until.js";
-import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, keepAgentsOnlyOn, roleToken, SUITE_LABEL } from "./support/agent-deploy.js";
+import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, keepAgentsOnlyOn, roleToken, createSuiteNamespace } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "fallback-e2e";
@@ -49,9 +48,7 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
     await assertOwnNamespace(cluster, NS);
     await cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
     agents = await deployAgents(cluster, nonce, 120_000, { execFallback: true });
-    await cluster.kubectl(["create", "namespace", NS]);
-    await cluster.kubectl(["label", "namespace", NS, `${SUITE_LABEL}=exec-fallback`]);
-    await until("default ServiceAccount", () => cluster.kubectl(["-n", NS, "get", "serviceaccount", "default"]).then(() => true));
+    await createSuiteNamespace(cluster, NS, "exec-fallback");
     const pod = {
       apiVersion: "v1",
       kind: "Pod",

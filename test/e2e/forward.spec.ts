@@ -22,7 +22,7 @@ import {
   keepAgentsOnlyOn,
   readerToken,
   roleToken,
-  SUITE_LABEL,
+  createSuiteNamespace,
   waitAgentsReady,
   waitHttp,
 } from "./support/agent-deploy.js";
@@ -57,9 +57,7 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agents forward calls for pods on the 
     await assertOwnNamespace(cluster, NS);
     await cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
     agents = await deployAgents(cluster, nonce);
-    await cluster.kubectl(["create", "namespace", NS]);
-    await cluster.kubectl(["label", "namespace", NS, `${SUITE_LABEL}=forward`]);
-    await until("default ServiceAccount", () => cluster.kubectl(["-n", NS, "get", "serviceaccount", "default"]).then(() => true));
+    await createSuiteNamespace(cluster, NS, "forward");
     for (const [i, node] of cluster.nodes.entries()) {
       const name = `files-${i === 0 ? "a" : "b"}`;
       podOn[node.name] = name;

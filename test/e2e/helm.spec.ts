@@ -12,9 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listNames } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { codeName } from "../support/status.js";
-import { until } from "../support/until.js";
 import { importAgentImage } from "./support/agent-image.js";
-import { agentPort, assertOwnNamespace, readerToken, SUITE_LABEL, waitAgentsReady, waitHttp } from "./support/agent-deploy.js";
+import {
+  agentPort,
+  assertOwnNamespace,
+  readerToken,
+  createSuiteNamespace,
+  nodeNamingPod,
+  SUITE_LABEL,
+  waitAgentsReady,
+  waitHttp,
+} from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
 const CHART = path.join(repoRoot, "deploy/helm/podfiles");
@@ -239,28 +247,10 @@ describe.skipIf(!e2eEnabled)("the Helm chart deploy/helm/podfiles", () => {
       console.log(`[e2e helm] helm install --wait: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
       // a pod on each node to read, and a reader allowed to
-      await cluster.kubectl(["create", "namespace", NS]);
-      await cluster.kubectl(["label", "namespace", NS, `${SUITE_LABEL}=helm`]);
-      await until("default ServiceAccount", () => cluster.kubectl(["-n", NS, "get", "serviceaccount", "default"]).then(() => true));
+      await createSuiteNamespace(cluster, NS, "helm");
       for (const [i, node] of cluster.nodes.entries()) {
         pods[node.name] = `files-${i}`;
-        const pod = {
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: pods[node.name], namespace: NS },
-          spec: {
-            nodeName: node.name,
-            terminationGracePeriodSeconds: 1,
-            containers: [
-              {
-                name: "main",
-                image: "localhost/podfiles-busybox:1",
-                imagePullPolicy: "Never",
-                command: ["sh", "-c", `echo ${node.name} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`],
-              },
-            ],
-          },
-        };
+        const pod = nodeNamingPod(NS, pods[node.name]!, node.name);
         await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
       }
       token = await readerToken(cluster, NS);

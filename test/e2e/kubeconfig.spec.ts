@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectWithKubeconfig, type KubeconfigClient } from "../../src/client/kube-client.js";
 import { Code, PodfilesError } from "../../src/client/errors.js";
 import { until } from "../support/until.js";
-import { AGENT_NS, SUITE_LABEL, assertOwnNamespace, deployAgents, waitAgentsReady, type DeployedAgents } from "./support/agent-deploy.js";
+import { AGENT_NS, createSuiteNamespace, assertOwnNamespace, deployAgents, waitAgentsReady, type DeployedAgents } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
 const NS = "tunnel-e2e";
@@ -80,9 +80,7 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
     dir = await mkdtemp(path.join(os.tmpdir(), "tunnel-e2e-"));
     agents = await deployAgents(cluster, `tunnel-${nonce}`, 180_000, { host: "127.0.0.1" });
 
-    await cluster.kubectl(["create", "namespace", NS]);
-    await cluster.kubectl(["label", "namespace", NS, `${SUITE_LABEL}=tunnel`]);
-    await until("default ServiceAccount", () => cluster.kubectl(["-n", NS, "get", "serviceaccount", "default"]).then(() => true));
+    await createSuiteNamespace(cluster, NS, "tunnel");
     // one pod per node, with a file each and a 256 MiB file on node B
     for (const [i, node] of cluster.nodes.map((n) => n.name).entries()) {
       const name = `files-${i === 0 ? "a" : "b"}`;

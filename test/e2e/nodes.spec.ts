@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { downloadAll } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { until } from "../support/until.js";
-import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, readerToken, SUITE_LABEL } from "./support/agent-deploy.js";
+import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, readerToken, createSuiteNamespace } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "e2e-nodes";
@@ -41,9 +41,7 @@ describe.skipIf(!e2eEnabled || !twoNodes)("two nodes: one agent per node, pod tr
     await cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
     agents = await deployAgents(cluster, nonce);
 
-    await cluster.kubectl(["create", "namespace", NS]);
-    await cluster.kubectl(["label", "namespace", NS, `${SUITE_LABEL}=nodes`]);
-    await until("default ServiceAccount", () => cluster.kubectl(["-n", NS, "get", "serviceaccount", "default"]).then(() => true));
+    await createSuiteNamespace(cluster, NS, "nodes");
     // one web pod pinned to each node: busybox httpd serving a file that names the pod
     for (const [i, node] of cluster.nodes.entries()) {
       const name = `web-${i === 0 ? "a" : "b"}`;

@@ -257,3 +257,31 @@ export async function keepAgentsOnlyOn(cluster: Cluster, agents: DeployedAgents,
   );
   await waitHttp(agents.urlOf(node), 60_000);
 }
+
+/** Creates a suite's scratch namespace, labelled as the suite's (assertOwnNamespace), and waits for its default ServiceAccount. */
+export async function createSuiteNamespace(cluster: Cluster, ns: string, suite: string): Promise<void> {
+  await cluster.kubectl(["create", "namespace", ns]);
+  await cluster.kubectl(["label", "namespace", ns, `${SUITE_LABEL}=${suite}`]);
+  await until(`default ServiceAccount in ${ns}`, () => cluster.kubectl(["-n", ns, "get", "serviceaccount", "default"]).then(() => true));
+}
+
+/** A busybox pod pinned to `node` that writes the node's name to /tmp/node and sleeps until stopped. */
+export function nodeNamingPod(ns: string, name: string, node: string): object {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: ns },
+    spec: {
+      nodeName: node,
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: "main",
+          image: "localhost/podfiles-busybox:1",
+          imagePullPolicy: "Never",
+          command: ["sh", "-c", `echo ${node} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`],
+        },
+      ],
+    },
+  };
+}
