@@ -9,6 +9,11 @@
 //   MakeDirectory                                create
 //   Remove                                       delete
 //   Rename                                       update on the source and create on the target
+//   Find, DiskUsage, Tail                        get
+//   Copy                                         get on the source, and create (overwrite:
+//                                                update) on the destination pod
+//   ListContainers                               an identity; the handler lists only the
+//                                                pods the caller may get
 import { FileService, OverwritePolicy, type UploadOptions } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { invalidArgument } from "../errors.js";
 import { containerName, type ContainerName } from "../resolve/resolver.js";
@@ -69,6 +74,16 @@ const fileServiceRules: Record<string, Rule> = {
       return [on(["update"], r), on(["create"], r, r.newPath)];
     },
   },
+  Find: read,
+  DiskUsage: read,
+  Tail: read,
+  Copy: {
+    mutating: true,
+    checks(m) {
+      const c = m as Targeted & { destination?: Targeted["container"]; destinationPath: string; options?: UploadOptions };
+      return [on(["get"], c), on([writeVerb(c.options)], { container: c.destination, path: c.destinationPath })];
+    },
+  },
 };
 
 export const defaultRules: Record<string, Rule> = Object.fromEntries(
@@ -79,4 +94,4 @@ export const defaultRules: Record<string, Rule> = Object.fromEntries(
 export const OPEN_SERVICES = ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
 export const OPEN_METHODS = ["podfiles.v1.AuthService/IssueToken"];
 /** Methods that need an identity but no permission. */
-export const AUTHENTICATED_ONLY = ["podfiles.v1.AuthService/WhoAmI"];
+export const AUTHENTICATED_ONLY = ["podfiles.v1.AuthService/WhoAmI", "podfiles.v1.FileService/ListContainers"];

@@ -138,6 +138,64 @@ func (ArchiveFormat) EnumDescriptor() ([]byte, []int) {
 	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{1}
 }
 
+// DigestAlgorithm is the integrity check of a transfer.
+type DigestAlgorithm int32
+
+const (
+	// The default: SHA-256.
+	DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED DigestAlgorithm = 0
+	// SHA-256 (32 bytes), what sha256sum prints.
+	DigestAlgorithm_DIGEST_ALGORITHM_SHA256 DigestAlgorithm = 1
+	// CRC-32 (IEEE 802.3, as zlib and gzip compute it; 4 bytes, big-endian): a
+	// fast check against corruption, not against tampering.
+	DigestAlgorithm_DIGEST_ALGORITHM_CRC32 DigestAlgorithm = 2
+	// No digest; sizes are still checked.
+	DigestAlgorithm_DIGEST_ALGORITHM_NONE DigestAlgorithm = 3
+)
+
+// Enum value maps for DigestAlgorithm.
+var (
+	DigestAlgorithm_name = map[int32]string{
+		0: "DIGEST_ALGORITHM_UNSPECIFIED",
+		1: "DIGEST_ALGORITHM_SHA256",
+		2: "DIGEST_ALGORITHM_CRC32",
+		3: "DIGEST_ALGORITHM_NONE",
+	}
+	DigestAlgorithm_value = map[string]int32{
+		"DIGEST_ALGORITHM_UNSPECIFIED": 0,
+		"DIGEST_ALGORITHM_SHA256":      1,
+		"DIGEST_ALGORITHM_CRC32":       2,
+		"DIGEST_ALGORITHM_NONE":        3,
+	}
+)
+
+func (x DigestAlgorithm) Enum() *DigestAlgorithm {
+	p := new(DigestAlgorithm)
+	*p = x
+	return p
+}
+
+func (x DigestAlgorithm) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DigestAlgorithm) Descriptor() protoreflect.EnumDescriptor {
+	return file_podfiles_v1_files_proto_enumTypes[2].Descriptor()
+}
+
+func (DigestAlgorithm) Type() protoreflect.EnumType {
+	return &file_podfiles_v1_files_proto_enumTypes[2]
+}
+
+func (x DigestAlgorithm) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DigestAlgorithm.Descriptor instead.
+func (DigestAlgorithm) EnumDescriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{2}
+}
+
 type OverwritePolicy int32
 
 const (
@@ -179,11 +237,11 @@ func (x OverwritePolicy) String() string {
 }
 
 func (OverwritePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_podfiles_v1_files_proto_enumTypes[2].Descriptor()
+	return file_podfiles_v1_files_proto_enumTypes[3].Descriptor()
 }
 
 func (OverwritePolicy) Type() protoreflect.EnumType {
-	return &file_podfiles_v1_files_proto_enumTypes[2]
+	return &file_podfiles_v1_files_proto_enumTypes[3]
 }
 
 func (x OverwritePolicy) Number() protoreflect.EnumNumber {
@@ -192,7 +250,58 @@ func (x OverwritePolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OverwritePolicy.Descriptor instead.
 func (OverwritePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{2}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{3}
+}
+
+type TailNotice int32
+
+const (
+	TailNotice_TAIL_NOTICE_UNSPECIFIED TailNotice = 0
+	// The path now names a new file; data continues from its start.
+	TailNotice_TAIL_NOTICE_ROTATED TailNotice = 1
+	// The file shrank; data continues from its new end or start.
+	TailNotice_TAIL_NOTICE_TRUNCATED TailNotice = 2
+)
+
+// Enum value maps for TailNotice.
+var (
+	TailNotice_name = map[int32]string{
+		0: "TAIL_NOTICE_UNSPECIFIED",
+		1: "TAIL_NOTICE_ROTATED",
+		2: "TAIL_NOTICE_TRUNCATED",
+	}
+	TailNotice_value = map[string]int32{
+		"TAIL_NOTICE_UNSPECIFIED": 0,
+		"TAIL_NOTICE_ROTATED":     1,
+		"TAIL_NOTICE_TRUNCATED":   2,
+	}
+)
+
+func (x TailNotice) Enum() *TailNotice {
+	p := new(TailNotice)
+	*p = x
+	return p
+}
+
+func (x TailNotice) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TailNotice) Descriptor() protoreflect.EnumDescriptor {
+	return file_podfiles_v1_files_proto_enumTypes[4].Descriptor()
+}
+
+func (TailNotice) Type() protoreflect.EnumType {
+	return &file_podfiles_v1_files_proto_enumTypes[4]
+}
+
+func (x TailNotice) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TailNotice.Descriptor instead.
+func (TailNotice) EnumDescriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{4}
 }
 
 // ContainerRef names a container the way kubectl does.
@@ -652,10 +761,12 @@ type DownloadRequest struct {
 	// How many bytes to send from offset; 0 means to the end of the file.
 	Length uint64 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
 	// Bytes per data message; 0 means the server default (1 MiB), clamped to [16 KiB, 4 MiB].
-	ChunkSize     uint32        `protobuf:"varint,5,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
-	Format        ArchiveFormat `protobuf:"varint,6,opt,name=format,proto3,enum=podfiles.v1.ArchiveFormat" json:"format,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ChunkSize uint32        `protobuf:"varint,5,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	Format    ArchiveFormat `protobuf:"varint,6,opt,name=format,proto3,enum=podfiles.v1.ArchiveFormat" json:"format,omitempty"`
+	// The digest computed over the bytes sent (UNSPECIFIED: SHA-256).
+	DigestAlgorithm DigestAlgorithm `protobuf:"varint,7,opt,name=digest_algorithm,json=digestAlgorithm,proto3,enum=podfiles.v1.DigestAlgorithm" json:"digest_algorithm,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DownloadRequest) Reset() {
@@ -728,6 +839,13 @@ func (x *DownloadRequest) GetFormat() ArchiveFormat {
 		return x.Format
 	}
 	return ArchiveFormat_ARCHIVE_FORMAT_UNSPECIFIED
+}
+
+func (x *DownloadRequest) GetDigestAlgorithm() DigestAlgorithm {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED
 }
 
 type DownloadResponse struct {
@@ -838,9 +956,11 @@ type DownloadHeader struct {
 	// Offset of the first data byte.
 	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	// Bytes that will follow; unset for tar streams, whose length is not known up front.
-	Length        *uint64 `protobuf:"varint,4,opt,name=length,proto3,oneof" json:"length,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Length *uint64 `protobuf:"varint,4,opt,name=length,proto3,oneof" json:"length,omitempty"`
+	// The digest the trailer will carry (never UNSPECIFIED).
+	DigestAlgorithm DigestAlgorithm `protobuf:"varint,5,opt,name=digest_algorithm,json=digestAlgorithm,proto3,enum=podfiles.v1.DigestAlgorithm" json:"digest_algorithm,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DownloadHeader) Reset() {
@@ -901,11 +1021,23 @@ func (x *DownloadHeader) GetLength() uint64 {
 	return 0
 }
 
+func (x *DownloadHeader) GetDigestAlgorithm() DigestAlgorithm {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED
+}
+
 type DownloadTrailer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// SHA-256 of the bytes sent in this call (not of the whole file when a range was asked).
-	Sha256        []byte `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	BytesSent     uint64 `protobuf:"varint,2,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
+	// SHA-256 of the bytes sent in this call (not of the whole file when a range
+	// was asked); empty unless the digest algorithm is SHA-256.
+	Sha256    []byte `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	BytesSent uint64 `protobuf:"varint,2,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
+	// The algorithm of `digest` (never UNSPECIFIED).
+	DigestAlgorithm DigestAlgorithm `protobuf:"varint,3,opt,name=digest_algorithm,json=digestAlgorithm,proto3,enum=podfiles.v1.DigestAlgorithm" json:"digest_algorithm,omitempty"`
+	// The digest of the bytes sent in this call; empty with NONE.
+	Digest        []byte `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -954,6 +1086,20 @@ func (x *DownloadTrailer) GetBytesSent() uint64 {
 	return 0
 }
 
+func (x *DownloadTrailer) GetDigestAlgorithm() DigestAlgorithm {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED
+}
+
+func (x *DownloadTrailer) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
 // UploadOptions are shared by the streaming and the chunked upload.
 type UploadOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -974,9 +1120,15 @@ type UploadOptions struct {
 	// Create missing parent directories.
 	MakeParents bool `protobuf:"varint,8,opt,name=make_parents,json=makeParents,proto3" json:"make_parents,omitempty"`
 	// RAW writes one file; TAR extracts a tar stream into the directory `path`.
-	Format        ArchiveFormat `protobuf:"varint,9,opt,name=format,proto3,enum=podfiles.v1.ArchiveFormat" json:"format,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Format ArchiveFormat `protobuf:"varint,9,opt,name=format,proto3,enum=podfiles.v1.ArchiveFormat" json:"format,omitempty"`
+	// The digest the server computes over the bytes received (UNSPECIFIED:
+	// SHA-256), reported in the response and checked against expected_digest.
+	DigestAlgorithm DigestAlgorithm `protobuf:"varint,10,opt,name=digest_algorithm,json=digestAlgorithm,proto3,enum=podfiles.v1.DigestAlgorithm" json:"digest_algorithm,omitempty"`
+	// When set, the upload fails (and leaves nothing) unless the digest of the
+	// uploaded bytes, in `digest_algorithm`, matches.
+	ExpectedDigest []byte `protobuf:"bytes,11,opt,name=expected_digest,json=expectedDigest,proto3" json:"expected_digest,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UploadOptions) Reset() {
@@ -1070,6 +1222,20 @@ func (x *UploadOptions) GetFormat() ArchiveFormat {
 		return x.Format
 	}
 	return ArchiveFormat_ARCHIVE_FORMAT_UNSPECIFIED
+}
+
+func (x *UploadOptions) GetDigestAlgorithm() DigestAlgorithm {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED
+}
+
+func (x *UploadOptions) GetExpectedDigest() []byte {
+	if x != nil {
+		return x.ExpectedDigest
+	}
+	return nil
 }
 
 type UploadHeader struct {
@@ -1224,9 +1390,12 @@ type UploadResponse struct {
 	// SHA-256 of the bytes received in this call.
 	Sha256 []byte `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	// With TAR: how many entries were extracted.
-	EntriesExtracted uint32 `protobuf:"varint,4,opt,name=entries_extracted,json=entriesExtracted,proto3" json:"entries_extracted,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	EntriesExtracted uint32          `protobuf:"varint,4,opt,name=entries_extracted,json=entriesExtracted,proto3" json:"entries_extracted,omitempty"`
+	DigestAlgorithm  DigestAlgorithm `protobuf:"varint,5,opt,name=digest_algorithm,json=digestAlgorithm,proto3,enum=podfiles.v1.DigestAlgorithm" json:"digest_algorithm,omitempty"`
+	// The digest of the bytes received, in digest_algorithm; empty with NONE.
+	Digest        []byte `protobuf:"bytes,6,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UploadResponse) Reset() {
@@ -1285,6 +1454,20 @@ func (x *UploadResponse) GetEntriesExtracted() uint32 {
 		return x.EntriesExtracted
 	}
 	return 0
+}
+
+func (x *UploadResponse) GetDigestAlgorithm() DigestAlgorithm {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED
+}
+
+func (x *UploadResponse) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
 }
 
 type BeginUploadRequest struct {
@@ -1708,7 +1891,11 @@ type CommitUploadResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entry         *FileEntry             `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
 	BytesReceived uint64                 `protobuf:"varint,2,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`
-	Sha256        []byte                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// Empty unless the digest algorithm is SHA-256.
+	Sha256          []byte          `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	DigestAlgorithm DigestAlgorithm `protobuf:"varint,4,opt,name=digest_algorithm,json=digestAlgorithm,proto3,enum=podfiles.v1.DigestAlgorithm" json:"digest_algorithm,omitempty"`
+	// The digest of the whole file, in digest_algorithm; empty with NONE.
+	Digest        []byte `protobuf:"bytes,5,opt,name=digest,proto3" json:"digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1760,6 +1947,20 @@ func (x *CommitUploadResponse) GetBytesReceived() uint64 {
 func (x *CommitUploadResponse) GetSha256() []byte {
 	if x != nil {
 		return x.Sha256
+	}
+	return nil
+}
+
+func (x *CommitUploadResponse) GetDigestAlgorithm() DigestAlgorithm {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED
+}
+
+func (x *CommitUploadResponse) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
 	}
 	return nil
 }
@@ -2185,6 +2386,1063 @@ func (x *RenameResponse) GetEntry() *FileEntry {
 	return nil
 }
 
+type CopyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The source: a regular file, or a directory copied with everything below it.
+	Container *ContainerRef `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	Path      string        `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// The destination container (any pod, node or namespace the caller may write).
+	Destination *ContainerRef `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
+	// The destination path: the file itself, or for a directory the directory
+	// the tree is written as (created; its parent must exist unless make_parents).
+	DestinationPath string `protobuf:"bytes,4,opt,name=destination_path,json=destinationPath,proto3" json:"destination_path,omitempty"`
+	// Mode, owner, overwrite policy, make_parents and digest, as for Upload
+	// (format and the expected_* fields are ignored: the copy checks its own digest).
+	Options       *UploadOptions `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyRequest) Reset() {
+	*x = CopyRequest{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyRequest) ProtoMessage() {}
+
+func (x *CopyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
+func (*CopyRequest) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CopyRequest) GetContainer() *ContainerRef {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+func (x *CopyRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *CopyRequest) GetDestination() *ContainerRef {
+	if x != nil {
+		return x.Destination
+	}
+	return nil
+}
+
+func (x *CopyRequest) GetDestinationPath() string {
+	if x != nil {
+		return x.DestinationPath
+	}
+	return ""
+}
+
+func (x *CopyRequest) GetOptions() *UploadOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type CopyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*CopyResponse_Progress
+	//	*CopyResponse_Result
+	Part          isCopyResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyResponse) Reset() {
+	*x = CopyResponse{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyResponse) ProtoMessage() {}
+
+func (x *CopyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
+func (*CopyResponse) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CopyResponse) GetPart() isCopyResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *CopyResponse) GetProgress() *CopyProgress {
+	if x != nil {
+		if x, ok := x.Part.(*CopyResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *CopyResponse) GetResult() *CopyResult {
+	if x != nil {
+		if x, ok := x.Part.(*CopyResponse_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+type isCopyResponse_Part interface {
+	isCopyResponse_Part()
+}
+
+type CopyResponse_Progress struct {
+	// Sent while bytes move (about once a second or every 64 MiB).
+	Progress *CopyProgress `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type CopyResponse_Result struct {
+	// Last message: what was written.
+	Result *CopyResult `protobuf:"bytes,2,opt,name=result,proto3,oneof"`
+}
+
+func (*CopyResponse_Progress) isCopyResponse_Part() {}
+
+func (*CopyResponse_Result) isCopyResponse_Part() {}
+
+type CopyProgress struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	BytesCopied uint64                 `protobuf:"varint,1,opt,name=bytes_copied,json=bytesCopied,proto3" json:"bytes_copied,omitempty"`
+	// Known for a regular file; unset for a tree.
+	TotalBytes    *uint64 `protobuf:"varint,2,opt,name=total_bytes,json=totalBytes,proto3,oneof" json:"total_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyProgress) Reset() {
+	*x = CopyProgress{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyProgress) ProtoMessage() {}
+
+func (x *CopyProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyProgress.ProtoReflect.Descriptor instead.
+func (*CopyProgress) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CopyProgress) GetBytesCopied() uint64 {
+	if x != nil {
+		return x.BytesCopied
+	}
+	return 0
+}
+
+func (x *CopyProgress) GetTotalBytes() uint64 {
+	if x != nil && x.TotalBytes != nil {
+		return *x.TotalBytes
+	}
+	return 0
+}
+
+type CopyResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The destination entry (file or directory).
+	Entry           *FileEntry      `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	BytesCopied     uint64          `protobuf:"varint,2,opt,name=bytes_copied,json=bytesCopied,proto3" json:"bytes_copied,omitempty"`
+	DigestAlgorithm DigestAlgorithm `protobuf:"varint,3,opt,name=digest_algorithm,json=digestAlgorithm,proto3,enum=podfiles.v1.DigestAlgorithm" json:"digest_algorithm,omitempty"`
+	// The digest of the bytes moved (the file, or the tar stream of a tree),
+	// checked by the destination.
+	Digest []byte `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// For a tree: the entries written.
+	EntriesCopied uint32 `protobuf:"varint,5,opt,name=entries_copied,json=entriesCopied,proto3" json:"entries_copied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyResult) Reset() {
+	*x = CopyResult{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyResult) ProtoMessage() {}
+
+func (x *CopyResult) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyResult.ProtoReflect.Descriptor instead.
+func (*CopyResult) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CopyResult) GetEntry() *FileEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *CopyResult) GetBytesCopied() uint64 {
+	if x != nil {
+		return x.BytesCopied
+	}
+	return 0
+}
+
+func (x *CopyResult) GetDigestAlgorithm() DigestAlgorithm {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED
+}
+
+func (x *CopyResult) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *CopyResult) GetEntriesCopied() uint32 {
+	if x != nil {
+		return x.EntriesCopied
+	}
+	return 0
+}
+
+type ListContainersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this namespace; empty means every namespace.
+	Namespace     string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContainersRequest) Reset() {
+	*x = ListContainersRequest{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContainersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContainersRequest) ProtoMessage() {}
+
+func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
+func (*ListContainersRequest) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListContainersRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+type ListContainersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Containers    []*ContainerInfo       `protobuf:"bytes,1,rep,name=containers,proto3" json:"containers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContainersResponse) Reset() {
+	*x = ListContainersResponse{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContainersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContainersResponse) ProtoMessage() {}
+
+func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
+func (*ListContainersResponse) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListContainersResponse) GetContainers() []*ContainerInfo {
+	if x != nil {
+		return x.Containers
+	}
+	return nil
+}
+
+// ContainerInfo is one container the caller may read.
+type ContainerInfo struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pod       string                 `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	Container string                 `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
+	// The node the pod runs on (empty in local mode).
+	Node string `protobuf:"bytes,4,opt,name=node,proto3" json:"node,omitempty"`
+	// The container is running.
+	Running bool `protobuf:"varint,5,opt,name=running,proto3" json:"running,omitempty"`
+	// The pod's default container (what an empty ContainerRef.container means).
+	DefaultContainer bool   `protobuf:"varint,6,opt,name=default_container,json=defaultContainer,proto3" json:"default_container,omitempty"`
+	Image            string `protobuf:"bytes,7,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ContainerInfo) Reset() {
+	*x = ContainerInfo{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerInfo) ProtoMessage() {}
+
+func (x *ContainerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerInfo.ProtoReflect.Descriptor instead.
+func (*ContainerInfo) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ContainerInfo) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ContainerInfo) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *ContainerInfo) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *ContainerInfo) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ContainerInfo) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *ContainerInfo) GetDefaultContainer() bool {
+	if x != nil {
+		return x.DefaultContainer
+	}
+	return false
+}
+
+func (x *ContainerInfo) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+type FindRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Container *ContainerRef          `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	// The directory to search below.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// A shell glob (`*`, `?`, `[...]`) on the base name, as `find -name`; empty matches every name.
+	NameGlob string `protobuf:"bytes,3,opt,name=name_glob,json=nameGlob,proto3" json:"name_glob,omitempty"`
+	// A regular expression (JavaScript syntax) on the path below `path`; empty matches every path.
+	PathRegex string `protobuf:"bytes,4,opt,name=path_regex,json=pathRegex,proto3" json:"path_regex,omitempty"`
+	// Types to match; empty matches every type.
+	Types          []FileType             `protobuf:"varint,5,rep,packed,name=types,proto3,enum=podfiles.v1.FileType" json:"types,omitempty"`
+	MinSize        *uint64                `protobuf:"varint,6,opt,name=min_size,json=minSize,proto3,oneof" json:"min_size,omitempty"`
+	MaxSize        *uint64                `protobuf:"varint,7,opt,name=max_size,json=maxSize,proto3,oneof" json:"max_size,omitempty"`
+	ModifiedAfter  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=modified_after,json=modifiedAfter,proto3" json:"modified_after,omitempty"`
+	ModifiedBefore *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=modified_before,json=modifiedBefore,proto3" json:"modified_before,omitempty"`
+	// How many levels below `path` to descend; 0 means no limit.
+	MaxDepth uint32 `protobuf:"varint,10,opt,name=max_depth,json=maxDepth,proto3" json:"max_depth,omitempty"`
+	// Stop after this many matches; 0 means no limit.
+	Limit uint32 `protobuf:"varint,11,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Also compute this digest of every matching regular file (UNSPECIFIED and NONE: no digest).
+	DigestAlgorithm DigestAlgorithm `protobuf:"varint,12,opt,name=digest_algorithm,json=digestAlgorithm,proto3,enum=podfiles.v1.DigestAlgorithm" json:"digest_algorithm,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *FindRequest) Reset() {
+	*x = FindRequest{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindRequest) ProtoMessage() {}
+
+func (x *FindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindRequest.ProtoReflect.Descriptor instead.
+func (*FindRequest) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *FindRequest) GetContainer() *ContainerRef {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+func (x *FindRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FindRequest) GetNameGlob() string {
+	if x != nil {
+		return x.NameGlob
+	}
+	return ""
+}
+
+func (x *FindRequest) GetPathRegex() string {
+	if x != nil {
+		return x.PathRegex
+	}
+	return ""
+}
+
+func (x *FindRequest) GetTypes() []FileType {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *FindRequest) GetMinSize() uint64 {
+	if x != nil && x.MinSize != nil {
+		return *x.MinSize
+	}
+	return 0
+}
+
+func (x *FindRequest) GetMaxSize() uint64 {
+	if x != nil && x.MaxSize != nil {
+		return *x.MaxSize
+	}
+	return 0
+}
+
+func (x *FindRequest) GetModifiedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ModifiedAfter
+	}
+	return nil
+}
+
+func (x *FindRequest) GetModifiedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ModifiedBefore
+	}
+	return nil
+}
+
+func (x *FindRequest) GetMaxDepth() uint32 {
+	if x != nil {
+		return x.MaxDepth
+	}
+	return 0
+}
+
+func (x *FindRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *FindRequest) GetDigestAlgorithm() DigestAlgorithm {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return DigestAlgorithm_DIGEST_ALGORITHM_UNSPECIFIED
+}
+
+type FindResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Matches       []*FindMatch           `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindResponse) Reset() {
+	*x = FindResponse{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindResponse) ProtoMessage() {}
+
+func (x *FindResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindResponse.ProtoReflect.Descriptor instead.
+func (*FindResponse) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *FindResponse) GetMatches() []*FindMatch {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+type FindMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Entry *FileEntry             `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// With FindRequest.digest_algorithm, for regular files.
+	Digest        []byte `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindMatch) Reset() {
+	*x = FindMatch{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindMatch) ProtoMessage() {}
+
+func (x *FindMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindMatch.ProtoReflect.Descriptor instead.
+func (*FindMatch) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *FindMatch) GetEntry() *FileEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *FindMatch) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+type DiskUsageRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Container *ContainerRef          `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	Path      string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// Report directories down to this many levels below `path` (totals always
+	// include everything below); 0 means every directory.
+	MaxDepth uint32 `protobuf:"varint,3,opt,name=max_depth,json=maxDepth,proto3" json:"max_depth,omitempty"`
+	// Sum file sizes instead of allocated blocks (du --apparent-size).
+	ApparentSize  bool `protobuf:"varint,4,opt,name=apparent_size,json=apparentSize,proto3" json:"apparent_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskUsageRequest) Reset() {
+	*x = DiskUsageRequest{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskUsageRequest) ProtoMessage() {}
+
+func (x *DiskUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskUsageRequest.ProtoReflect.Descriptor instead.
+func (*DiskUsageRequest) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *DiskUsageRequest) GetContainer() *ContainerRef {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+func (x *DiskUsageRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *DiskUsageRequest) GetMaxDepth() uint32 {
+	if x != nil {
+		return x.MaxDepth
+	}
+	return 0
+}
+
+func (x *DiskUsageRequest) GetApparentSize() bool {
+	if x != nil {
+		return x.ApparentSize
+	}
+	return false
+}
+
+type DiskUsageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*DiskUsageEntry      `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskUsageResponse) Reset() {
+	*x = DiskUsageResponse{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskUsageResponse) ProtoMessage() {}
+
+func (x *DiskUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskUsageResponse.ProtoReflect.Descriptor instead.
+func (*DiskUsageResponse) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *DiskUsageResponse) GetEntries() []*DiskUsageEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type DiskUsageEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A directory (or `path` itself, last).
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Allocated bytes (st_blocks * 512), or sizes with apparent_size.
+	Bytes       uint64 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Files       uint64 `protobuf:"varint,3,opt,name=files,proto3" json:"files,omitempty"`
+	Directories uint64 `protobuf:"varint,4,opt,name=directories,proto3" json:"directories,omitempty"`
+	// Levels below the request's path.
+	Depth         uint32 `protobuf:"varint,5,opt,name=depth,proto3" json:"depth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskUsageEntry) Reset() {
+	*x = DiskUsageEntry{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskUsageEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskUsageEntry) ProtoMessage() {}
+
+func (x *DiskUsageEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskUsageEntry.ProtoReflect.Descriptor instead.
+func (*DiskUsageEntry) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DiskUsageEntry) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *DiskUsageEntry) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *DiskUsageEntry) GetFiles() uint64 {
+	if x != nil {
+		return x.Files
+	}
+	return 0
+}
+
+func (x *DiskUsageEntry) GetDirectories() uint64 {
+	if x != nil {
+		return x.Directories
+	}
+	return 0
+}
+
+func (x *DiskUsageEntry) GetDepth() uint32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+type TailRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Container *ContainerRef          `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	Path      string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// Start at this byte offset...
+	Offset *uint64 `protobuf:"varint,3,opt,name=offset,proto3,oneof" json:"offset,omitempty"`
+	// ...or with the last `lines` lines (default 10 when offset is unset).
+	Lines *uint32 `protobuf:"varint,4,opt,name=lines,proto3,oneof" json:"lines,omitempty"`
+	// Keep streaming what is appended, following the path across rotation (a
+	// rename and a new file) and truncation, until the caller cancels.
+	Follow        bool `protobuf:"varint,5,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailRequest) Reset() {
+	*x = TailRequest{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailRequest) ProtoMessage() {}
+
+func (x *TailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailRequest.ProtoReflect.Descriptor instead.
+func (*TailRequest) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TailRequest) GetContainer() *ContainerRef {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+func (x *TailRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *TailRequest) GetOffset() uint64 {
+	if x != nil && x.Offset != nil {
+		return *x.Offset
+	}
+	return 0
+}
+
+func (x *TailRequest) GetLines() uint32 {
+	if x != nil && x.Lines != nil {
+		return *x.Lines
+	}
+	return 0
+}
+
+func (x *TailRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+type TailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes of the file (whole lines when `lines` was asked).
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// The offset of data's first byte in the file it was read from.
+	Offset uint64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Set on the first message after the file was rotated or truncated.
+	Notice        TailNotice `protobuf:"varint,3,opt,name=notice,proto3,enum=podfiles.v1.TailNotice" json:"notice,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailResponse) Reset() {
+	*x = TailResponse{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailResponse) ProtoMessage() {}
+
+func (x *TailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailResponse.ProtoReflect.Descriptor instead.
+func (*TailResponse) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TailResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *TailResponse) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *TailResponse) GetNotice() TailNotice {
+	if x != nil {
+		return x.Notice
+	}
+	return TailNotice_TAIL_NOTICE_UNSPECIFIED
+}
+
 var File_podfiles_v1_files_proto protoreflect.FileDescriptor
 
 const file_podfiles_v1_files_proto_rawDesc = "" +
@@ -2224,7 +3482,7 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12'\n" +
 	"\x0ffollow_symlinks\x18\x03 \x01(\bR\x0efollowSymlinks\"<\n" +
 	"\fStatResponse\x12,\n" +
-	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\"\xe1\x01\n" +
+	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\"\xaa\x02\n" +
 	"\x0fDownloadRequest\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
@@ -2232,22 +3490,26 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x1d\n" +
 	"\n" +
 	"chunk_size\x18\x05 \x01(\rR\tchunkSize\x122\n" +
-	"\x06format\x18\x06 \x01(\x0e2\x1a.podfiles.v1.ArchiveFormatR\x06format\"\xa1\x01\n" +
+	"\x06format\x18\x06 \x01(\x0e2\x1a.podfiles.v1.ArchiveFormatR\x06format\x12G\n" +
+	"\x10digest_algorithm\x18\a \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithm\"\xa1\x01\n" +
 	"\x10DownloadResponse\x125\n" +
 	"\x06header\x18\x01 \x01(\v2\x1b.podfiles.v1.DownloadHeaderH\x00R\x06header\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x128\n" +
 	"\atrailer\x18\x03 \x01(\v2\x1c.podfiles.v1.DownloadTrailerH\x00R\atrailerB\x06\n" +
-	"\x04part\"\xb2\x01\n" +
+	"\x04part\"\xfb\x01\n" +
 	"\x0eDownloadHeader\x12,\n" +
 	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\x122\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x1a.podfiles.v1.ArchiveFormatR\x06format\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x1b\n" +
-	"\x06length\x18\x04 \x01(\x04H\x00R\x06length\x88\x01\x01B\t\n" +
-	"\a_length\"H\n" +
+	"\x06length\x18\x04 \x01(\x04H\x00R\x06length\x88\x01\x01\x12G\n" +
+	"\x10digest_algorithm\x18\x05 \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithmB\t\n" +
+	"\a_length\"\xa9\x01\n" +
 	"\x0fDownloadTrailer\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x1d\n" +
 	"\n" +
-	"bytes_sent\x18\x02 \x01(\x04R\tbytesSent\"\xff\x02\n" +
+	"bytes_sent\x18\x02 \x01(\x04R\tbytesSent\x12G\n" +
+	"\x10digest_algorithm\x18\x03 \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithm\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\fR\x06digest\"\xf1\x03\n" +
 	"\rUploadOptions\x12\x17\n" +
 	"\x04mode\x18\x01 \x01(\rH\x00R\x04mode\x88\x01\x01\x12\x15\n" +
 	"\x03uid\x18\x02 \x01(\rH\x01R\x03uid\x88\x01\x01\x12\x15\n" +
@@ -2257,7 +3519,10 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\rexpected_size\x18\x06 \x01(\x04H\x03R\fexpectedSize\x88\x01\x01\x12'\n" +
 	"\x0fexpected_sha256\x18\a \x01(\fR\x0eexpectedSha256\x12!\n" +
 	"\fmake_parents\x18\b \x01(\bR\vmakeParents\x122\n" +
-	"\x06format\x18\t \x01(\x0e2\x1a.podfiles.v1.ArchiveFormatR\x06formatB\a\n" +
+	"\x06format\x18\t \x01(\x0e2\x1a.podfiles.v1.ArchiveFormatR\x06format\x12G\n" +
+	"\x10digest_algorithm\x18\n" +
+	" \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithm\x12'\n" +
+	"\x0fexpected_digest\x18\v \x01(\fR\x0eexpectedDigestB\a\n" +
 	"\x05_modeB\x06\n" +
 	"\x04_uidB\x06\n" +
 	"\x04_gidB\x10\n" +
@@ -2269,12 +3534,14 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\rUploadRequest\x123\n" +
 	"\x06header\x18\x01 \x01(\v2\x19.podfiles.v1.UploadHeaderH\x00R\x06header\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x06\n" +
-	"\x04part\"\xaa\x01\n" +
+	"\x04part\"\x8b\x02\n" +
 	"\x0eUploadResponse\x12,\n" +
 	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\x12%\n" +
 	"\x0ebytes_received\x18\x02 \x01(\x04R\rbytesReceived\x12\x16\n" +
 	"\x06sha256\x18\x03 \x01(\fR\x06sha256\x12+\n" +
-	"\x11entries_extracted\x18\x04 \x01(\rR\x10entriesExtracted\"\x97\x01\n" +
+	"\x11entries_extracted\x18\x04 \x01(\rR\x10entriesExtracted\x12G\n" +
+	"\x10digest_algorithm\x18\x05 \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithm\x12\x16\n" +
+	"\x06digest\x18\x06 \x01(\fR\x06digest\"\x97\x01\n" +
 	"\x12BeginUploadRequest\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x124\n" +
@@ -2301,11 +3568,13 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\x13CommitUploadRequest\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
-	"\tupload_id\x18\x03 \x01(\tR\buploadId\"\x83\x01\n" +
+	"\tupload_id\x18\x03 \x01(\tR\buploadId\"\xe4\x01\n" +
 	"\x14CommitUploadResponse\x12,\n" +
 	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\x12%\n" +
 	"\x0ebytes_received\x18\x02 \x01(\x04R\rbytesReceived\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\fR\x06sha256\"~\n" +
+	"\x06sha256\x18\x03 \x01(\fR\x06sha256\x12G\n" +
+	"\x10digest_algorithm\x18\x04 \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithm\x12\x16\n" +
+	"\x06digest\x18\x05 \x01(\fR\x06digest\"~\n" +
 	"\x12AbortUploadRequest\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
@@ -2330,7 +3599,90 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\bnew_path\x18\x03 \x01(\tR\anewPath\x12\x1c\n" +
 	"\toverwrite\x18\x04 \x01(\bR\toverwrite\">\n" +
 	"\x0eRenameResponse\x12,\n" +
-	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry*\xcd\x01\n" +
+	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\"\xf8\x01\n" +
+	"\vCopyRequest\x127\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12;\n" +
+	"\vdestination\x18\x03 \x01(\v2\x19.podfiles.v1.ContainerRefR\vdestination\x12)\n" +
+	"\x10destination_path\x18\x04 \x01(\tR\x0fdestinationPath\x124\n" +
+	"\aoptions\x18\x05 \x01(\v2\x1a.podfiles.v1.UploadOptionsR\aoptions\"\x82\x01\n" +
+	"\fCopyResponse\x127\n" +
+	"\bprogress\x18\x01 \x01(\v2\x19.podfiles.v1.CopyProgressH\x00R\bprogress\x121\n" +
+	"\x06result\x18\x02 \x01(\v2\x17.podfiles.v1.CopyResultH\x00R\x06resultB\x06\n" +
+	"\x04part\"g\n" +
+	"\fCopyProgress\x12!\n" +
+	"\fbytes_copied\x18\x01 \x01(\x04R\vbytesCopied\x12$\n" +
+	"\vtotal_bytes\x18\x02 \x01(\x04H\x00R\n" +
+	"totalBytes\x88\x01\x01B\x0e\n" +
+	"\f_total_bytes\"\xe5\x01\n" +
+	"\n" +
+	"CopyResult\x12,\n" +
+	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\x12!\n" +
+	"\fbytes_copied\x18\x02 \x01(\x04R\vbytesCopied\x12G\n" +
+	"\x10digest_algorithm\x18\x03 \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithm\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\fR\x06digest\x12%\n" +
+	"\x0eentries_copied\x18\x05 \x01(\rR\rentriesCopied\"5\n" +
+	"\x15ListContainersRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\"T\n" +
+	"\x16ListContainersResponse\x12:\n" +
+	"\n" +
+	"containers\x18\x01 \x03(\v2\x1a.podfiles.v1.ContainerInfoR\n" +
+	"containers\"\xce\x01\n" +
+	"\rContainerInfo\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
+	"\tcontainer\x18\x03 \x01(\tR\tcontainer\x12\x12\n" +
+	"\x04node\x18\x04 \x01(\tR\x04node\x12\x18\n" +
+	"\arunning\x18\x05 \x01(\bR\arunning\x12+\n" +
+	"\x11default_container\x18\x06 \x01(\bR\x10defaultContainer\x12\x14\n" +
+	"\x05image\x18\a \x01(\tR\x05image\"\xa1\x04\n" +
+	"\vFindRequest\x127\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
+	"\tname_glob\x18\x03 \x01(\tR\bnameGlob\x12\x1d\n" +
+	"\n" +
+	"path_regex\x18\x04 \x01(\tR\tpathRegex\x12+\n" +
+	"\x05types\x18\x05 \x03(\x0e2\x15.podfiles.v1.FileTypeR\x05types\x12\x1e\n" +
+	"\bmin_size\x18\x06 \x01(\x04H\x00R\aminSize\x88\x01\x01\x12\x1e\n" +
+	"\bmax_size\x18\a \x01(\x04H\x01R\amaxSize\x88\x01\x01\x12A\n" +
+	"\x0emodified_after\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rmodifiedAfter\x12C\n" +
+	"\x0fmodified_before\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0emodifiedBefore\x12\x1b\n" +
+	"\tmax_depth\x18\n" +
+	" \x01(\rR\bmaxDepth\x12\x14\n" +
+	"\x05limit\x18\v \x01(\rR\x05limit\x12G\n" +
+	"\x10digest_algorithm\x18\f \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithmB\v\n" +
+	"\t_min_sizeB\v\n" +
+	"\t_max_size\"@\n" +
+	"\fFindResponse\x120\n" +
+	"\amatches\x18\x01 \x03(\v2\x16.podfiles.v1.FindMatchR\amatches\"Q\n" +
+	"\tFindMatch\x12,\n" +
+	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xa1\x01\n" +
+	"\x10DiskUsageRequest\x127\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
+	"\tmax_depth\x18\x03 \x01(\rR\bmaxDepth\x12#\n" +
+	"\rapparent_size\x18\x04 \x01(\bR\fapparentSize\"J\n" +
+	"\x11DiskUsageResponse\x125\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.podfiles.v1.DiskUsageEntryR\aentries\"\x88\x01\n" +
+	"\x0eDiskUsageEntry\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x12\x14\n" +
+	"\x05files\x18\x03 \x01(\x04R\x05files\x12 \n" +
+	"\vdirectories\x18\x04 \x01(\x04R\vdirectories\x12\x14\n" +
+	"\x05depth\x18\x05 \x01(\rR\x05depth\"\xbf\x01\n" +
+	"\vTailRequest\x127\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
+	"\x06offset\x18\x03 \x01(\x04H\x00R\x06offset\x88\x01\x01\x12\x19\n" +
+	"\x05lines\x18\x04 \x01(\rH\x01R\x05lines\x88\x01\x01\x12\x16\n" +
+	"\x06follow\x18\x05 \x01(\bR\x06followB\t\n" +
+	"\a_offsetB\b\n" +
+	"\x06_lines\"k\n" +
+	"\fTailResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12/\n" +
+	"\x06notice\x18\x03 \x01(\x0e2\x17.podfiles.v1.TailNoticeR\x06notice*\xcd\x01\n" +
 	"\bFileType\x12\x19\n" +
 	"\x15FILE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11FILE_TYPE_REGULAR\x10\x01\x12\x17\n" +
@@ -2343,12 +3695,23 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\rArchiveFormat\x12\x1e\n" +
 	"\x1aARCHIVE_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ARCHIVE_FORMAT_RAW\x10\x01\x12\x16\n" +
-	"\x12ARCHIVE_FORMAT_TAR\x10\x02*\x8b\x01\n" +
+	"\x12ARCHIVE_FORMAT_TAR\x10\x02*\x87\x01\n" +
+	"\x0fDigestAlgorithm\x12 \n" +
+	"\x1cDIGEST_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17DIGEST_ALGORITHM_SHA256\x10\x01\x12\x1a\n" +
+	"\x16DIGEST_ALGORITHM_CRC32\x10\x02\x12\x19\n" +
+	"\x15DIGEST_ALGORITHM_NONE\x10\x03*\x8b\x01\n" +
 	"\x0fOverwritePolicy\x12 \n" +
 	"\x1cOVERWRITE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OVERWRITE_POLICY_FAIL\x10\x01\x12\x1e\n" +
 	"\x1aOVERWRITE_POLICY_OVERWRITE\x10\x02\x12\x1b\n" +
-	"\x17OVERWRITE_POLICY_APPEND\x10\x032\xb2\a\n" +
+	"\x17OVERWRITE_POLICY_APPEND\x10\x03*]\n" +
+	"\n" +
+	"TailNotice\x12\x1b\n" +
+	"\x17TAIL_NOTICE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13TAIL_NOTICE_ROTATED\x10\x01\x12\x19\n" +
+	"\x15TAIL_NOTICE_TRUNCATED\x10\x022\x9a\n" +
+	"\n" +
 	"\vFileService\x12L\n" +
 	"\tListFiles\x12\x1d.podfiles.v1.ListFilesRequest\x1a\x1e.podfiles.v1.ListFilesResponse0\x01\x12;\n" +
 	"\x04Stat\x12\x18.podfiles.v1.StatRequest\x1a\x19.podfiles.v1.StatResponse\x12I\n" +
@@ -2361,7 +3724,12 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\vAbortUpload\x12\x1f.podfiles.v1.AbortUploadRequest\x1a .podfiles.v1.AbortUploadResponse\x12V\n" +
 	"\rMakeDirectory\x12!.podfiles.v1.MakeDirectoryRequest\x1a\".podfiles.v1.MakeDirectoryResponse\x12A\n" +
 	"\x06Remove\x12\x1a.podfiles.v1.RemoveRequest\x1a\x1b.podfiles.v1.RemoveResponse\x12A\n" +
-	"\x06Rename\x12\x1a.podfiles.v1.RenameRequest\x1a\x1b.podfiles.v1.RenameResponseB\xa6\x01\n" +
+	"\x06Rename\x12\x1a.podfiles.v1.RenameRequest\x1a\x1b.podfiles.v1.RenameResponse\x12=\n" +
+	"\x04Copy\x12\x18.podfiles.v1.CopyRequest\x1a\x19.podfiles.v1.CopyResponse0\x01\x12[\n" +
+	"\x0eListContainers\x12\".podfiles.v1.ListContainersRequest\x1a#.podfiles.v1.ListContainersResponse0\x01\x12=\n" +
+	"\x04Find\x12\x18.podfiles.v1.FindRequest\x1a\x19.podfiles.v1.FindResponse0\x01\x12L\n" +
+	"\tDiskUsage\x12\x1d.podfiles.v1.DiskUsageRequest\x1a\x1e.podfiles.v1.DiskUsageResponse0\x01\x12=\n" +
+	"\x04Tail\x12\x18.podfiles.v1.TailRequest\x1a\x19.podfiles.v1.TailResponse0\x01B\xa6\x01\n" +
 	"\x0fcom.podfiles.v1B\n" +
 	"FilesProtoP\x01Z:github.com/podfiles/podfiles/gen/go/podfiles/v1;podfilesv1\xa2\x02\x03PXX\xaa\x02\vPodfiles.V1\xca\x02\vPodfiles\\V1\xe2\x02\x17Podfiles\\V1\\GPBMetadata\xea\x02\fPodfiles::V1b\x06proto3"
 
@@ -2377,104 +3745,156 @@ func file_podfiles_v1_files_proto_rawDescGZIP() []byte {
 	return file_podfiles_v1_files_proto_rawDescData
 }
 
-var file_podfiles_v1_files_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_podfiles_v1_files_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_podfiles_v1_files_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_podfiles_v1_files_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_podfiles_v1_files_proto_goTypes = []any{
 	(FileType)(0),                    // 0: podfiles.v1.FileType
 	(ArchiveFormat)(0),               // 1: podfiles.v1.ArchiveFormat
-	(OverwritePolicy)(0),             // 2: podfiles.v1.OverwritePolicy
-	(*ContainerRef)(nil),             // 3: podfiles.v1.ContainerRef
-	(*FileEntry)(nil),                // 4: podfiles.v1.FileEntry
-	(*ListFilesRequest)(nil),         // 5: podfiles.v1.ListFilesRequest
-	(*ListFilesResponse)(nil),        // 6: podfiles.v1.ListFilesResponse
-	(*StatRequest)(nil),              // 7: podfiles.v1.StatRequest
-	(*StatResponse)(nil),             // 8: podfiles.v1.StatResponse
-	(*DownloadRequest)(nil),          // 9: podfiles.v1.DownloadRequest
-	(*DownloadResponse)(nil),         // 10: podfiles.v1.DownloadResponse
-	(*DownloadHeader)(nil),           // 11: podfiles.v1.DownloadHeader
-	(*DownloadTrailer)(nil),          // 12: podfiles.v1.DownloadTrailer
-	(*UploadOptions)(nil),            // 13: podfiles.v1.UploadOptions
-	(*UploadHeader)(nil),             // 14: podfiles.v1.UploadHeader
-	(*UploadRequest)(nil),            // 15: podfiles.v1.UploadRequest
-	(*UploadResponse)(nil),           // 16: podfiles.v1.UploadResponse
-	(*BeginUploadRequest)(nil),       // 17: podfiles.v1.BeginUploadRequest
-	(*BeginUploadResponse)(nil),      // 18: podfiles.v1.BeginUploadResponse
-	(*WriteUploadChunkRequest)(nil),  // 19: podfiles.v1.WriteUploadChunkRequest
-	(*WriteUploadChunkResponse)(nil), // 20: podfiles.v1.WriteUploadChunkResponse
-	(*QueryUploadRequest)(nil),       // 21: podfiles.v1.QueryUploadRequest
-	(*QueryUploadResponse)(nil),      // 22: podfiles.v1.QueryUploadResponse
-	(*CommitUploadRequest)(nil),      // 23: podfiles.v1.CommitUploadRequest
-	(*CommitUploadResponse)(nil),     // 24: podfiles.v1.CommitUploadResponse
-	(*AbortUploadRequest)(nil),       // 25: podfiles.v1.AbortUploadRequest
-	(*AbortUploadResponse)(nil),      // 26: podfiles.v1.AbortUploadResponse
-	(*MakeDirectoryRequest)(nil),     // 27: podfiles.v1.MakeDirectoryRequest
-	(*MakeDirectoryResponse)(nil),    // 28: podfiles.v1.MakeDirectoryResponse
-	(*RemoveRequest)(nil),            // 29: podfiles.v1.RemoveRequest
-	(*RemoveResponse)(nil),           // 30: podfiles.v1.RemoveResponse
-	(*RenameRequest)(nil),            // 31: podfiles.v1.RenameRequest
-	(*RenameResponse)(nil),           // 32: podfiles.v1.RenameResponse
-	(*timestamppb.Timestamp)(nil),    // 33: google.protobuf.Timestamp
+	(DigestAlgorithm)(0),             // 2: podfiles.v1.DigestAlgorithm
+	(OverwritePolicy)(0),             // 3: podfiles.v1.OverwritePolicy
+	(TailNotice)(0),                  // 4: podfiles.v1.TailNotice
+	(*ContainerRef)(nil),             // 5: podfiles.v1.ContainerRef
+	(*FileEntry)(nil),                // 6: podfiles.v1.FileEntry
+	(*ListFilesRequest)(nil),         // 7: podfiles.v1.ListFilesRequest
+	(*ListFilesResponse)(nil),        // 8: podfiles.v1.ListFilesResponse
+	(*StatRequest)(nil),              // 9: podfiles.v1.StatRequest
+	(*StatResponse)(nil),             // 10: podfiles.v1.StatResponse
+	(*DownloadRequest)(nil),          // 11: podfiles.v1.DownloadRequest
+	(*DownloadResponse)(nil),         // 12: podfiles.v1.DownloadResponse
+	(*DownloadHeader)(nil),           // 13: podfiles.v1.DownloadHeader
+	(*DownloadTrailer)(nil),          // 14: podfiles.v1.DownloadTrailer
+	(*UploadOptions)(nil),            // 15: podfiles.v1.UploadOptions
+	(*UploadHeader)(nil),             // 16: podfiles.v1.UploadHeader
+	(*UploadRequest)(nil),            // 17: podfiles.v1.UploadRequest
+	(*UploadResponse)(nil),           // 18: podfiles.v1.UploadResponse
+	(*BeginUploadRequest)(nil),       // 19: podfiles.v1.BeginUploadRequest
+	(*BeginUploadResponse)(nil),      // 20: podfiles.v1.BeginUploadResponse
+	(*WriteUploadChunkRequest)(nil),  // 21: podfiles.v1.WriteUploadChunkRequest
+	(*WriteUploadChunkResponse)(nil), // 22: podfiles.v1.WriteUploadChunkResponse
+	(*QueryUploadRequest)(nil),       // 23: podfiles.v1.QueryUploadRequest
+	(*QueryUploadResponse)(nil),      // 24: podfiles.v1.QueryUploadResponse
+	(*CommitUploadRequest)(nil),      // 25: podfiles.v1.CommitUploadRequest
+	(*CommitUploadResponse)(nil),     // 26: podfiles.v1.CommitUploadResponse
+	(*AbortUploadRequest)(nil),       // 27: podfiles.v1.AbortUploadRequest
+	(*AbortUploadResponse)(nil),      // 28: podfiles.v1.AbortUploadResponse
+	(*MakeDirectoryRequest)(nil),     // 29: podfiles.v1.MakeDirectoryRequest
+	(*MakeDirectoryResponse)(nil),    // 30: podfiles.v1.MakeDirectoryResponse
+	(*RemoveRequest)(nil),            // 31: podfiles.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 32: podfiles.v1.RemoveResponse
+	(*RenameRequest)(nil),            // 33: podfiles.v1.RenameRequest
+	(*RenameResponse)(nil),           // 34: podfiles.v1.RenameResponse
+	(*CopyRequest)(nil),              // 35: podfiles.v1.CopyRequest
+	(*CopyResponse)(nil),             // 36: podfiles.v1.CopyResponse
+	(*CopyProgress)(nil),             // 37: podfiles.v1.CopyProgress
+	(*CopyResult)(nil),               // 38: podfiles.v1.CopyResult
+	(*ListContainersRequest)(nil),    // 39: podfiles.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 40: podfiles.v1.ListContainersResponse
+	(*ContainerInfo)(nil),            // 41: podfiles.v1.ContainerInfo
+	(*FindRequest)(nil),              // 42: podfiles.v1.FindRequest
+	(*FindResponse)(nil),             // 43: podfiles.v1.FindResponse
+	(*FindMatch)(nil),                // 44: podfiles.v1.FindMatch
+	(*DiskUsageRequest)(nil),         // 45: podfiles.v1.DiskUsageRequest
+	(*DiskUsageResponse)(nil),        // 46: podfiles.v1.DiskUsageResponse
+	(*DiskUsageEntry)(nil),           // 47: podfiles.v1.DiskUsageEntry
+	(*TailRequest)(nil),              // 48: podfiles.v1.TailRequest
+	(*TailResponse)(nil),             // 49: podfiles.v1.TailResponse
+	(*timestamppb.Timestamp)(nil),    // 50: google.protobuf.Timestamp
 }
 var file_podfiles_v1_files_proto_depIdxs = []int32{
 	0,  // 0: podfiles.v1.FileEntry.type:type_name -> podfiles.v1.FileType
-	33, // 1: podfiles.v1.FileEntry.modify_time:type_name -> google.protobuf.Timestamp
-	3,  // 2: podfiles.v1.ListFilesRequest.container:type_name -> podfiles.v1.ContainerRef
-	4,  // 3: podfiles.v1.ListFilesResponse.entries:type_name -> podfiles.v1.FileEntry
-	3,  // 4: podfiles.v1.StatRequest.container:type_name -> podfiles.v1.ContainerRef
-	4,  // 5: podfiles.v1.StatResponse.entry:type_name -> podfiles.v1.FileEntry
-	3,  // 6: podfiles.v1.DownloadRequest.container:type_name -> podfiles.v1.ContainerRef
+	50, // 1: podfiles.v1.FileEntry.modify_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: podfiles.v1.ListFilesRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 3: podfiles.v1.ListFilesResponse.entries:type_name -> podfiles.v1.FileEntry
+	5,  // 4: podfiles.v1.StatRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 5: podfiles.v1.StatResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 6: podfiles.v1.DownloadRequest.container:type_name -> podfiles.v1.ContainerRef
 	1,  // 7: podfiles.v1.DownloadRequest.format:type_name -> podfiles.v1.ArchiveFormat
-	11, // 8: podfiles.v1.DownloadResponse.header:type_name -> podfiles.v1.DownloadHeader
-	12, // 9: podfiles.v1.DownloadResponse.trailer:type_name -> podfiles.v1.DownloadTrailer
-	4,  // 10: podfiles.v1.DownloadHeader.entry:type_name -> podfiles.v1.FileEntry
-	1,  // 11: podfiles.v1.DownloadHeader.format:type_name -> podfiles.v1.ArchiveFormat
-	2,  // 12: podfiles.v1.UploadOptions.overwrite:type_name -> podfiles.v1.OverwritePolicy
-	1,  // 13: podfiles.v1.UploadOptions.format:type_name -> podfiles.v1.ArchiveFormat
-	3,  // 14: podfiles.v1.UploadHeader.container:type_name -> podfiles.v1.ContainerRef
-	13, // 15: podfiles.v1.UploadHeader.options:type_name -> podfiles.v1.UploadOptions
-	14, // 16: podfiles.v1.UploadRequest.header:type_name -> podfiles.v1.UploadHeader
-	4,  // 17: podfiles.v1.UploadResponse.entry:type_name -> podfiles.v1.FileEntry
-	3,  // 18: podfiles.v1.BeginUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	13, // 19: podfiles.v1.BeginUploadRequest.options:type_name -> podfiles.v1.UploadOptions
-	3,  // 20: podfiles.v1.WriteUploadChunkRequest.container:type_name -> podfiles.v1.ContainerRef
-	3,  // 21: podfiles.v1.QueryUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	3,  // 22: podfiles.v1.CommitUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	4,  // 23: podfiles.v1.CommitUploadResponse.entry:type_name -> podfiles.v1.FileEntry
-	3,  // 24: podfiles.v1.AbortUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	3,  // 25: podfiles.v1.MakeDirectoryRequest.container:type_name -> podfiles.v1.ContainerRef
-	4,  // 26: podfiles.v1.MakeDirectoryResponse.entry:type_name -> podfiles.v1.FileEntry
-	3,  // 27: podfiles.v1.RemoveRequest.container:type_name -> podfiles.v1.ContainerRef
-	3,  // 28: podfiles.v1.RenameRequest.container:type_name -> podfiles.v1.ContainerRef
-	4,  // 29: podfiles.v1.RenameResponse.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 30: podfiles.v1.FileService.ListFiles:input_type -> podfiles.v1.ListFilesRequest
-	7,  // 31: podfiles.v1.FileService.Stat:input_type -> podfiles.v1.StatRequest
-	9,  // 32: podfiles.v1.FileService.Download:input_type -> podfiles.v1.DownloadRequest
-	15, // 33: podfiles.v1.FileService.Upload:input_type -> podfiles.v1.UploadRequest
-	17, // 34: podfiles.v1.FileService.BeginUpload:input_type -> podfiles.v1.BeginUploadRequest
-	19, // 35: podfiles.v1.FileService.WriteUploadChunk:input_type -> podfiles.v1.WriteUploadChunkRequest
-	21, // 36: podfiles.v1.FileService.QueryUpload:input_type -> podfiles.v1.QueryUploadRequest
-	23, // 37: podfiles.v1.FileService.CommitUpload:input_type -> podfiles.v1.CommitUploadRequest
-	25, // 38: podfiles.v1.FileService.AbortUpload:input_type -> podfiles.v1.AbortUploadRequest
-	27, // 39: podfiles.v1.FileService.MakeDirectory:input_type -> podfiles.v1.MakeDirectoryRequest
-	29, // 40: podfiles.v1.FileService.Remove:input_type -> podfiles.v1.RemoveRequest
-	31, // 41: podfiles.v1.FileService.Rename:input_type -> podfiles.v1.RenameRequest
-	6,  // 42: podfiles.v1.FileService.ListFiles:output_type -> podfiles.v1.ListFilesResponse
-	8,  // 43: podfiles.v1.FileService.Stat:output_type -> podfiles.v1.StatResponse
-	10, // 44: podfiles.v1.FileService.Download:output_type -> podfiles.v1.DownloadResponse
-	16, // 45: podfiles.v1.FileService.Upload:output_type -> podfiles.v1.UploadResponse
-	18, // 46: podfiles.v1.FileService.BeginUpload:output_type -> podfiles.v1.BeginUploadResponse
-	20, // 47: podfiles.v1.FileService.WriteUploadChunk:output_type -> podfiles.v1.WriteUploadChunkResponse
-	22, // 48: podfiles.v1.FileService.QueryUpload:output_type -> podfiles.v1.QueryUploadResponse
-	24, // 49: podfiles.v1.FileService.CommitUpload:output_type -> podfiles.v1.CommitUploadResponse
-	26, // 50: podfiles.v1.FileService.AbortUpload:output_type -> podfiles.v1.AbortUploadResponse
-	28, // 51: podfiles.v1.FileService.MakeDirectory:output_type -> podfiles.v1.MakeDirectoryResponse
-	30, // 52: podfiles.v1.FileService.Remove:output_type -> podfiles.v1.RemoveResponse
-	32, // 53: podfiles.v1.FileService.Rename:output_type -> podfiles.v1.RenameResponse
-	42, // [42:54] is the sub-list for method output_type
-	30, // [30:42] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	2,  // 8: podfiles.v1.DownloadRequest.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	13, // 9: podfiles.v1.DownloadResponse.header:type_name -> podfiles.v1.DownloadHeader
+	14, // 10: podfiles.v1.DownloadResponse.trailer:type_name -> podfiles.v1.DownloadTrailer
+	6,  // 11: podfiles.v1.DownloadHeader.entry:type_name -> podfiles.v1.FileEntry
+	1,  // 12: podfiles.v1.DownloadHeader.format:type_name -> podfiles.v1.ArchiveFormat
+	2,  // 13: podfiles.v1.DownloadHeader.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	2,  // 14: podfiles.v1.DownloadTrailer.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	3,  // 15: podfiles.v1.UploadOptions.overwrite:type_name -> podfiles.v1.OverwritePolicy
+	1,  // 16: podfiles.v1.UploadOptions.format:type_name -> podfiles.v1.ArchiveFormat
+	2,  // 17: podfiles.v1.UploadOptions.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	5,  // 18: podfiles.v1.UploadHeader.container:type_name -> podfiles.v1.ContainerRef
+	15, // 19: podfiles.v1.UploadHeader.options:type_name -> podfiles.v1.UploadOptions
+	16, // 20: podfiles.v1.UploadRequest.header:type_name -> podfiles.v1.UploadHeader
+	6,  // 21: podfiles.v1.UploadResponse.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 22: podfiles.v1.UploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	5,  // 23: podfiles.v1.BeginUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	15, // 24: podfiles.v1.BeginUploadRequest.options:type_name -> podfiles.v1.UploadOptions
+	5,  // 25: podfiles.v1.WriteUploadChunkRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 26: podfiles.v1.QueryUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 27: podfiles.v1.CommitUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 28: podfiles.v1.CommitUploadResponse.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 29: podfiles.v1.CommitUploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	5,  // 30: podfiles.v1.AbortUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 31: podfiles.v1.MakeDirectoryRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 32: podfiles.v1.MakeDirectoryResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 33: podfiles.v1.RemoveRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 34: podfiles.v1.RenameRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 35: podfiles.v1.RenameResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 36: podfiles.v1.CopyRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 37: podfiles.v1.CopyRequest.destination:type_name -> podfiles.v1.ContainerRef
+	15, // 38: podfiles.v1.CopyRequest.options:type_name -> podfiles.v1.UploadOptions
+	37, // 39: podfiles.v1.CopyResponse.progress:type_name -> podfiles.v1.CopyProgress
+	38, // 40: podfiles.v1.CopyResponse.result:type_name -> podfiles.v1.CopyResult
+	6,  // 41: podfiles.v1.CopyResult.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 42: podfiles.v1.CopyResult.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	41, // 43: podfiles.v1.ListContainersResponse.containers:type_name -> podfiles.v1.ContainerInfo
+	5,  // 44: podfiles.v1.FindRequest.container:type_name -> podfiles.v1.ContainerRef
+	0,  // 45: podfiles.v1.FindRequest.types:type_name -> podfiles.v1.FileType
+	50, // 46: podfiles.v1.FindRequest.modified_after:type_name -> google.protobuf.Timestamp
+	50, // 47: podfiles.v1.FindRequest.modified_before:type_name -> google.protobuf.Timestamp
+	2,  // 48: podfiles.v1.FindRequest.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	44, // 49: podfiles.v1.FindResponse.matches:type_name -> podfiles.v1.FindMatch
+	6,  // 50: podfiles.v1.FindMatch.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 51: podfiles.v1.DiskUsageRequest.container:type_name -> podfiles.v1.ContainerRef
+	47, // 52: podfiles.v1.DiskUsageResponse.entries:type_name -> podfiles.v1.DiskUsageEntry
+	5,  // 53: podfiles.v1.TailRequest.container:type_name -> podfiles.v1.ContainerRef
+	4,  // 54: podfiles.v1.TailResponse.notice:type_name -> podfiles.v1.TailNotice
+	7,  // 55: podfiles.v1.FileService.ListFiles:input_type -> podfiles.v1.ListFilesRequest
+	9,  // 56: podfiles.v1.FileService.Stat:input_type -> podfiles.v1.StatRequest
+	11, // 57: podfiles.v1.FileService.Download:input_type -> podfiles.v1.DownloadRequest
+	17, // 58: podfiles.v1.FileService.Upload:input_type -> podfiles.v1.UploadRequest
+	19, // 59: podfiles.v1.FileService.BeginUpload:input_type -> podfiles.v1.BeginUploadRequest
+	21, // 60: podfiles.v1.FileService.WriteUploadChunk:input_type -> podfiles.v1.WriteUploadChunkRequest
+	23, // 61: podfiles.v1.FileService.QueryUpload:input_type -> podfiles.v1.QueryUploadRequest
+	25, // 62: podfiles.v1.FileService.CommitUpload:input_type -> podfiles.v1.CommitUploadRequest
+	27, // 63: podfiles.v1.FileService.AbortUpload:input_type -> podfiles.v1.AbortUploadRequest
+	29, // 64: podfiles.v1.FileService.MakeDirectory:input_type -> podfiles.v1.MakeDirectoryRequest
+	31, // 65: podfiles.v1.FileService.Remove:input_type -> podfiles.v1.RemoveRequest
+	33, // 66: podfiles.v1.FileService.Rename:input_type -> podfiles.v1.RenameRequest
+	35, // 67: podfiles.v1.FileService.Copy:input_type -> podfiles.v1.CopyRequest
+	39, // 68: podfiles.v1.FileService.ListContainers:input_type -> podfiles.v1.ListContainersRequest
+	42, // 69: podfiles.v1.FileService.Find:input_type -> podfiles.v1.FindRequest
+	45, // 70: podfiles.v1.FileService.DiskUsage:input_type -> podfiles.v1.DiskUsageRequest
+	48, // 71: podfiles.v1.FileService.Tail:input_type -> podfiles.v1.TailRequest
+	8,  // 72: podfiles.v1.FileService.ListFiles:output_type -> podfiles.v1.ListFilesResponse
+	10, // 73: podfiles.v1.FileService.Stat:output_type -> podfiles.v1.StatResponse
+	12, // 74: podfiles.v1.FileService.Download:output_type -> podfiles.v1.DownloadResponse
+	18, // 75: podfiles.v1.FileService.Upload:output_type -> podfiles.v1.UploadResponse
+	20, // 76: podfiles.v1.FileService.BeginUpload:output_type -> podfiles.v1.BeginUploadResponse
+	22, // 77: podfiles.v1.FileService.WriteUploadChunk:output_type -> podfiles.v1.WriteUploadChunkResponse
+	24, // 78: podfiles.v1.FileService.QueryUpload:output_type -> podfiles.v1.QueryUploadResponse
+	26, // 79: podfiles.v1.FileService.CommitUpload:output_type -> podfiles.v1.CommitUploadResponse
+	28, // 80: podfiles.v1.FileService.AbortUpload:output_type -> podfiles.v1.AbortUploadResponse
+	30, // 81: podfiles.v1.FileService.MakeDirectory:output_type -> podfiles.v1.MakeDirectoryResponse
+	32, // 82: podfiles.v1.FileService.Remove:output_type -> podfiles.v1.RemoveResponse
+	34, // 83: podfiles.v1.FileService.Rename:output_type -> podfiles.v1.RenameResponse
+	36, // 84: podfiles.v1.FileService.Copy:output_type -> podfiles.v1.CopyResponse
+	40, // 85: podfiles.v1.FileService.ListContainers:output_type -> podfiles.v1.ListContainersResponse
+	43, // 86: podfiles.v1.FileService.Find:output_type -> podfiles.v1.FindResponse
+	46, // 87: podfiles.v1.FileService.DiskUsage:output_type -> podfiles.v1.DiskUsageResponse
+	49, // 88: podfiles.v1.FileService.Tail:output_type -> podfiles.v1.TailResponse
+	72, // [72:89] is the sub-list for method output_type
+	55, // [55:72] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_podfiles_v1_files_proto_init() }
@@ -2494,13 +3914,20 @@ func file_podfiles_v1_files_proto_init() {
 		(*UploadRequest_Data)(nil),
 	}
 	file_podfiles_v1_files_proto_msgTypes[24].OneofWrappers = []any{}
+	file_podfiles_v1_files_proto_msgTypes[31].OneofWrappers = []any{
+		(*CopyResponse_Progress)(nil),
+		(*CopyResponse_Result)(nil),
+	}
+	file_podfiles_v1_files_proto_msgTypes[32].OneofWrappers = []any{}
+	file_podfiles_v1_files_proto_msgTypes[37].OneofWrappers = []any{}
+	file_podfiles_v1_files_proto_msgTypes[43].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_podfiles_v1_files_proto_rawDesc), len(file_podfiles_v1_files_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   30,
+			NumEnums:      5,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

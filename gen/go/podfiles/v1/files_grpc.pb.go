@@ -31,6 +31,11 @@ const (
 	FileService_MakeDirectory_FullMethodName    = "/podfiles.v1.FileService/MakeDirectory"
 	FileService_Remove_FullMethodName           = "/podfiles.v1.FileService/Remove"
 	FileService_Rename_FullMethodName           = "/podfiles.v1.FileService/Rename"
+	FileService_Copy_FullMethodName             = "/podfiles.v1.FileService/Copy"
+	FileService_ListContainers_FullMethodName   = "/podfiles.v1.FileService/ListContainers"
+	FileService_Find_FullMethodName             = "/podfiles.v1.FileService/Find"
+	FileService_DiskUsage_FullMethodName        = "/podfiles.v1.FileService/DiskUsage"
+	FileService_Tail_FullMethodName             = "/podfiles.v1.FileService/Tail"
 )
 
 // FileServiceClient is the client API for FileService service.
@@ -74,6 +79,23 @@ type FileServiceClient interface {
 	// Rename moves an entry within one container; it never replaces an
 	// existing target unless `overwrite` is set.
 	Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*RenameResponse, error)
+	// Copy copies a file or a directory tree from one container to another (the
+	// same or another pod, node or namespace) without passing the bytes through
+	// the caller: the source's agent streams to the destination's. Progress
+	// messages, then one result; the destination appears atomically or not at all.
+	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CopyResponse], error)
+	// ListContainers streams the containers the caller may read (in local mode:
+	// the one container served).
+	ListContainers(ctx context.Context, in *ListContainersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListContainersResponse], error)
+	// Find streams the entries below a directory that match a name, type, size
+	// and modification-time filter, as find(1) does.
+	Find(ctx context.Context, in *FindRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FindResponse], error)
+	// DiskUsage streams per-directory totals below a directory, children before
+	// their parent, as du(1) does.
+	DiskUsage(ctx context.Context, in *DiskUsageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DiskUsageResponse], error)
+	// Tail streams a file from an offset or from its last lines and, with
+	// `follow`, what is appended later, across rotation and truncation.
+	Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailResponse], error)
 }
 
 type fileServiceClient struct {
@@ -225,6 +247,101 @@ func (c *fileServiceClient) Rename(ctx context.Context, in *RenameRequest, opts 
 	return out, nil
 }
 
+func (c *fileServiceClient) Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CopyResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FileService_ServiceDesc.Streams[3], FileService_Copy_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CopyRequest, CopyResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_CopyClient = grpc.ServerStreamingClient[CopyResponse]
+
+func (c *fileServiceClient) ListContainers(ctx context.Context, in *ListContainersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListContainersResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FileService_ServiceDesc.Streams[4], FileService_ListContainers_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ListContainersRequest, ListContainersResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_ListContainersClient = grpc.ServerStreamingClient[ListContainersResponse]
+
+func (c *fileServiceClient) Find(ctx context.Context, in *FindRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FindResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FileService_ServiceDesc.Streams[5], FileService_Find_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FindRequest, FindResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_FindClient = grpc.ServerStreamingClient[FindResponse]
+
+func (c *fileServiceClient) DiskUsage(ctx context.Context, in *DiskUsageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DiskUsageResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FileService_ServiceDesc.Streams[6], FileService_DiskUsage_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DiskUsageRequest, DiskUsageResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_DiskUsageClient = grpc.ServerStreamingClient[DiskUsageResponse]
+
+func (c *fileServiceClient) Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FileService_ServiceDesc.Streams[7], FileService_Tail_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TailRequest, TailResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_TailClient = grpc.ServerStreamingClient[TailResponse]
+
 // FileServiceServer is the server API for FileService service.
 // All implementations must embed UnimplementedFileServiceServer
 // for forward compatibility.
@@ -266,6 +383,23 @@ type FileServiceServer interface {
 	// Rename moves an entry within one container; it never replaces an
 	// existing target unless `overwrite` is set.
 	Rename(context.Context, *RenameRequest) (*RenameResponse, error)
+	// Copy copies a file or a directory tree from one container to another (the
+	// same or another pod, node or namespace) without passing the bytes through
+	// the caller: the source's agent streams to the destination's. Progress
+	// messages, then one result; the destination appears atomically or not at all.
+	Copy(*CopyRequest, grpc.ServerStreamingServer[CopyResponse]) error
+	// ListContainers streams the containers the caller may read (in local mode:
+	// the one container served).
+	ListContainers(*ListContainersRequest, grpc.ServerStreamingServer[ListContainersResponse]) error
+	// Find streams the entries below a directory that match a name, type, size
+	// and modification-time filter, as find(1) does.
+	Find(*FindRequest, grpc.ServerStreamingServer[FindResponse]) error
+	// DiskUsage streams per-directory totals below a directory, children before
+	// their parent, as du(1) does.
+	DiskUsage(*DiskUsageRequest, grpc.ServerStreamingServer[DiskUsageResponse]) error
+	// Tail streams a file from an offset or from its last lines and, with
+	// `follow`, what is appended later, across rotation and truncation.
+	Tail(*TailRequest, grpc.ServerStreamingServer[TailResponse]) error
 	mustEmbedUnimplementedFileServiceServer()
 }
 
@@ -311,6 +445,21 @@ func (UnimplementedFileServiceServer) Remove(context.Context, *RemoveRequest) (*
 }
 func (UnimplementedFileServiceServer) Rename(context.Context, *RenameRequest) (*RenameResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Rename not implemented")
+}
+func (UnimplementedFileServiceServer) Copy(*CopyRequest, grpc.ServerStreamingServer[CopyResponse]) error {
+	return status.Error(codes.Unimplemented, "method Copy not implemented")
+}
+func (UnimplementedFileServiceServer) ListContainers(*ListContainersRequest, grpc.ServerStreamingServer[ListContainersResponse]) error {
+	return status.Error(codes.Unimplemented, "method ListContainers not implemented")
+}
+func (UnimplementedFileServiceServer) Find(*FindRequest, grpc.ServerStreamingServer[FindResponse]) error {
+	return status.Error(codes.Unimplemented, "method Find not implemented")
+}
+func (UnimplementedFileServiceServer) DiskUsage(*DiskUsageRequest, grpc.ServerStreamingServer[DiskUsageResponse]) error {
+	return status.Error(codes.Unimplemented, "method DiskUsage not implemented")
+}
+func (UnimplementedFileServiceServer) Tail(*TailRequest, grpc.ServerStreamingServer[TailResponse]) error {
+	return status.Error(codes.Unimplemented, "method Tail not implemented")
 }
 func (UnimplementedFileServiceServer) mustEmbedUnimplementedFileServiceServer() {}
 func (UnimplementedFileServiceServer) testEmbeddedByValue()                     {}
@@ -524,6 +673,61 @@ func _FileService_Rename_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FileService_Copy_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CopyRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FileServiceServer).Copy(m, &grpc.GenericServerStream[CopyRequest, CopyResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_CopyServer = grpc.ServerStreamingServer[CopyResponse]
+
+func _FileService_ListContainers_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListContainersRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FileServiceServer).ListContainers(m, &grpc.GenericServerStream[ListContainersRequest, ListContainersResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_ListContainersServer = grpc.ServerStreamingServer[ListContainersResponse]
+
+func _FileService_Find_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FindRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FileServiceServer).Find(m, &grpc.GenericServerStream[FindRequest, FindResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_FindServer = grpc.ServerStreamingServer[FindResponse]
+
+func _FileService_DiskUsage_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DiskUsageRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FileServiceServer).DiskUsage(m, &grpc.GenericServerStream[DiskUsageRequest, DiskUsageResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_DiskUsageServer = grpc.ServerStreamingServer[DiskUsageResponse]
+
+func _FileService_Tail_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TailRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FileServiceServer).Tail(m, &grpc.GenericServerStream[TailRequest, TailResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FileService_TailServer = grpc.ServerStreamingServer[TailResponse]
+
 // FileService_ServiceDesc is the grpc.ServiceDesc for FileService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -583,6 +787,31 @@ var FileService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Upload",
 			Handler:       _FileService_Upload_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Copy",
+			Handler:       _FileService_Copy_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ListContainers",
+			Handler:       _FileService_ListContainers_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Find",
+			Handler:       _FileService_Find_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DiskUsage",
+			Handler:       _FileService_DiskUsage_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Tail",
+			Handler:       _FileService_Tail_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "podfiles/v1/files.proto",

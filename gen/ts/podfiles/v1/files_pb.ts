@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file podfiles/v1/files.proto.
  */
 export const file_podfiles_v1_files: GenFile = /*@__PURE__*/
-  fileDesc("Chdwb2RmaWxlcy92MS9maWxlcy5wcm90bxILcG9kZmlsZXMudjEiQQoMQ29udGFpbmVyUmVmEhEKCW5hbWVzcGFjZRgBIAEoCRILCgNwb2QYAiABKAkSEQoJY29udGFpbmVyGAMgASgJIooCCglGaWxlRW50cnkSDAoEbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEiMKBHR5cGUYAyABKA4yFS5wb2RmaWxlcy52MS5GaWxlVHlwZRIMCgRzaXplGAQgASgEEgwKBG1vZGUYBSABKA0SEQoJbW9kZV90ZXh0GAYgASgJEgsKA3VpZBgHIAEoDRILCgNnaWQYCCABKA0SDAoEdXNlchgJIAEoCRINCgVncm91cBgKIAEoCRIvCgttb2RpZnlfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc3ltbGlua190YXJnZXQYDCABKAkSDQoFbmxpbmsYDSABKAQinwEKEExpc3RGaWxlc1JlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhYKDmluY2x1ZGVfaGlkZGVuGAQgASgIEhEKCXJlY3Vyc2l2ZRgFIAEoCBIRCgltYXhfZGVwdGgYBiABKA0iPAoRTGlzdEZpbGVzUmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSJiCgtTdGF0UmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIXCg9mb2xsb3dfc3ltbGlua3MYAyABKAgiNQoMU3RhdFJlc3BvbnNlEiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5Iq0BCg9Eb3dubG9hZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSDgoGb2Zmc2V0GAMgASgEEg4KBmxlbmd0aBgEIAEoBBISCgpjaHVua19zaXplGAUgASgNEioKBmZvcm1hdBgGIAEoDjIaLnBvZGZpbGVzLnYxLkFyY2hpdmVGb3JtYXQiigEKEERvd25sb2FkUmVzcG9uc2USLQoGaGVhZGVyGAEgASgLMhsucG9kZmlsZXMudjEuRG93bmxvYWRIZWFkZXJIABIOCgRkYXRhGAIgASgMSAASLwoHdHJhaWxlchgDIAEoCzIcLnBvZGZpbGVzLnYxLkRvd25sb2FkVHJhaWxlckgAQgYKBHBhcnQikwEKDkRvd25sb2FkSGVhZGVyEiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5EioKBmZvcm1hdBgCIAEoDjIaLnBvZGZpbGVzLnYxLkFyY2hpdmVGb3JtYXQSDgoGb2Zmc2V0GAMgASgEEhMKBmxlbmd0aBgEIAEoBEgAiAEBQgkKB19sZW5ndGgiNQoPRG93bmxvYWRUcmFpbGVyEg4KBnNoYTI1NhgBIAEoDBISCgpieXRlc19zZW50GAIgASgEIqkCCg1VcGxvYWRPcHRpb25zEhEKBG1vZGUYASABKA1IAIgBARIQCgN1aWQYAiABKA1IAYgBARIQCgNnaWQYAyABKA1IAogBARIvCglvdmVyd3JpdGUYBCABKA4yHC5wb2RmaWxlcy52MS5PdmVyd3JpdGVQb2xpY3kSDgoGb2Zmc2V0GAUgASgEEhoKDWV4cGVjdGVkX3NpemUYBiABKARIA4gBARIXCg9leHBlY3RlZF9zaGEyNTYYByABKAwSFAoMbWFrZV9wYXJlbnRzGAggASgIEioKBmZvcm1hdBgJIAEoDjIaLnBvZGZpbGVzLnYxLkFyY2hpdmVGb3JtYXRCBwoFX21vZGVCBgoEX3VpZEIGCgRfZ2lkQhAKDl9leHBlY3RlZF9zaXplIncKDFVwbG9hZEhlYWRlchIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIrCgdvcHRpb25zGAMgASgLMhoucG9kZmlsZXMudjEuVXBsb2FkT3B0aW9ucyJUCg1VcGxvYWRSZXF1ZXN0EisKBmhlYWRlchgBIAEoCzIZLnBvZGZpbGVzLnYxLlVwbG9hZEhlYWRlckgAEg4KBGRhdGEYAiABKAxIAEIGCgRwYXJ0InoKDlVwbG9hZFJlc3BvbnNlEiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5EhYKDmJ5dGVzX3JlY2VpdmVkGAIgASgEEg4KBnNoYTI1NhgDIAEoDBIZChFlbnRyaWVzX2V4dHJhY3RlZBgEIAEoDSJ9ChJCZWdpblVwbG9hZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSKwoHb3B0aW9ucxgDIAEoCzIaLnBvZGZpbGVzLnYxLlVwbG9hZE9wdGlvbnMiXwoTQmVnaW5VcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFgoOY29tbWl0dGVkX3NpemUYAiABKAQSHQoVZXhwaXJlc19hZnRlcl9zZWNvbmRzGAMgASgNIoYBChdXcml0ZVVwbG9hZENodW5rUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgl1cGxvYWRfaWQYAyABKAkSDgoGb2Zmc2V0GAQgASgEEgwKBGRhdGEYBSABKAwiMgoYV3JpdGVVcGxvYWRDaHVua1Jlc3BvbnNlEhYKDmNvbW1pdHRlZF9zaXplGAEgASgEImMKElF1ZXJ5VXBsb2FkUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgl1cGxvYWRfaWQYAyABKAkiPwoTUXVlcnlVcGxvYWRSZXNwb25zZRIWCg5jb21taXR0ZWRfc2l6ZRgBIAEoBBIQCghjb21wbGV0ZRgCIAEoCCJkChNDb21taXRVcGxvYWRSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCSJlChRDb21taXRVcGxvYWRSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeRIWCg5ieXRlc19yZWNlaXZlZBgCIAEoBBIOCgZzaGEyNTYYAyABKAwiYwoSQWJvcnRVcGxvYWRSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCSIVChNBYm9ydFVwbG9hZFJlc3BvbnNlIn8KFE1ha2VEaXJlY3RvcnlSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEg8KB3BhcmVudHMYAyABKAgSEQoEbW9kZRgEIAEoDUgAiAEBQgcKBV9tb2RlIj4KFU1ha2VEaXJlY3RvcnlSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSJeCg1SZW1vdmVSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCCIQCg5SZW1vdmVSZXNwb25zZSJwCg1SZW5hbWVSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhAKCG5ld19wYXRoGAMgASgJEhEKCW92ZXJ3cml0ZRgEIAEoCCI3Cg5SZW5hbWVSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSrNAQoIRmlsZVR5cGUSGQoVRklMRV9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRklMRV9UWVBFX1JFR1VMQVIQARIXChNGSUxFX1RZUEVfRElSRUNUT1JZEAISFQoRRklMRV9UWVBFX1NZTUxJTksQAxISCg5GSUxFX1RZUEVfRklGTxAEEhQKEEZJTEVfVFlQRV9TT0NLRVQQBRIZChVGSUxFX1RZUEVfQ0hBUl9ERVZJQ0UQBhIaChZGSUxFX1RZUEVfQkxPQ0tfREVWSUNFEAcqXwoNQXJjaGl2ZUZvcm1hdBIeChpBUkNISVZFX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhYKEkFSQ0hJVkVfRk9STUFUX1JBVxABEhYKEkFSQ0hJVkVfRk9STUFUX1RBUhACKosBCg9PdmVyd3JpdGVQb2xpY3kSIAocT1ZFUldSSVRFX1BPTElDWV9VTlNQRUNJRklFRBAAEhkKFU9WRVJXUklURV9QT0xJQ1lfRkFJTBABEh4KGk9WRVJXUklURV9QT0xJQ1lfT1ZFUldSSVRFEAISGwoXT1ZFUldSSVRFX1BPTElDWV9BUFBFTkQQAzKyBwoLRmlsZVNlcnZpY2USTAoJTGlzdEZpbGVzEh0ucG9kZmlsZXMudjEuTGlzdEZpbGVzUmVxdWVzdBoeLnBvZGZpbGVzLnYxLkxpc3RGaWxlc1Jlc3BvbnNlMAESOwoEU3RhdBIYLnBvZGZpbGVzLnYxLlN0YXRSZXF1ZXN0GhkucG9kZmlsZXMudjEuU3RhdFJlc3BvbnNlEkkKCERvd25sb2FkEhwucG9kZmlsZXMudjEuRG93bmxvYWRSZXF1ZXN0Gh0ucG9kZmlsZXMudjEuRG93bmxvYWRSZXNwb25zZTABEkMKBlVwbG9hZBIaLnBvZGZpbGVzLnYxLlVwbG9hZFJlcXVlc3QaGy5wb2RmaWxlcy52MS5VcGxvYWRSZXNwb25zZSgBElAKC0JlZ2luVXBsb2FkEh8ucG9kZmlsZXMudjEuQmVnaW5VcGxvYWRSZXF1ZXN0GiAucG9kZmlsZXMudjEuQmVnaW5VcGxvYWRSZXNwb25zZRJfChBXcml0ZVVwbG9hZENodW5rEiQucG9kZmlsZXMudjEuV3JpdGVVcGxvYWRDaHVua1JlcXVlc3QaJS5wb2RmaWxlcy52MS5Xcml0ZVVwbG9hZENodW5rUmVzcG9uc2USUAoLUXVlcnlVcGxvYWQSHy5wb2RmaWxlcy52MS5RdWVyeVVwbG9hZFJlcXVlc3QaIC5wb2RmaWxlcy52MS5RdWVyeVVwbG9hZFJlc3BvbnNlElMKDENvbW1pdFVwbG9hZBIgLnBvZGZpbGVzLnYxLkNvbW1pdFVwbG9hZFJlcXVlc3QaIS5wb2RmaWxlcy52MS5Db21taXRVcGxvYWRSZXNwb25zZRJQCgtBYm9ydFVwbG9hZBIfLnBvZGZpbGVzLnYxLkFib3J0VXBsb2FkUmVxdWVzdBogLnBvZGZpbGVzLnYxLkFib3J0VXBsb2FkUmVzcG9uc2USVgoNTWFrZURpcmVjdG9yeRIhLnBvZGZpbGVzLnYxLk1ha2VEaXJlY3RvcnlSZXF1ZXN0GiIucG9kZmlsZXMudjEuTWFrZURpcmVjdG9yeVJlc3BvbnNlEkEKBlJlbW92ZRIaLnBvZGZpbGVzLnYxLlJlbW92ZVJlcXVlc3QaGy5wb2RmaWxlcy52MS5SZW1vdmVSZXNwb25zZRJBCgZSZW5hbWUSGi5wb2RmaWxlcy52MS5SZW5hbWVSZXF1ZXN0GhsucG9kZmlsZXMudjEuUmVuYW1lUmVzcG9uc2VCpgEKD2NvbS5wb2RmaWxlcy52MUIKRmlsZXNQcm90b1ABWjpnaXRodWIuY29tL3BvZGZpbGVzL3BvZGZpbGVzL2dlbi9nby9wb2RmaWxlcy92MTtwb2RmaWxlc3YxogIDUFhYqgILUG9kZmlsZXMuVjHKAgtQb2RmaWxlc1xWMeICF1BvZGZpbGVzXFYxXEdQQk1ldGFkYXRh6gIMUG9kZmlsZXM6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chdwb2RmaWxlcy92MS9maWxlcy5wcm90bxILcG9kZmlsZXMudjEiQQoMQ29udGFpbmVyUmVmEhEKCW5hbWVzcGFjZRgBIAEoCRILCgNwb2QYAiABKAkSEQoJY29udGFpbmVyGAMgASgJIooCCglGaWxlRW50cnkSDAoEbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEiMKBHR5cGUYAyABKA4yFS5wb2RmaWxlcy52MS5GaWxlVHlwZRIMCgRzaXplGAQgASgEEgwKBG1vZGUYBSABKA0SEQoJbW9kZV90ZXh0GAYgASgJEgsKA3VpZBgHIAEoDRILCgNnaWQYCCABKA0SDAoEdXNlchgJIAEoCRINCgVncm91cBgKIAEoCRIvCgttb2RpZnlfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc3ltbGlua190YXJnZXQYDCABKAkSDQoFbmxpbmsYDSABKAQinwEKEExpc3RGaWxlc1JlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhYKDmluY2x1ZGVfaGlkZGVuGAQgASgIEhEKCXJlY3Vyc2l2ZRgFIAEoCBIRCgltYXhfZGVwdGgYBiABKA0iPAoRTGlzdEZpbGVzUmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSJiCgtTdGF0UmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIXCg9mb2xsb3dfc3ltbGlua3MYAyABKAgiNQoMU3RhdFJlc3BvbnNlEiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5IuUBCg9Eb3dubG9hZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSDgoGb2Zmc2V0GAMgASgEEg4KBmxlbmd0aBgEIAEoBBISCgpjaHVua19zaXplGAUgASgNEioKBmZvcm1hdBgGIAEoDjIaLnBvZGZpbGVzLnYxLkFyY2hpdmVGb3JtYXQSNgoQZGlnZXN0X2FsZ29yaXRobRgHIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobSKKAQoQRG93bmxvYWRSZXNwb25zZRItCgZoZWFkZXIYASABKAsyGy5wb2RmaWxlcy52MS5Eb3dubG9hZEhlYWRlckgAEg4KBGRhdGEYAiABKAxIABIvCgd0cmFpbGVyGAMgASgLMhwucG9kZmlsZXMudjEuRG93bmxvYWRUcmFpbGVySABCBgoEcGFydCLLAQoORG93bmxvYWRIZWFkZXISJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkSKgoGZm9ybWF0GAIgASgOMhoucG9kZmlsZXMudjEuQXJjaGl2ZUZvcm1hdBIOCgZvZmZzZXQYAyABKAQSEwoGbGVuZ3RoGAQgASgESACIAQESNgoQZGlnZXN0X2FsZ29yaXRobRgFIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobUIJCgdfbGVuZ3RoIn0KD0Rvd25sb2FkVHJhaWxlchIOCgZzaGEyNTYYASABKAwSEgoKYnl0ZXNfc2VudBgCIAEoBBI2ChBkaWdlc3RfYWxnb3JpdGhtGAMgASgOMhwucG9kZmlsZXMudjEuRGlnZXN0QWxnb3JpdGhtEg4KBmRpZ2VzdBgEIAEoDCL6AgoNVXBsb2FkT3B0aW9ucxIRCgRtb2RlGAEgASgNSACIAQESEAoDdWlkGAIgASgNSAGIAQESEAoDZ2lkGAMgASgNSAKIAQESLwoJb3ZlcndyaXRlGAQgASgOMhwucG9kZmlsZXMudjEuT3ZlcndyaXRlUG9saWN5Eg4KBm9mZnNldBgFIAEoBBIaCg1leHBlY3RlZF9zaXplGAYgASgESAOIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAcgASgMEhQKDG1ha2VfcGFyZW50cxgIIAEoCBIqCgZmb3JtYXQYCSABKA4yGi5wb2RmaWxlcy52MS5BcmNoaXZlRm9ybWF0EjYKEGRpZ2VzdF9hbGdvcml0aG0YCiABKA4yHC5wb2RmaWxlcy52MS5EaWdlc3RBbGdvcml0aG0SFwoPZXhwZWN0ZWRfZGlnZXN0GAsgASgMQgcKBV9tb2RlQgYKBF91aWRCBgoEX2dpZEIQCg5fZXhwZWN0ZWRfc2l6ZSJ3CgxVcGxvYWRIZWFkZXISLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSKwoHb3B0aW9ucxgDIAEoCzIaLnBvZGZpbGVzLnYxLlVwbG9hZE9wdGlvbnMiVAoNVXBsb2FkUmVxdWVzdBIrCgZoZWFkZXIYASABKAsyGS5wb2RmaWxlcy52MS5VcGxvYWRIZWFkZXJIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydCLCAQoOVXBsb2FkUmVzcG9uc2USJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkSFgoOYnl0ZXNfcmVjZWl2ZWQYAiABKAQSDgoGc2hhMjU2GAMgASgMEhkKEWVudHJpZXNfZXh0cmFjdGVkGAQgASgNEjYKEGRpZ2VzdF9hbGdvcml0aG0YBSABKA4yHC5wb2RmaWxlcy52MS5EaWdlc3RBbGdvcml0aG0SDgoGZGlnZXN0GAYgASgMIn0KEkJlZ2luVXBsb2FkUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIrCgdvcHRpb25zGAMgASgLMhoucG9kZmlsZXMudjEuVXBsb2FkT3B0aW9ucyJfChNCZWdpblVwbG9hZFJlc3BvbnNlEhEKCXVwbG9hZF9pZBgBIAEoCRIWCg5jb21taXR0ZWRfc2l6ZRgCIAEoBBIdChVleHBpcmVzX2FmdGVyX3NlY29uZHMYAyABKA0ihgEKF1dyaXRlVXBsb2FkQ2h1bmtSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCRIOCgZvZmZzZXQYBCABKAQSDAoEZGF0YRgFIAEoDCIyChhXcml0ZVVwbG9hZENodW5rUmVzcG9uc2USFgoOY29tbWl0dGVkX3NpemUYASABKAQiYwoSUXVlcnlVcGxvYWRSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCSI/ChNRdWVyeVVwbG9hZFJlc3BvbnNlEhYKDmNvbW1pdHRlZF9zaXplGAEgASgEEhAKCGNvbXBsZXRlGAIgASgIImQKE0NvbW1pdFVwbG9hZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEQoJdXBsb2FkX2lkGAMgASgJIq0BChRDb21taXRVcGxvYWRSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeRIWCg5ieXRlc19yZWNlaXZlZBgCIAEoBBIOCgZzaGEyNTYYAyABKAwSNgoQZGlnZXN0X2FsZ29yaXRobRgEIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobRIOCgZkaWdlc3QYBSABKAwiYwoSQWJvcnRVcGxvYWRSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCSIVChNBYm9ydFVwbG9hZFJlc3BvbnNlIn8KFE1ha2VEaXJlY3RvcnlSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEg8KB3BhcmVudHMYAyABKAgSEQoEbW9kZRgEIAEoDUgAiAEBQgcKBV9tb2RlIj4KFU1ha2VEaXJlY3RvcnlSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSJeCg1SZW1vdmVSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCCIQCg5SZW1vdmVSZXNwb25zZSJwCg1SZW5hbWVSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhAKCG5ld19wYXRoGAMgASgJEhEKCW92ZXJ3cml0ZRgEIAEoCCI3Cg5SZW5hbWVSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSLAAQoLQ29weVJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSLgoLZGVzdGluYXRpb24YAyABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSGAoQZGVzdGluYXRpb25fcGF0aBgEIAEoCRIrCgdvcHRpb25zGAUgASgLMhoucG9kZmlsZXMudjEuVXBsb2FkT3B0aW9ucyJwCgxDb3B5UmVzcG9uc2USLQoIcHJvZ3Jlc3MYASABKAsyGS5wb2RmaWxlcy52MS5Db3B5UHJvZ3Jlc3NIABIpCgZyZXN1bHQYAiABKAsyFy5wb2RmaWxlcy52MS5Db3B5UmVzdWx0SABCBgoEcGFydCJOCgxDb3B5UHJvZ3Jlc3MSFAoMYnl0ZXNfY29waWVkGAEgASgEEhgKC3RvdGFsX2J5dGVzGAIgASgESACIAQFCDgoMX3RvdGFsX2J5dGVzIqkBCgpDb3B5UmVzdWx0EiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5EhQKDGJ5dGVzX2NvcGllZBgCIAEoBBI2ChBkaWdlc3RfYWxnb3JpdGhtGAMgASgOMhwucG9kZmlsZXMudjEuRGlnZXN0QWxnb3JpdGhtEg4KBmRpZ2VzdBgEIAEoDBIWCg5lbnRyaWVzX2NvcGllZBgFIAEoDSIqChVMaXN0Q29udGFpbmVyc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIkgKFkxpc3RDb250YWluZXJzUmVzcG9uc2USLgoKY29udGFpbmVycxgBIAMoCzIaLnBvZGZpbGVzLnYxLkNvbnRhaW5lckluZm8iiwEKDUNvbnRhaW5lckluZm8SEQoJbmFtZXNwYWNlGAEgASgJEgsKA3BvZBgCIAEoCRIRCgljb250YWluZXIYAyABKAkSDAoEbm9kZRgEIAEoCRIPCgdydW5uaW5nGAUgASgIEhkKEWRlZmF1bHRfY29udGFpbmVyGAYgASgIEg0KBWltYWdlGAcgASgJIqEDCgtGaW5kUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgluYW1lX2dsb2IYAyABKAkSEgoKcGF0aF9yZWdleBgEIAEoCRIkCgV0eXBlcxgFIAMoDjIVLnBvZGZpbGVzLnYxLkZpbGVUeXBlEhUKCG1pbl9zaXplGAYgASgESACIAQESFQoIbWF4X3NpemUYByABKARIAYgBARIyCg5tb2RpZmllZF9hZnRlchgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbW9kaWZpZWRfYmVmb3JlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgltYXhfZGVwdGgYCiABKA0SDQoFbGltaXQYCyABKA0SNgoQZGlnZXN0X2FsZ29yaXRobRgMIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobUILCglfbWluX3NpemVCCwoJX21heF9zaXplIjcKDEZpbmRSZXNwb25zZRInCgdtYXRjaGVzGAEgAygLMhYucG9kZmlsZXMudjEuRmluZE1hdGNoIkIKCUZpbmRNYXRjaBIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeRIOCgZkaWdlc3QYAiABKAwieAoQRGlza1VzYWdlUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgltYXhfZGVwdGgYAyABKA0SFQoNYXBwYXJlbnRfc2l6ZRgEIAEoCCJBChFEaXNrVXNhZ2VSZXNwb25zZRIsCgdlbnRyaWVzGAEgAygLMhsucG9kZmlsZXMudjEuRGlza1VzYWdlRW50cnkiYAoORGlza1VzYWdlRW50cnkSDAoEcGF0aBgBIAEoCRINCgVieXRlcxgCIAEoBBINCgVmaWxlcxgDIAEoBBITCgtkaXJlY3RvcmllcxgEIAEoBBINCgVkZXB0aBgFIAEoDSKXAQoLVGFpbFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEwoGb2Zmc2V0GAMgASgESACIAQESEgoFbGluZXMYBCABKA1IAYgBARIOCgZmb2xsb3cYBSABKAhCCQoHX29mZnNldEIICgZfbGluZXMiVQoMVGFpbFJlc3BvbnNlEgwKBGRhdGEYASABKAwSDgoGb2Zmc2V0GAIgASgEEicKBm5vdGljZRgDIAEoDjIXLnBvZGZpbGVzLnYxLlRhaWxOb3RpY2UqzQEKCEZpbGVUeXBlEhkKFUZJTEVfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUZJTEVfVFlQRV9SRUdVTEFSEAESFwoTRklMRV9UWVBFX0RJUkVDVE9SWRACEhUKEUZJTEVfVFlQRV9TWU1MSU5LEAMSEgoORklMRV9UWVBFX0ZJRk8QBBIUChBGSUxFX1RZUEVfU09DS0VUEAUSGQoVRklMRV9UWVBFX0NIQVJfREVWSUNFEAYSGgoWRklMRV9UWVBFX0JMT0NLX0RFVklDRRAHKl8KDUFyY2hpdmVGb3JtYXQSHgoaQVJDSElWRV9GT1JNQVRfVU5TUEVDSUZJRUQQABIWChJBUkNISVZFX0ZPUk1BVF9SQVcQARIWChJBUkNISVZFX0ZPUk1BVF9UQVIQAiqHAQoPRGlnZXN0QWxnb3JpdGhtEiAKHERJR0VTVF9BTEdPUklUSE1fVU5TUEVDSUZJRUQQABIbChdESUdFU1RfQUxHT1JJVEhNX1NIQTI1NhABEhoKFkRJR0VTVF9BTEdPUklUSE1fQ1JDMzIQAhIZChVESUdFU1RfQUxHT1JJVEhNX05PTkUQAyqLAQoPT3ZlcndyaXRlUG9saWN5EiAKHE9WRVJXUklURV9QT0xJQ1lfVU5TUEVDSUZJRUQQABIZChVPVkVSV1JJVEVfUE9MSUNZX0ZBSUwQARIeChpPVkVSV1JJVEVfUE9MSUNZX09WRVJXUklURRACEhsKF09WRVJXUklURV9QT0xJQ1lfQVBQRU5EEAMqXQoKVGFpbE5vdGljZRIbChdUQUlMX05PVElDRV9VTlNQRUNJRklFRBAAEhcKE1RBSUxfTk9USUNFX1JPVEFURUQQARIZChVUQUlMX05PVElDRV9UUlVOQ0FURUQQAjKaCgoLRmlsZVNlcnZpY2USTAoJTGlzdEZpbGVzEh0ucG9kZmlsZXMudjEuTGlzdEZpbGVzUmVxdWVzdBoeLnBvZGZpbGVzLnYxLkxpc3RGaWxlc1Jlc3BvbnNlMAESOwoEU3RhdBIYLnBvZGZpbGVzLnYxLlN0YXRSZXF1ZXN0GhkucG9kZmlsZXMudjEuU3RhdFJlc3BvbnNlEkkKCERvd25sb2FkEhwucG9kZmlsZXMudjEuRG93bmxvYWRSZXF1ZXN0Gh0ucG9kZmlsZXMudjEuRG93bmxvYWRSZXNwb25zZTABEkMKBlVwbG9hZBIaLnBvZGZpbGVzLnYxLlVwbG9hZFJlcXVlc3QaGy5wb2RmaWxlcy52MS5VcGxvYWRSZXNwb25zZSgBElAKC0JlZ2luVXBsb2FkEh8ucG9kZmlsZXMudjEuQmVnaW5VcGxvYWRSZXF1ZXN0GiAucG9kZmlsZXMudjEuQmVnaW5VcGxvYWRSZXNwb25zZRJfChBXcml0ZVVwbG9hZENodW5rEiQucG9kZmlsZXMudjEuV3JpdGVVcGxvYWRDaHVua1JlcXVlc3QaJS5wb2RmaWxlcy52MS5Xcml0ZVVwbG9hZENodW5rUmVzcG9uc2USUAoLUXVlcnlVcGxvYWQSHy5wb2RmaWxlcy52MS5RdWVyeVVwbG9hZFJlcXVlc3QaIC5wb2RmaWxlcy52MS5RdWVyeVVwbG9hZFJlc3BvbnNlElMKDENvbW1pdFVwbG9hZBIgLnBvZGZpbGVzLnYxLkNvbW1pdFVwbG9hZFJlcXVlc3QaIS5wb2RmaWxlcy52MS5Db21taXRVcGxvYWRSZXNwb25zZRJQCgtBYm9ydFVwbG9hZBIfLnBvZGZpbGVzLnYxLkFib3J0VXBsb2FkUmVxdWVzdBogLnBvZGZpbGVzLnYxLkFib3J0VXBsb2FkUmVzcG9uc2USVgoNTWFrZURpcmVjdG9yeRIhLnBvZGZpbGVzLnYxLk1ha2VEaXJlY3RvcnlSZXF1ZXN0GiIucG9kZmlsZXMudjEuTWFrZURpcmVjdG9yeVJlc3BvbnNlEkEKBlJlbW92ZRIaLnBvZGZpbGVzLnYxLlJlbW92ZVJlcXVlc3QaGy5wb2RmaWxlcy52MS5SZW1vdmVSZXNwb25zZRJBCgZSZW5hbWUSGi5wb2RmaWxlcy52MS5SZW5hbWVSZXF1ZXN0GhsucG9kZmlsZXMudjEuUmVuYW1lUmVzcG9uc2USPQoEQ29weRIYLnBvZGZpbGVzLnYxLkNvcHlSZXF1ZXN0GhkucG9kZmlsZXMudjEuQ29weVJlc3BvbnNlMAESWwoOTGlzdENvbnRhaW5lcnMSIi5wb2RmaWxlcy52MS5MaXN0Q29udGFpbmVyc1JlcXVlc3QaIy5wb2RmaWxlcy52MS5MaXN0Q29udGFpbmVyc1Jlc3BvbnNlMAESPQoERmluZBIYLnBvZGZpbGVzLnYxLkZpbmRSZXF1ZXN0GhkucG9kZmlsZXMudjEuRmluZFJlc3BvbnNlMAESTAoJRGlza1VzYWdlEh0ucG9kZmlsZXMudjEuRGlza1VzYWdlUmVxdWVzdBoeLnBvZGZpbGVzLnYxLkRpc2tVc2FnZVJlc3BvbnNlMAESPQoEVGFpbBIYLnBvZGZpbGVzLnYxLlRhaWxSZXF1ZXN0GhkucG9kZmlsZXMudjEuVGFpbFJlc3BvbnNlMAFCpgEKD2NvbS5wb2RmaWxlcy52MUIKRmlsZXNQcm90b1ABWjpnaXRodWIuY29tL3BvZGZpbGVzL3BvZGZpbGVzL2dlbi9nby9wb2RmaWxlcy92MTtwb2RmaWxlc3YxogIDUFhYqgILUG9kZmlsZXMuVjHKAgtQb2RmaWxlc1xWMeICF1BvZGZpbGVzXFYxXEdQQk1ldGFkYXRh6gIMUG9kZmlsZXM6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ContainerRef names a container the way kubectl does.
@@ -290,6 +290,13 @@ export type DownloadRequest = Message<"podfiles.v1.DownloadRequest"> & {
    * @generated from field: podfiles.v1.ArchiveFormat format = 6;
    */
   format: ArchiveFormat;
+
+  /**
+   * The digest computed over the bytes sent (UNSPECIFIED: SHA-256).
+   *
+   * @generated from field: podfiles.v1.DigestAlgorithm digest_algorithm = 7;
+   */
+  digestAlgorithm: DigestAlgorithm;
 };
 
 /**
@@ -367,6 +374,13 @@ export type DownloadHeader = Message<"podfiles.v1.DownloadHeader"> & {
    * @generated from field: optional uint64 length = 4;
    */
   length?: bigint | undefined;
+
+  /**
+   * The digest the trailer will carry (never UNSPECIFIED).
+   *
+   * @generated from field: podfiles.v1.DigestAlgorithm digest_algorithm = 5;
+   */
+  digestAlgorithm: DigestAlgorithm;
 };
 
 /**
@@ -381,7 +395,8 @@ export const DownloadHeaderSchema: GenMessage<DownloadHeader> = /*@__PURE__*/
  */
 export type DownloadTrailer = Message<"podfiles.v1.DownloadTrailer"> & {
   /**
-   * SHA-256 of the bytes sent in this call (not of the whole file when a range was asked).
+   * SHA-256 of the bytes sent in this call (not of the whole file when a range
+   * was asked); empty unless the digest algorithm is SHA-256.
    *
    * @generated from field: bytes sha256 = 1;
    */
@@ -391,6 +406,20 @@ export type DownloadTrailer = Message<"podfiles.v1.DownloadTrailer"> & {
    * @generated from field: uint64 bytes_sent = 2;
    */
   bytesSent: bigint;
+
+  /**
+   * The algorithm of `digest` (never UNSPECIFIED).
+   *
+   * @generated from field: podfiles.v1.DigestAlgorithm digest_algorithm = 3;
+   */
+  digestAlgorithm: DigestAlgorithm;
+
+  /**
+   * The digest of the bytes sent in this call; empty with NONE.
+   *
+   * @generated from field: bytes digest = 4;
+   */
+  digest: Uint8Array;
 };
 
 /**
@@ -466,6 +495,22 @@ export type UploadOptions = Message<"podfiles.v1.UploadOptions"> & {
    * @generated from field: podfiles.v1.ArchiveFormat format = 9;
    */
   format: ArchiveFormat;
+
+  /**
+   * The digest the server computes over the bytes received (UNSPECIFIED:
+   * SHA-256), reported in the response and checked against expected_digest.
+   *
+   * @generated from field: podfiles.v1.DigestAlgorithm digest_algorithm = 10;
+   */
+  digestAlgorithm: DigestAlgorithm;
+
+  /**
+   * When set, the upload fails (and leaves nothing) unless the digest of the
+   * uploaded bytes, in `digest_algorithm`, matches.
+   *
+   * @generated from field: bytes expected_digest = 11;
+   */
+  expectedDigest: Uint8Array;
 };
 
 /**
@@ -564,6 +609,18 @@ export type UploadResponse = Message<"podfiles.v1.UploadResponse"> & {
    * @generated from field: uint32 entries_extracted = 4;
    */
   entriesExtracted: number;
+
+  /**
+   * @generated from field: podfiles.v1.DigestAlgorithm digest_algorithm = 5;
+   */
+  digestAlgorithm: DigestAlgorithm;
+
+  /**
+   * The digest of the bytes received, in digest_algorithm; empty with NONE.
+   *
+   * @generated from field: bytes digest = 6;
+   */
+  digest: Uint8Array;
 };
 
 /**
@@ -781,9 +838,23 @@ export type CommitUploadResponse = Message<"podfiles.v1.CommitUploadResponse"> &
   bytesReceived: bigint;
 
   /**
+   * Empty unless the digest algorithm is SHA-256.
+   *
    * @generated from field: bytes sha256 = 3;
    */
   sha256: Uint8Array;
+
+  /**
+   * @generated from field: podfiles.v1.DigestAlgorithm digest_algorithm = 4;
+   */
+  digestAlgorithm: DigestAlgorithm;
+
+  /**
+   * The digest of the whole file, in digest_algorithm; empty with NONE.
+   *
+   * @generated from field: bytes digest = 5;
+   */
+  digest: Uint8Array;
 };
 
 /**
@@ -982,6 +1053,546 @@ export const RenameResponseSchema: GenMessage<RenameResponse> = /*@__PURE__*/
   messageDesc(file_podfiles_v1_files, 29);
 
 /**
+ * @generated from message podfiles.v1.CopyRequest
+ */
+export type CopyRequest = Message<"podfiles.v1.CopyRequest"> & {
+  /**
+   * The source: a regular file, or a directory copied with everything below it.
+   *
+   * @generated from field: podfiles.v1.ContainerRef container = 1;
+   */
+  container?: ContainerRef | undefined;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * The destination container (any pod, node or namespace the caller may write).
+   *
+   * @generated from field: podfiles.v1.ContainerRef destination = 3;
+   */
+  destination?: ContainerRef | undefined;
+
+  /**
+   * The destination path: the file itself, or for a directory the directory
+   * the tree is written as (created; its parent must exist unless make_parents).
+   *
+   * @generated from field: string destination_path = 4;
+   */
+  destinationPath: string;
+
+  /**
+   * Mode, owner, overwrite policy, make_parents and digest, as for Upload
+   * (format and the expected_* fields are ignored: the copy checks its own digest).
+   *
+   * @generated from field: podfiles.v1.UploadOptions options = 5;
+   */
+  options?: UploadOptions | undefined;
+};
+
+/**
+ * Describes the message podfiles.v1.CopyRequest.
+ * Use `create(CopyRequestSchema)` to create a new message.
+ */
+export const CopyRequestSchema: GenMessage<CopyRequest> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 30);
+
+/**
+ * @generated from message podfiles.v1.CopyResponse
+ */
+export type CopyResponse = Message<"podfiles.v1.CopyResponse"> & {
+  /**
+   * @generated from oneof podfiles.v1.CopyResponse.part
+   */
+  part: {
+    /**
+     * Sent while bytes move (about once a second or every 64 MiB).
+     *
+     * @generated from field: podfiles.v1.CopyProgress progress = 1;
+     */
+    value: CopyProgress;
+    case: "progress";
+  } | {
+    /**
+     * Last message: what was written.
+     *
+     * @generated from field: podfiles.v1.CopyResult result = 2;
+     */
+    value: CopyResult;
+    case: "result";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message podfiles.v1.CopyResponse.
+ * Use `create(CopyResponseSchema)` to create a new message.
+ */
+export const CopyResponseSchema: GenMessage<CopyResponse> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 31);
+
+/**
+ * @generated from message podfiles.v1.CopyProgress
+ */
+export type CopyProgress = Message<"podfiles.v1.CopyProgress"> & {
+  /**
+   * @generated from field: uint64 bytes_copied = 1;
+   */
+  bytesCopied: bigint;
+
+  /**
+   * Known for a regular file; unset for a tree.
+   *
+   * @generated from field: optional uint64 total_bytes = 2;
+   */
+  totalBytes?: bigint | undefined;
+};
+
+/**
+ * Describes the message podfiles.v1.CopyProgress.
+ * Use `create(CopyProgressSchema)` to create a new message.
+ */
+export const CopyProgressSchema: GenMessage<CopyProgress> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 32);
+
+/**
+ * @generated from message podfiles.v1.CopyResult
+ */
+export type CopyResult = Message<"podfiles.v1.CopyResult"> & {
+  /**
+   * The destination entry (file or directory).
+   *
+   * @generated from field: podfiles.v1.FileEntry entry = 1;
+   */
+  entry?: FileEntry | undefined;
+
+  /**
+   * @generated from field: uint64 bytes_copied = 2;
+   */
+  bytesCopied: bigint;
+
+  /**
+   * @generated from field: podfiles.v1.DigestAlgorithm digest_algorithm = 3;
+   */
+  digestAlgorithm: DigestAlgorithm;
+
+  /**
+   * The digest of the bytes moved (the file, or the tar stream of a tree),
+   * checked by the destination.
+   *
+   * @generated from field: bytes digest = 4;
+   */
+  digest: Uint8Array;
+
+  /**
+   * For a tree: the entries written.
+   *
+   * @generated from field: uint32 entries_copied = 5;
+   */
+  entriesCopied: number;
+};
+
+/**
+ * Describes the message podfiles.v1.CopyResult.
+ * Use `create(CopyResultSchema)` to create a new message.
+ */
+export const CopyResultSchema: GenMessage<CopyResult> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 33);
+
+/**
+ * @generated from message podfiles.v1.ListContainersRequest
+ */
+export type ListContainersRequest = Message<"podfiles.v1.ListContainersRequest"> & {
+  /**
+   * Only this namespace; empty means every namespace.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+};
+
+/**
+ * Describes the message podfiles.v1.ListContainersRequest.
+ * Use `create(ListContainersRequestSchema)` to create a new message.
+ */
+export const ListContainersRequestSchema: GenMessage<ListContainersRequest> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 34);
+
+/**
+ * @generated from message podfiles.v1.ListContainersResponse
+ */
+export type ListContainersResponse = Message<"podfiles.v1.ListContainersResponse"> & {
+  /**
+   * @generated from field: repeated podfiles.v1.ContainerInfo containers = 1;
+   */
+  containers: ContainerInfo[];
+};
+
+/**
+ * Describes the message podfiles.v1.ListContainersResponse.
+ * Use `create(ListContainersResponseSchema)` to create a new message.
+ */
+export const ListContainersResponseSchema: GenMessage<ListContainersResponse> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 35);
+
+/**
+ * ContainerInfo is one container the caller may read.
+ *
+ * @generated from message podfiles.v1.ContainerInfo
+ */
+export type ContainerInfo = Message<"podfiles.v1.ContainerInfo"> & {
+  /**
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: string pod = 2;
+   */
+  pod: string;
+
+  /**
+   * @generated from field: string container = 3;
+   */
+  container: string;
+
+  /**
+   * The node the pod runs on (empty in local mode).
+   *
+   * @generated from field: string node = 4;
+   */
+  node: string;
+
+  /**
+   * The container is running.
+   *
+   * @generated from field: bool running = 5;
+   */
+  running: boolean;
+
+  /**
+   * The pod's default container (what an empty ContainerRef.container means).
+   *
+   * @generated from field: bool default_container = 6;
+   */
+  defaultContainer: boolean;
+
+  /**
+   * @generated from field: string image = 7;
+   */
+  image: string;
+};
+
+/**
+ * Describes the message podfiles.v1.ContainerInfo.
+ * Use `create(ContainerInfoSchema)` to create a new message.
+ */
+export const ContainerInfoSchema: GenMessage<ContainerInfo> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 36);
+
+/**
+ * @generated from message podfiles.v1.FindRequest
+ */
+export type FindRequest = Message<"podfiles.v1.FindRequest"> & {
+  /**
+   * @generated from field: podfiles.v1.ContainerRef container = 1;
+   */
+  container?: ContainerRef | undefined;
+
+  /**
+   * The directory to search below.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * A shell glob (`*`, `?`, `[...]`) on the base name, as `find -name`; empty matches every name.
+   *
+   * @generated from field: string name_glob = 3;
+   */
+  nameGlob: string;
+
+  /**
+   * A regular expression (JavaScript syntax) on the path below `path`; empty matches every path.
+   *
+   * @generated from field: string path_regex = 4;
+   */
+  pathRegex: string;
+
+  /**
+   * Types to match; empty matches every type.
+   *
+   * @generated from field: repeated podfiles.v1.FileType types = 5;
+   */
+  types: FileType[];
+
+  /**
+   * @generated from field: optional uint64 min_size = 6;
+   */
+  minSize?: bigint | undefined;
+
+  /**
+   * @generated from field: optional uint64 max_size = 7;
+   */
+  maxSize?: bigint | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp modified_after = 8;
+   */
+  modifiedAfter?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp modified_before = 9;
+   */
+  modifiedBefore?: Timestamp | undefined;
+
+  /**
+   * How many levels below `path` to descend; 0 means no limit.
+   *
+   * @generated from field: uint32 max_depth = 10;
+   */
+  maxDepth: number;
+
+  /**
+   * Stop after this many matches; 0 means no limit.
+   *
+   * @generated from field: uint32 limit = 11;
+   */
+  limit: number;
+
+  /**
+   * Also compute this digest of every matching regular file (UNSPECIFIED and NONE: no digest).
+   *
+   * @generated from field: podfiles.v1.DigestAlgorithm digest_algorithm = 12;
+   */
+  digestAlgorithm: DigestAlgorithm;
+};
+
+/**
+ * Describes the message podfiles.v1.FindRequest.
+ * Use `create(FindRequestSchema)` to create a new message.
+ */
+export const FindRequestSchema: GenMessage<FindRequest> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 37);
+
+/**
+ * @generated from message podfiles.v1.FindResponse
+ */
+export type FindResponse = Message<"podfiles.v1.FindResponse"> & {
+  /**
+   * @generated from field: repeated podfiles.v1.FindMatch matches = 1;
+   */
+  matches: FindMatch[];
+};
+
+/**
+ * Describes the message podfiles.v1.FindResponse.
+ * Use `create(FindResponseSchema)` to create a new message.
+ */
+export const FindResponseSchema: GenMessage<FindResponse> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 38);
+
+/**
+ * @generated from message podfiles.v1.FindMatch
+ */
+export type FindMatch = Message<"podfiles.v1.FindMatch"> & {
+  /**
+   * @generated from field: podfiles.v1.FileEntry entry = 1;
+   */
+  entry?: FileEntry | undefined;
+
+  /**
+   * With FindRequest.digest_algorithm, for regular files.
+   *
+   * @generated from field: bytes digest = 2;
+   */
+  digest: Uint8Array;
+};
+
+/**
+ * Describes the message podfiles.v1.FindMatch.
+ * Use `create(FindMatchSchema)` to create a new message.
+ */
+export const FindMatchSchema: GenMessage<FindMatch> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 39);
+
+/**
+ * @generated from message podfiles.v1.DiskUsageRequest
+ */
+export type DiskUsageRequest = Message<"podfiles.v1.DiskUsageRequest"> & {
+  /**
+   * @generated from field: podfiles.v1.ContainerRef container = 1;
+   */
+  container?: ContainerRef | undefined;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * Report directories down to this many levels below `path` (totals always
+   * include everything below); 0 means every directory.
+   *
+   * @generated from field: uint32 max_depth = 3;
+   */
+  maxDepth: number;
+
+  /**
+   * Sum file sizes instead of allocated blocks (du --apparent-size).
+   *
+   * @generated from field: bool apparent_size = 4;
+   */
+  apparentSize: boolean;
+};
+
+/**
+ * Describes the message podfiles.v1.DiskUsageRequest.
+ * Use `create(DiskUsageRequestSchema)` to create a new message.
+ */
+export const DiskUsageRequestSchema: GenMessage<DiskUsageRequest> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 40);
+
+/**
+ * @generated from message podfiles.v1.DiskUsageResponse
+ */
+export type DiskUsageResponse = Message<"podfiles.v1.DiskUsageResponse"> & {
+  /**
+   * @generated from field: repeated podfiles.v1.DiskUsageEntry entries = 1;
+   */
+  entries: DiskUsageEntry[];
+};
+
+/**
+ * Describes the message podfiles.v1.DiskUsageResponse.
+ * Use `create(DiskUsageResponseSchema)` to create a new message.
+ */
+export const DiskUsageResponseSchema: GenMessage<DiskUsageResponse> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 41);
+
+/**
+ * @generated from message podfiles.v1.DiskUsageEntry
+ */
+export type DiskUsageEntry = Message<"podfiles.v1.DiskUsageEntry"> & {
+  /**
+   * A directory (or `path` itself, last).
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * Allocated bytes (st_blocks * 512), or sizes with apparent_size.
+   *
+   * @generated from field: uint64 bytes = 2;
+   */
+  bytes: bigint;
+
+  /**
+   * @generated from field: uint64 files = 3;
+   */
+  files: bigint;
+
+  /**
+   * @generated from field: uint64 directories = 4;
+   */
+  directories: bigint;
+
+  /**
+   * Levels below the request's path.
+   *
+   * @generated from field: uint32 depth = 5;
+   */
+  depth: number;
+};
+
+/**
+ * Describes the message podfiles.v1.DiskUsageEntry.
+ * Use `create(DiskUsageEntrySchema)` to create a new message.
+ */
+export const DiskUsageEntrySchema: GenMessage<DiskUsageEntry> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 42);
+
+/**
+ * @generated from message podfiles.v1.TailRequest
+ */
+export type TailRequest = Message<"podfiles.v1.TailRequest"> & {
+  /**
+   * @generated from field: podfiles.v1.ContainerRef container = 1;
+   */
+  container?: ContainerRef | undefined;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * Start at this byte offset...
+   *
+   * @generated from field: optional uint64 offset = 3;
+   */
+  offset?: bigint | undefined;
+
+  /**
+   * ...or with the last `lines` lines (default 10 when offset is unset).
+   *
+   * @generated from field: optional uint32 lines = 4;
+   */
+  lines?: number | undefined;
+
+  /**
+   * Keep streaming what is appended, following the path across rotation (a
+   * rename and a new file) and truncation, until the caller cancels.
+   *
+   * @generated from field: bool follow = 5;
+   */
+  follow: boolean;
+};
+
+/**
+ * Describes the message podfiles.v1.TailRequest.
+ * Use `create(TailRequestSchema)` to create a new message.
+ */
+export const TailRequestSchema: GenMessage<TailRequest> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 43);
+
+/**
+ * @generated from message podfiles.v1.TailResponse
+ */
+export type TailResponse = Message<"podfiles.v1.TailResponse"> & {
+  /**
+   * Bytes of the file (whole lines when `lines` was asked).
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * The offset of data's first byte in the file it was read from.
+   *
+   * @generated from field: uint64 offset = 2;
+   */
+  offset: bigint;
+
+  /**
+   * Set on the first message after the file was rotated or truncated.
+   *
+   * @generated from field: podfiles.v1.TailNotice notice = 3;
+   */
+  notice: TailNotice;
+};
+
+/**
+ * Describes the message podfiles.v1.TailResponse.
+ * Use `create(TailResponseSchema)` to create a new message.
+ */
+export const TailResponseSchema: GenMessage<TailResponse> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 44);
+
+/**
  * @generated from enum podfiles.v1.FileType
  */
 export enum FileType {
@@ -1065,6 +1676,48 @@ export const ArchiveFormatSchema: GenEnum<ArchiveFormat> = /*@__PURE__*/
   enumDesc(file_podfiles_v1_files, 1);
 
 /**
+ * DigestAlgorithm is the integrity check of a transfer.
+ *
+ * @generated from enum podfiles.v1.DigestAlgorithm
+ */
+export enum DigestAlgorithm {
+  /**
+   * The default: SHA-256.
+   *
+   * @generated from enum value: DIGEST_ALGORITHM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * SHA-256 (32 bytes), what sha256sum prints.
+   *
+   * @generated from enum value: DIGEST_ALGORITHM_SHA256 = 1;
+   */
+  SHA256 = 1,
+
+  /**
+   * CRC-32 (IEEE 802.3, as zlib and gzip compute it; 4 bytes, big-endian): a
+   * fast check against corruption, not against tampering.
+   *
+   * @generated from enum value: DIGEST_ALGORITHM_CRC32 = 2;
+   */
+  CRC32 = 2,
+
+  /**
+   * No digest; sizes are still checked.
+   *
+   * @generated from enum value: DIGEST_ALGORITHM_NONE = 3;
+   */
+  NONE = 3,
+}
+
+/**
+ * Describes the enum podfiles.v1.DigestAlgorithm.
+ */
+export const DigestAlgorithmSchema: GenEnum<DigestAlgorithm> = /*@__PURE__*/
+  enumDesc(file_podfiles_v1_files, 2);
+
+/**
  * @generated from enum podfiles.v1.OverwritePolicy
  */
 export enum OverwritePolicy {
@@ -1102,7 +1755,37 @@ export enum OverwritePolicy {
  * Describes the enum podfiles.v1.OverwritePolicy.
  */
 export const OverwritePolicySchema: GenEnum<OverwritePolicy> = /*@__PURE__*/
-  enumDesc(file_podfiles_v1_files, 2);
+  enumDesc(file_podfiles_v1_files, 3);
+
+/**
+ * @generated from enum podfiles.v1.TailNotice
+ */
+export enum TailNotice {
+  /**
+   * @generated from enum value: TAIL_NOTICE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The path now names a new file; data continues from its start.
+   *
+   * @generated from enum value: TAIL_NOTICE_ROTATED = 1;
+   */
+  ROTATED = 1,
+
+  /**
+   * The file shrank; data continues from its new end or start.
+   *
+   * @generated from enum value: TAIL_NOTICE_TRUNCATED = 2;
+   */
+  TRUNCATED = 2,
+}
+
+/**
+ * Describes the enum podfiles.v1.TailNotice.
+ */
+export const TailNoticeSchema: GenEnum<TailNotice> = /*@__PURE__*/
+  enumDesc(file_podfiles_v1_files, 4);
 
 /**
  * FileService lists, reads and writes files inside one container.
@@ -1240,6 +1923,63 @@ export const FileService: GenService<{
     methodKind: "unary";
     input: typeof RenameRequestSchema;
     output: typeof RenameResponseSchema;
+  },
+  /**
+   * Copy copies a file or a directory tree from one container to another (the
+   * same or another pod, node or namespace) without passing the bytes through
+   * the caller: the source's agent streams to the destination's. Progress
+   * messages, then one result; the destination appears atomically or not at all.
+   *
+   * @generated from rpc podfiles.v1.FileService.Copy
+   */
+  copy: {
+    methodKind: "server_streaming";
+    input: typeof CopyRequestSchema;
+    output: typeof CopyResponseSchema;
+  },
+  /**
+   * ListContainers streams the containers the caller may read (in local mode:
+   * the one container served).
+   *
+   * @generated from rpc podfiles.v1.FileService.ListContainers
+   */
+  listContainers: {
+    methodKind: "server_streaming";
+    input: typeof ListContainersRequestSchema;
+    output: typeof ListContainersResponseSchema;
+  },
+  /**
+   * Find streams the entries below a directory that match a name, type, size
+   * and modification-time filter, as find(1) does.
+   *
+   * @generated from rpc podfiles.v1.FileService.Find
+   */
+  find: {
+    methodKind: "server_streaming";
+    input: typeof FindRequestSchema;
+    output: typeof FindResponseSchema;
+  },
+  /**
+   * DiskUsage streams per-directory totals below a directory, children before
+   * their parent, as du(1) does.
+   *
+   * @generated from rpc podfiles.v1.FileService.DiskUsage
+   */
+  diskUsage: {
+    methodKind: "server_streaming";
+    input: typeof DiskUsageRequestSchema;
+    output: typeof DiskUsageResponseSchema;
+  },
+  /**
+   * Tail streams a file from an offset or from its last lines and, with
+   * `follow`, what is appended later, across rotation and truncation.
+   *
+   * @generated from rpc podfiles.v1.FileService.Tail
+   */
+  tail: {
+    methodKind: "server_streaming";
+    input: typeof TailRequestSchema;
+    output: typeof TailResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_podfiles_v1_files, 0);

@@ -60,6 +60,17 @@ const (
 	FileServiceRemoveProcedure = "/podfiles.v1.FileService/Remove"
 	// FileServiceRenameProcedure is the fully-qualified name of the FileService's Rename RPC.
 	FileServiceRenameProcedure = "/podfiles.v1.FileService/Rename"
+	// FileServiceCopyProcedure is the fully-qualified name of the FileService's Copy RPC.
+	FileServiceCopyProcedure = "/podfiles.v1.FileService/Copy"
+	// FileServiceListContainersProcedure is the fully-qualified name of the FileService's
+	// ListContainers RPC.
+	FileServiceListContainersProcedure = "/podfiles.v1.FileService/ListContainers"
+	// FileServiceFindProcedure is the fully-qualified name of the FileService's Find RPC.
+	FileServiceFindProcedure = "/podfiles.v1.FileService/Find"
+	// FileServiceDiskUsageProcedure is the fully-qualified name of the FileService's DiskUsage RPC.
+	FileServiceDiskUsageProcedure = "/podfiles.v1.FileService/DiskUsage"
+	// FileServiceTailProcedure is the fully-qualified name of the FileService's Tail RPC.
+	FileServiceTailProcedure = "/podfiles.v1.FileService/Tail"
 )
 
 // FileServiceClient is a client for the podfiles.v1.FileService service.
@@ -95,6 +106,23 @@ type FileServiceClient interface {
 	// Rename moves an entry within one container; it never replaces an
 	// existing target unless `overwrite` is set.
 	Rename(context.Context, *connect.Request[v1.RenameRequest]) (*connect.Response[v1.RenameResponse], error)
+	// Copy copies a file or a directory tree from one container to another (the
+	// same or another pod, node or namespace) without passing the bytes through
+	// the caller: the source's agent streams to the destination's. Progress
+	// messages, then one result; the destination appears atomically or not at all.
+	Copy(context.Context, *connect.Request[v1.CopyRequest]) (*connect.ServerStreamForClient[v1.CopyResponse], error)
+	// ListContainers streams the containers the caller may read (in local mode:
+	// the one container served).
+	ListContainers(context.Context, *connect.Request[v1.ListContainersRequest]) (*connect.ServerStreamForClient[v1.ListContainersResponse], error)
+	// Find streams the entries below a directory that match a name, type, size
+	// and modification-time filter, as find(1) does.
+	Find(context.Context, *connect.Request[v1.FindRequest]) (*connect.ServerStreamForClient[v1.FindResponse], error)
+	// DiskUsage streams per-directory totals below a directory, children before
+	// their parent, as du(1) does.
+	DiskUsage(context.Context, *connect.Request[v1.DiskUsageRequest]) (*connect.ServerStreamForClient[v1.DiskUsageResponse], error)
+	// Tail streams a file from an offset or from its last lines and, with
+	// `follow`, what is appended later, across rotation and truncation.
+	Tail(context.Context, *connect.Request[v1.TailRequest]) (*connect.ServerStreamForClient[v1.TailResponse], error)
 }
 
 // NewFileServiceClient constructs a client for the podfiles.v1.FileService service. By default, it
@@ -180,6 +208,36 @@ func NewFileServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(fileServiceMethods.ByName("Rename")),
 			connect.WithClientOptions(opts...),
 		),
+		copy: connect.NewClient[v1.CopyRequest, v1.CopyResponse](
+			httpClient,
+			baseURL+FileServiceCopyProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("Copy")),
+			connect.WithClientOptions(opts...),
+		),
+		listContainers: connect.NewClient[v1.ListContainersRequest, v1.ListContainersResponse](
+			httpClient,
+			baseURL+FileServiceListContainersProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("ListContainers")),
+			connect.WithClientOptions(opts...),
+		),
+		find: connect.NewClient[v1.FindRequest, v1.FindResponse](
+			httpClient,
+			baseURL+FileServiceFindProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("Find")),
+			connect.WithClientOptions(opts...),
+		),
+		diskUsage: connect.NewClient[v1.DiskUsageRequest, v1.DiskUsageResponse](
+			httpClient,
+			baseURL+FileServiceDiskUsageProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("DiskUsage")),
+			connect.WithClientOptions(opts...),
+		),
+		tail: connect.NewClient[v1.TailRequest, v1.TailResponse](
+			httpClient,
+			baseURL+FileServiceTailProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("Tail")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -197,6 +255,11 @@ type fileServiceClient struct {
 	makeDirectory    *connect.Client[v1.MakeDirectoryRequest, v1.MakeDirectoryResponse]
 	remove           *connect.Client[v1.RemoveRequest, v1.RemoveResponse]
 	rename           *connect.Client[v1.RenameRequest, v1.RenameResponse]
+	copy             *connect.Client[v1.CopyRequest, v1.CopyResponse]
+	listContainers   *connect.Client[v1.ListContainersRequest, v1.ListContainersResponse]
+	find             *connect.Client[v1.FindRequest, v1.FindResponse]
+	diskUsage        *connect.Client[v1.DiskUsageRequest, v1.DiskUsageResponse]
+	tail             *connect.Client[v1.TailRequest, v1.TailResponse]
 }
 
 // ListFiles calls podfiles.v1.FileService.ListFiles.
@@ -259,6 +322,31 @@ func (c *fileServiceClient) Rename(ctx context.Context, req *connect.Request[v1.
 	return c.rename.CallUnary(ctx, req)
 }
 
+// Copy calls podfiles.v1.FileService.Copy.
+func (c *fileServiceClient) Copy(ctx context.Context, req *connect.Request[v1.CopyRequest]) (*connect.ServerStreamForClient[v1.CopyResponse], error) {
+	return c.copy.CallServerStream(ctx, req)
+}
+
+// ListContainers calls podfiles.v1.FileService.ListContainers.
+func (c *fileServiceClient) ListContainers(ctx context.Context, req *connect.Request[v1.ListContainersRequest]) (*connect.ServerStreamForClient[v1.ListContainersResponse], error) {
+	return c.listContainers.CallServerStream(ctx, req)
+}
+
+// Find calls podfiles.v1.FileService.Find.
+func (c *fileServiceClient) Find(ctx context.Context, req *connect.Request[v1.FindRequest]) (*connect.ServerStreamForClient[v1.FindResponse], error) {
+	return c.find.CallServerStream(ctx, req)
+}
+
+// DiskUsage calls podfiles.v1.FileService.DiskUsage.
+func (c *fileServiceClient) DiskUsage(ctx context.Context, req *connect.Request[v1.DiskUsageRequest]) (*connect.ServerStreamForClient[v1.DiskUsageResponse], error) {
+	return c.diskUsage.CallServerStream(ctx, req)
+}
+
+// Tail calls podfiles.v1.FileService.Tail.
+func (c *fileServiceClient) Tail(ctx context.Context, req *connect.Request[v1.TailRequest]) (*connect.ServerStreamForClient[v1.TailResponse], error) {
+	return c.tail.CallServerStream(ctx, req)
+}
+
 // FileServiceHandler is an implementation of the podfiles.v1.FileService service.
 type FileServiceHandler interface {
 	// ListFiles streams the entries of a directory in batches. Directories are
@@ -292,6 +380,23 @@ type FileServiceHandler interface {
 	// Rename moves an entry within one container; it never replaces an
 	// existing target unless `overwrite` is set.
 	Rename(context.Context, *connect.Request[v1.RenameRequest]) (*connect.Response[v1.RenameResponse], error)
+	// Copy copies a file or a directory tree from one container to another (the
+	// same or another pod, node or namespace) without passing the bytes through
+	// the caller: the source's agent streams to the destination's. Progress
+	// messages, then one result; the destination appears atomically or not at all.
+	Copy(context.Context, *connect.Request[v1.CopyRequest], *connect.ServerStream[v1.CopyResponse]) error
+	// ListContainers streams the containers the caller may read (in local mode:
+	// the one container served).
+	ListContainers(context.Context, *connect.Request[v1.ListContainersRequest], *connect.ServerStream[v1.ListContainersResponse]) error
+	// Find streams the entries below a directory that match a name, type, size
+	// and modification-time filter, as find(1) does.
+	Find(context.Context, *connect.Request[v1.FindRequest], *connect.ServerStream[v1.FindResponse]) error
+	// DiskUsage streams per-directory totals below a directory, children before
+	// their parent, as du(1) does.
+	DiskUsage(context.Context, *connect.Request[v1.DiskUsageRequest], *connect.ServerStream[v1.DiskUsageResponse]) error
+	// Tail streams a file from an offset or from its last lines and, with
+	// `follow`, what is appended later, across rotation and truncation.
+	Tail(context.Context, *connect.Request[v1.TailRequest], *connect.ServerStream[v1.TailResponse]) error
 }
 
 // NewFileServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -373,6 +478,36 @@ func NewFileServiceHandler(svc FileServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(fileServiceMethods.ByName("Rename")),
 		connect.WithHandlerOptions(opts...),
 	)
+	fileServiceCopyHandler := connect.NewServerStreamHandler(
+		FileServiceCopyProcedure,
+		svc.Copy,
+		connect.WithSchema(fileServiceMethods.ByName("Copy")),
+		connect.WithHandlerOptions(opts...),
+	)
+	fileServiceListContainersHandler := connect.NewServerStreamHandler(
+		FileServiceListContainersProcedure,
+		svc.ListContainers,
+		connect.WithSchema(fileServiceMethods.ByName("ListContainers")),
+		connect.WithHandlerOptions(opts...),
+	)
+	fileServiceFindHandler := connect.NewServerStreamHandler(
+		FileServiceFindProcedure,
+		svc.Find,
+		connect.WithSchema(fileServiceMethods.ByName("Find")),
+		connect.WithHandlerOptions(opts...),
+	)
+	fileServiceDiskUsageHandler := connect.NewServerStreamHandler(
+		FileServiceDiskUsageProcedure,
+		svc.DiskUsage,
+		connect.WithSchema(fileServiceMethods.ByName("DiskUsage")),
+		connect.WithHandlerOptions(opts...),
+	)
+	fileServiceTailHandler := connect.NewServerStreamHandler(
+		FileServiceTailProcedure,
+		svc.Tail,
+		connect.WithSchema(fileServiceMethods.ByName("Tail")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/podfiles.v1.FileService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case FileServiceListFilesProcedure:
@@ -399,6 +534,16 @@ func NewFileServiceHandler(svc FileServiceHandler, opts ...connect.HandlerOption
 			fileServiceRemoveHandler.ServeHTTP(w, r)
 		case FileServiceRenameProcedure:
 			fileServiceRenameHandler.ServeHTTP(w, r)
+		case FileServiceCopyProcedure:
+			fileServiceCopyHandler.ServeHTTP(w, r)
+		case FileServiceListContainersProcedure:
+			fileServiceListContainersHandler.ServeHTTP(w, r)
+		case FileServiceFindProcedure:
+			fileServiceFindHandler.ServeHTTP(w, r)
+		case FileServiceDiskUsageProcedure:
+			fileServiceDiskUsageHandler.ServeHTTP(w, r)
+		case FileServiceTailProcedure:
+			fileServiceTailHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -454,4 +599,24 @@ func (UnimplementedFileServiceHandler) Remove(context.Context, *connect.Request[
 
 func (UnimplementedFileServiceHandler) Rename(context.Context, *connect.Request[v1.RenameRequest]) (*connect.Response[v1.RenameResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("podfiles.v1.FileService.Rename is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) Copy(context.Context, *connect.Request[v1.CopyRequest], *connect.ServerStream[v1.CopyResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("podfiles.v1.FileService.Copy is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) ListContainers(context.Context, *connect.Request[v1.ListContainersRequest], *connect.ServerStream[v1.ListContainersResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("podfiles.v1.FileService.ListContainers is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) Find(context.Context, *connect.Request[v1.FindRequest], *connect.ServerStream[v1.FindResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("podfiles.v1.FileService.Find is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) DiskUsage(context.Context, *connect.Request[v1.DiskUsageRequest], *connect.ServerStream[v1.DiskUsageResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("podfiles.v1.FileService.DiskUsage is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) Tail(context.Context, *connect.Request[v1.TailRequest], *connect.ServerStream[v1.TailResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("podfiles.v1.FileService.Tail is not implemented"))
 }
