@@ -12,8 +12,10 @@ import { SERVICE_ACCOUNT_DIR, ServiceAccountToken, agentCredentialCheck, service
 import { KubeAuth, type KubeReviews } from "../../auth/kubernetes.js";
 import { unauthenticated } from "../../errors.js";
 import type { Logger } from "../../log.js";
+import type { KubeletAccess } from "../../resolve/exec-resolver.js";
 import type { Resolver } from "../../resolve/resolver.js";
 import type { ServerOptions } from "../../server/server.js";
+import { addKubeletOptions, kubeletAccess } from "../kubelet-options.js";
 
 /** The labels of deploy/daemonset.yaml's agent pods (and the Helm chart's). */
 export const DEFAULT_AGENT_SELECTOR = "app.kubernetes.io/name=podfiles,app.kubernetes.io/component=agent";
@@ -38,6 +40,10 @@ export interface AgentOptions extends AuthFlags, ConnectionFlags, ListenFlags {
   agentTokenFile?: string;
   /** Serve pods on nodes without a ready agent here, through pods/exec (needs forwarding, and `create` on pods/exec). */
   execFallback?: boolean;
+  /** With execFallback: reads straight to the kubelets (kubelet-options.ts). */
+  execReadsViaKubelet?: boolean;
+  kubeletPort?: string;
+  kubeletCertificateAuthority?: string;
 }
 
 export interface ResolvedAgent extends AgentOptions {
@@ -46,6 +52,7 @@ export interface ResolvedAgent extends AgentOptions {
   agentTokenFile: string;
   /** Forwarding, when on: the agents' namespace (node name is o.nodeName). */
   forwarding?: { namespace: string; node: string };
+  kubelet?: KubeletAccess;
 }
 
 function readNamespaceFile(): string | undefined {
@@ -74,8 +81,11 @@ export function validateAgent(o: AgentOptions): ResolvedAgent {
       `--exec-fallback needs forwarding (the agents' directory tells which nodes have no agent): ${o.forward === false ? "--no-forward given" : `${o.nodeName ? "" : "no node name (--node-name / NODE_NAME)"}${!o.nodeName && !namespace ? ", " : ""}${namespace ? "" : "no agents' namespace (--agent-namespace / POD_NAMESPACE)"}`}`,
     );
   }
+  if (o.execReadsViaKubelet && !o.execFallback) throw new Error("--exec-reads-via-kubelet needs --exec-fallback");
+  const kubelet = kubeletAccess(o);
   return {
     ...o,
+    kubelet,
     agentSelector: o.agentSelector ?? DEFAULT_AGENT_SELECTOR,
     agentTokenFile: o.agentTokenFile ?? `${SERVICE_ACCOUNT_DIR}/token`,
     listen,
@@ -99,7 +109,7 @@ export async function runAgent(o: ResolvedAgent) {
   const kube = createAgentResolver({ ...o, pods, logger });
   const token = new ServiceAccountToken(o.agentTokenFile);
   const forwarding = o.forwarding ? await forwardOptions(o, o.forwarding, { kc, pods, token, authenticate: auth.authenticate, logger }) : undefined;
-  const resolver = forwarding && o.execFallback ? await execFallbackResolver(o.forwarding!.node, kube, forwarding, { kc, pods, logger }) : kube;
+  const resolver = forwarding && o.execFallback ? await execFallbackResolver(o.forwarding!.node, kube, forwarding, { kc, pods, logger }, o.kubelet) : kube;
   const forwarded = agentCheck(o, token, kubeReviews, logger);
   const server = await createServer({
     resolver,
@@ -131,7 +141,10 @@ export async function runAgent(o: ResolvedAgent) {
     forward: o.forwarding
       ? { namespace: o.forwarding.namespace, selector: o.agentSelector, agentCredential: forwarded ? "checked" : "not checked (no --auth kubernetes)" }
       : "off",
-    execFallback: resolver !== kube ? "on (pods on nodes without a ready agent: pods/exec through the API server)" : "off",
+    execFallback:
+      resolver !== kube
+        ? `on (pods on nodes without a ready agent: pods/exec ${o.kubelet ? "to their kubelets for reads, through the API server for writes" : "through the API server"})`
+        : "off",
   });
   closeOnSignal({ close: async () => (await server.close(), await forwarding?.close()) });
   return server;
@@ -201,7 +214,13 @@ async function forwardOptions(o: ResolvedAgent, f: { namespace: string; node: st
 }
 
 /** --exec-fallback: this node's pods → the KubeResolver; pods on a node without a ready agent → ExecFs through the API server. */
-async function execFallbackResolver(node: string, kube: Resolver, f: Forwarding, d: Omit<ForwardDeps, "token" | "authenticate">): Promise<Resolver> {
+async function execFallbackResolver(
+  node: string,
+  kube: Resolver,
+  f: Forwarding,
+  d: Omit<ForwardDeps, "token" | "authenticate">,
+  kubelet: KubeletAccess | undefined,
+): Promise<Resolver> {
   const { NodeAwareResolver } = await import("../../resolve/node-aware-resolver.js");
   const { ExecResolver } = await import("../../resolve/exec-resolver.js");
   return new NodeAwareResolver({
@@ -209,7 +228,7 @@ async function execFallbackResolver(node: string, kube: Resolver, f: Forwarding,
     nodeOf: (namespace, pod) => f.placement.nodeOf(namespace, pod),
     hasReadyAgent: (n) => f.peers.hasReadyAgent(n),
     local: kube,
-    exec: new ExecResolver({ kubeConfig: d.kc, pods: d.pods }),
+    exec: new ExecResolver({ kubeConfig: d.kc, pods: d.pods, kubelet }),
     onExec: (name, podNode) =>
       d.logger.info({
         msg: "served through exec",
@@ -284,8 +303,8 @@ export function registerAgent(program: Command): void {
       "--exec-fallback",
       "serve pods on a node without a ready agent here, by running commands in their containers through the API server's pods/exec " +
         "(needs forwarding, and `create` on pods/exec cluster-wide for this agent's ServiceAccount: deploy/exec-fallback/). Default: off (FAILED_PRECONDITION naming the node)",
-    )
-    .action(async (opts: AgentOptions) => {
-      await runAgent(validateAgent(opts));
-    });
+    );
+  addKubeletOptions(cmd, "with --exec-fallback").action(async (opts: AgentOptions) => {
+    await runAgent(validateAgent(opts));
+  });
 }

@@ -5,9 +5,11 @@ import { existsSync } from "node:fs";
 import { jsonLogger } from "../../log.js";
 import { createServer, type ServerOptions } from "../../server/server.js";
 import { closeOnSignal } from "../close-on-signal.js";
+import type { KubeletAccess } from "../../resolve/exec-resolver.js";
+import { kubeletAccess, type KubeletFlags } from "../kubelet-options.js";
 import { readTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
 
-export interface ServeExecOptions extends ListenFlags {
+export interface ServeExecOptions extends ListenFlags, KubeletFlags {
   kubeconfig?: string;
   context?: string;
   allowSetid?: boolean;
@@ -19,11 +21,13 @@ export interface ResolvedServeExec {
   context?: string;
   listen: ResolvedListen;
   allowSetid: boolean;
+  kubelet?: KubeletAccess;
 }
 
 export function validateServeExec(o: ServeExecOptions): ResolvedServeExec {
   if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new Error(`--kubeconfig ${o.kubeconfig}: no such file`);
-  return { mode: "exec", kubeconfig: o.kubeconfig, context: o.context, listen: validateListen(o), allowSetid: o.allowSetid ?? false };
+  const kubelet = kubeletAccess(o);
+  return { mode: "exec", kubeconfig: o.kubeconfig, context: o.context, listen: validateListen(o), allowSetid: o.allowSetid ?? false, kubelet };
 }
 
 /** `flags`: what the CLI built from its auth and connection flags. */
@@ -34,13 +38,20 @@ export async function runServeExec(o: ResolvedServeExec, flags: Omit<ServerOptio
   const { ExecResolver } = await import("../../resolve/exec-resolver.js");
   const { KubePodSource, loadKubeConfig } = await import("../../resolve/kube-pods.js");
   const kubeConfig = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
-  const resolver = new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig) });
+  const resolver = new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig), kubelet: o.kubelet });
   const server = await createServer({ ...flags, resolver, logger, tls: readTls(o.listen), uploads: { allowSetid: o.allowSetid } }).listen(
     o.listen.port,
     o.listen.host,
   );
   const apiServer = kubeConfig.getCurrentCluster()?.server;
-  logger.info({ msg: "listening", url: server.url, port: server.port, connections: server.limits, via: "exec", apiServer });
+  logger.info({
+    msg: "listening",
+    url: server.url,
+    port: server.port,
+    connections: server.limits,
+    via: o.kubelet ? "exec (reads via the kubelets)" : "exec",
+    apiServer,
+  });
   process.stdout.write(
     [
       `podfiles is serving the containers of ${apiServer} through pods/exec on ${server.url}`,

@@ -13,6 +13,7 @@ import { closeOnSignal } from "../close-on-signal.js";
 import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "../connection-options.js";
 import { addListenOptions, readClientCa, serverTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
 import { runServeCri, validateServeCri, type ResolvedServeCri } from "./serve-cri.js";
+import { addKubeletOptions } from "../kubelet-options.js";
 import { runServeExec, validateServeExec, type ResolvedServeExec } from "./serve-exec.js";
 
 export interface ServeOptions extends AuthFlags, ConnectionFlags, ListenFlags {
@@ -29,6 +30,10 @@ export interface ServeOptions extends AuthFlags, ConnectionFlags, ListenFlags {
   context?: string;
   /** Uploads keep setuid/setgid bits (default: dropped on every upload path). */
   allowSetid?: boolean;
+  /** With --exec: reads straight to the kubelets. */
+  execReadsViaKubelet?: boolean;
+  kubeletPort?: string;
+  kubeletCertificateAuthority?: string;
 }
 
 export interface ResolvedServeRoot {
@@ -46,6 +51,7 @@ export function validateServe(o: ServeOptions): ResolvedServe {
   if (o.cri && o.exec) throw new Error("--cri and --exec exclude each other");
   if (o.cri) return validateServeCri({ ...o, cri: o.cri });
   if (o.exec) return validateServeExec(o);
+  if (o.execReadsViaKubelet) throw new Error("--exec-reads-via-kubelet needs --exec");
   let st;
   try {
     st = statSync(o.root);
@@ -142,7 +148,8 @@ export function registerServe(program: Command): void {
     .option("--proc-root <dir>", "with --cri: the host's /proc", "/proc")
     .option("--exec", "serve every container of a cluster through the API server's pods/exec (no agent needed; the image's own tools do the work)")
     .option("--kubeconfig <file>", "with --exec: kubeconfig (default: $KUBECONFIG, ~/.kube/config, else in-cluster)")
-    .option("--context <name>", "with --exec: kubeconfig context")
+    .option("--context <name>", "with --exec: kubeconfig context");
+  addKubeletOptions(cmd, "with --exec")
     .option("--allow-setid", "uploads keep setuid/setgid bits (default: dropped on every upload path)")
     .action(async (opts: ServeOptions) => {
       await runServe(opts, validateServe(opts));

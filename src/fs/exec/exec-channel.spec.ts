@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { apiServerExecUrl, encodeArg, parseStatus } from "./exec-channel.js";
+import { apiServerExecUrl, encodeArg, kubeletExecUrl, parseStatus } from "./exec-channel.js";
 
 describe("exec URL", () => {
   it("sends each argument as its own command= parameter, every byte percent-encoded, nothing for a shell", () => {
@@ -12,6 +12,16 @@ describe("exec URL", () => {
     expect(url.search).toContain("&command=%2F%FF");
     expect(url.searchParams.get("stdin")).toBe("false");
     expect(url.searchParams.get("container")).toBe("main");
+  });
+
+  it("the kubelet's own exec path and query names (input/output/error), argv as for the API server", () => {
+    const url = new URL(kubeletExecUrl("https://10.234.0.2:10250", "n s", "pod-1", "main", ["cat", "--", "/a b&input=1"], false));
+    expect(url.protocol).toBe("wss:");
+    expect(url.host).toBe("10.234.0.2:10250");
+    expect(url.pathname).toBe("/exec/n%20s/pod-1/main");
+    expect(url.searchParams.getAll("command")).toEqual(["cat", "--", "/a b&input=1"]);
+    expect(url.searchParams.getAll("input")).toEqual(["0"]);
+    expect([url.searchParams.get("output"), url.searchParams.get("error")]).toEqual(["1", "1"]);
   });
 
   it("encodes only unreserved characters as themselves", () => {

@@ -38,10 +38,12 @@ export function encodeArg(arg: Arg): string {
 export interface ExecDialer {
   /** The wss:// URL that runs argv (stdin attached when `stdin`) in the container. */
   url(argv: readonly Arg[], stdin: boolean): string;
-  /** TLS and auth for the handshake; read per call so refreshed tokens are used. */
-  options(): Promise<ClientOptions>;
+  /** TLS and auth for the handshake of the exec `url(argv, stdin)` names; read per call so refreshed tokens are used. */
+  options(stdin: boolean): Promise<ClientOptions>;
   /** For messages: "pod ns/name container c". */
   readonly description: string;
+  /** For messages: who answers the exec `url(argv, stdin)` names (default "the API server"). */
+  answeredBy?(stdin: boolean): string;
 }
 
 /** The exec URL path the API server serves for a pod's container. */
@@ -50,6 +52,18 @@ export function apiServerExecUrl(server: string, namespace: string, pod: string,
   const q = new URLSearchParams({ container, stdout: "true", stderr: "true", stdin: String(stdin) }).toString();
   const command = argv.map((a) => `&command=${encodeArg(a)}`).join("");
   return `${base}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/exec?${q}${command}`;
+}
+
+/**
+ * The exec URL a kubelet serves itself (`/exec/<namespace>/<pod>/<container>`, the path the API
+ * server proxies to; its own query names: input, output, error). `base` is https://host:port.
+ */
+export function kubeletExecUrl(base: string, namespace: string, pod: string, container: string, argv: readonly Arg[], stdin: boolean): string {
+  const root = base.replace(/^http/, "ws").replace(/\/+$/, "");
+  const q = `output=1&error=1&input=${stdin ? 1 : 0}`;
+  const command = argv.map((a) => `&command=${encodeArg(a)}`).join("");
+  const seg = encodeURIComponent;
+  return `${root}/exec/${seg(namespace)}/${seg(pod)}/${seg(container)}?${q}${command}`;
 }
 
 /** How a command ended, from the status channel. */
@@ -126,7 +140,7 @@ export class ExecProcess {
   static async start(dialer: ExecDialer, argv: readonly Arg[], opts: { stdin?: boolean; signal?: AbortSignal } = {}): Promise<ExecProcess> {
     const url = dialer.url(argv, opts.stdin ?? false);
     const what = `${String(argv[0])} in ${dialer.description}`;
-    const ws = new WebSocket(url, PROTOCOLS, { ...(await dialer.options()), perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    const ws = new WebSocket(url, PROTOCOLS, { ...(await dialer.options(opts.stdin ?? false)), perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         ws.terminate();
@@ -148,7 +162,9 @@ export class ExecProcess {
           } catch {
             /* not a Status */
           }
-          reject(unavailable(`exec of ${what} refused by the API server (HTTP ${res.statusCode}): ${msg.trim()}`));
+          reject(
+            unavailable(`exec of ${what} refused by ${dialer.answeredBy?.(opts.stdin ?? false) ?? "the API server"} (HTTP ${res.statusCode}): ${msg.trim()}`),
+          );
           ws.terminate();
         });
       });

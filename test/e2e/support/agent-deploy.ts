@@ -114,6 +114,8 @@ export interface DeployOptions {
   host?: string;
   /** Adds deploy/exec-fallback/ (--exec-fallback and its pods/exec ClusterRole), as a user would. */
   execFallback?: boolean;
+  /** With execFallback: adds deploy/exec-kubelet/ too (--exec-reads-via-kubelet, nodes/proxy). */
+  execReadsViaKubelet?: boolean;
 }
 
 export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 120_000, o: DeployOptions = {}): Promise<DeployedAgents> {
@@ -121,7 +123,10 @@ export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 
   await importAgentImage(cluster);
   const port = await agentPort(cluster);
   const runDir = path.join(repoRoot, "test/e2e/.run", `agents-${runId}`);
-  await writeAgentKustomization(cluster, runDir, port, "test/e2e/support/agent-deploy.ts", o.host, o.execFallback ? ["../../../../deploy/exec-fallback"] : []);
+  await writeAgentKustomization(cluster, runDir, port, "test/e2e/support/agent-deploy.ts", o.host, [
+    ...(o.execFallback ? ["../../../../deploy/exec-fallback"] : []),
+    ...(o.execReadsViaKubelet ? ["../../../../deploy/exec-kubelet"] : []),
+  ]);
   const del = () => cluster.kubectl(["delete", "-k", runDir, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
   const remove = async () => {
     try {
@@ -137,7 +142,8 @@ export async function deployAgents(cluster: Cluster, runId: string, timeoutMs = 
     if (
       !rendered.includes(`- --port=${port}`) ||
       !rendered.includes(`--host=${o.host ?? "$(POD_IP)"}`) ||
-      rendered.includes("- --exec-fallback") !== !!o.execFallback
+      rendered.includes("- --exec-fallback") !== !!o.execFallback ||
+      rendered.includes("- --exec-reads-via-kubelet") !== !!o.execReadsViaKubelet
     )
       throw new Error(`unexpected rendering of ${runDir}:\n${rendered}`);
     await del(); // what a killed run left

@@ -71,6 +71,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 {{- if .Values.execFallback.enabled }}
 - --exec-fallback
+{{- if .Values.execFallback.readsViaKubelet }}
+- --exec-reads-via-kubelet
+{{- end }}
 {{- end }}
 {{- range .Values.agent.extraArgs }}
 - {{ . }}
