@@ -16,6 +16,8 @@ export interface ConnectionOptions {
   token?: string;
   kubeconfig?: string;
   context?: string;
+  /** "agent" (default) or "exec": no agent, pods/exec with the kubeconfig's credentials (exec-connection.ts). */
+  via?: string;
 }
 
 export interface TargetOptions extends ConnectionOptions {
@@ -33,6 +35,10 @@ export function addTargetOptions(cmd: Command): Command {
       "reach the pods' node agents through this kubeconfig's API server (default $KUBECONFIG, else ~/.kube/config; used when there is no --server)",
     )
     .option("--context <name>", "kubeconfig context (default: its current-context)")
+    .option(
+      "--via <route>",
+      "agent: the pods' node agents (default); exec: no agent needed — run tar, cat, stat... in the container through the API server's pods/exec with the kubeconfig's credentials, as kubectl cp does",
+    )
     .option("-n, --namespace <ns>", "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)")
     .option("-c, --container <name>", "container for remote paths without one (default: the pod's default container)");
 }
@@ -63,9 +69,19 @@ export interface Connection {
   close(): void;
 }
 
-export type ConnectionMode = { kind: "server"; url: string } | { kind: "kubeconfig"; kubeconfig?: string; context?: string };
+export type ConnectionMode =
+  | { kind: "server"; url: string }
+  | { kind: "kubeconfig"; kubeconfig?: string; context?: string }
+  | { kind: "exec"; kubeconfig?: string; context?: string };
 
 export function connectionMode(o: ConnectionOptions): ConnectionMode {
+  if (o.via !== undefined && o.via !== "agent" && o.via !== "exec") throw new UsageError(`--via ${o.via}: use agent or exec`);
+  if (o.via === "exec") {
+    if (o.server)
+      throw new UsageError("--server and --via exec exclude each other (--via exec needs no server: it runs commands in the container through the API server)");
+    if (o.kubeconfig && !existsSync(o.kubeconfig)) throw new UsageError(`--kubeconfig ${o.kubeconfig}: no such file`);
+    return { kind: "exec", kubeconfig: o.kubeconfig, context: o.context };
+  }
   const server = o.server || process.env.PODFILES_SERVER;
   if (server) {
     if (o.kubeconfig || o.context)
@@ -86,6 +102,20 @@ export async function connect(o: ConnectionOptions): Promise<Connection> {
   if (mode.kind === "server") {
     const client = createPodfilesClient({ baseUrl: mode.url, token: bearerToken(o) });
     return { client, url: mode.url, close: () => client.close() };
+  }
+  if (mode.kind === "exec") {
+    const { startExecConnection } = await import("../exec-connection.js");
+    const exec = await startExecConnection(mode);
+    const client = createPodfilesClient({ baseUrl: exec.baseUrl, token: exec.token });
+    return {
+      client,
+      url: "exec",
+      contextNamespace: exec.contextNamespace,
+      close: () => {
+        client.close();
+        void exec.close();
+      },
+    };
   }
   const { connectWithKubeconfig } = await import("../../client/kube-client.js");
   const client = await connectWithKubeconfig({ kubeconfig: mode.kubeconfig, context: mode.context, token: bearerToken(o) });
