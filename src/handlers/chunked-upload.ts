@@ -93,7 +93,11 @@ export function commitUpload(deps: HandlerDeps) {
       try {
         const digest = session.check.finish();
         const entry = await session.writer.commit();
-        return create(CommitUploadResponseSchema, { entry: entryToProto(entry), bytesReceived: session.check.received, ...digestFields(session.check, digest) });
+        return create(CommitUploadResponseSchema, {
+          entry: entryToProto(entry),
+          bytesReceived: session.check.received,
+          ...digestFields(session.check, digest),
+        });
       } catch (err) {
         await session.writer.abort();
         throw err;

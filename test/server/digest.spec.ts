@@ -93,16 +93,19 @@ describe.each(uploadPaths)("Upload, $name", ({ name: pathName, client }) => {
     expect(existsSync(join(fast.root, target(name).slice(1)))).toBe(true);
   });
 
-  it.each(cases.filter((k) => k.used !== DigestAlgorithm.NONE))("$name: a mismatching expected_digest is DATA_LOSS and leaves nothing", async ({ name, asked, digest }) => {
-    const wrong = Buffer.from(digest(content), "hex");
-    wrong[0] ^= 1;
-    const path = `${target(name)}.bad`;
-    const [code, message] = await codeAndMessage(uploadAll(client(), c(), path, content, { digestAlgorithm: asked, expectedDigest: wrong }));
-    expect(code).toBe(Code.DataLoss);
-    expect(message).toMatch(asked === DigestAlgorithm.CRC32 ? /CRC-32 mismatch/ : /SHA-256 mismatch/);
-    expect(existsSync(join(fast.root, path.slice(1)))).toBe(false);
-    expect(leftovers()).toEqual([]);
-  });
+  it.each(cases.filter((k) => k.used !== DigestAlgorithm.NONE))(
+    "$name: a mismatching expected_digest is DATA_LOSS and leaves nothing",
+    async ({ name, asked, digest }) => {
+      const wrong = Buffer.from(digest(content), "hex");
+      wrong[0] ^= 1;
+      const path = `${target(name)}.bad`;
+      const [code, message] = await codeAndMessage(uploadAll(client(), c(), path, content, { digestAlgorithm: asked, expectedDigest: wrong }));
+      expect(code).toBe(Code.DataLoss);
+      expect(message).toMatch(asked === DigestAlgorithm.CRC32 ? /CRC-32 mismatch/ : /SHA-256 mismatch/);
+      expect(existsSync(join(fast.root, path.slice(1)))).toBe(false);
+      expect(leftovers()).toEqual([]);
+    },
+  );
 
   it.each([
     { alg: DigestAlgorithm.SHA256, bytes: 4, want: /expected_digest must be 32 bytes for SHA-256, got 4/ },
@@ -158,7 +161,9 @@ describe("chunked upload", () => {
     expect(code).toBe(Code.DataLoss);
     expect(message).toMatch(/CRC-32 mismatch/);
     expect(existsSync(join(fast.root, "chunked-bad.bin"))).toBe(false);
-    const [code2] = await codeAndMessage(json().beginUpload({ container: c(), path: "/chunked-len.bin", options: { digestAlgorithm: DigestAlgorithm.CRC32, expectedDigest: Buffer.alloc(3) } }));
+    const [code2] = await codeAndMessage(
+      json().beginUpload({ container: c(), path: "/chunked-len.bin", options: { digestAlgorithm: DigestAlgorithm.CRC32, expectedDigest: Buffer.alloc(3) } }),
+    );
     expect(code2).toBe(Code.InvalidArgument);
     expect(leftovers()).toEqual([]);
   });
