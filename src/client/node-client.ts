@@ -80,6 +80,8 @@ export interface DirectoryUploadOptions extends CallOptions {
   /** entries that cannot go into a tar (sockets, devices) */
   warn?: (message: string) => void;
   onProgress?: UploadOptionsBase["onProgress"];
+  /** the digest of the tar stream, as for upload (default sha256) */
+  digest?: DigestName;
 }
 
 export interface NodeDownloadStream extends DownloadStream {
@@ -95,7 +97,7 @@ export interface PodfilesClient extends ClientCore {
   downloadDirectory(
     target: Target,
     local: string,
-    options?: CallOptions & { warn?: (m: string) => void; onProgress?: DownloadOptions["onProgress"] },
+    options?: CallOptions & { warn?: (m: string) => void; onProgress?: DownloadOptions["onProgress"]; digest?: DigestName },
   ): Promise<{ entries: number; skipped: number }>;
   upload(source: UploadSource, target: Target, options?: UploadOptions): Promise<UploadResult>;
   /** a local directory's contents, sent as tar and extracted into the remote directory (created) */
@@ -344,8 +346,9 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     const t = core.resolve(target);
     const { packDirectory } = await import("./tar.js");
     const pack = () => packDirectory(local, { uid: o.uid, gid: o.gid, warn: o.warn });
-    // a pack of an unchanged tree is byte-identical: the first pass gives the size and SHA-256
-    const hash = createHash("sha256");
+    // a pack of an unchanged tree is byte-identical: the first pass gives the size and digest
+    const digest = digestOption(o.digest);
+    const hash = hasherFor(digest, nodeHashers);
     let size = 0;
     for await (const c of pack()) {
       hash.update(c);
@@ -356,7 +359,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     } catch (err) {
       if (!(err instanceof PodfilesError && err.code === Code.AlreadyExists)) throw err;
     }
-    const plan = { offset: 0, size, digest: "sha256" as const, expected: new Uint8Array(hash.digest()), format: ArchiveFormat.TAR };
+    const plan = { offset: 0, size, digest, expected: hash.digest(), format: ArchiveFormat.TAR };
     return uploadFrames(t, { ...o, makeParents: false }, plan, viewFrames(coalesce(pack(), MiB)));
   }
 
@@ -370,7 +373,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     },
     async downloadDirectory(target, local, o = {}) {
       const t = core.resolve(target);
-      const stream = download(t, { signal: o.signal, timeoutMs: o.timeoutMs, onProgress: o.onProgress });
+      const stream = download(t, { signal: o.signal, timeoutMs: o.timeoutMs, onProgress: o.onProgress, digest: o.digest });
       const info = await stream.info();
       if (info.format !== "tar") {
         await stream.cancel();
