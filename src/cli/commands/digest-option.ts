@@ -11,4 +11,5 @@ export function parseDigest(v: string | undefined): DigestName | undefined {
 }
 
 /** "sha256 <hex>", "crc32 <hex>" or "no digest", for -v. */
-export const digestText = (r: { digestAlgorithm: DigestName; digest: string }) => (r.digestAlgorithm === "none" ? "no digest" : `${r.digestAlgorithm} ${r.digest}`);
+export const digestText = (r: { digestAlgorithm: DigestName; digest: string }) =>
+  r.digestAlgorithm === "none" ? "no digest" : `${r.digestAlgorithm} ${r.digest}`;
