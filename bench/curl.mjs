@@ -5,8 +5,8 @@
 // (bench/raw-h2-server.mjs: 8/32 MiB windows, 1 MiB reads; uploads written and fsync'd), in one
 // run, reps interleaved (the order rotates per rep). Download: gRPC over h2c, one DownloadRequest
 // read by curl from a file, the response to /dev/null. Upload: gRPC client stream, the whole
-// request body (header with expected_size and expected_digest, then 1 MiB data messages) read by
-// curl from a file, as curl sends it (16 KiB DATA frames); the raw server gets the file itself.
+// request body (header with expected_size and expected_digest, then 1 MiB data messages) streamed
+// by curl from a file (-T), as curl sends it (16 KiB DATA frames); the raw server gets the file itself.
 // Every podfiles call must end with grpc-status 0 (the server checked the size and the digest).
 // Reports MiB/s (curl's time_total), × raw, and the server's CPU per GiB (utime+stime from
 // /proc/<pid>/stat around each transfer). With --hash-worker it adds the prototype of
@@ -130,7 +130,8 @@ try {
     const status = /grpc-status: ?(\d+)/.exec(readFileSync(dump, "utf8"))?.[1];
     return { seconds, cpu, down, up, status };
   }
-  const grpcArgs = (file) => ["-H", "content-type: application/grpc", "-H", "te: trailers", "--data-binary", `@${file}`];
+  // --data-binary @FILE reads the whole file into memory first (1 GiB: "out of memory" here); -T streams it
+  const grpcArgs = (file, stream = false) => ["-H", "content-type: application/grpc", "-H", "te: trailers", ...(stream ? ["-X", "POST", "-T", file] : ["--data-binary", `@${file}`])];
 
   const stacks = {
     download: {
@@ -146,7 +147,7 @@ try {
         : {}),
     },
     upload: {
-      raw: () => curl(raw, `${raw.url}/upload?path=up-raw.bin`, ["--data-binary", `@${big}`]),
+      raw: () => curl(raw, `${raw.url}/upload?path=up-raw.bin`, ["-X", "POST", "-T", big]),
       ...Object.fromEntries(
         Object.keys(digests).map((alg) => [
           alg,
@@ -154,7 +155,7 @@ try {
             const out = openSync(uploadBody, "r+");
             writeSync(out, headers[alg], 0, headers[alg].length, 0);
             closeSync(out);
-            return curl(pod, `${pod.url}${GRPC}/Upload`, grpcArgs(uploadBody));
+            return curl(pod, `${pod.url}${GRPC}/Upload`, grpcArgs(uploadBody, true));
           },
         ]),
       ),
