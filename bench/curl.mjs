@@ -37,7 +37,11 @@ const scratch = mkdtempSync(join(tmpdir(), "podfiles-curl-bench-req-"));
 const container = { namespace: "local", pod: "local", container: "local" };
 const servers = [];
 try {
-  log(`writing ${SIZE / MiB} MiB of random bytes; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}, ${cpus().length} cores`);
+  log(
+    `writing ${SIZE / MiB} MiB of random bytes; load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}, ${cpus().length} cores`,
+  );
   const big = join(root, "big.bin");
   const fd = openSync(big, "w");
   const block = Buffer.allocUnsafe(16 * MiB);
@@ -78,7 +82,12 @@ try {
             value: {
               container,
               path: `/up-${alg}${"x".repeat(pad)}.bin`,
-              options: { overwrite: pb.OverwritePolicy.OVERWRITE, expectedSize: BigInt(SIZE), digestAlgorithm: pb.DigestAlgorithm[alg], expectedDigest: digests[alg] },
+              options: {
+                overwrite: pb.OverwritePolicy.OVERWRITE,
+                expectedSize: BigInt(SIZE),
+                digestAlgorithm: pb.DigestAlgorithm[alg],
+                expectedDigest: digests[alg],
+              },
             },
           },
         }),
@@ -121,9 +130,25 @@ try {
   async function curl(server, url, extra) {
     const dump = join(scratch, "headers.txt");
     const cpu0 = cpuSeconds(server.pid);
-    const r = await run("curl", ["--silent", "--show-error", "--http2-prior-knowledge", "-o", "/dev/null", "-D", dump, "-w", "%{time_total} %{size_download} %{size_upload}", ...extra, url], {
-      timeoutMs: 120_000 + (SIZE / MiB) * 200,
-    });
+    const r = await run(
+      "curl",
+      [
+        "--silent",
+        "--show-error",
+        "--http2-prior-knowledge",
+        "-o",
+        "/dev/null",
+        "-D",
+        dump,
+        "-w",
+        "%{time_total} %{size_download} %{size_upload}",
+        ...extra,
+        url,
+      ],
+      {
+        timeoutMs: 120_000 + (SIZE / MiB) * 200,
+      },
+    );
     const cpu = cpuSeconds(server.pid) - cpu0;
     if (r.code !== 0) throw new Error(`curl ${url}: exit ${r.code}: ${r.stderr}`);
     const [seconds, down, up] = r.stdout.trim().split(" ").map(Number);
@@ -131,7 +156,13 @@ try {
     return { seconds, cpu, down, up, status };
   }
   // --data-binary @FILE reads the whole file into memory first (1 GiB: "out of memory" here); -T streams it
-  const grpcArgs = (file, stream = false) => ["-H", "content-type: application/grpc", "-H", "te: trailers", ...(stream ? ["-X", "POST", "-T", file] : ["--data-binary", `@${file}`])];
+  const grpcArgs = (file, stream = false) => [
+    "-H",
+    "content-type: application/grpc",
+    "-H",
+    "te: trailers",
+    ...(stream ? ["-X", "POST", "-T", file] : ["--data-binary", `@${file}`]),
+  ];
 
   const stacks = {
     download: {
@@ -194,7 +225,11 @@ try {
   }
   const header = ["", "server", "MiB/s per rep", "median", "× raw", "server CPU s/GiB (median)"];
   process.stdout.write(`${textTable(header, table)}\n`);
-  process.stdout.write(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")} (${cpus().length} cores)\n`);
+  process.stdout.write(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")} (${cpus().length} cores)\n`,
+  );
   writeFileSync(join(import.meta.dirname, "results/curl-latest.json"), JSON.stringify({ size: SIZE, reps: REPS, results, loadavg: loadavg() }, null, 2));
 } finally {
   for (const s of servers) await s.stop();
