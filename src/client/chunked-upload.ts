@@ -1,12 +1,15 @@
 // The browser's upload (browsers cannot stream a request body over gRPC or Connect): BeginUpload,
-// WriteUploadChunk per chunk, CommitUpload. Size and SHA-256 go in BeginUpload, so the server
+// WriteUploadChunk per chunk, CommitUpload. Size and digest (SHA-256 unless the caller chose
+// CRC-32 or none) go in BeginUpload, so the server
 // commits the file only when every byte arrived intact. Resumable twice over: a chunk that fails
 // with a transient status is retried from the size the server reports (QueryUpload; a repeated
 // chunk is idempotent), and a later call given `uploadId` continues an interrupted session.
 import { Code } from "@connectrpc/connect";
 import { call, overwritePolicy, type FileServiceClient, type UploadOptionsBase, type UploadResult } from "./core.js";
 import { PodfilesError, cancelled } from "./errors.js";
-import { toHex, type HasherFactory } from "./hasher.js";
+import { Crc32 } from "./crc32.js";
+import { checkUploadDigest, digestAlgorithmOf, digestOption } from "./digest.js";
+import { hasherFor, type DigestHashers, type DigestName, type HasherFactory } from "./hasher.js";
 import type { ResolvedTarget } from "./target.js";
 
 /** Bytes the upload can read at any offset (a Blob, a buffer): what a retry needs. */
@@ -18,7 +21,7 @@ export interface RandomAccessSource {
 export interface ChunkedUploadOptions extends UploadOptionsBase {
   /** bytes per WriteUploadChunk call (default 1 MiB) */
   chunkSize?: number;
-  /** the SHA-256 when the caller knows it (hex or bytes); otherwise the source is read twice */
+  /** the SHA-256 when the caller knows it (hex or bytes; digest sha256 only); otherwise the source is read twice (not with digest none) */
   sha256?: string | Uint8Array;
   /** continue this session (from an earlier onSession) instead of starting a new one */
   uploadId?: string;
@@ -44,8 +47,17 @@ export function hexToBytes(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
 }
 
-export async function digestOf(src: RandomAccessSource, hasher: HasherFactory, chunk: number, signal?: AbortSignal): Promise<Uint8Array> {
-  const hash = hasher();
+/** hashers: the SHA-256 factory alone (CRC-32 then comes from crc32.ts), or both. */
+const hashersOf = (h: HasherFactory | DigestHashers): DigestHashers => (typeof h === "function" ? { sha256: h, crc32: () => new Crc32() } : h);
+
+export async function digestOf(
+  src: RandomAccessSource,
+  hasher: HasherFactory | DigestHashers,
+  chunk: number,
+  signal?: AbortSignal,
+  digest: DigestName = "sha256",
+): Promise<Uint8Array> {
+  const hash = hasherFor(digest, hashersOf(hasher));
   for (let at = 0; at < src.size; at += chunk) {
     if (signal?.aborted) throw cancelled(signal.reason);
     hash.update(await src.read(at, Math.min(chunk, src.size - at)));
@@ -55,13 +67,20 @@ export async function digestOf(src: RandomAccessSource, hasher: HasherFactory, c
 
 export async function chunkedUpload(
   rpc: FileServiceClient,
-  hasher: HasherFactory,
+  hasher: HasherFactory | DigestHashers,
   t: ResolvedTarget,
   src: RandomAccessSource,
   o: ChunkedUploadOptions = {},
 ): Promise<UploadResult> {
   const chunk = o.chunkSize ?? CHUNK;
-  const sha256 = typeof o.sha256 === "string" ? hexToBytes(o.sha256) : (o.sha256 ?? (await digestOf(src, hasher, chunk, o.signal)));
+  const digest = digestOption(o.digest);
+  if (o.sha256 !== undefined && digest !== "sha256") throw new PodfilesError(`sha256 given with digest ${digest}`, Code.InvalidArgument);
+  const expected =
+    digest === "none"
+      ? new Uint8Array(0)
+      : typeof o.sha256 === "string"
+        ? hexToBytes(o.sha256)
+        : (o.sha256 ?? (await digestOf(src, hasher, chunk, o.signal, digest)));
   const opts = { signal: o.signal, timeoutMs: o.timeoutMs };
   let uploadId = o.uploadId;
   let offset: number;
@@ -80,7 +99,8 @@ export async function chunkedUpload(
             gid: o.gid,
             makeParents: !!o.makeParents,
             expectedSize: BigInt(src.size),
-            expectedSha256: sha256,
+            // SHA-256 the way servers from before the digest choice check it; the others as expected_digest
+            ...(digest === "sha256" ? { expectedSha256: expected } : { digestAlgorithm: digestAlgorithmOf(digest), expectedDigest: expected }),
           },
         },
         opts,
@@ -107,7 +127,7 @@ export async function chunkedUpload(
       }
     }
     const done = await call(() => rpc.commitUpload({ ...t, uploadId: uploadId! }, opts));
-    return { entry: done.entry, bytes: Number(done.bytesReceived), sha256: toHex(done.sha256), offset: start };
+    return { entry: done.entry, bytes: Number(done.bytesReceived), offset: start, ...checkUploadDigest(done, digest, expected, t.path) };
   } catch (err) {
     // without onSession nobody can resume this session: give its temp file back now
     if (!o.onSession) await rpc.abortUpload({ ...t, uploadId }).catch(() => undefined);

@@ -3,10 +3,11 @@
 // (connect-node gRPC with zero-copy transfers in Node, connect-web in the browser); the hashing
 // too (node:crypto, or sha256.ts). Errors are PodfilesErrors.
 import type { Client } from "@connectrpc/connect";
-import { type FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { type DigestAlgorithm, type FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
 import { PodfilesError } from "./errors.js";
-import type { HasherFactory } from "./hasher.js";
+import { digestAlgorithmOf, digestOption, type DigestResult } from "./digest.js";
+import type { DigestName, HasherFactory } from "./hasher.js";
 import { resolveTarget, type ContainerRef, type ResolvedTarget, type Target } from "./target.js";
 
 export type FileServiceClient = Client<typeof FileService>;
@@ -40,6 +41,8 @@ export interface DownloadOptions extends CallOptions {
   /** bytes per message, 16 KiB–4 MiB (server default 1 MiB) */
   chunkSize?: number;
   onProgress?: ProgressCallback;
+  /** the digest the server computes and this client checks (default sha256; crc32 is faster, none checks sizes only) */
+  digest?: DigestName;
 }
 
 export type OverwriteMode = "fail" | "overwrite";
@@ -54,13 +57,15 @@ export interface UploadOptionsBase extends CallOptions {
   /** create missing parent directories */
   makeParents?: boolean;
   onProgress?: ProgressCallback;
+  /** the digest computed here and checked by the server before it commits (default sha256; crc32 is faster, none checks the size only) */
+  digest?: DigestName;
 }
 
-export interface UploadResult {
+export interface UploadResult extends DigestResult {
   entry?: FileEntry;
   /** bytes the server received in this call */
   bytes: number;
-  /** hex SHA-256 of those bytes, as the server computed it */
+  /** hex SHA-256 of those bytes, as the server computed it ("" with another digest) */
   sha256: string;
   /** where the upload started (> 0 when it resumed) */
   offset: number;
@@ -93,9 +98,14 @@ export async function call<T>(fn: () => Promise<T>): Promise<T> {
 export interface CoreDeps {
   rpc: FileServiceClient;
   hasher: HasherFactory;
+  /** CRC-32 (default: crc32.ts) */
+  crc32?: HasherFactory;
   container?: ContainerRef;
   /** the Download call's messages; the default goes through `rpc` */
-  downloadParts?: (req: ResolvedTarget & { offset: bigint; length: bigint; chunkSize: number }, options: CallOptions) => AsyncIterable<DownloadPart>;
+  downloadParts?: (
+    req: ResolvedTarget & { offset: bigint; length: bigint; chunkSize: number; digestAlgorithm?: DigestAlgorithm },
+    options: CallOptions,
+  ) => AsyncIterable<DownloadPart>;
 }
 
 export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Target): ResolvedTarget } {
@@ -124,7 +134,10 @@ export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Targe
     download(target, o = {}) {
       const t = resolve(target);
       const req = { ...t, offset: BigInt(o.offset ?? 0), length: BigInt(o.length ?? 0), chunkSize: o.chunkSize ?? 0 };
-      return new DownloadStream(downloadParts(req, o), t.path, hasher, o.onProgress);
+      // without the option the request is what it was before the choice existed (the server's default: SHA-256)
+      const digest = o.digest === undefined ? undefined : digestOption(o.digest);
+      const parts = downloadParts(digest ? { ...req, digestAlgorithm: digestAlgorithmOf(digest) } : req, o);
+      return new DownloadStream(parts, t.path, deps.crc32 ? { sha256: hasher, crc32: deps.crc32 } : hasher, o.onProgress, digest);
     },
     async mkdir(target, o = {}) {
       return (await call(() => rpc.makeDirectory({ ...resolve(target), parents: !!o.parents, mode: o.mode }, o))).entry!;

@@ -1,11 +1,13 @@
 // A download as the caller sees it: the file's bytes as an async iterable (or a web
 // ReadableStream), checked as they pass against the header's length and the trailer's byte count
-// and SHA-256. A mismatch fails the iteration with DigestMismatchError, after the last byte and
+// and digest (SHA-256 unless the caller chose CRC-32 or none). A mismatch fails the iteration with DigestMismatchError, after the last byte and
 // before the iteration ends: a consumer that writes somewhere temporary and keeps it only when the
 // loop ends normally never keeps bad bytes (downloadToFile does exactly that).
-import { ArchiveFormat, type DownloadHeader, type DownloadResponse, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { ArchiveFormat, DigestAlgorithm, type DownloadHeader, type DownloadResponse, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { Crc32 } from "./crc32.js";
+import { digestResult, reportedBytes, reportedDigest, type DigestResult } from "./digest.js";
 import { DigestMismatchError, PodfilesError, dataLoss } from "./errors.js";
-import { equalBytes, toHex, type HasherFactory } from "./hasher.js";
+import { digestLabel, equalBytes, hasherFor, toHex, type DigestHashers, type DigestName, type HasherFactory } from "./hasher.js";
 
 /** A message's part; "batch": consecutive data pieces handed on together (the Node fast path). */
 export type DownloadPart = DownloadResponse["part"] | { case: "batch"; value: Uint8Array[] };
@@ -14,15 +16,17 @@ export interface DownloadInfo {
   entry: FileEntry;
   /** "tar" for a directory (a tar stream of unknown length), else "raw" */
   format: "raw" | "tar";
+  /** the digest the trailer will carry ("sha256" from a server that predates the choice) */
+  digestAlgorithm: DigestName;
   /** offset of the first byte */
   offset: number;
   /** bytes that follow (undefined for tar streams) */
   length?: number;
 }
 
-export interface DownloadResult {
+export interface DownloadResult extends DigestResult {
   bytes: number;
-  /** hex SHA-256 of the bytes of this call (checked against the server's) */
+  /** hex SHA-256 of the bytes of this call (checked against the server's); "" with another digest */
   sha256: string;
 }
 
@@ -40,14 +44,19 @@ export class DownloadStream implements AsyncIterable<Uint8Array> {
   private header?: Promise<DownloadInfo>;
   private started = false;
   private result?: DownloadResult;
+  private readonly hashers: DigestHashers;
 
   constructor(
     parts: AsyncIterable<DownloadPart>,
     private readonly path: string,
-    private readonly hasher: HasherFactory,
+    /** the SHA-256 factory alone (CRC-32 then comes from crc32.ts), or both */
+    hashers: HasherFactory | DigestHashers,
     private readonly onProgress?: ProgressCallback,
+    /** the digest asked for: the server must use it (or predate the choice and use SHA-256) */
+    private readonly asked?: DigestName,
   ) {
     this.parts = parts[Symbol.asyncIterator]();
+    this.hashers = typeof hashers === "function" ? { sha256: hashers, crc32: () => new Crc32() } : hashers;
   }
 
   /** The header (entry, format, offset, length): waits for the first message. */
@@ -60,12 +69,17 @@ export class DownloadStream implements AsyncIterable<Uint8Array> {
         throw PodfilesError.from(err);
       }
       if (first.done || first.value.case !== "header") throw dataLoss(`${this.path}: the download did not start with a header`);
-      return infoOf(first.value.value);
+      const info = infoOf(first.value.value, this.path);
+      if (this.asked && first.value.value.digestAlgorithm !== DigestAlgorithm.UNSPECIFIED && info.digestAlgorithm !== this.asked) {
+        await this.parts.return?.().catch(() => undefined);
+        throw dataLoss(`${this.path}: asked for ${digestLabel[this.asked]}, the server announced ${digestLabel[info.digestAlgorithm]}`);
+      }
+      return info;
     })();
     return this.header;
   }
 
-  /** After the iteration ended normally: the byte count and SHA-256 that were checked. */
+  /** After the iteration ended normally: the byte count and digest that were checked. */
   get verified(): DownloadResult | undefined {
     return this.result;
   }
@@ -85,7 +99,7 @@ export class DownloadStream implements AsyncIterable<Uint8Array> {
     if (this.started) throw new PodfilesError("a download can be read once", 9 /* FAILED_PRECONDITION */);
     this.started = true;
     const info = await this.info();
-    const hash = this.hasher();
+    const hash = hasherFor(info.digestAlgorithm, this.hashers);
     let received = 0;
     let finished = false;
     try {
@@ -112,11 +126,23 @@ export class DownloadStream implements AsyncIterable<Uint8Array> {
           if (sent !== received || (info.length !== undefined && info.length !== received)) {
             throw new DigestMismatchError(`${this.path}: received ${received} bytes, the server sent ${sent}`, String(sent), String(received));
           }
-          if (!equalBytes(digest, part.value.sha256)) {
-            const want = toHex(part.value.sha256);
-            throw new DigestMismatchError(`${this.path}: SHA-256 mismatch (got ${toHex(digest)}, server ${want})`, want, toHex(digest));
+          const algorithm = info.digestAlgorithm;
+          const announced = part.value.digestAlgorithm === DigestAlgorithm.UNSPECIFIED ? "sha256" : reportedDigest(part.value.digestAlgorithm, this.path);
+          if (announced !== algorithm)
+            throw dataLoss(`${this.path}: the header announced ${digestLabel[algorithm]}, the trailer carries ${digestLabel[announced]}`);
+          // with SHA-256 a current server fills both `digest` and `sha256`: both must match
+          const sha256Field = part.value.sha256;
+          const theirs = algorithm === "sha256" && sha256Field.length > 0 && !equalBytes(digest, sha256Field) ? sha256Field : reportedBytes(part.value);
+          if (!equalBytes(digest, theirs)) {
+            const want = toHex(theirs);
+            throw new DigestMismatchError(
+              `${this.path}: ${digestLabel[algorithm]} mismatch (got ${toHex(digest)}, server ${want})`,
+              want,
+              toHex(digest),
+              algorithm,
+            );
           }
-          this.result = { bytes: received, sha256: toHex(digest) };
+          this.result = { bytes: received, ...digestResult(algorithm, digest) };
           finished = true;
           return;
         }
@@ -156,10 +182,11 @@ function concat(pieces: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function infoOf(h: DownloadHeader): DownloadInfo {
+function infoOf(h: DownloadHeader, path: string): DownloadInfo {
   return {
     entry: h.entry!,
     format: h.format === ArchiveFormat.TAR ? "tar" : "raw",
+    digestAlgorithm: reportedDigest(h.digestAlgorithm, path),
     offset: Number(h.offset),
     length: h.length === undefined ? undefined : Number(h.length),
   };

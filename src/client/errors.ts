@@ -40,15 +40,17 @@ export class PodfilesError extends ConnectError {
   }
 }
 
-/** The bytes that arrived are not the bytes that were sent: the length or the SHA-256 differ. */
+/** The bytes that arrived are not the bytes that were sent: the length or the digest differ. */
 export class DigestMismatchError extends PodfilesError {
   override name = "DigestMismatchError";
 
   constructor(
     message: string,
-    /** what the other side announced and what was computed here (hex SHA-256 or byte counts) */
+    /** what the other side announced and what was computed here (hex digests or byte counts) */
     readonly expected: string,
     readonly actual: string,
+    /** the digest that differed ("sha256", "crc32"); undefined when the lengths did */
+    readonly algorithm?: string,
   ) {
     super(message, Code.DataLoss);
   }

@@ -13,3 +13,19 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** The digest a transfer is checked with: SHA-256 (the default; what sha256sum prints), CRC-32 (fast, against corruption only), or none (sizes only). */
+export type DigestName = "sha256" | "crc32" | "none";
+export const DIGEST_NAMES: readonly DigestName[] = ["sha256", "crc32", "none"];
+export const digestLabel: Record<DigestName, string> = { sha256: "SHA-256", crc32: "CRC-32", none: "no digest" };
+
+/** The hashers of a build: node:crypto and zlib in Node, sha256.ts and crc32.ts in the browser. */
+export interface DigestHashers {
+  sha256: HasherFactory;
+  crc32: HasherFactory;
+}
+
+/** A hasher for `name`; "none" digests to zero bytes. */
+export function hasherFor(name: DigestName, hashers: DigestHashers): Hasher {
+  return name === "none" ? { update: () => undefined, digest: () => new Uint8Array(0) } : hashers[name]();
+}

@@ -1,5 +1,5 @@
 // Local-file sides of the Node client's transfers: downloadToFile (via NAME.part, resumable,
-// renamed onto NAME only when length and SHA-256 checked out) and the digest pass of an upload.
+// renamed onto NAME only when length and digest checked out) and the digest pass of an upload.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -8,6 +8,7 @@ import type { FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { DownloadOptions } from "./core.js";
 import type { DownloadStream } from "./download-stream.js";
 import { DigestMismatchError, PodfilesError, failedPrecondition } from "./errors.js";
+import type { DigestName, Hasher } from "./hasher.js";
 
 /** Bytes re-read before the resume point and compared with the partial file: catches a remote file that changed. */
 export const RESUME_OVERLAP = 64 * 1024;
@@ -27,8 +28,11 @@ export interface DownloadFileResult {
   size: number;
   /** where this call started (> 0 when it resumed) */
   offset: number;
-  /** hex SHA-256 of the bytes this call received (checked against the server's) */
+  /** hex SHA-256 of the bytes this call received (checked against the server's); "" with another digest */
   sha256: string;
+  /** the digest checked, and its hex ("" with none) */
+  digestAlgorithm: DigestName;
+  digest: string;
 }
 
 type Open = (offset: number) => DownloadStream;
@@ -82,7 +86,16 @@ export async function downloadToFile(open: Open, remotePath: string, local: stri
       await fs.promises.utimes(part, mtime, mtime);
     }
     await fs.promises.rename(part, local);
-    return { entry: info.entry, path: local, size, offset, sha256: stream.verified?.sha256 ?? "" };
+    const v = stream.verified;
+    return {
+      entry: info.entry,
+      path: local,
+      size,
+      offset,
+      sha256: v?.sha256 ?? "",
+      digestAlgorithm: v?.digestAlgorithm ?? info.digestAlgorithm,
+      digest: v?.digest ?? "",
+    };
   } catch (err) {
     if (err instanceof DigestMismatchError) await fs.promises.rm(part, { force: true });
     throw PodfilesError.from(err);
@@ -156,9 +169,15 @@ async function writeFrom(data: AsyncIterable<Uint8Array[]>, part: string, offset
   }
 }
 
-/** SHA-256 of the bytes [start, end) of an open file (the first pass of an upload). */
-export async function digestFile(fd: number, start: number, end: number, signal?: AbortSignal, onProgress?: (bytes: number) => void): Promise<Uint8Array> {
-  const hash = createHash("sha256");
+/** The digest (SHA-256 unless another hasher is given) of the bytes [start, end) of an open file (the first pass of an upload). */
+export async function digestFile(
+  fd: number,
+  start: number,
+  end: number,
+  signal?: AbortSignal,
+  onProgress?: (bytes: number) => void,
+  hash: Hasher = nodeSha256(),
+): Promise<Uint8Array> {
   const buf = Buffer.allocUnsafe(1 << 20);
   let position = start;
   while (position < end) {
@@ -171,5 +190,10 @@ export async function digestFile(fd: number, start: number, end: number, signal?
     position += n;
     onProgress?.(position - start);
   }
-  return new Uint8Array(hash.digest());
+  return hash.digest();
+}
+
+function nodeSha256(): Hasher {
+  const h = createHash("sha256");
+  return { update: (d) => h.update(d), digest: () => new Uint8Array(h.digest()) };
 }

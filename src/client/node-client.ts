@@ -2,13 +2,15 @@
 // windows (8 MiB per stream, 32 MiB for the connection) and 16 MiB messages; the small calls go
 // through the generated connect-node client, Download and Upload through grpc-h2.ts (no
 // per-message copies). Every transfer is checked: downloads against the trailer's length and
-// SHA-256, uploads carry the size and SHA-256 so the server commits nothing else.
+// digest, uploads carry the size and digest so the server commits nothing else (SHA-256 unless
+// the caller chose CRC-32, or none: sizes only).
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import type * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { crc32 } from "node:zlib";
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
 import { ArchiveFormat, FileService, FileType, OverwritePolicy } from "../../gen/ts/podfiles/v1/files_pb.js";
@@ -27,7 +29,8 @@ import type { DownloadStream } from "./download-stream.js";
 import { Code, PodfilesError, failedPrecondition, invalidArgument } from "./errors.js";
 import { fastDownload } from "./fast-download.js";
 import { fastUpload, fileFrames, viewFrames, type Frame } from "./fast-upload.js";
-import { toHex } from "./hasher.js";
+import { checkUploadDigest, digestAlgorithmOf, digestOption, digestResult } from "./digest.js";
+import { hasherFor, type DigestHashers, type DigestName } from "./hasher.js";
 import { digestFile, downloadToFile, RESUME_OVERLAP, type DownloadFileOptions, type DownloadFileResult } from "./local-files.js";
 import type { ContainerRef, ResolvedTarget, Target } from "./target.js";
 import { WideSessionManager, wideNodeOptions } from "./wide-session-manager.js";
@@ -59,12 +62,12 @@ export interface UploadOptions extends UploadOptionsBase {
    * checking that its last 64 KiB match the source. File paths and bytes only.
    */
   resume?: boolean;
-  /** a stream's size and SHA-256 (hex or bytes), when known: the stream is then sent as it is read */
+  /** a stream's size and SHA-256 (hex or bytes; digest sha256 only), when known: the stream is then sent as it is read (with digest none, the size alone) */
   size?: number;
   sha256?: string | Uint8Array;
   /** bytes per message (default 1 MiB, at most 4 MiB) */
   chunkSize?: number;
-  /** told while the SHA-256 of a file is computed (the pass before sending) */
+  /** told while the digest of a file is computed (the pass before sending; none with digest none) */
   onHashProgress?: (bytes: number, total: number) => void;
 }
 
@@ -77,6 +80,8 @@ export interface DirectoryUploadOptions extends CallOptions {
   /** entries that cannot go into a tar (sockets, devices) */
   warn?: (message: string) => void;
   onProgress?: UploadOptionsBase["onProgress"];
+  /** the digest of the tar stream, as for upload (default sha256) */
+  digest?: DigestName;
 }
 
 export interface NodeDownloadStream extends DownloadStream {
@@ -92,7 +97,7 @@ export interface PodfilesClient extends ClientCore {
   downloadDirectory(
     target: Target,
     local: string,
-    options?: CallOptions & { warn?: (m: string) => void; onProgress?: DownloadOptions["onProgress"] },
+    options?: CallOptions & { warn?: (m: string) => void; onProgress?: DownloadOptions["onProgress"]; digest?: DigestName },
   ): Promise<{ entries: number; skipped: number }>;
   upload(source: UploadSource, target: Target, options?: UploadOptions): Promise<UploadResult>;
   /** a local directory's contents, sent as tar and extracted into the remote directory (created) */
@@ -107,6 +112,21 @@ const nodeHasher = () => {
   const h = createHash("sha256");
   return { update: (d: Uint8Array) => h.update(d), digest: () => new Uint8Array(h.digest()) };
 };
+
+/** zlib's CRC-32, 4 bytes big-endian (as the server sends it). */
+const nodeCrc32 = () => {
+  let value = 0;
+  return {
+    update: (d: Uint8Array) => void (value = crc32(d, value)),
+    digest: () => {
+      const out = new Uint8Array(4);
+      new DataView(out.buffer).setUint32(0, value >>> 0);
+      return out;
+    },
+  };
+};
+
+const nodeHashers: DigestHashers = { sha256: nodeHasher, crc32: nodeCrc32 };
 
 /**
  * How a client's calls reach a server: one connection (createPodfilesClient's baseUrl) or, with a
@@ -175,6 +195,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
   const core = createCore({
     rpc,
     hasher: nodeHasher,
+    crc32: nodeCrc32,
     container,
     downloadParts: async function* (req, o) {
       const startedAt = Date.now();
@@ -195,7 +216,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
   async function uploadFrames(
     t: ResolvedTarget,
     o: UploadOptions,
-    plan: { offset: number; size: number; sha256: Uint8Array; format?: ArchiveFormat },
+    plan: { offset: number; size: number; digest: DigestName; expected: Uint8Array; format?: ArchiveFormat },
     frames: AsyncIterable<Frame>,
   ): Promise<UploadResult> {
     const appending = plan.offset > 0;
@@ -210,7 +231,8 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
         gid: o.gid,
         makeParents: !!o.makeParents,
         expectedSize: BigInt(plan.size - plan.offset),
-        expectedSha256: plan.sha256,
+        // SHA-256 the way servers from before the digest choice check it; the others as expected_digest
+        ...(plan.digest === "sha256" ? { expectedSha256: plan.expected } : { digestAlgorithm: digestAlgorithmOf(plan.digest), expectedDigest: plan.expected }),
         format: plan.format ?? ArchiveFormat.RAW,
       },
     };
@@ -222,7 +244,13 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
         onSent: (bytes) => o.onProgress?.({ bytes, total }),
       }),
     );
-    return { entry: res.entry, bytes: Number(res.bytesReceived), sha256: toHex(res.sha256), offset: plan.offset, entries: res.entriesExtracted || undefined };
+    return {
+      entry: res.entry,
+      bytes: Number(res.bytesReceived),
+      offset: plan.offset,
+      entries: res.entriesExtracted || undefined,
+      ...checkUploadDigest(res, plan.digest, plan.expected, t.path),
+    };
   }
 
   /** With resume: where to continue the remote file, after checking that its tail matches ours. */
@@ -248,7 +276,8 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     return have;
   }
 
-  async function uploadFile(path: string, t: ResolvedTarget, o: UploadOptions, known?: { sha256: Uint8Array }): Promise<UploadResult> {
+  /** known: the digest of the whole file in `digest`, computed by the caller (or while spooling) */
+  async function uploadFile(path: string, t: ResolvedTarget, o: UploadOptions, digest: DigestName, known?: Uint8Array): Promise<UploadResult> {
     const fh = await fs.promises.open(path, "r").catch((err) => Promise.reject(PodfilesError.from(err)));
     try {
       const st = await fh.stat();
@@ -262,10 +291,15 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
       const offset = o.resume ? await resumeOffset(t, size, readLocal, o) : 0;
       if (o.resume && offset === size) {
         const entry = await core.stat(t, o);
-        return { entry, bytes: 0, sha256: toHex(nodeHasher().digest()), offset };
+        return { entry, bytes: 0, offset, ...digestResult(digest, hasherFor(digest, nodeHashers).digest()) };
       }
-      const sha256 = offset === 0 && known ? known.sha256 : await digestFile(fh.fd, offset, size, o.signal, (n) => o.onHashProgress?.(n, size - offset));
-      return await uploadFrames(t, o, { offset, size, sha256 }, fileFrames(fh.fd, offset, size, chunkOf(o)));
+      const expected =
+        digest === "none"
+          ? new Uint8Array(0)
+          : offset === 0 && known
+            ? known
+            : await digestFile(fh.fd, offset, size, o.signal, (n) => o.onHashProgress?.(n, size - offset), hasherFor(digest, nodeHashers));
+      return await uploadFrames(t, o, { offset, size, digest, expected }, fileFrames(fh.fd, offset, size, chunkOf(o)));
     } finally {
       await fh.close();
     }
@@ -273,22 +307,26 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
 
   async function upload(source: UploadSource, target: Target, o: UploadOptions = {}): Promise<UploadResult> {
     const t = core.resolve(target);
+    const digest = digestOption(o.digest);
+    if (o.sha256 !== undefined && digest !== "sha256") throw invalidArgument(`sha256 given with digest ${digest}`);
     const known = o.sha256 === undefined ? undefined : typeof o.sha256 === "string" ? hexToBytes(o.sha256) : o.sha256;
-    if (typeof source === "string") return uploadFile(source, t, o, known && { sha256: known });
+    if (typeof source === "string") return uploadFile(source, t, o, digest, known);
     if (source instanceof Uint8Array) {
       const bytes = source;
       const offset = o.resume ? await resumeOffset(t, bytes.length, async (at, n) => bytes.subarray(at, at + n), o) : 0;
       const rest = bytes.subarray(offset);
-      const sha256 = offset === 0 && known ? known : new Uint8Array(createHash("sha256").update(rest).digest());
-      return uploadFrames(t, o, { offset, size: bytes.length, sha256 }, viewFrames(chunksOf(rest, chunkOf(o))));
+      const plan = { offset, size: bytes.length, digest, expected: offset === 0 && known ? known : digestOfBytes(digest, rest) };
+      return uploadFrames(t, o, plan, viewFrames(chunksOf(rest, chunkOf(o))));
     }
     if (o.resume) throw invalidArgument("resume needs a file path or bytes (a stream cannot be read again from an offset)");
-    if (o.size !== undefined && known) return uploadFrames(t, o, { offset: 0, size: o.size, sha256: known }, viewFrames(source as AsyncIterable<Uint8Array>));
-    // size or SHA-256 unknown: spool the stream to a temporary file (hashing it), then send that
+    if (o.size !== undefined && (known || digest === "none")) {
+      return uploadFrames(t, o, { offset: 0, size: o.size, digest, expected: known ?? new Uint8Array(0) }, viewFrames(source as AsyncIterable<Uint8Array>));
+    }
+    // size or digest unknown: spool the stream to a temporary file (hashing it), then send that
     const dir = await fs.promises.mkdtemp(join(tmpdir(), "podfiles-upload-"));
     try {
       const spool = join(dir, "data");
-      const hash = createHash("sha256");
+      const hash = hasherFor(digest, nodeHashers);
       const out = fs.createWriteStream(spool, { mode: 0o600 });
       try {
         for await (const chunk of source as AsyncIterable<Uint8Array>) {
@@ -298,7 +336,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
       } finally {
         await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
       }
-      return await uploadFile(spool, t, o, { sha256: new Uint8Array(hash.digest()) });
+      return await uploadFile(spool, t, o, digest, hash.digest());
     } finally {
       await fs.promises.rm(dir, { recursive: true, force: true });
     }
@@ -308,8 +346,9 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     const t = core.resolve(target);
     const { packDirectory } = await import("./tar.js");
     const pack = () => packDirectory(local, { uid: o.uid, gid: o.gid, warn: o.warn });
-    // a pack of an unchanged tree is byte-identical: the first pass gives the size and SHA-256
-    const hash = createHash("sha256");
+    // a pack of an unchanged tree is byte-identical: the first pass gives the size and digest
+    const digest = digestOption(o.digest);
+    const hash = hasherFor(digest, nodeHashers);
     let size = 0;
     for await (const c of pack()) {
       hash.update(c);
@@ -320,7 +359,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     } catch (err) {
       if (!(err instanceof PodfilesError && err.code === Code.AlreadyExists)) throw err;
     }
-    const plan = { offset: 0, size, sha256: new Uint8Array(hash.digest()), format: ArchiveFormat.TAR };
+    const plan = { offset: 0, size, digest, expected: hash.digest(), format: ArchiveFormat.TAR };
     return uploadFrames(t, { ...o, makeParents: false }, plan, viewFrames(coalesce(pack(), MiB)));
   }
 
@@ -334,7 +373,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     },
     async downloadDirectory(target, local, o = {}) {
       const t = core.resolve(target);
-      const stream = download(t, { signal: o.signal, timeoutMs: o.timeoutMs, onProgress: o.onProgress });
+      const stream = download(t, { signal: o.signal, timeoutMs: o.timeoutMs, onProgress: o.onProgress, digest: o.digest });
       const info = await stream.info();
       if (info.format !== "tar") {
         await stream.cancel();
@@ -350,6 +389,12 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
 }
 
 const chunkOf = (o: UploadOptions) => Math.min(Math.max(o.chunkSize ?? MiB, 16 * 1024), 4 * MiB);
+
+function digestOfBytes(digest: DigestName, bytes: Uint8Array): Uint8Array {
+  const h = hasherFor(digest, nodeHashers);
+  h.update(bytes);
+  return h.digest();
+}
 
 function* chunksOf(bytes: Uint8Array, chunk: number): Generator<Uint8Array> {
   for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, at + chunk);

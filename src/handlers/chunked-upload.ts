@@ -19,6 +19,7 @@ import { formatName } from "../resolve/resolver.js";
 import { entryToProto, requirePath, uploadPlan } from "./convert.js";
 import { containerName } from "../resolve/resolver.js";
 import type { HandlerDeps } from "./deps.js";
+import { digestFields } from "./digest.js";
 import { UploadCheck } from "./upload-check.js";
 import { offsetMismatch, requireUploadId, type UploadSession } from "./upload-sessions.js";
 
@@ -90,9 +91,13 @@ export function commitUpload(deps: HandlerDeps) {
     withSession(deps, req, ctx, async (session) => {
       deps.uploads.delete(session.id);
       try {
-        const sha256 = session.check.finish();
+        const digest = session.check.finish();
         const entry = await session.writer.commit();
-        return create(CommitUploadResponseSchema, { entry: entryToProto(entry), bytesReceived: session.check.received, sha256 });
+        return create(CommitUploadResponseSchema, {
+          entry: entryToProto(entry),
+          bytesReceived: session.check.received,
+          ...digestFields(session.check, digest),
+        });
       } catch (err) {
         await session.writer.abort();
         throw err;

@@ -5,6 +5,8 @@ import { ArchiveFormat, FileEntrySchema, FileType, OverwritePolicy, type FileEnt
 import type { Entry, EntryType, OverwriteMode, WriteOptions } from "../fs/container-fs.js";
 import { invalidArgument } from "../errors.js";
 import { modeText } from "../fs/mode-text.js";
+import { DigestAlgorithm } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { digestAlgorithm, expectedDigest, type UsedDigestAlgorithm } from "./digest.js";
 
 const fileTypes: Record<EntryType, FileType> = {
   regular: FileType.REGULAR,
@@ -61,7 +63,10 @@ export interface UploadPlan {
   write: WriteOptions;
   tar: boolean;
   expectedSize?: bigint;
-  expectedSha256?: Uint8Array;
+  /** The digest computed over the bytes received (UNSPECIFIED resolved to SHA-256). */
+  digest: UsedDigestAlgorithm;
+  /** expected_digest, or expected_sha256 (SHA-256 only): the upload fails unless it matches. */
+  expectedDigest?: Uint8Array;
 }
 
 /** The request's upload options checked; policy is the server's (src/handlers/upload-sessions.ts: --allow-setid). */
@@ -73,12 +78,17 @@ export function uploadPlan(o: UploadOptions | undefined, policy: { allowSetid: b
   if (o && o.offset !== 0n && overwrite !== "append") throw invalidArgument("offset is only used with OVERWRITE_POLICY_APPEND");
   const sha = o?.expectedSha256;
   if (sha && sha.length !== 0 && sha.length !== 32) throw invalidArgument(`expected_sha256 must be 32 bytes, got ${sha.length}`);
+  const digest = digestAlgorithm(o?.digestAlgorithm);
+  const expected = expectedDigest(digest, o?.expectedDigest);
+  if (sha?.length && digest !== DigestAlgorithm.SHA256) throw invalidArgument("expected_sha256 needs digest_algorithm SHA-256 (or unset); use expected_digest");
+  if (sha?.length && expected && !Buffer.from(sha).equals(expected)) throw invalidArgument("expected_sha256 and expected_digest differ");
   const tar = o?.format === ArchiveFormat.TAR;
   if (tar && overwrite === "append") throw invalidArgument("append does not apply to tar uploads");
   return {
     write: { mode, uid: o?.uid, gid: o?.gid, overwrite, offset: o?.offset ?? 0n, makeParents: o?.makeParents ?? false, allowSetid: policy.allowSetid },
     tar,
     expectedSize: o?.expectedSize,
-    expectedSha256: sha?.length ? sha : undefined,
+    digest,
+    expectedDigest: expected ?? (sha?.length ? sha : undefined),
   };
 }

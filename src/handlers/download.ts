@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import {
@@ -11,6 +10,7 @@ import {
 import { entryToProto, formatToProto, readFormat, requirePath } from "./convert.js";
 import { containerName } from "../resolve/resolver.js";
 import type { HandlerDeps } from "./deps.js";
+import { createDigest, digestAlgorithm, digestFields } from "./digest.js";
 
 const MIN_CHUNK = 16 * 1024;
 
@@ -19,6 +19,7 @@ export function download(deps: HandlerDeps) {
     const name = containerName(req.container);
     const path = requirePath(req.path);
     const info = deps.call.noteTarget(ctx, name, path);
+    const algorithm = digestAlgorithm(req.digestAlgorithm);
     const chunkSize = req.chunkSize === 0 ? deps.defaultChunkSize : Math.min(Math.max(req.chunkSize, MIN_CHUNK), deps.maxChunkSize);
     const fs = await deps.resolver.resolve(name, ctx.signal);
     const stream = await fs.read(path, {
@@ -41,10 +42,11 @@ export function download(deps: HandlerDeps) {
             format: formatToProto(stream.format),
             offset: stream.offset,
             length: stream.length,
+            digestAlgorithm: algorithm,
           }),
         },
       });
-      const hash = createHash("sha256");
+      const hash = createDigest(algorithm);
       for await (const chunk of stream.chunks) {
         hash.update(chunk);
         info.bytes += BigInt(chunk.length);
@@ -53,7 +55,7 @@ export function download(deps: HandlerDeps) {
       yield create(DownloadResponseSchema, {
         part: {
           case: "trailer",
-          value: create(DownloadTrailerSchema, { sha256: new Uint8Array(hash.digest()), bytesSent: info.bytes }),
+          value: create(DownloadTrailerSchema, { ...digestFields(hash, hash.digest()), bytesSent: info.bytes }),
         },
       });
     } finally {

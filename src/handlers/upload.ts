@@ -5,6 +5,7 @@ import { invalidArgument, cancelled } from "../errors.js";
 import { entryToProto, requirePath, uploadPlan } from "./convert.js";
 import { containerName } from "../resolve/resolver.js";
 import type { CallFacts, HandlerDeps } from "./deps.js";
+import { digestFields } from "./digest.js";
 import { UploadCheck } from "./upload-check.js";
 
 export function upload(deps: HandlerDeps) {
@@ -26,7 +27,7 @@ export function upload(deps: HandlerDeps) {
       return create(UploadResponseSchema, {
         entry: entryToProto(result.entry),
         bytesReceived: check.received,
-        sha256: check.finish(),
+        ...digestFields(check, check.finish()),
         entriesExtracted: result.entries,
       });
     }
@@ -34,9 +35,9 @@ export function upload(deps: HandlerDeps) {
     const writer = await fs.createWriter(path, { ...plan.write, holder: "a streaming Upload" });
     try {
       for await (const chunk of data) await writer.write(chunk);
-      const sha256 = check.finish();
+      const digest = check.finish();
       const entry = await writer.commit();
-      return create(UploadResponseSchema, { entry: entryToProto(entry), bytesReceived: check.received, sha256 });
+      return create(UploadResponseSchema, { entry: entryToProto(entry), bytesReceived: check.received, ...digestFields(check, digest) });
     } catch (err) {
       // A cancelled stream, a bad message, a size or digest mismatch: nothing stays behind.
       await writer.abort();

@@ -103,7 +103,7 @@ describe("download", () => {
     const dl = client.download("/data.bin", { chunkSize: 64 * 1024 });
     expect((await dl.info()).length).toBe(data.length);
     expect(sha(await collect(dl))).toBe(sha(data));
-    expect(dl.verified).toEqual({ bytes: data.length, sha256: sha(data) });
+    expect(dl.verified).toEqual({ bytes: data.length, sha256: sha(data), digestAlgorithm: "sha256", digest: sha(data) });
   });
 
   it("as a Node Readable and as a web ReadableStream; offset/length ranges", async () => {

@@ -8,8 +8,10 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { FileType } from "../../../gen/ts/podfiles/v1/files_pb.js";
+import type { DigestName } from "../../client/hasher.js";
 import { Code, PodfilesError } from "../../client/errors.js";
 import { addTargetOptions, type Connection, type TargetOptions } from "./client.js";
+import { DIGEST_HELP, digestText, parseDigest } from "./digest-option.js";
 import { UsageError } from "./errors.js";
 import { createProgress } from "./progress.js";
 import { REMOTE_SYNTAX, parseRemote, remoteBasename, type RemotePath } from "./remote-path.js";
@@ -21,10 +23,12 @@ export interface GetOptions extends TargetOptions {
   resume: boolean;
   progress: boolean;
   verbose: boolean;
+  digest?: string;
 }
 
 export interface ResolvedGet extends GetOptions {
   remote: RemotePath;
+  digestName?: DigestName;
   /** A local path, or "-" for stdout. */
   local: string;
 }
@@ -37,7 +41,7 @@ export function validateGet(o: GetOptions): ResolvedGet {
     if (!local) throw new UsageError("get: name a LOCAL destination for the container's root");
   }
   if (o.resume && local === "-") throw new UsageError("--resume needs a LOCAL file, not stdout");
-  return { ...o, remote, local };
+  return { ...o, remote, local, digestName: parseDigest(o.digest) };
 }
 
 const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
@@ -49,7 +53,7 @@ export async function runGet(o: ResolvedGet, { client }: Connection, io: Io): Pr
   if (local === "-") {
     const progress = createProgress(name || "/", undefined, { enabled: o.progress });
     try {
-      const stream = client.download(remote, { onProgress: (p) => progress.set(p.bytes) });
+      const stream = client.download(remote, { onProgress: (p) => progress.set(p.bytes), digest: o.digestName });
       await pipeline(stream.toReadable(), io.out, { end: false });
     } finally {
       progress.stop();
@@ -60,7 +64,7 @@ export async function runGet(o: ResolvedGet, { client }: Connection, io: Io): Pr
   if (entry.type === FileType.DIRECTORY) {
     const progress = createProgress(`${name || "/"} (tar)`, undefined, { enabled: o.progress });
     try {
-      const result = await client.downloadDirectory(remote, local, { warn, onProgress: (p) => progress.set(p.bytes) });
+      const result = await client.downloadDirectory(remote, local, { warn, onProgress: (p) => progress.set(p.bytes), digest: o.digestName });
       if (o.verbose) io.out.write(`${remote.path} → ${local}/ (${result.entries} entries)\n`);
     } finally {
       progress.stop();
@@ -73,11 +77,12 @@ export async function runGet(o: ResolvedGet, { client }: Connection, io: Io): Pr
   try {
     const r = await client.downloadToFile(remote, target, {
       resume: o.resume,
+      digest: o.digestName,
       onRestart: warn,
       // p counts this call's bytes; a resumed call starts at size − total
       onProgress: (p) => progress.set(Number(entry.size) - (p.total ?? 0) + p.bytes),
     });
-    if (o.verbose) io.out.write(`${remote.path} → ${r.path} (${r.size} bytes${r.offset > 0 ? `, resumed at ${r.offset}` : ""})\n`);
+    if (o.verbose) io.out.write(`${remote.path} → ${r.path} (${r.size} bytes, ${digestText(r)}${r.offset > 0 ? `, resumed at ${r.offset}` : ""})\n`);
   } catch (err) {
     const part = `${target}.part`;
     const local = err instanceof PodfilesError && (err.code === Code.DataLoss || err.code === Code.FailedPrecondition);
@@ -98,6 +103,7 @@ export function registerGet(program: Command): void {
     .argument("<remote>", REMOTE_SYNTAX)
     .argument("[local]", 'local file or directory (default: the remote name in the current directory; "-" for stdout)')
     .option("--resume", "continue LOCAL.part (or a partial LOCAL) from its size")
+    .option("--digest <name>", DIGEST_HELP)
     .option("--no-progress", "no progress bar (it shows only when stderr is a terminal)")
     .option("-v, --verbose", "print what was downloaded");
   addTargetOptions(cmd).action(

@@ -7,8 +7,10 @@ import { basename, resolve } from "node:path";
 import { posix } from "node:path";
 import type { Command } from "commander";
 import { FileType } from "../../../gen/ts/podfiles/v1/files_pb.js";
+import type { DigestName } from "../../client/hasher.js";
 import { Code, PodfilesError } from "../../client/errors.js";
 import { addTargetOptions, type Connection, type PodfilesClient, type TargetOptions } from "./client.js";
+import { DIGEST_HELP, digestText, parseDigest } from "./digest-option.js";
 import { UsageError } from "./errors.js";
 import { parseMode } from "./mode.js";
 import { createProgress } from "./progress.js";
@@ -26,10 +28,12 @@ export interface PutOptions extends TargetOptions {
   gid?: string;
   progress: boolean;
   verbose: boolean;
+  digest?: string;
 }
 
 export interface ResolvedPut extends PutOptions {
   remote: RemotePath;
+  digestName?: DigestName;
   modeBits: number | undefined;
   uidNum: number | undefined;
   gidNum: number | undefined;
@@ -44,6 +48,7 @@ function parseId(flag: string, v: string | undefined): number | undefined {
 
 export function validatePut(o: PutOptions): ResolvedPut {
   const remote = parseRemote(o.target, o);
+  const digestName = parseDigest(o.digest);
   const modeBits = o.mode === undefined ? undefined : parseMode(o.mode);
   const uidNum = parseId("--uid", o.uid);
   const gidNum = parseId("--gid", o.gid);
@@ -56,7 +61,7 @@ export function validatePut(o: PutOptions): ResolvedPut {
   if (!st.isFile() && !st.isDirectory()) throw new UsageError(`${o.local}: not a regular file or a directory`);
   if (st.isDirectory() && modeBits !== undefined) throw new UsageError("--mode applies to a single file (a directory keeps its files' modes)");
   if (st.isDirectory() && o.resume) throw new UsageError("--resume applies to a single file");
-  return { ...o, remote, modeBits, uidNum, gidNum, localStat: st };
+  return { ...o, remote, modeBits, uidNum, gidNum, localStat: st, digestName };
 }
 
 /** REMOTE names a directory (trailing slash, or an existing one): the file goes inside it. */
@@ -82,7 +87,7 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
       const res = await client.uploadDirectory(
         local,
         { container: remote.container, path },
-        { makeParents: o.parents, uid: o.uidNum, gid: o.gidNum, warn, onProgress: (p) => progress.set(p.bytes) },
+        { makeParents: o.parents, uid: o.uidNum, gid: o.gidNum, warn, onProgress: (p) => progress.set(p.bytes), digest: o.digestName },
       );
       if (o.verbose) io.out.write(`${local} → ${res.entry?.path ?? path} (${res.entries ?? 0} entries)\n`);
     } finally {
@@ -92,7 +97,7 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
   }
   const path = await fileDestination(client, remote, basename(resolve(local)));
   const size = o.localStat.size;
-  const hashing = createProgress(`sha256 ${basename(local)}`, size, { enabled: o.progress });
+  const hashing = createProgress(`${o.digestName ?? "sha256"} ${basename(local)}`, size, { enabled: o.progress && o.digestName !== "none" });
   const progress = createProgress(basename(local), size, { enabled: o.progress });
   try {
     const res = await client.upload(
@@ -105,12 +110,13 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
         mode: o.modeBits,
         uid: o.uidNum,
         gid: o.gidNum,
+        digest: o.digestName,
         onHashProgress: (n) => hashing.set(n),
         onProgress: (p) => progress.set(size - (p.total ?? size) + p.bytes),
       },
     );
     if (o.verbose)
-      io.out.write(`${local} → ${res.entry?.path ?? path} (${res.bytes} bytes, sha256 ${res.sha256}${res.offset > 0 ? `, resumed at ${res.offset}` : ""})\n`);
+      io.out.write(`${local} → ${res.entry?.path ?? path} (${res.bytes} bytes, ${digestText(res)}${res.offset > 0 ? `, resumed at ${res.offset}` : ""})\n`);
   } catch (err) {
     if (err instanceof PodfilesError && err.code === Code.NotFound && !o.parents) {
       throw new PodfilesError(`${err.rawMessage} (is the parent directory missing? -p creates it)`, Code.NotFound);
@@ -134,6 +140,7 @@ export function registerPut(program: Command): void {
     .option("-m, --mode <octal>", "permission bits of an uploaded file (default 0644, or the replaced file's)")
     .option("--uid <n>", "owner uid (default: the container's default user; a directory keeps the local ids)")
     .option("--gid <n>", "owner gid")
+    .option("--digest <name>", DIGEST_HELP)
     .option("--no-progress", "no progress bar (it shows only when stderr is a terminal)")
     .option("-v, --verbose", "print what was uploaded");
   addTargetOptions(cmd).action(
