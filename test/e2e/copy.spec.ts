@@ -3,6 +3,7 @@
 // node-b's agent, which authorizes the caller itself and writes; nothing passes through the test
 // process. Witnesses: sha256sum (and find) inside the destination pod, by kubectl exec.
 import { randomBytes } from "node:crypto";
+import { rmSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, createPodfilesClient, type PodfilesClient } from "../../src/index.js";
 import {
@@ -146,4 +147,53 @@ describe.skipIf(!e2eEnabled || !twoNodes)("Copy between pods on two nodes and in
     await expect(copying).rejects.toMatchObject({ code: Code.PermissionDenied });
     expect(await inDestination("test -e /data/denied.bin && echo there || echo absent")).toBe("absent\n");
   }, 60_000);
+
+  // bench/copy.mjs runs this one (PODFILES_COPY_BENCH=<result file>): Copy against the seed-002 way,
+  // `kubectl cp` out of the source pod to this machine and back into the destination pod, same
+  // file, same run, interleaved; each copy checked with sha256sum in the destination pod (untimed)
+  it.runIf(!!process.env.PODFILES_COPY_BENCH)(
+    "bench: Copy vs kubectl cp to here and back, 256 MiB localhost → node-b",
+    async () => {
+      const reps = Number(process.env.PODFILES_COPY_BENCH_REPS ?? "2");
+      const want = (await inSource("sha256sum /data/big.bin")).split(" ")[0];
+      const local = `/dev/shm/podfiles-copy-bench-${nonce}.bin`;
+      const rows: { way: string; seconds: number }[] = [];
+      const timed = async (way: string, fn: () => Promise<unknown>, path: string) => {
+        const t = performance.now();
+        await fn();
+        const seconds = (performance.now() - t) / 1000;
+        expect((await inDestination(`sha256sum ${path}`)).split(" ")[0]).toBe(want);
+        await inDestination(`rm -f ${path}`);
+        rows.push({ way, seconds });
+        console.log(`${way}: ${seconds.toFixed(2)} s, ${(256 / seconds).toFixed(1)} MiB/s`);
+      };
+      try {
+        for (let i = 0; i < reps; i++) {
+          const ways = [
+            () =>
+              timed(
+                "copy",
+                () => client("localhost", copier).copy({ container: src, path: "/data/big.bin" }, { container: dst, path: "/data/bench.bin" }),
+                "/data/bench.bin",
+              ),
+            () =>
+              timed(
+                "kubectl cp out and back",
+                async () => {
+                  await cluster.kubectl(["cp", "-c", "main", `${SRC_NS}/source:/data/big.bin`, local], { timeoutMs: 300_000 });
+                  await cluster.kubectl(["cp", "-c", "main", local, `${DST_NS}/destination:/data/bench.bin`], { timeoutMs: 300_000 });
+                },
+                "/data/bench.bin",
+              ),
+          ];
+          for (const run of i % 2 ? ways.reverse() : ways) await run();
+          rmSync(local, { force: true });
+        }
+      } finally {
+        rmSync(local, { force: true });
+      }
+      writeFileSync(process.env.PODFILES_COPY_BENCH!, JSON.stringify({ sizeMiB: 256, rows }));
+    },
+    900_000,
+  );
 });
