@@ -4,13 +4,7 @@
 // questions: what is at a path now, and write this stream there.
 import { Code, type HandlerContext } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import {
-  UploadRequestSchema,
-  type ContainerRef,
-  type FileEntry,
-  type UploadHeader,
-  type UploadResponse,
-} from "../../gen/ts/podfiles/v1/files_pb.js";
+import { UploadRequestSchema, type ContainerRef, type FileEntry, type UploadHeader, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { toConnectError } from "../errors.js";
 import type { ContainerFs } from "../fs/container-fs.js";
 import type { ContainerName } from "../resolve/resolver.js";

@@ -150,7 +150,8 @@ async function checkDestination(
     const isDir = there.type === FileType.DIRECTORY;
     if (tree && !isDir) throw failedPrecondition(`${path}: exists and is not a directory; a directory cannot be copied onto it`);
     if (!tree && isDir) throw failedPrecondition(`${path}: is a directory; name the file to write (a file is copied to exactly destination_path)`);
-    if (overwrite !== OverwritePolicy.OVERWRITE) throw alreadyExists(`${path}: already exists (set overwrite to replace it${tree ? ", or to merge into it" : ""})`);
+    if (overwrite !== OverwritePolicy.OVERWRITE)
+      throw alreadyExists(`${path}: already exists (set overwrite to replace it${tree ? ", or to merge into it" : ""})`);
     return;
   }
   if (makeParents) return;

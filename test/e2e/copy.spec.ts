@@ -6,14 +6,7 @@ import { randomBytes } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, createPodfilesClient, type PodfilesClient } from "../../src/index.js";
-import {
-  AGENT_NS,
-  assertOwnNamespace,
-  createSuiteNamespace,
-  deployAgents,
-  roleToken,
-  type DeployedAgents,
-} from "./support/agent-deploy.js";
+import { AGENT_NS, assertOwnNamespace, createSuiteNamespace, deployAgents, roleToken, type DeployedAgents } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const SRC_NS = "copy-e2e-src";
@@ -41,7 +34,9 @@ describe.skipIf(!e2eEnabled || !twoNodes)("Copy between pods on two nodes and in
     spec: {
       nodeName: node,
       terminationGracePeriodSeconds: 1,
-      containers: [{ name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] }],
+      containers: [
+        { name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] },
+      ],
     },
   });
   /** A tree's files as `sha256sum` lists them, sorted: equal lists mean equal names and bytes. */
@@ -104,9 +99,13 @@ describe.skipIf(!e2eEnabled || !twoNodes)("Copy between pods on two nodes and in
     const want = (await inSource("sha256sum /data/big.bin")).split(" ")[0];
     const progress: number[] = [];
     const started = performance.now();
-    const r = await client("localhost", copier).copy({ container: src, path: "/data/big.bin" }, { container: dst, path: "/data/big.bin" }, {
-      onProgress: (p) => progress.push(p.bytes),
-    });
+    const r = await client("localhost", copier).copy(
+      { container: src, path: "/data/big.bin" },
+      { container: dst, path: "/data/big.bin" },
+      {
+        onProgress: (p) => progress.push(p.bytes),
+      },
+    );
     const seconds = (performance.now() - started) / 1000;
     console.log(`copy 256 MiB localhost → node-b: ${seconds.toFixed(2)} s, ${(256 / seconds).toFixed(1)} MiB/s, ${progress.length} progress calls`);
     expect(r.bytes).toBe(BIG);
@@ -130,7 +129,11 @@ describe.skipIf(!e2eEnabled || !twoNodes)("Copy between pods on two nodes and in
   it("a cancelled copy leaves nothing at the destination (neither the file nor a temp file)", async () => {
     const stop = new AbortController();
     setTimeout(() => stop.abort(), 150);
-    const copying = client("localhost", copier).copy({ container: src, path: "/data/big.bin" }, { container: dst, path: "/data/cancelled.bin" }, { signal: stop.signal });
+    const copying = client("localhost", copier).copy(
+      { container: src, path: "/data/big.bin" },
+      { container: dst, path: "/data/cancelled.bin" },
+      { signal: stop.signal },
+    );
     await expect(copying).rejects.toMatchObject({ code: Code.Canceled });
     // node-b's agent learns of it from its request stream: a moment to remove the temp file
     let listing = "";

@@ -145,7 +145,13 @@ describe("Copy within one agent (the destination's ContainerFs directly)", () =>
     // the raw RPC: no destination at all, and append
     const noDest = a.clients.grpc.copy({ container: podA, path: "/one.txt", destinationPath: "/x" });
     expect(await code(drain(noDest))).toEqual([Code.InvalidArgument, "destination is required: the container to copy to"]);
-    const append = a.clients.grpc.copy({ container: podA, path: "/one.txt", destination: podA, destinationPath: "/y", options: { overwrite: OverwritePolicy.APPEND } });
+    const append = a.clients.grpc.copy({
+      container: podA,
+      path: "/one.txt",
+      destination: podA,
+      destinationPath: "/y",
+      options: { overwrite: OverwritePolicy.APPEND },
+    });
     expect((await code(drain(append)))[0]).toBe(Code.InvalidArgument);
     // overwrite and make_parents when asked
     await sdk.copy("/one.txt", "/two.txt", { overwrite: "overwrite" });
@@ -227,7 +233,10 @@ describe("Copy to a container another agent serves (an Upload stream node-a → 
 
   it("a node-b that refuses node-a's agent credential: UNAUTHENTICATED, nothing written", async () => {
     writeFileSync(join(a.root, "cred.txt"), "x");
-    const wrong = await startTestServer({ name: podA, forward: { self: "node-a", locate: placement("node-a", agents), agentCredential: () => "Bearer wrong" } });
+    const wrong = await startTestServer({
+      name: podA,
+      forward: { self: "node-a", locate: placement("node-a", agents), agentCredential: () => "Bearer wrong" },
+    });
     try {
       const client = createPodfilesClient({ baseUrl: wrong.url, container: podA });
       writeFileSync(join(wrong.root, "cred.txt"), "x");

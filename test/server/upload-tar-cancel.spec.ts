@@ -39,22 +39,28 @@ afterAll(async () => {
   await s?.close();
 });
 
-it.each([false, true])("a tar Upload cancelled mid-stream leaves no unhandled rejection (make_parents %s)", async (makeParents) => {
-  const pack = tar.pack();
-  for (let i = 0; i < 16; i++) pack.entry({ name: `f${i}` }, random(1024 * 1024));
-  pack.finalize();
-  const stop = new AbortController();
-  async function* requests() {
-    const path = makeParents ? "/new/dir" : "/into";
-    yield create(UploadRequestSchema, { part: { case: "header", value: { container: s.container, path, options: { format: ArchiveFormat.TAR, makeParents } } } });
-    let n = 0;
-    for await (const chunk of pack as AsyncIterable<Buffer>) {
-      yield create(UploadRequestSchema, { part: { case: "data", value: chunk } });
-      if (++n === 10) setTimeout(() => stop.abort(), 200);
+it.each([false, true])(
+  "a tar Upload cancelled mid-stream leaves no unhandled rejection (make_parents %s)",
+  async (makeParents) => {
+    const pack = tar.pack();
+    for (let i = 0; i < 16; i++) pack.entry({ name: `f${i}` }, random(1024 * 1024));
+    pack.finalize();
+    const stop = new AbortController();
+    async function* requests() {
+      const path = makeParents ? "/new/dir" : "/into";
+      yield create(UploadRequestSchema, {
+        part: { case: "header", value: { container: s.container, path, options: { format: ArchiveFormat.TAR, makeParents } } },
+      });
+      let n = 0;
+      for await (const chunk of pack as AsyncIterable<Buffer>) {
+        yield create(UploadRequestSchema, { part: { case: "data", value: chunk } });
+        if (++n === 10) setTimeout(() => stop.abort(), 200);
+      }
     }
-  }
-  await expect(s.clients.grpc.upload(requests(), { signal: stop.signal })).rejects.toThrow();
-  // the server notices the cut stream when it next reads: wait for it to have done so
-  await new Promise((r) => setTimeout(r, 2000));
-  expect(unhandled.map(String)).toEqual([]);
-}, 20_000);
+    await expect(s.clients.grpc.upload(requests(), { signal: stop.signal })).rejects.toThrow();
+    // the server notices the cut stream when it next reads: wait for it to have done so
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(unhandled.map(String)).toEqual([]);
+  },
+  20_000,
+);
