@@ -161,6 +161,24 @@ describe("Copy within one agent (the destination's ContainerFs directly)", () =>
   });
 });
 
+describe("Copy within one agent, cancelled", () => {
+  it.each(["file", "tree"] as const)("a cancelled copy (%s) leaves nothing at the destination", async (kind) => {
+    const src = `/local-cancel-${kind}`;
+    // 64 MiB: far more than 50 ms of writing and fsync on this machine
+    if (kind === "file") writeFileSync(join(a.root, src), random(64 * MiB));
+    else {
+      mkdirSync(join(a.root, src));
+      for (let i = 0; i < 64; i++) writeFileSync(join(a.root, src, `f${i}`), random(MiB));
+    }
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 50);
+    expect((await codeAndMessage(sdk.copy(src, `${src}-copy`, { signal: stop.signal })))[0]).toBe(Code.Canceled);
+    for (let i = 0; i < 50 && leftovers(a.root).length; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(join(a.root, `${src}-copy`))).toBe(false);
+    expect(leftovers(a.root)).toEqual([]);
+  });
+});
+
 async function drain(it: AsyncIterable<unknown>): Promise<unknown[]> {
   const out: unknown[] = [];
   for await (const m of it) out.push(m);
