@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext } from "@connectrpc/connect";
+import { Code, type HandlerContext } from "@connectrpc/connect";
 import {
   ArchiveFormat,
   CopyProgressSchema,
@@ -23,7 +23,7 @@ import {
   type CopyResponse,
   type UploadResponse,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { alreadyExists, cancelled, dataLoss, failedPrecondition, invalidArgument, notFound } from "../errors.js";
+import { alreadyExists, cancelled, dataLoss, failedPrecondition, invalidArgument, notFound, permissionDenied, toConnectError } from "../errors.js";
 import { containerName, formatName } from "../resolve/resolver.js";
 import { requirePath, uploadPlan } from "./convert.js";
 import { copyDestination } from "./copy-destination.js";
@@ -145,7 +145,20 @@ async function checkDestination(
   makeParents: boolean,
   signal: AbortSignal,
 ): Promise<void> {
-  const there = await to.stat(path, signal);
+  let there: Awaited<ReturnType<typeof to.stat>>;
+  try {
+    there = await to.stat(path, signal);
+  } catch (err) {
+    // Copy asks create (not get) on the destination. Without get there, a file is still safe to
+    // write: the destination's own Upload refuses what exists (unless overwrite), a directory in the
+    // way and a missing parent. A tree is not: extracting into an existing directory merges into it.
+    if (toConnectError(err).code !== Code.PermissionDenied) throw err;
+    if (tree)
+      throw permissionDenied(
+        `${path}: copying a directory needs get on the destination too (to make sure nothing is there): ${toConnectError(err).rawMessage}`,
+      );
+    return;
+  }
   if (there) {
     const isDir = there.type === FileType.DIRECTORY;
     if (tree && !isDir) throw failedPrecondition(`${path}: exists and is not a directory; a directory cannot be copied onto it`);

@@ -3,7 +3,7 @@
 // Upload carrying the caller's own token beside node-a's agent credential, and authorizes the
 // caller itself. Each node has its own stand-in API server (TokenReview + SubjectAccessReview)
 // with its own grants, so a caller node-a would let through can still be refused by node-b.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,6 +26,7 @@ const tokens = {
   "token-alice": { username: "alice" },
   "token-carol": { username: "carol" },
   "token-bob": { username: "bob" },
+  "token-dave": { username: "dave" },
 };
 // node-a's API server: alice and carol may read pod-a and write pod-b; bob may only read pod-a
 const grantsA = [
@@ -34,11 +35,14 @@ const grantsA = [
   { user: "carol", namespace: "ns-a", verbs: ["get"] },
   { user: "carol", namespace: "ns-b", verbs: ["get", "create"] },
   { user: "bob", namespace: "ns-a", verbs: ["get"] },
+  { user: "dave", namespace: "ns-a", verbs: ["get"] },
+  { user: "dave", namespace: "ns-b", verbs: ["create"] },
 ];
 // node-b's: alice may write pod-b; carol only read it
 const grantsB = [
   { user: "alice", namespace: "ns-b", verbs: ["get", "create"] },
   { user: "carol", namespace: "ns-b", verbs: ["get"] },
+  { user: "dave", namespace: "ns-b", verbs: ["create"] },
 ];
 
 type Api = Awaited<ReturnType<typeof startStandInApiServer>>;
@@ -115,5 +119,19 @@ describe("Copy authorized on both sides", () => {
       Code.Unauthenticated,
     );
     expect(existsSync(join(b.root, "anon.txt"))).toBe(false);
+  });
+
+  it("dave (create on the destination, no get): a file is copied (Copy asks no more); a tree is refused, saying why", async () => {
+    await as("token-dave").copy("/secret.txt", { container: podB, path: "/by-dave.txt" });
+    expect(readFileSync(join(b.root, "by-dave.txt"), "utf8")).toBe("from pod-a\n");
+    // what exists is still refused, by node-b's Upload itself
+    expect(await code(as("token-dave").copy("/secret.txt", { container: podB, path: "/by-dave.txt" }))).toBe(Code.AlreadyExists);
+    mkdirSync(join(a.root, "tree"), { recursive: true });
+    writeFileSync(join(a.root, "tree/x"), "x");
+    const refused = await as("token-dave")
+      .copy("/tree", { container: podB, path: "/dave-tree" })
+      .catch((e: { code: Code; rawMessage: string }) => e);
+    expect(refused).toMatchObject({ code: Code.PermissionDenied, rawMessage: expect.stringContaining("copying a directory needs get on the destination") });
+    expect(existsSync(join(b.root, "dave-tree"))).toBe(false);
   });
 });
