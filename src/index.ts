@@ -5,6 +5,7 @@ export { connectWithKubeconfig, type KubeconfigClient, type KubeconfigClientOpti
 export { DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR } from "./client/agent-defaults.js";
 export type { PodfilesClient, PodfilesClientOptions, UploadOptions, UploadSource, DirectoryUploadOptions, NodeDownloadStream } from "./client/node-client.js";
 export type { CallOptions, ListOptions, StatOptions, DownloadOptions, OverwriteMode, UploadResult } from "./client/core.js";
+export type { CopyOptions, CopyResult, CopyDigest } from "./client/copy.js";
 export type { DownloadFileOptions, DownloadFileResult } from "./client/local-files.js";
 export { DownloadStream, type DownloadInfo, type DownloadResult, type Progress, type ProgressCallback } from "./client/download-stream.js";
 export { PodfilesError, DigestMismatchError, Code, codeName } from "./client/errors.js";

@@ -4,6 +4,7 @@
 // too (node:crypto, or sha256.ts). Errors are PodfilesErrors.
 import type { Client } from "@connectrpc/connect";
 import { type DigestAlgorithm, type FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { copyBetween, type CopyOptions, type CopyResult } from "./copy.js";
 import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
 import { PodfilesError } from "./errors.js";
 import { digestAlgorithmOf, digestOption, type DigestResult } from "./digest.js";
@@ -82,6 +83,8 @@ export interface ClientCore {
   mkdir(target: Target, options?: CallOptions & { parents?: boolean; mode?: number }): Promise<FileEntry>;
   remove(target: Target, options?: CallOptions & { recursive?: boolean }): Promise<void>;
   rename(target: Target, newPath: string, options?: CallOptions & { overwrite?: boolean }): Promise<FileEntry>;
+  /** a file or a tree from one container to another, copied by the agents (never through this client) */
+  copy(source: Target, destination: Target, options?: CopyOptions): Promise<CopyResult>;
 }
 
 export const overwritePolicy = (mode: OverwriteMode | undefined) => (mode === "overwrite" ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL);
@@ -148,5 +151,6 @@ export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Targe
     async rename(target, newPath, o = {}) {
       return (await call(() => rpc.rename({ ...resolve(target), newPath, overwrite: !!o.overwrite }, o))).entry!;
     },
+    copy: (source, destination, o) => copyBetween(rpc, resolve, source, destination, o),
   };
 }

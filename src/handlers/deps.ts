@@ -1,5 +1,6 @@
 // What the handlers need from the server, passed explicitly.
-import type { HandlerContext } from "@connectrpc/connect";
+import type { Client, HandlerContext } from "@connectrpc/connect";
+import type { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { ContainerName, Resolver } from "../resolve/resolver.js";
 import type { UploadSessions } from "./upload-sessions.js";
 
@@ -13,6 +14,17 @@ export interface CallFacts {
   caller(ctx: HandlerContext): { owner: string; capKey: string };
 }
 
+/** The agents a Copy writes to when its destination is served elsewhere (src/server/forward/copy-peers.ts implements it). */
+export interface CopyPeers {
+  /**
+   * A FileService client of the agent that serves `name`, carrying the caller of `ctx` (its own
+   * credentials, or the identity this agent authenticated), so that agent authorizes the caller
+   * itself; undefined when `name` is served here. Throws as forwarding does (NOT_FOUND,
+   * FAILED_PRECONDITION naming a node without a ready agent, UNAVAILABLE).
+   */
+  clientFor(name: ContainerName, ctx: HandlerContext): Promise<Client<typeof FileService> | undefined>;
+}
+
 export interface HandlerDeps {
   resolver: Resolver;
   uploads: UploadSessions;
@@ -21,4 +33,6 @@ export interface HandlerDeps {
   defaultChunkSize: number;
   /** Largest chunk a download may ask for (default 4 MiB). */
   maxChunkSize: number;
+  /** Absent: every Copy destination is served here (local mode, one node, or no forwarding). */
+  copyPeers?: CopyPeers;
 }

@@ -3,6 +3,7 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { abortUpload, beginUpload, commitUpload, queryUpload, writeUploadChunk } from "./chunked-upload.js";
 import type { HandlerDeps } from "./deps.js";
+import { copy } from "./copy.js";
 import { download } from "./download.js";
 import { listFiles } from "./list-files.js";
 import { makeDirectory, remove, rename } from "./mutations.js";
@@ -23,8 +24,8 @@ export function fileService(deps: HandlerDeps): ServiceImpl<typeof FileService> 
     makeDirectory: makeDirectory(deps),
     remove: remove(deps),
     rename: rename(deps),
+    copy: copy(deps),
     // until each lands: UNIMPLEMENTED after auth (so the auth coverage holds for every method)
-    copy: notBuiltYet("Copy"),
     listContainers: notBuiltYet("ListContainers"),
     find: notBuiltYet("Find"),
     diskUsage: notBuiltYet("DiskUsage"),

@@ -1,7 +1,10 @@
+import { posix } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext } from "@connectrpc/connect";
-import { UploadResponseSchema, type UploadRequest, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { invalidArgument, cancelled } from "../errors.js";
+import { Code, type HandlerContext } from "@connectrpc/connect";
+import { UploadResponseSchema, type UploadHeader, type UploadRequest, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { invalidArgument, cancelled, toConnectError } from "../errors.js";
+import type { ContainerFs, ExtractOptions, ExtractResult } from "../fs/container-fs.js";
+import { tempNameFor } from "../fs/root/temp-names.js";
 import { entryToProto, requirePath, uploadPlan } from "./convert.js";
 import { containerName } from "../resolve/resolver.js";
 import type { CallFacts, HandlerDeps } from "./deps.js";
@@ -14,36 +17,80 @@ export function upload(deps: HandlerDeps) {
     const first = await iterator.next();
     if (first.done || first.value.part.case !== "header") throw invalidArgument("the first Upload message must be a header");
     const header = first.value.part.value;
-    const name = containerName(header.container);
-    const path = requirePath(header.path);
-    const plan = uploadPlan(header.options, deps.uploads);
-    const info = deps.call.noteTarget(ctx, name, path);
-    const fs = await deps.resolver.resolve(name, ctx.signal);
-    const check = new UploadCheck(plan, path);
-    const data = dataChunks(iterator, check, info, deps.call, ctx);
-
-    if (plan.tar) {
-      const result = await fs.extractTar(path, data, plan.write);
-      return create(UploadResponseSchema, {
-        entry: entryToProto(result.entry),
-        bytesReceived: check.received,
-        ...digestFields(check, check.finish()),
-        entriesExtracted: result.entries,
-      });
-    }
-
-    const writer = await fs.createWriter(path, { ...plan.write, holder: "a streaming Upload" });
-    try {
-      for await (const chunk of data) await writer.write(chunk);
-      const digest = check.finish();
-      const entry = await writer.commit();
-      return create(UploadResponseSchema, { entry: entryToProto(entry), bytesReceived: check.received, ...digestFields(check, digest) });
-    } catch (err) {
-      // A cancelled stream, a bad message, a size or digest mismatch: nothing stays behind.
-      await writer.abort();
-      throw err;
-    }
+    const info = deps.call.noteTarget(ctx, containerName(header.container), requirePath(header.path));
+    return storeUpload(deps, header, (check) => dataChunks(iterator, check, info, deps.call, ctx), ctx.signal);
   };
+}
+
+/**
+ * Writes what an Upload header describes from `data` (each chunk passed through the check it is
+ * handed): a file atomically (temp name + rename), or a tar stream. Upload and Copy (a destination
+ * this agent serves) share it.
+ */
+export async function storeUpload(
+  deps: Pick<HandlerDeps, "resolver" | "uploads">,
+  header: UploadHeader,
+  data: (check: UploadCheck) => AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<UploadResponse> {
+  const name = containerName(header.container);
+  const path = requirePath(header.path);
+  const plan = uploadPlan(header.options, deps.uploads);
+  const fs = await deps.resolver.resolve(name, signal);
+  const check = new UploadCheck(plan, path);
+
+  if (plan.tar) {
+    const result = await extractTree(fs, path, data(check), plan.write);
+    return create(UploadResponseSchema, {
+      entry: entryToProto(result.entry),
+      bytesReceived: check.received,
+      ...digestFields(check, check.finish()),
+      entriesExtracted: result.entries,
+    });
+  }
+
+  const writer = await fs.createWriter(path, { ...plan.write, holder: "a streaming Upload" });
+  try {
+    for await (const chunk of data(check)) await writer.write(chunk);
+    const digest = check.finish();
+    const entry = await writer.commit();
+    return create(UploadResponseSchema, { entry: entryToProto(entry), bytesReceived: check.received, ...digestFields(check, digest) });
+  } catch (err) {
+    // A cancelled stream, a bad message, a size or digest mismatch: nothing stays behind.
+    await writer.abort();
+    throw err;
+  }
+}
+
+/**
+ * A tar stream into `path`. Into a directory that already exists: extracted in place, as always.
+ * With make_parents into one that does not exist yet: extracted into a hidden temp directory
+ * beside it (the upload temp naming, `.NAME.podfiles-HEX.part`) and renamed into place at the end,
+ * so a failed or cancelled tree (a Copy whose caller hung up) leaves nothing at `path`.
+ */
+async function extractTree(fs: ContainerFs, path: string, tar: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
+  if (!options.makeParents || (await exists(fs, path))) return fs.extractTar(path, tar, options);
+  const temp = posix.join(posix.dirname(path), tempNameFor(posix.basename(path)));
+  await fs.mkdir(posix.dirname(path), { parents: true });
+  await fs.mkdir(temp, { parents: false, mode: 0o755 });
+  try {
+    const result = await fs.extractTar(temp, tar, { ...options, makeParents: false });
+    const entry = await fs.rename(temp, path, { overwrite: false });
+    return { entry, entries: result.entries };
+  } catch (err) {
+    await fs.remove(temp, { recursive: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function exists(fs: ContainerFs, path: string): Promise<boolean> {
+  try {
+    await fs.stat(path, { followSymlinks: false });
+    return true;
+  } catch (err) {
+    if (toConnectError(err).code === Code.NotFound) return false;
+    throw err;
+  }
 }
 
 /**

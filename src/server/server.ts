@@ -25,6 +25,7 @@ import { staticPage } from "./static-page.js";
 import { callVerdict } from "./forward/call-verdict.js";
 import { forwardRoute, type ForwardedOptions, type ForwardOptions, type ServeHere } from "./forward/forward-route.js";
 import type { NodeResponse } from "./forward/forward-call.js";
+import { copyPeers } from "./forward/copy-peers.js";
 
 export interface ServerOptions extends TransportOptions {
   resolver: Resolver;
@@ -77,12 +78,15 @@ export function createServer(options: ServerOptions) {
   const health = new HealthState([FileService.typeName]);
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
 
+  // a Copy whose destination runs on another node writes to the agent there (when agents forward to each other)
+  const peers = options.forward ? copyPeers(options.forward) : undefined;
   const files = fileService({
     resolver: options.resolver,
     uploads,
     call: callFacts,
     defaultChunkSize: options.defaultChunkSize ?? 1024 * 1024,
     maxChunkSize: MAX_CHUNK_BYTES,
+    ...(peers ? { copyPeers: peers } : {}),
   });
   // the router's verdict on a call (forwarding) comes after auth: what a pod lookup found out (NOT_FOUND, its node)
   // reaches only a caller allowed on that pod, as on the local path (measured: before auth it told anyone)
@@ -162,6 +166,7 @@ export function createServer(options: ServerOptions) {
               health.setNotServing();
               await uploads.close();
               forward?.close();
+              peers?.close();
               await transport.close();
               await options.resolver.close();
             },

@@ -10,6 +10,7 @@ import { addConnectionOptions, connectionLimits, type ConnectionFlags } from "..
 import { addListenOptions, readClientCa, serverTls, validateListen, type ListenFlags, type ResolvedListen } from "../listen-options.js";
 import { SERVICE_ACCOUNT_DIR, ServiceAccountToken, agentCredentialCheck, serviceAccountOf } from "../../auth/agent-credential.js";
 import { KubeAuth, type KubeReviews } from "../../auth/kubernetes.js";
+import { callerCredentials } from "../../auth/caller-to-forward.js";
 import { unauthenticated } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { KubeletAccess } from "../../resolve/exec-resolver.js";
@@ -205,6 +206,7 @@ async function forwardOptions(o: ResolvedAgent, f: { namespace: string; node: st
         return peers.agentOn(node);
       },
       authenticateCaller: d.authenticate,
+      callerCredentials,
       agentCredential: () => d.token.header(),
     },
     placement,

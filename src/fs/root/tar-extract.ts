@@ -23,6 +23,9 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
 
   const extract = tar.extract();
   const feeding = feed(input, extract);
+  // its failure is awaited below, but only once the extraction loop has noticed it: a handler now, or a
+  // caller cancelling mid-stream was an unhandled rejection, which ends the agent (test/server/upload-tar-cancel.spec.ts)
+  feeding.catch(() => undefined);
   let entries = 0;
   const created = new Set<string>();
   try {

@@ -7,6 +7,7 @@
 // the agent on the pod's node; a caller authenticated by its TLS client certificate is forwarded
 // with an identity assertion (forwarded-identity.ts) that the serving agent believes only beside
 // this agent's verified credential.
+import type { HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "../../log.js";
 import { containerName, type ContainerName } from "../../resolve/resolver.js";
 import { requestPeerCertificate, trustForwardedBy, trustForwardedFor, type PeerCertificate } from "../request-state.js";
@@ -39,6 +40,12 @@ export interface ForwardOptions extends Omit<ForwardCallOptions, "self"> {
    * travel), or nothing when the caller's credentials travel as they are. Absent without auth.
    */
   authenticateCaller?: (authorization: string | null, certificate: PeerCertificate | undefined) => Promise<ForwardedIdentity | undefined>;
+  /**
+   * For a call served here that calls another agent on its caller's behalf (Copy to a destination on
+   * another node) and came without an Authorization header: the headers that carry the caller the
+   * auth interceptor identified (a certificate user's identity assertion). Absent: nothing is added.
+   */
+  callerCredentials?: (ctx: HandlerContext) => Record<string, string>;
 }
 
 export interface ForwardedOptions {
