@@ -1,0 +1,56 @@
+// Exit codes a script can rely on (0 ok, 1 failed, 2 usage) and `version`/`--version`, driven as
+// child processes of the built CLI.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../support/server.js";
+import { cliEnv, ensureBuilt, repo, runCli } from "./run-cli.js";
+
+const version = (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { version: string }).version;
+let server: TestServer;
+let env: NodeJS.ProcessEnv;
+const cli = (...args: string[]) => runCli(args, { env });
+
+beforeAll(async () => {
+  ensureBuilt();
+  server = await startTestServer();
+  env = cliEnv(server.url);
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe("version", () => {
+  it("--version and `version` print the package's version and exit 0", async () => {
+    for (const args of [["--version"], ["version"], ["-V"]]) {
+      const r = await cli(...args);
+      expect(r).toMatchObject({ code: 0, stderr: "" });
+      expect(r.stdout).toBe(`${version}\n`);
+    }
+  });
+});
+
+describe("usage errors exit 2 with one line", () => {
+  it.each([
+    ["a missing argument", ["stat"]],
+    ["a missing argument (client command from the bundle)", ["put", "only-one"]],
+    ["an unknown command", ["frobnicate"]],
+    ["an unknown option", ["ls", "--no-such-flag", "local/local:/"]],
+    ["too many arguments", ["stat", "local/local:/a", "local/local:/b"]],
+  ])("%s", async (_what, args) => {
+    const r = await cli(...args);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    const lines = r.stderr.split("\n").filter(Boolean);
+    expect(lines[0]).toMatch(/^podfiles: /);
+    // one line of error; commander's usage hint after it names --help
+    expect(lines.length).toBeLessThanOrEqual(2);
+    if (lines.length === 2) expect(lines[1]).toMatch(/--help/);
+  });
+
+  it("--help exits 0 and a command's failure exits 1", async () => {
+    expect((await cli("--help")).code).toBe(0);
+    expect((await cli("ls", "--help")).code).toBe(0);
+    expect((await cli("stat", "local/local:/missing")).code).toBe(1);
+  });
+});
