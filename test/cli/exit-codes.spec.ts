@@ -54,3 +54,12 @@ describe("usage errors exit 2 with one line", () => {
     expect((await cli("stat", "local/local:/missing")).code).toBe(1);
   });
 });
+
+describe("bin/podfiles.js picks the bundle for the client commands", () => {
+  it("its list is src/cli/client-commands.ts's", async () => {
+    const bin = readFileSync(join(repo, "bin/podfiles.js"), "utf8");
+    const listed = JSON.parse(/const CLIENT_COMMANDS = new Set\((\[[^\]]*\])\)/.exec(bin)![1]!) as string[];
+    const { CLIENT_COMMANDS } = await import("../../src/cli/client-commands.js");
+    expect(new Set(listed)).toEqual(CLIENT_COMMANDS);
+  });
+});

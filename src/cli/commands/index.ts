@@ -1,5 +1,6 @@
-// The client commands: podfiles ls | stat | get | put | mv | rm | mkdir against a podfiles server.
+// The client commands: podfiles ls | stat | get | put | mv | rm | mkdir | cp | cat against a podfiles server.
 import type { Command } from "commander";
+import { registerCat } from "./cat.js";
 import { registerGet } from "./get.js";
 import { registerLs } from "./ls.js";
 import { registerMkdir } from "./mkdir.js";
@@ -24,7 +25,8 @@ export function registerFileCommands(program: Command): void {
   for (const register of [registerLs, registerStat, registerGet, registerPut, registerMv, registerRm, registerMkdir]) {
     register(program);
   }
+  registerCat(program);
   for (const cmd of program.commands) {
-    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
+    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cat"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
   }
 }
