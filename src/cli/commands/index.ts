@@ -1,6 +1,7 @@
 // The client commands: podfiles ls | stat | get | put | mv | rm | mkdir | cp | cat against a podfiles server.
 import type { Command } from "commander";
 import { registerCat } from "./cat.js";
+import { registerCp } from "./cp.js";
 import { registerGet } from "./get.js";
 import { registerLs } from "./ls.js";
 import { registerMkdir } from "./mkdir.js";
@@ -25,8 +26,9 @@ export function registerFileCommands(program: Command): void {
   for (const register of [registerLs, registerStat, registerGet, registerPut, registerMv, registerRm, registerMkdir]) {
     register(program);
   }
+  registerCp(program);
   registerCat(program);
   for (const cmd of program.commands) {
-    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cat"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
+    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cp", "cat"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
   }
 }
