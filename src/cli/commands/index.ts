@@ -1,6 +1,8 @@
 // The client commands: podfiles ls | stat | get | put | mv | rm | mkdir | cp | cat against a podfiles server.
 import type { Command } from "commander";
 import { registerCat } from "./cat.js";
+import { registerComplete } from "./complete.js";
+import { registerCompletion } from "./completion.js";
 import { registerCp } from "./cp.js";
 import { registerGet } from "./get.js";
 import { registerLs } from "./ls.js";
@@ -28,6 +30,8 @@ export function registerFileCommands(program: Command): void {
   }
   registerCp(program);
   registerCat(program);
+  registerCompletion(program);
+  registerComplete(program);
   for (const cmd of program.commands) {
     if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cp", "cat"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
   }
