@@ -9,7 +9,10 @@ const { join } = require("node:path");
 
 let out = "";
 try {
-  out = execFileSync(process.execPath, [join(__dirname, "podfiles.js"), "__complete", ...process.argv.slice(2)], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  out = execFileSync(process.execPath, [join(__dirname, "podfiles.js"), "__complete", ...process.argv.slice(2)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
 } catch {
   out = "";
 }

@@ -1,4 +1,4 @@
-// podfiles command line. The client commands (ls, stat, get, put, mv, rm, mkdir) load only the
+// podfiles command line. The client commands (client-commands.ts: ls, stat, get, put, cp…) load only the
 // SDK's client: the server stack (serve, agent) is imported only when one of those is run or
 // when the full help is asked for (it cost every command 0.45–0.95 s of start-up).
 import { CLIENT_COMMANDS } from "./client-commands.js";

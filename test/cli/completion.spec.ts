@@ -131,6 +131,15 @@ describe("zsh and fish (Debian's packages; .ci/run installs them)", () => {
        complete -C"podfiles c"; echo ==
        complete -C"podfiles ls --js"`,
     ]);
-    expect(r.stdout.split("\n").filter(Boolean)).toEqual(["local/local:/etc/hostname", "local/local:/etc/hosts", "==", "cat", "completion", "cp", "==", "--json"]);
+    expect(r.stdout.split("\n").filter(Boolean)).toEqual([
+      "local/local:/etc/hostname",
+      "local/local:/etc/hosts",
+      "==",
+      "cat",
+      "completion",
+      "cp",
+      "==",
+      "--json",
+    ]);
   });
 });

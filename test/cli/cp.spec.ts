@@ -1,12 +1,13 @@
 // podfiles cp, run as a child process against a real server: local ↔ pod, pod → pod (streamed
 // through the CLI while the server has no Copy RPC), files, trees, several sources, wildcards.
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { cliEnv, ensureBuilt, runCli } from "./run-cli.js";
+import { cliEnv, ensureBuilt, repo, runCli } from "./run-cli.js";
 
 const R = "local/local:";
 const sha = (b: Buffer | Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -143,10 +144,33 @@ describe("pod → pod", () => {
 
 describe("usage", () => {
   it("one path, two local paths and stdin are usage errors (exit 2)", async () => {
-    for (const args of [["cp", `${R}/x`], ["cp", join(work, "a.txt"), join(work, "z")], ["cp", "-", `${R}/x`]]) {
+    for (const args of [
+      ["cp", `${R}/x`],
+      ["cp", join(work, "a.txt"), join(work, "z")],
+      ["cp", "-", `${R}/x`],
+    ]) {
       const r = await cli(...args);
       expect(r.code).toBe(2);
       expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
     }
+  });
+});
+
+describe("progress", () => {
+  it("on a terminal: bytes, total, rate and ETA, for a file and (estimated from the listing) a tree", async () => {
+    const data = randomBytes(6 * 1024 * 1024);
+    fs.mkdirSync(join(root, "prog"));
+    fs.writeFileSync(join(root, "prog/one.bin"), data);
+    const out = join(work, "prog-out");
+    // util-linux's script(1) gives the CLI a pseudo-terminal for stdout and stderr
+    const cmd = `${process.execPath} ${join(repo, "bin/podfiles.js")} cp ${R}/prog/one.bin ${out}.bin && ${process.execPath} ${join(repo, "bin/podfiles.js")} cp ${R}/prog ${out}`;
+    const text = await new Promise<string>((resolve) =>
+      execFile("script", ["-qec", cmd, "/dev/null"], { env, encoding: "utf8" }, (_e, stdout) => resolve(stdout)),
+    );
+    const screens = text.split(new RegExp(`\r|${String.fromCharCode(27)}\\[1G`));
+    expect(screens.some((l) => /^one\.bin \[.*\] 100% \| 6\.00 MiB\/6\.00 MiB \| [\d.]+ (KiB|MiB|GiB)\/s \| ETA \d+s/.test(l))).toBe(true);
+    // the tree's total: its tar size, from one recursive listing (6 MiB + headers)
+    expect(screens.some((l) => /^prog\/ \[.*\] 100% \| 6\.00 MiB\/6\.00 MiB \| /.test(l))).toBe(true);
+    expect(sha(fs.readFileSync(join(out, "one.bin")))).toBe(sha(data));
   });
 });

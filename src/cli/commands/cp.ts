@@ -78,8 +78,7 @@ function localKind(path: string): Kind {
   return !st ? "missing" : st.isDirectory() ? "directory" : "file";
 }
 
-const endpointKind = (client: PodfilesClient, e: Endpoint): Promise<Kind> | Kind =>
-  e.kind === "local" ? localKind(e.path) : remoteKind(client, e.remote);
+const endpointKind = (client: PodfilesClient, e: Endpoint): Promise<Kind> | Kind => (e.kind === "local" ? localKind(e.path) : remoteKind(client, e.remote));
 
 const nameOf = (e: Endpoint) => (e.kind === "local" ? basename(resolve(e.path)) : remoteBasename(e.remote.path) || "root");
 
@@ -160,7 +159,11 @@ async function copyOne(o: ResolvedCp, client: PodfilesClient, from: Endpoint, to
     } else if (from.kind === "remote" && to.kind === "remote") {
       const tree = fromKind === "directory";
       progress = await bar(tree, () => (tree ? remoteTreeSize(client, from.remote) : remoteSize(client, from.remote)));
-      const r = await copyBetweenPods(client, from.remote, to.remote, { overwrite: o.force, makeParents: o.parents, onProgress: (p) => progress!.set(p.bytes) });
+      const r = await copyBetweenPods(client, from.remote, to.remote, {
+        overwrite: o.force,
+        makeParents: o.parents,
+        onProgress: (p) => progress!.set(p.bytes),
+      });
       summary = `${r.entries !== undefined ? `${r.entries} entries` : `${r.bytes} bytes`}, ${r.via === "copy" ? "Copy RPC" : "streamed"}`;
     }
   } catch (err) {
@@ -184,7 +187,8 @@ export function registerCp(program: Command): void {
     .option("-v, --verbose", "print each copy");
   addTargetOptions(cmd).action(
     action(
-      (paths, opts) => ({ ...opts, paths, force: !!opts.force, parents: !!opts.parents, progress: opts.progress !== false, verbose: !!opts.verbose }) as CpOptions,
+      (paths, opts) =>
+        ({ ...opts, paths, force: !!opts.force, parents: !!opts.parents, progress: opts.progress !== false, verbose: !!opts.verbose }) as CpOptions,
       validateCp,
       runCp,
       { overwrite: "use -f to replace it" },

@@ -50,8 +50,7 @@ export function checkLocalTarget(local: string, kind: "file" | "directory", o: {
   if (o.force) return;
   const st = fs.lstatSync(local, { throwIfNoEntry: false });
   if (!st) return;
-  if (kind === "file" && !st.isDirectory() && !o.resume)
-    throw new PodfilesError(`${local}: the local file exists (use -f to replace it)`, Code.AlreadyExists);
+  if (kind === "file" && !st.isDirectory() && !o.resume) throw new PodfilesError(`${local}: the local file exists (use -f to replace it)`, Code.AlreadyExists);
   if (kind === "directory" && st.isDirectory() && fs.readdirSync(local).length > 0)
     throw new PodfilesError(`${local}: the local directory is not empty (use -f to extract into it, replacing files of the same names)`, Code.AlreadyExists);
 }
@@ -120,7 +119,15 @@ export function registerGet(program: Command): void {
   addTargetOptions(cmd).action(
     action(
       ([source, local], opts) =>
-        ({ ...opts, source: source ?? "", local, resume: !!opts.resume, force: !!opts.force, progress: opts.progress !== false, verbose: !!opts.verbose }) as GetOptions,
+        ({
+          ...opts,
+          source: source ?? "",
+          local,
+          resume: !!opts.resume,
+          force: !!opts.force,
+          progress: opts.progress !== false,
+          verbose: !!opts.verbose,
+        }) as GetOptions,
       validateGet,
       runGet,
     ),
