@@ -115,3 +115,19 @@ describe("get never replaces a local file unless -f", () => {
     expect(r.stderr).toMatch(/\(use -r to remove it\)\n$/);
   });
 });
+
+describe("cat into a pipe that closes early", () => {
+  it("stops quietly, exit 0 (as cat(1) under `| head`)", async () => {
+    fs.writeFileSync(join(server.root, "long.bin"), randomBytes(16 * 1024 * 1024));
+    const r = await new Promise<CliResult>((resolve) =>
+      execFile(
+        "bash",
+        ["-c", `'${process.execPath}' '${join(repo, "bin/podfiles.js")}' cat ${R}/long.bin | head -c 10 >/dev/null; echo "rc=\${PIPESTATUS[0]}"`],
+        { env, encoding: "utf8" },
+        (_e, stdout, stderr) => resolve({ code: 0, stdout, stderr }),
+      ),
+    );
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("rc=0");
+  });
+});

@@ -27,7 +27,13 @@ export async function runCat(o: ResolvedCat, { client }: Connection, io: Io): Pr
       await stream.cancel();
       throw new PodfilesError(`${remote.path}: is a directory (cat reads files; podfiles get or cp copies a directory)`, Code.FailedPrecondition);
     }
-    await pipeline(stream.toReadable(), io.out, { end: false });
+    try {
+      await pipeline(stream.toReadable(), io.out, { end: false });
+    } catch (err) {
+      // the reader went away (`podfiles cat big | head`): stop quietly, as cat(1) does on SIGPIPE
+      if ((err as NodeJS.ErrnoException).code === "EPIPE") return;
+      throw err;
+    }
   }
 }
 
