@@ -12,8 +12,8 @@ export function createProgram(): Command {
     .description("files inside Kubernetes containers, over gRPC and Connect")
     .version(packageVersion(), "-V, --version", "print the version and exit")
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`podfiles: ${text.replace(/^error: /, "")}`) })
-    .showHelpAfterError("(add --help for usage)");
+    // one line: commander's message and where the usage is
+    .configureOutput({ outputError: (text, write) => write(`podfiles: ${text.replace(/^error: /, "").trimEnd()} (see --help)\n`) });
   program
     .command("version")
     .description("print the version")

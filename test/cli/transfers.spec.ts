@@ -131,3 +131,16 @@ describe("cat into a pipe that closes early", () => {
     expect(r.stdout.trim()).toBe("rc=0");
   });
 });
+
+describe("put --resume's hint names the flag", () => {
+  it("a remote file that is not a partial copy: FAILED_PRECONDITION … without --resume", async () => {
+    const local = join(work, "resume-src.bin");
+    fs.writeFileSync(local, randomBytes(200_000));
+    fs.writeFileSync(join(server.root, "resume-dst.bin"), randomBytes(100_000));
+    const r = await cli("put", "--resume", local, `${R}/resume-dst.bin`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^podfiles: FAILED_PRECONDITION: \/resume-dst\.bin differs from the source before byte 100000: upload it again without --resume\n$/,
+    );
+  });
+});

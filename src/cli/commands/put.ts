@@ -131,6 +131,10 @@ function missingParentHint(err: unknown, parents: boolean): unknown {
   if (err instanceof PodfilesError && err.code === Code.NotFound && !parents) {
     return new PodfilesError(`${err.rawMessage} (is the parent directory missing? -p creates it)`, Code.NotFound);
   }
+  // the SDK's option is `resume`; the flag is --resume
+  if (err instanceof PodfilesError && err.code === Code.FailedPrecondition && / without resume$/.test(err.rawMessage)) {
+    return new PodfilesError(err.rawMessage.replace(/ without resume$/, " without --resume"), err.code);
+  }
   return err;
 }
 
