@@ -7,7 +7,7 @@
 // Remote sources may hold wildcards in their last component, matched on the server's listing
 // (remote-glob.ts). An existing file is replaced only with -f, on either side.
 import * as fs from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { posix } from "node:path";
 import type { Command } from "commander";
 import { FileType } from "../../../gen/ts/podfiles/v1/files_pb.js";
@@ -144,7 +144,7 @@ async function copyOne(o: ResolvedCp, client: PodfilesClient, from: Endpoint, to
         summary = `${r.bytes} bytes, sha256 ${r.sha256}`;
       }
     } else if (from.kind === "remote" && to.kind === "local") {
-      if (o.parents) fs.mkdirSync(posix.dirname(to.path), { recursive: true });
+      if (o.parents) fs.mkdirSync(dirname(to.path), { recursive: true });
       if (fromKind === "directory") {
         checkLocalTarget(to.path, "directory", o);
         progress = await bar(true, () => remoteTreeSize(client, from.remote));
