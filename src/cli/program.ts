@@ -25,6 +25,12 @@ export function createProgram(): Command {
 
 /** Parses argv and runs the command; never rejects (sets the exit code). */
 export async function runProgram(program: Command, argv: string[] = process.argv): Promise<void> {
+  // the reader went away (`podfiles ls … | head`): stop quietly, as a program killed by SIGPIPE
+  // would, instead of an unhandled 'error' event and its stack trace
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,5 +1,6 @@
 // Exit codes a script can rely on (0 ok, 1 failed, 2 usage) and `version`/`--version`, driven as
 // child processes of the built CLI.
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,5 +59,20 @@ describe("bin/podfiles.js picks the bundle for the client commands", () => {
     const listed = JSON.parse(/const CLIENT_COMMANDS = new Set\((\[[^\]]*\])\)/.exec(bin)![1]!) as string[];
     const { CLIENT_COMMANDS } = await import("../../src/cli/client-commands.js");
     expect(new Set(listed)).toEqual(CLIENT_COMMANDS);
+  });
+});
+
+describe("a reader that closes stdout early", () => {
+  it("cp --help | true (the reader gone before the first write): no stack trace, exit 0", async () => {
+    const r = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        "bash",
+        ["-c", `'${process.execPath}' '${join(repo, "bin/podfiles.js")}' cp --help | true; echo "rc=\${PIPESTATUS[0]}"`],
+        { env, encoding: "utf8" },
+        (_e, stdout, stderr) => resolve({ stdout, stderr }),
+      ),
+    );
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("rc=0");
   });
 });
