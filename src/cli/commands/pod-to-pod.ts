@@ -32,7 +32,7 @@ export interface PodCopyResult {
 type SdkCopy = (
   source: RemotePath,
   destination: RemotePath,
-  options: { overwrite?: "fail" | "overwrite"; makeParents?: boolean; signal?: AbortSignal; onProgress?: PodCopyOptions["onProgress"] },
+  options: { overwrite?: "fail" | "overwrite"; mode?: number; makeParents?: boolean; signal?: AbortSignal; onProgress?: PodCopyOptions["onProgress"] },
 ) => Promise<{ entry?: FileEntry; bytes?: number; bytesCopied?: number | bigint; entries?: number; entriesCopied?: number }>;
 
 export async function copyBetweenPods(client: PodfilesClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
@@ -40,8 +40,11 @@ export async function copyBetweenPods(client: PodfilesClient, from: RemotePath, 
   const sdkCopy = (client as unknown as { copy?: SdkCopy }).copy;
   if (typeof sdkCopy === "function") {
     try {
+      // Copy writes a file 0644 unless told: keep the source's bits, as the streamed path does
+      const source = await client.stat(from, { followSymlinks: true, signal: o.signal });
       const r = await sdkCopy.call(client, from, to, {
         overwrite: o.overwrite ? "overwrite" : "fail",
+        mode: source.type === FileType.REGULAR ? source.mode & 0o777 : undefined,
         makeParents: o.makeParents,
         signal: o.signal,
         onProgress: o.onProgress,
