@@ -5,6 +5,7 @@
 // digest, uploads carry the size and digest so the server commits nothing else (SHA-256 unless
 // the caller chose CRC-32, or none: sizes only).
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import * as fs from "node:fs";
 import type * as http2 from "node:http2";
 import { tmpdir } from "node:os";
@@ -331,7 +332,8 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
       try {
         for await (const chunk of source as AsyncIterable<Uint8Array>) {
           hash.update(chunk);
-          if (!out.write(chunk)) await new Promise<void>((resolve, reject) => out.once("drain", resolve).once("error", reject));
+          // events.once removes both of its listeners when either fires (a bare once("error") per drain added one each time: MaxListenersExceededWarning past 10)
+          if (!out.write(chunk)) await once(out, "drain");
         }
       } finally {
         await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));

@@ -53,3 +53,19 @@ describe("remote paths [namespace/]pod[/container]:path", () => {
     expect(isRemote("x")).toBe(false);
   });
 });
+
+describe("the container after the pod: [namespace/]pod:container:/path", () => {
+  it("names the container when an absolute path follows the second colon", () => {
+    expect(parseRemote("prod/web-0:nginx:/etc/nginx")).toEqual({ container: { namespace: "prod", pod: "web-0", container: "nginx" }, path: "/etc/nginx" });
+    expect(parseRemote("web-0:nginx:/", { namespace: "n" }).container).toEqual({ namespace: "n", pod: "web-0", container: "nginx" });
+    // a relative path with a colon stays a path; so does anything not a container name
+    expect(parseRemote("web-0:a:b").path).toBe("/a:b");
+    expect(parseRemote("web-0:/x:/y").path).toBe("/x:/y");
+    expect(parseRemote("web-0:Not_A_Name:/y").path).toBe("/Not_A_Name:/y");
+  });
+
+  it("refuses a container named twice", () => {
+    expect(() => parseRemote("prod/web-0/side:nginx:/etc")).toThrow(UsageError);
+    expect(() => parseRemote("web-0:nginx:/etc", { container: "side" })).toThrow(/names container nginx but -c says side/);
+  });
+});

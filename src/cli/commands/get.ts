@@ -3,6 +3,8 @@
 //           LOCAL; --resume continues LOCAL.part or a partial LOCAL)
 //   a directory: the SDK's downloadDirectory (a tar stream extracted into LOCAL)
 //   LOCAL "-": the bytes (or the tar stream) go to stdout
+// An existing local file (or a non-empty local directory) is replaced only with -f, as put needs
+// -f for a remote one; --resume continues a partial LOCAL, which is asking for it to change.
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -21,6 +23,7 @@ export interface GetOptions extends TargetOptions {
   source: string;
   local?: string;
   resume: boolean;
+  force: boolean;
   progress: boolean;
   verbose: boolean;
   digest?: string;
@@ -46,6 +49,16 @@ export function validateGet(o: GetOptions): ResolvedGet {
 
 const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
 
+/** Refuses to replace what is at `local` unless -f (or --resume, for a file). */
+export function checkLocalTarget(local: string, kind: "file" | "directory", o: { force: boolean; resume?: boolean }): void {
+  if (o.force) return;
+  const st = fs.lstatSync(local, { throwIfNoEntry: false });
+  if (!st) return;
+  if (kind === "file" && !st.isDirectory() && !o.resume) throw new PodfilesError(`${local}: the local file exists (use -f to replace it)`, Code.AlreadyExists);
+  if (kind === "directory" && st.isDirectory() && fs.readdirSync(local).length > 0)
+    throw new PodfilesError(`${local}: the local directory is not empty (use -f to extract into it, replacing files of the same names)`, Code.AlreadyExists);
+}
+
 export async function runGet(o: ResolvedGet, { client }: Connection, io: Io): Promise<void> {
   const { remote, local } = o;
   const warn = (m: string) => io.err.write(`podfiles: ${m}\n`);
@@ -62,6 +75,7 @@ export async function runGet(o: ResolvedGet, { client }: Connection, io: Io): Pr
   }
   const entry = await client.stat(remote, { followSymlinks: true });
   if (entry.type === FileType.DIRECTORY) {
+    checkLocalTarget(local, "directory", o);
     const progress = createProgress(`${name || "/"} (tar)`, undefined, { enabled: o.progress });
     try {
       const result = await client.downloadDirectory(remote, local, { warn, onProgress: (p) => progress.set(p.bytes), digest: o.digestName });
@@ -73,6 +87,7 @@ export async function runGet(o: ResolvedGet, { client }: Connection, io: Io): Pr
   }
   // a file lands in LOCAL, or in LOCAL/<name> when LOCAL is a directory
   const target = isDir(local) ? join(local, name || "root") : local;
+  checkLocalTarget(target, "file", o);
   const progress = createProgress(name, Number(entry.size), { enabled: o.progress });
   try {
     const r = await client.downloadToFile(remote, target, {
@@ -104,12 +119,21 @@ export function registerGet(program: Command): void {
     .argument("[local]", 'local file or directory (default: the remote name in the current directory; "-" for stdout)')
     .option("--resume", "continue LOCAL.part (or a partial LOCAL) from its size")
     .option("--digest <name>", DIGEST_HELP)
+    .option("-f, --force", "replace an existing local file (a directory: extract into a non-empty LOCAL)")
     .option("--no-progress", "no progress bar (it shows only when stderr is a terminal)")
     .option("-v, --verbose", "print what was downloaded");
   addTargetOptions(cmd).action(
     action(
       ([source, local], opts) =>
-        ({ ...opts, source: source ?? "", local, resume: !!opts.resume, progress: opts.progress !== false, verbose: !!opts.verbose }) as GetOptions,
+        ({
+          ...opts,
+          source: source ?? "",
+          local,
+          resume: !!opts.resume,
+          force: !!opts.force,
+          progress: opts.progress !== false,
+          verbose: !!opts.verbose,
+        }) as GetOptions,
       validateGet,
       runGet,
     ),

@@ -1,5 +1,9 @@
-// The client commands: podfiles ls | stat | get | put | mv | rm | mkdir against a podfiles server.
+// The client commands: podfiles ls | stat | get | put | mv | rm | mkdir | cp | cat against a podfiles server.
 import type { Command } from "commander";
+import { registerCat } from "./cat.js";
+import { registerComplete } from "./complete.js";
+import { registerCompletion } from "./completion.js";
+import { registerCp } from "./cp.js";
 import { registerGet } from "./get.js";
 import { registerLs } from "./ls.js";
 import { registerMkdir } from "./mkdir.js";
@@ -14,17 +18,22 @@ Remote paths: ${REMOTE_SYNTAX}
   web-0:/etc/hosts             pod web-0, namespace from -n ($PODFILES_NAMESPACE, else "default")
   prod/web-0:/var/log          pod web-0 in namespace prod, its default container
   prod/web-0/nginx:/etc/nginx  container nginx of that pod (same as -n prod -c nginx web-0:/etc/nginx)
+  prod/web-0:nginx:/etc/nginx  the same (the container after the pod, before an absolute path)
 Local paths are plain paths. The server is --server URL ($PODFILES_SERVER); without one, and with a
 kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config; --context), each pod's node agent is reached
 through the API server (pods/portforward) as the kubeconfig's user; with neither, http://127.0.0.1:8080.
-The bearer token is --token ($PODFILES_TOKEN). Errors print one line (gRPC status and message) and
-exit 1 (2 for bad usage).`;
+The bearer token is --token ($PODFILES_TOKEN). Errors print one line (gRPC status and message).
+Exit codes: 0 ok, 1 the command failed, 2 usage (a missing argument, an unknown command or option).`;
 
 export function registerFileCommands(program: Command): void {
   for (const register of [registerLs, registerStat, registerGet, registerPut, registerMv, registerRm, registerMkdir]) {
     register(program);
   }
+  registerCp(program);
+  registerCat(program);
+  registerCompletion(program);
+  registerComplete(program);
   for (const cmd of program.commands) {
-    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
+    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cp", "cat"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
   }
 }

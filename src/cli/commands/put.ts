@@ -1,4 +1,5 @@
 // podfiles put [-f] [-p] [--mode 0644] LOCAL REMOTE
+//   LOCAL "-": stdin (the SDK spools it to a temporary file to learn its size and SHA-256 first)
 //   a file: the SDK's upload (size and SHA-256 sent, so the server commits it atomically only if
 //           every byte arrived intact; a cancelled or broken upload leaves nothing behind)
 //   a directory: the SDK's uploadDirectory (a tar stream extracted into REMOTE, created if missing)
@@ -37,7 +38,8 @@ export interface ResolvedPut extends PutOptions {
   modeBits: number | undefined;
   uidNum: number | undefined;
   gidNum: number | undefined;
-  localStat: fs.Stats;
+  /** undefined for stdin */
+  localStat: fs.Stats | undefined;
 }
 
 function parseId(flag: string, v: string | undefined): number | undefined {
@@ -52,6 +54,11 @@ export function validatePut(o: PutOptions): ResolvedPut {
   const modeBits = o.mode === undefined ? undefined : parseMode(o.mode);
   const uidNum = parseId("--uid", o.uid);
   const gidNum = parseId("--gid", o.gid);
+  if (o.local === "-") {
+    if (o.resume) throw new UsageError("--resume needs a LOCAL file, not stdin");
+    if (remote.path.endsWith("/")) throw new UsageError(`put -: name the remote file (${remote.path} is a directory)`);
+    return { ...o, remote, modeBits, uidNum, gidNum, localStat: undefined };
+  }
   let st: fs.Stats;
   try {
     st = fs.statSync(o.local);
@@ -80,7 +87,7 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
   const { remote } = o;
   const local = o.local;
   const warn = (m: string) => io.err.write(`podfiles: ${m}\n`);
-  if (o.localStat.isDirectory()) {
+  if (o.localStat?.isDirectory()) {
     const path = remote.path.replace(/(.)\/+$/, "$1");
     const progress = createProgress(`${basename(resolve(local))}/ (tar)`, undefined, { enabled: o.progress });
     try {
@@ -95,6 +102,7 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
     }
     return;
   }
+  if (!o.localStat) return putStdin(o, client, io);
   const path = await fileDestination(client, remote, basename(resolve(local)));
   const size = o.localStat.size;
   const hashing = createProgress(`${o.digestName ?? "sha256"} ${basename(local)}`, size, { enabled: o.progress && o.digestName !== "none" });
@@ -118,12 +126,42 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
     if (o.verbose)
       io.out.write(`${local} → ${res.entry?.path ?? path} (${res.bytes} bytes, ${digestText(res)}${res.offset > 0 ? `, resumed at ${res.offset}` : ""})\n`);
   } catch (err) {
-    if (err instanceof PodfilesError && err.code === Code.NotFound && !o.parents) {
-      throw new PodfilesError(`${err.rawMessage} (is the parent directory missing? -p creates it)`, Code.NotFound);
-    }
-    throw err;
+    throw missingParentHint(err, o.parents);
   } finally {
     hashing.stop();
+    progress.stop();
+  }
+}
+
+function missingParentHint(err: unknown, parents: boolean): unknown {
+  if (err instanceof PodfilesError && err.code === Code.NotFound && !parents) {
+    return new PodfilesError(`${err.rawMessage} (is the parent directory missing? -p creates it)`, Code.NotFound);
+  }
+  // the SDK's option is `resume`; the flag is --resume
+  if (err instanceof PodfilesError && err.code === Code.FailedPrecondition && / without resume$/.test(err.rawMessage)) {
+    return new PodfilesError(err.rawMessage.replace(/ without resume$/, " without --resume"), err.code);
+  }
+  return err;
+}
+
+/** put - REMOTE: stdin into the file REMOTE names (not into a directory: stdin has no name). */
+async function putStdin(o: ResolvedPut, client: PodfilesClient, io: Io): Promise<void> {
+  const { remote } = o;
+  if ((await fileDestination(client, remote, "-")) !== remote.path) throw new UsageError(`put -: name the remote file (${remote.path} is a directory)`);
+  const progress = createProgress("stdin", undefined, { enabled: o.progress });
+  try {
+    const res = await client.upload(process.stdin, remote, {
+      overwrite: o.overwrite ? "overwrite" : "fail",
+      makeParents: o.parents,
+      mode: o.modeBits,
+      uid: o.uidNum,
+      gid: o.gidNum,
+      onProgress: (p) => progress.set(p.bytes),
+    });
+    if (o.verbose) io.out.write(`stdin → ${res.entry?.path ?? remote.path} (${res.bytes} bytes, sha256 ${res.sha256})\n`);
+  } catch (err) {
+    throw missingParentHint(err, o.parents);
+  } finally {
     progress.stop();
   }
 }
@@ -132,7 +170,7 @@ export function registerPut(program: Command): void {
   const cmd = program
     .command("put")
     .description("upload a file (atomic, size and SHA-256 checked) or a directory (as tar, extracted into REMOTE)")
-    .argument("<local>", "local file or directory")
+    .argument("<local>", 'local file or directory ("-": stdin)')
     .argument("<remote>", `${REMOTE_SYNTAX}; a file goes inside REMOTE when it is a directory or ends with /`)
     .option("-f, --overwrite", "replace existing files (default: fail with ALREADY_EXISTS)")
     .option("-p, --parents", "create missing parent directories")
@@ -158,6 +196,7 @@ export function registerPut(program: Command): void {
         }) as PutOptions,
       validatePut,
       runPut,
+      { overwrite: "use -f to replace it" },
     ),
   );
 }

@@ -2,6 +2,8 @@
 //   web-0:/etc/hosts            pod web-0 in the default namespace (-n, $PODFILES_NAMESPACE, else "default")
 //   prod/web-0:/var/log         pod web-0 in namespace prod
 //   prod/web-0/nginx:/etc       container nginx of that pod (or -c nginx)
+//   prod/web-0:nginx:/etc       the same, the container after the pod (only before an absolute path:
+//                               "web-0:a:b" stays the relative path "a:b")
 // An empty path means "/"; a relative one is taken from the container's root.
 import { posix } from "node:path";
 import { UsageError } from "./errors.js";
@@ -43,8 +45,15 @@ export function parseRemote(arg: string, defaults: TargetDefaults = {}): RemoteP
   const colon = arg.indexOf(":");
   if (colon < 0) throw new UsageError(`"${arg}": not a remote path; expected ${REMOTE_SYNTAX} (e.g. web-0:/etc/hosts)`);
   const target = arg.slice(0, colon);
-  const rawPath = arg.slice(colon + 1);
+  let rawPath = arg.slice(colon + 1);
   const parts = target.split("/");
+  const after = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?):(\/.*)$/s.exec(rawPath);
+  if (after) {
+    if (parts.length === 3) throw new UsageError(`"${arg}": the container is named twice (${parts[2]} and ${after[1]})`);
+    if (parts.length === 1) parts.unshift(defaultNamespace(defaults.namespace));
+    parts.push(after[1]!);
+    rawPath = after[3]!;
+  }
   if (parts.length > 3 || parts.some((p) => p === "")) {
     throw new UsageError(`"${arg}": bad container address "${target}"; expected ${REMOTE_SYNTAX}`);
   }

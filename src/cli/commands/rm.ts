@@ -50,6 +50,7 @@ export function registerRm(program: Command): void {
       ([...targets], opts) => ({ ...opts, targets, recursive: !!opts.recursive, force: !!opts.force, verbose: !!opts.verbose }) as RmOptions,
       validateRm,
       runRm,
+      { recursive: "use -r to remove it" },
     ),
   );
 }

@@ -3,7 +3,7 @@
 // UsageError) → Run (on the resolved type only). runCommand turns any failure into one line on
 // stderr and a non-zero exit code (2 for usage errors, 1 otherwise).
 import { connect, connectionMode, type Connection, type ConnectionOptions } from "./client.js";
-import { exitCodeFor, formatError } from "./errors.js";
+import { exitCodeFor, formatError, type FlagHints } from "./errors.js";
 
 export interface Io {
   out: NodeJS.WritableStream;
@@ -18,6 +18,7 @@ export async function runCommand<O extends ConnectionOptions & { namespace?: str
   validate: (o: O) => R,
   run: (r: R, conn: Connection, io: Io) => Promise<void>,
   io: Io = processIo(),
+  hints: FlagHints = {},
 ): Promise<number> {
   let conn: Connection | undefined;
   try {
@@ -30,7 +31,7 @@ export async function runCommand<O extends ConnectionOptions & { namespace?: str
     await run(resolved, conn, io);
     return 0;
   } catch (err) {
-    io.err.write(`podfiles: ${formatError(err)}\n`);
+    io.err.write(`podfiles: ${formatError(err, hints)}\n`);
     return exitCodeFor(err);
   } finally {
     conn?.close();
@@ -42,6 +43,7 @@ export function action<O extends ConnectionOptions & { namespace?: string }, R>(
   complete: (args: string[], opts: Record<string, unknown>) => O,
   validate: (o: O) => R,
   run: (r: R, conn: Connection, io: Io) => Promise<void>,
+  hints: FlagHints = {},
 ) {
   return async (...params: unknown[]) => {
     // commander passes the positional arguments, then the options, then the command.
@@ -56,7 +58,7 @@ export function action<O extends ConnectionOptions & { namespace?: string }, R>(
       process.exitCode = exitCodeFor(err);
       return;
     }
-    const code = await runCommand(o, validate, run);
+    const code = await runCommand(o, validate, run, processIo(), hints);
     if (code !== 0) process.exitCode = code;
   };
 }

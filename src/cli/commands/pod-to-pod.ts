@@ -1,0 +1,102 @@
+// pod → pod for cp: the SDK's copy (the Copy RPC: the source's agent streams to the
+// destination's, the bytes never pass through this process) when the client has it and the
+// server answers it; otherwise streamed through this process — one Download piped into one
+// Upload, nothing spooled, at most a few chunks in memory.
+//
+// The streamed path sends no expected SHA-256 (it is known only at the download's end), so:
+// the download checks its trailer's SHA-256 before the upload's request stream ends (a mismatch
+// throws first, the upload is cancelled and nothing is written), and the SHA-256 the destination
+// reports is then compared with the source's; a difference removes the file (DATA_LOSS).
+import { ArchiveFormat, FileType, OverwritePolicy, type FileEntry } from "../../../gen/ts/podfiles/v1/files_pb.js";
+import { Code, PodfilesError } from "../../client/errors.js";
+import type { PodfilesClient } from "./client.js";
+import type { RemotePath } from "./remote-path.js";
+
+export interface PodCopyOptions {
+  overwrite: boolean;
+  makeParents: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: { bytes: number; total?: number }) => void;
+}
+
+export interface PodCopyResult {
+  entry?: FileEntry;
+  bytes: number;
+  /** entries of a tree */
+  entries?: number;
+  /** "copy": the Copy RPC; "stream": through this process */
+  via: "copy" | "stream";
+}
+
+/** The SDK's copy, as the copy helper adds it to the client (src/client/copy.ts). */
+type SdkCopy = (
+  source: RemotePath,
+  destination: RemotePath,
+  options: { overwrite?: "fail" | "overwrite"; mode?: number; makeParents?: boolean; signal?: AbortSignal; onProgress?: PodCopyOptions["onProgress"] },
+) => Promise<{ entry?: FileEntry; bytes?: number; bytesCopied?: number | bigint; entries?: number; entriesCopied?: number }>;
+
+export async function copyBetweenPods(client: PodfilesClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
+  // THE one place the SDK's copy is used: when the client has it (src/client/copy.ts)
+  const sdkCopy = (client as unknown as { copy?: SdkCopy }).copy;
+  if (typeof sdkCopy === "function") {
+    try {
+      // Copy writes a file 0644 unless told: keep the source's bits, as the streamed path does
+      const source = await client.stat(from, { followSymlinks: true, signal: o.signal });
+      const r = await sdkCopy.call(client, from, to, {
+        overwrite: o.overwrite ? "overwrite" : "fail",
+        mode: source.type === FileType.REGULAR ? source.mode & 0o777 : undefined,
+        makeParents: o.makeParents,
+        signal: o.signal,
+        onProgress: o.onProgress,
+      });
+      return { entry: r.entry, bytes: Number(r.bytes ?? r.bytesCopied ?? 0), entries: r.entries ?? r.entriesCopied, via: "copy" };
+    } catch (err) {
+      // a server without the Copy RPC (an older agent): stream it through here instead
+      if (!(err instanceof PodfilesError && err.code === Code.Unimplemented)) throw err;
+    }
+  }
+  return streamCopy(client, from, to, o);
+}
+
+async function streamCopy(client: PodfilesClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
+  const stream = client.download(from, { signal: o.signal, onProgress: o.onProgress });
+  const info = await stream.info();
+  const tar = info.format === "tar";
+  if (tar) {
+    try {
+      await client.mkdir(to, { parents: o.makeParents, signal: o.signal });
+    } catch (err) {
+      if (!(err instanceof PodfilesError && err.code === Code.AlreadyExists)) throw err;
+    }
+  }
+  const header = {
+    container: to.container,
+    path: to.path,
+    options: {
+      overwrite: o.overwrite ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL,
+      // the source's permission bits (never setuid/setgid: the destination may refuse them)
+      mode: tar || info.entry.type !== FileType.REGULAR ? undefined : info.entry.mode & 0o777,
+      makeParents: o.makeParents && !tar,
+      expectedSize: tar ? undefined : BigInt(info.length ?? Number(info.entry.size)),
+      format: tar ? ArchiveFormat.TAR : ArchiveFormat.RAW,
+    },
+  };
+  async function* requests() {
+    yield { part: { case: "header" as const, value: header } };
+    for await (const chunk of stream) yield { part: { case: "data" as const, value: chunk } };
+  }
+  let res;
+  try {
+    res = await client.rpc.upload(requests(), { signal: o.signal });
+  } catch (err) {
+    await stream.cancel().catch(() => undefined);
+    throw PodfilesError.from(err);
+  }
+  const sent = stream.verified?.sha256;
+  const got = Buffer.from(res.sha256).toString("hex");
+  if (sent && res.sha256.length > 0 && got !== sent) {
+    if (!tar) await client.remove(to).catch(() => undefined);
+    throw new PodfilesError(`${to.path}: the destination received bytes with SHA-256 ${got}, the source sent ${sent}; removed`, Code.DataLoss);
+  }
+  return { entry: res.entry, bytes: Number(res.bytesReceived), entries: res.entriesExtracted || undefined, via: "stream" };
+}
