@@ -67,6 +67,12 @@ export const cancelled = kindOf("cancelled");
 export const outOfRange = kindOf("out-of-range");
 export const dataLoss = kindOf("data-loss");
 
+/**
+ * The target of a write or rename exists and the call did not ask to replace it. One wording
+ * everywhere: the CLI finds "(ask for overwrite …)" and names its own -f flag instead.
+ */
+export const targetExists = (path: string, also = "") => alreadyExists(`${path}: already exists (ask for overwrite to replace it${also})`);
+
 /** A FIFO, socket or device node a call would have to open: refused by its type, never opened. */
 export const cannotOpenType = (path: string, verb: string, type: string) => failedPrecondition(`${path}: cannot ${verb} a ${type}`);
 

@@ -23,7 +23,7 @@ import {
   type CopyResponse,
   type UploadResponse,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
-import { alreadyExists, cancelled, dataLoss, failedPrecondition, invalidArgument, notFound, permissionDenied, toConnectError } from "../errors.js";
+import { cancelled, dataLoss, failedPrecondition, invalidArgument, notFound, permissionDenied, toConnectError, targetExists } from "../errors.js";
 import { containerName, formatName } from "../resolve/resolver.js";
 import { requirePath, uploadPlan } from "./convert.js";
 import { copyDestination } from "./copy-destination.js";
@@ -163,8 +163,7 @@ async function checkDestination(
     const isDir = there.type === FileType.DIRECTORY;
     if (tree && !isDir) throw failedPrecondition(`${path}: exists and is not a directory; a directory cannot be copied onto it`);
     if (!tree && isDir) throw failedPrecondition(`${path}: is a directory; name the file to write (a file is copied to exactly destination_path)`);
-    if (overwrite !== OverwritePolicy.OVERWRITE)
-      throw alreadyExists(`${path}: already exists (set overwrite to replace it${tree ? ", or to merge into it" : ""})`);
+    if (overwrite !== OverwritePolicy.OVERWRITE) throw targetExists(path, tree ? ", or to merge into it" : "");
     return;
   }
   if (makeParents) return;

@@ -1,9 +1,10 @@
-// cp's pod → pod path in-process against a real server: the SDK's copy is used when the client
-// has one; when the server answers Copy UNIMPLEMENTED (this branch's server: the handler is built
-// elsewhere) the bytes are streamed through the client instead.
+// cp's pod → pod path in-process against a real server: the SDK's copy (the Copy RPC) is used when
+// the server has it; when it answers Copy UNIMPLEMENTED (a server from before Copy: a stand-in copy
+// answering that way here) the bytes are streamed through the client instead.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPodfilesClient, type PodfilesClient } from "../../src/client/node-client.js";
 import { PodfilesError } from "../../src/client/errors.js";
@@ -24,23 +25,26 @@ afterAll(async () => {
 });
 
 describe("copyBetweenPods", () => {
-  it("tries the client's copy (the real Copy RPC here), and on UNIMPLEMENTED streams instead", async () => {
+  it("the real Copy RPC: the file arrives with its bytes and the source's mode, nothing streamed through the client", async () => {
+    const data = randomBytes(1024 * 1024 + 3);
+    fs.writeFileSync(join(server.root, "rpc-src.bin"), data, { mode: 0o640 });
+    const r = await copyBetweenPods(client, { container, path: "/rpc-src.bin" }, { container, path: "/rpc-dst.bin" }, { overwrite: false, makeParents: false });
+    expect(r).toMatchObject({ via: "copy", bytes: data.length });
+    expect(fs.readFileSync(join(server.root, "rpc-dst.bin")).equals(data)).toBe(true);
+    expect(fs.statSync(join(server.root, "rpc-dst.bin")).mode & 0o777).toBe(0o640);
+  });
+
+  it("on UNIMPLEMENTED (a stand-in copy answering as a server without the Copy RPC) streams instead", async () => {
     const data = randomBytes(1024 * 1024 + 1);
     fs.writeFileSync(join(server.root, "src.bin"), data, { mode: 0o600 });
     const tried: string[] = [];
-    // the SDK's copy as src/client/copy.ts adds it, reduced to its call: the server's real answer
-    const withCopy = Object.assign(Object.create(client) as PodfilesClient, {
-      async copy(from: { path: string }, to: { container: typeof container; path: string }) {
+    const withoutCopy = Object.assign(Object.create(client) as PodfilesClient, {
+      async copy(from: { path: string }, to: { path: string }) {
         tried.push(`${from.path}→${to.path}`);
-        try {
-          for await (const _ of client.rpc.copy({ container, path: from.path, destination: to.container, destinationPath: to.path })) break;
-        } catch (err) {
-          throw PodfilesError.from(err);
-        }
-        throw new Error("the server answered Copy: this test expects UNIMPLEMENTED");
+        throw PodfilesError.from(new ConnectError("Copy is not implemented", Code.Unimplemented));
       },
     });
-    const r = await copyBetweenPods(withCopy, { container, path: "/src.bin" }, { container, path: "/dst.bin" }, { overwrite: false, makeParents: false });
+    const r = await copyBetweenPods(withoutCopy, { container, path: "/src.bin" }, { container, path: "/dst.bin" }, { overwrite: false, makeParents: false });
     expect(tried).toEqual(["/src.bin→/dst.bin"]);
     expect(r).toMatchObject({ via: "stream", bytes: data.length });
     expect(fs.readFileSync(join(server.root, "dst.bin")).equals(data)).toBe(true);

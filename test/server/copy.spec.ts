@@ -135,7 +135,7 @@ describe("Copy within one agent (the destination's ContainerFs directly)", () =>
     expect(await code(sdk.copy("/dir", "/dir/sub"))).toEqual([Code.InvalidArgument, "/dir/sub: a directory cannot be copied into itself (/dir)"]);
     expect((await code(sdk.copy("/dir", "/two.txt")))[0]).toBe(Code.FailedPrecondition);
     expect((await code(sdk.copy("/one.txt", "/dir")))[0]).toBe(Code.FailedPrecondition);
-    expect(await code(sdk.copy("/one.txt", "/two.txt"))).toEqual([Code.AlreadyExists, "/two.txt: already exists (set overwrite to replace it)"]);
+    expect(await code(sdk.copy("/one.txt", "/two.txt"))).toEqual([Code.AlreadyExists, "/two.txt: already exists (ask for overwrite to replace it)"]);
     expect(readFileSync(join(a.root, "two.txt"), "utf8")).toBe("two");
     expect(await code(sdk.copy("/one.txt", "/no/such/dir/x"))).toEqual([
       Code.NotFound,

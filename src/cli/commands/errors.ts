@@ -24,7 +24,7 @@ export interface FlagHints {
 }
 
 const SERVER_HINTS: [RegExp, keyof FlagHints][] = [
-  [/ \(ask for overwrite to replace it\)/, "overwrite"],
+  [/ \(ask for overwrite to replace it[^)]*\)/, "overwrite"],
   [/ \(set recursive to remove it\)/, "recursive"],
   [/ \(ask for the tar format\)/, "tar"],
 ];

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import type { ContainerFs, Entry, ExtractOptions, ExtractResult, FileWriter, ListOptions, ReadOptions, ReadStream, WriteOptions } from "../container-fs.js";
 import { cleanPath } from "../confine/clean-path.js";
-import { alreadyExists, cannotOpenType, dataLoss, failedPrecondition, invalidArgument, outOfRange } from "../../errors.js";
+import { alreadyExists, cannotOpenType, dataLoss, failedPrecondition, invalidArgument, outOfRange, targetExists } from "../../errors.js";
 import { idNames, parseIdFile, type IdNames } from "../id-names.js";
 import { uploadMode } from "../upload-mode.js";
 import { wireFromBytes } from "../name-bytes.js";
@@ -234,7 +234,7 @@ export class ExecFs implements ContainerFs {
       return ExecWriter.open(this, clean, clean, { ...options, mode: uploadMode(options.mode ?? existing.mode, options.allowSetid ?? false) }, true);
     }
     if (existing) {
-      if (options.overwrite === "fail") throw alreadyExists(`${clean}: already exists (ask for overwrite to replace it)`);
+      if (options.overwrite === "fail") throw targetExists(clean);
       if (existing.type === "directory") throw failedPrecondition(`${clean}: is a directory`);
     }
     const kept = existing?.type === "regular" ? existing.mode : DEFAULT_FILE_MODE;
@@ -320,7 +320,7 @@ export class ExecFs implements ContainerFs {
         () => true,
         () => false,
       );
-      if (exists) throw alreadyExists(`${dst}: already exists (ask for overwrite to replace it)`);
+      if (exists) throw targetExists(dst);
     }
     // -T: `to` is the new name even when it is a directory (never "move into")
     await this.run.output(["mv", options.overwrite ? "-f" : "-n", "-T", "--", pathArg(src), pathArg(dst)], { purpose: "rename" });
@@ -331,7 +331,7 @@ export class ExecFs implements ContainerFs {
         () => false,
       ))
     ) {
-      throw alreadyExists(`${dst}: already exists (ask for overwrite to replace it)`);
+      throw targetExists(dst);
     }
     return this.statClean(dst, false, "rename");
   }

@@ -11,7 +11,7 @@
 // by the runtime after the first few messages (a 5 MB upload left 32–256 KiB, exit 0). The shell
 // stays the exec's process and keeps fd 1 open until dd is done, then prints "ok".
 import type { Entry, FileWriter, WriteOptions } from "../container-fs.js";
-import { alreadyExists, dataLoss, failedPrecondition } from "../../errors.js";
+import { dataLoss, failedPrecondition, targetExists } from "../../errors.js";
 import { claimTarget, type TargetClaim } from "../root/target-claims.js";
 import type { ExecProcess } from "./exec-channel.js";
 import { pathArg, type ExecRunner } from "./exec-runner.js";
@@ -84,7 +84,7 @@ export class ExecWriter implements FileWriter {
           await run(["mv", "-f", "-T", "--", pathArg(this.temp), pathArg(this.target)]);
         } else {
           await run(["ln", "--", pathArg(this.temp), pathArg(this.target)]).catch((err: NodeJS.ErrnoException) => {
-            if (err.code === "EEXIST") throw alreadyExists(`${this.target}: already exists (ask for overwrite to replace it)`);
+            if (err.code === "EEXIST") throw targetExists(this.target);
             throw err;
           });
           await run(["rm", "-f", "--", pathArg(this.temp)]);

@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import { ConfinedRoot } from "../confine/index.js";
 import type { Entry, FileWriter, WriteOptions } from "../container-fs.js";
-import { alreadyExists, failedPrecondition, invalidArgument } from "../../errors.js";
+import { failedPrecondition, invalidArgument, targetExists } from "../../errors.js";
 import { releaseChunk } from "../headroom.js";
 import { uploadMode } from "../upload-mode.js";
 import { entryFromStats } from "./entries.js";
@@ -157,7 +157,7 @@ class TempFileWriter extends SettlingWriter {
         throw err;
       });
       if (existing) {
-        if (options.overwrite === "fail") throw alreadyExists(`${path}: already exists (ask for overwrite to replace it)`);
+        if (options.overwrite === "fail") throw targetExists(path);
         if ((Number(existing.mode) & fs.constants.S_IFMT) === fs.constants.S_IFDIR) throw failedPrecondition(`${path}: is a directory`);
       }
       const kept = existing && isRegular(existing) ? Number(existing.mode) : DEFAULT_FILE_MODE;
@@ -191,7 +191,7 @@ class TempFileWriter extends SettlingWriter {
     } else {
       // link(2) fails with EEXIST instead of replacing: a no-replace rename.
       await fs.promises.link(at(this.tempName), at(this.name)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === "EEXIST") throw alreadyExists(`${this.path}: already exists (ask for overwrite to replace it)`);
+        if (err.code === "EEXIST") throw targetExists(this.path);
         throw err;
       });
       await fs.promises.unlink(at(this.tempName));

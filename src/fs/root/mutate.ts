@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import { ConfinedRoot } from "../confine/index.js";
 import type { Entry } from "../container-fs.js";
-import { alreadyExists, failedPrecondition, invalidArgument } from "../../errors.js";
+import { alreadyExists, failedPrecondition, invalidArgument, targetExists } from "../../errors.js";
 import { closeQuietly, direntName, fchmod, fchown, opendirBytes } from "./fs-sys.js";
 import type { RootContext } from "./context.js";
 
@@ -104,7 +104,7 @@ async function removeChildren(ctx: RootContext, dirFd: number, name: string, pat
 
 export async function rename(ctx: RootContext, from: string, to: string, options: { overwrite: boolean }): Promise<Entry> {
   if (from === "/" || to === "/") throw invalidArgument("cannot rename the container root");
-  const exists = () => alreadyExists(`${to}: already exists (ask for overwrite to replace it)`);
+  const exists = () => targetExists(to);
   await ctx.inParent(from, (fromFd, fromName, fromAt) =>
     ctx.inParent(to, async (toFd, toName, toAt) => {
       await ctx.lstat(fromAt(), from); // NOT_FOUND names the source when it is missing
