@@ -6,6 +6,9 @@ export { DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR } from "./client/agent-
 export type { PodfilesClient, PodfilesClientOptions, UploadOptions, UploadSource, DirectoryUploadOptions, NodeDownloadStream } from "./client/node-client.js";
 export type { CallOptions, ListOptions, StatOptions, DownloadOptions, OverwriteMode, UploadResult } from "./client/core.js";
 export type { DownloadFileOptions, DownloadFileResult } from "./client/local-files.js";
+export type { FindOptions } from "./client/find.js";
+export type { DiskUsageOptions } from "./client/disk-usage.js";
+export type { TailOptions, TailChunk } from "./client/tail.js";
 export { DownloadStream, type DownloadInfo, type DownloadResult, type Progress, type ProgressCallback } from "./client/download-stream.js";
 export { PodfilesError, DigestMismatchError, Code, codeName } from "./client/errors.js";
 export type { ContainerRef, Target } from "./client/target.js";

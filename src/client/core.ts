@@ -3,10 +3,13 @@
 // (connect-node gRPC with zero-copy transfers in Node, connect-web in the browser); the hashing
 // too (node:crypto, or sha256.ts). Errors are PodfilesErrors.
 import type { Client } from "@connectrpc/connect";
-import { type FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { type DiskUsageEntry, type FileService, type FindMatch, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { diskUsage, type DiskUsageOptions } from "./disk-usage.js";
 import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
 import { PodfilesError } from "./errors.js";
+import { find, type FindOptions } from "./find.js";
 import type { HasherFactory } from "./hasher.js";
+import { tail, type TailChunk, type TailOptions } from "./tail.js";
 import { resolveTarget, type ContainerRef, type ResolvedTarget, type Target } from "./target.js";
 
 export type FileServiceClient = Client<typeof FileService>;
@@ -77,6 +80,12 @@ export interface ClientCore {
   mkdir(target: Target, options?: CallOptions & { parents?: boolean; mode?: number }): Promise<FileEntry>;
   remove(target: Target, options?: CallOptions & { recursive?: boolean }): Promise<void>;
   rename(target: Target, newPath: string, options?: CallOptions & { overwrite?: boolean }): Promise<FileEntry>;
+  /** entries below a directory matching a name glob, regex, type, size, mtime; streamed */
+  find(target: Target, options?: FindOptions): AsyncIterable<FindMatch>;
+  /** per-directory totals, children before their parent, the directory itself last; streamed */
+  diskUsage(target: Target, options?: DiskUsageOptions): AsyncIterable<DiskUsageEntry>;
+  /** a file's last lines or from an offset and, with follow, what is appended (until the signal aborts) */
+  tail(target: Target, options?: TailOptions): AsyncIterable<TailChunk>;
 }
 
 export const overwritePolicy = (mode: OverwriteMode | undefined) => (mode === "overwrite" ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL);
@@ -135,5 +144,8 @@ export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Targe
     async rename(target, newPath, o = {}) {
       return (await call(() => rpc.rename({ ...resolve(target), newPath, overwrite: !!o.overwrite }, o))).entry!;
     },
+    find: (target, o) => find(rpc, resolve(target), o),
+    diskUsage: (target, o) => diskUsage(rpc, resolve(target), o),
+    tail: (target, o) => tail(rpc, resolve(target), o),
   };
 }
