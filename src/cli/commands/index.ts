@@ -1,5 +1,7 @@
 // The client commands: podfiles ls | stat | get | put | mv | rm | mkdir against a podfiles server.
 import type { Command } from "commander";
+import { registerDu } from "./du.js";
+import { registerFind } from "./find.js";
 import { registerGet } from "./get.js";
 import { registerLs } from "./ls.js";
 import { registerMkdir } from "./mkdir.js";
@@ -7,6 +9,7 @@ import { registerMv } from "./mv.js";
 import { registerPut } from "./put.js";
 import { registerRm } from "./rm.js";
 import { registerStat } from "./stat.js";
+import { registerTail } from "./tail.js";
 import { REMOTE_SYNTAX } from "./remote-path.js";
 
 export const ADDRESSING_HELP = `
@@ -24,7 +27,8 @@ export function registerFileCommands(program: Command): void {
   for (const register of [registerLs, registerStat, registerGet, registerPut, registerMv, registerRm, registerMkdir]) {
     register(program);
   }
+  for (const register of [registerFind, registerDu, registerTail]) register(program);
   for (const cmd of program.commands) {
-    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
+    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "find", "du", "tail"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
   }
 }
