@@ -23,8 +23,8 @@ export interface TargetOptions extends ConnectionOptions {
   container?: string;
 }
 
-/** --server, --token, -n, -c on a command. */
-export function addTargetOptions(cmd: Command): Command {
+/** --server, --token, -n, -c on a command (`tail` keeps -n for its line count, as tail(1) does: shortNamespace false). */
+export function addTargetOptions(cmd: Command, { shortNamespace = true } = {}): Command {
   return cmd
     .option("--server <url>", "podfiles server (default $PODFILES_SERVER, else http://127.0.0.1:8080)")
     .option("--token <token>", "bearer token (default $PODFILES_TOKEN; with a kubeconfig: the kubeconfig user's)")
@@ -33,7 +33,7 @@ export function addTargetOptions(cmd: Command): Command {
       "reach the pods' node agents through this kubeconfig's API server (default $KUBECONFIG, else ~/.kube/config; used when there is no --server)",
     )
     .option("--context <name>", "kubeconfig context (default: its current-context)")
-    .option("-n, --namespace <ns>", "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)")
+    .option(shortNamespace ? "-n, --namespace <ns>" : "--namespace <ns>", "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)")
     .option("-c, --container <name>", "container for remote paths without one (default: the pod's default container)");
 }
 

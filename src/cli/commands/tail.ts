@@ -62,5 +62,7 @@ export function registerTail(program: Command): void {
     .option("-n, --lines <n>", "the last N lines (default 10)")
     .option("--offset <bytes>", "start at this byte offset instead")
     .option("-f, --follow", "keep printing what is appended (Ctrl-C ends it)");
-  addTargetOptions(cmd).action(action(([target], opts) => ({ ...opts, target: target ?? "", follow: !!opts.follow }) as TailCliOptions, validateTail, runTail));
+  addTargetOptions(cmd, { shortNamespace: false }).action(
+    action(([target], opts) => ({ ...opts, target: target ?? "", follow: !!opts.follow }) as TailCliOptions, validateTail, runTail),
+  );
 }
