@@ -103,7 +103,9 @@ try {
 
   console.log(textTable(["podfiles (SDK, via serve)", "results", "median", "local tool", "results", "median", "ratio"], rows));
   console.log(`server peak RSS after the walks: ${hwm.toFixed(0)} MiB`);
-  console.log(`Tail -f latency, append → line at the client (200 appends): p50 ${fmt(percentile(lat, 50), "ms")}, p99 ${fmt(percentile(lat, 99), "ms")}, max ${fmt(Math.max(...lat), "ms")}`);
+  console.log(
+    `Tail -f latency, append → line at the client (200 appends): p50 ${fmt(percentile(lat, 50), "ms")}, p99 ${fmt(percentile(lat, 99), "ms")}, max ${fmt(Math.max(...lat), "ms")}`,
+  );
 } finally {
   client?.close();
   if (server) await stopProcess(server.child);

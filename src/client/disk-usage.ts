@@ -1,7 +1,7 @@
 // client.diskUsage(): per-directory totals as an async iterable, children before their parent,
 // the directory asked for last.
 import type { DiskUsageEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
-import type { CallOptions, FileServiceClient } from "./core.js";
+import type { CallOptions, FileServiceRpc } from "./rpc-types.js";
 import { PodfilesError } from "./errors.js";
 import type { ResolvedTarget } from "./target.js";
 
@@ -12,7 +12,7 @@ export interface DiskUsageOptions extends CallOptions {
   apparentSize?: boolean;
 }
 
-export async function* diskUsage(rpc: FileServiceClient, target: ResolvedTarget, o: DiskUsageOptions = {}): AsyncGenerator<DiskUsageEntry> {
+export async function* diskUsage(rpc: FileServiceRpc, target: ResolvedTarget, o: DiskUsageOptions = {}): AsyncGenerator<DiskUsageEntry> {
   try {
     for await (const res of rpc.diskUsage({ ...target, maxDepth: o.maxDepth ?? 0, apparentSize: !!o.apparentSize }, o)) yield* res.entries;
   } catch (err) {

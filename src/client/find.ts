@@ -1,7 +1,7 @@
 // client.find(): the Find RPC's matches as an async iterable, one match at a time.
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { DigestAlgorithm, type FileType, type FindMatch } from "../../gen/ts/podfiles/v1/files_pb.js";
-import type { CallOptions, FileServiceClient } from "./core.js";
+import type { CallOptions, FileServiceRpc } from "./rpc-types.js";
 import { PodfilesError } from "./errors.js";
 import type { ResolvedTarget } from "./target.js";
 
@@ -27,7 +27,7 @@ export interface FindOptions extends CallOptions {
 const digests = { sha256: DigestAlgorithm.SHA256, crc32: DigestAlgorithm.CRC32 };
 const big = (n: number | bigint | undefined) => (n === undefined ? undefined : BigInt(n));
 
-export async function* find(rpc: FileServiceClient, target: ResolvedTarget, o: FindOptions = {}): AsyncGenerator<FindMatch> {
+export async function* find(rpc: FileServiceRpc, target: ResolvedTarget, o: FindOptions = {}): AsyncGenerator<FindMatch> {
   const req = {
     ...target,
     nameGlob: o.name ?? "",

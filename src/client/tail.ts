@@ -1,7 +1,7 @@
 // client.tail(): a file's last lines (or from an offset) and, with follow, what is appended
 // later, as an async iterable of chunks; following ends when the signal aborts (or the loop breaks).
 import { TailNotice } from "../../gen/ts/podfiles/v1/files_pb.js";
-import type { CallOptions, FileServiceClient } from "./core.js";
+import type { CallOptions, FileServiceRpc } from "./rpc-types.js";
 import { Code, PodfilesError } from "./errors.js";
 import type { ResolvedTarget } from "./target.js";
 
@@ -24,7 +24,7 @@ export interface TailChunk {
 
 const notices: Partial<Record<TailNotice, TailChunk["notice"]>> = { [TailNotice.ROTATED]: "rotated", [TailNotice.TRUNCATED]: "truncated" };
 
-export async function* tail(rpc: FileServiceClient, target: ResolvedTarget, o: TailOptions = {}): AsyncGenerator<TailChunk> {
+export async function* tail(rpc: FileServiceRpc, target: ResolvedTarget, o: TailOptions = {}): AsyncGenerator<TailChunk> {
   const req = { ...target, lines: o.lines, offset: o.offset === undefined ? undefined : BigInt(o.offset), follow: !!o.follow };
   try {
     for await (const res of rpc.tail(req, o)) {

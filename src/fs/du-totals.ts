@@ -82,6 +82,7 @@ export class DuTotals {
       parent.files += f.files;
       parent.directories += f.directories + 1n;
     }
-    if (this.maxDepth === 0 || f.depth <= this.maxDepth) done.push({ path: f.path, bytes: f.bytes, files: f.files, directories: f.directories, depth: f.depth });
+    if (this.maxDepth === 0 || f.depth <= this.maxDepth)
+      done.push({ path: f.path, bytes: f.bytes, files: f.files, directories: f.directories, depth: f.depth });
   }
 }

@@ -19,7 +19,16 @@ const entry = (path: string, over: Partial<Entry> = {}): Entry => ({
 
 describe("compileFindFilter", () => {
   it("combines glob, regex, type, size and mtime", () => {
-    const f = compileFindFilter({ nameGlob: "*.log", pathRegex: "^var/", types: ["regular"], minSize: 10n, maxSize: 1000n, modifiedAfterMs: 500_000, maxDepth: 0, limit: 0 });
+    const f = compileFindFilter({
+      nameGlob: "*.log",
+      pathRegex: "^var/",
+      types: ["regular"],
+      minSize: 10n,
+      maxSize: 1000n,
+      modifiedAfterMs: 500_000,
+      maxDepth: 0,
+      limit: 0,
+    });
     expect(f.matches(entry("/var/app.log"), "var/app.log")).toBe(true);
     expect(f.matches(entry("/var/app.txt"), "var/app.txt")).toBe(false);
     expect(f.matches(entry("/etc/app.log"), "etc/app.log")).toBe(false);

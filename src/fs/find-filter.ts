@@ -22,7 +22,9 @@ export function compilePathRegex(source: string): RegExp {
   } catch (err) {
     const message = (err as Error).message;
     if (/Invalid flags/i.test(message)) throw failedPrecondition("path_regex needs V8's linear-time regexp engine, which this server's Node.js lacks");
-    const why = /linear time/.test(message) ? "backreferences and lookaround are not supported (the match must run in linear time)" : message.replace(/^Invalid regular expression: /, "");
+    const why = /linear time/.test(message)
+      ? "backreferences and lookaround are not supported (the match must run in linear time)"
+      : message.replace(/^Invalid regular expression: /, "");
     throw invalidArgument(`path_regex ${JSON.stringify(source)}: ${why}`);
   }
 }

@@ -11,14 +11,24 @@ async function* slow(items: number[], gapMs: (i: number) => number) {
 describe("inBatches", () => {
   it("cuts at max items", async () => {
     const out: number[][] = [];
-    for await (const b of inBatches(slow([1, 2, 3, 4, 5], () => 0), 2, 1000)) out.push(b);
+    for await (const b of inBatches(
+      slow([1, 2, 3, 4, 5], () => 0),
+      2,
+      1000,
+    ))
+      out.push(b);
     expect(out).toEqual([[1, 2], [3, 4], [5]]);
   });
 
   it("sends a waiting item after flushAfterMs while the source is still busy", async () => {
     const started = Date.now();
     const seen: Array<[number[], number]> = [];
-    for await (const b of inBatches(slow([1, 2], (i) => (i === 0 ? 0 : 400)), 100, 50)) seen.push([b, Date.now() - started]);
+    for await (const b of inBatches(
+      slow([1, 2], (i) => (i === 0 ? 0 : 400)),
+      100,
+      50,
+    ))
+      seen.push([b, Date.now() - started]);
     expect(seen.map(([b]) => b)).toEqual([[1], [2]]);
     expect(seen[0]![1]).toBeLessThan(300);
   });

@@ -40,7 +40,13 @@ describe("podfiles find", () => {
 
   it("prints digests like sha256sum, and JSON lines", async () => {
     const r = await cli("find", `${R}/app`, "--name", "config.yaml", "--digest", "sha256");
-    expect(r.stdout).toBe(`${execFileSync("sha256sum", [join(server.root, "app/config.yaml")]).toString().split(" ")[0]}  /app/config.yaml\n`);
+    expect(r.stdout).toBe(
+      `${
+        execFileSync("sha256sum", [join(server.root, "app/config.yaml")])
+          .toString()
+          .split(" ")[0]
+      }  /app/config.yaml\n`,
+    );
     const j = await cli("find", `${R}/app`, "--name", "a.log", "--json");
     expect(JSON.parse(j.stdout.trim())).toMatchObject({ path: "/app/logs/a.log", type: "regular", size: 5000 });
   });
@@ -57,11 +63,14 @@ describe("podfiles find", () => {
 
   it("stops quietly when the reader goes away (| head -1)", async () => {
     // async: the server answering the CLI lives in this process
-    const { stdout: out } = await execAsync(`node ${JSON.stringify(join(process.cwd(), "bin/podfiles.js"))} find ${R}/app --name 'n*.log' | head -1; echo "status \${PIPESTATUS[0]}"`, {
-      env,
-      shell: "/bin/bash",
-      timeout: 20_000,
-    });
+    const { stdout: out } = await execAsync(
+      `node ${JSON.stringify(join(process.cwd(), "bin/podfiles.js"))} find ${R}/app --name 'n*.log' | head -1; echo "status \${PIPESTATUS[0]}"`,
+      {
+        env,
+        shell: "/bin/bash",
+        timeout: 20_000,
+      },
+    );
     expect(out).toMatch(/^\/app\/logs\/old\/n\d+\.log\nstatus 0\n$/);
   });
 });
@@ -74,7 +83,12 @@ describe("podfiles du", () => {
     expect(lines.map((l) => l.split("\t")[1])).toEqual(["/app/logs/old", "/app/logs", "/app"]);
     const h = await cli("du", "-h", "-d", "1", `${R}/app`);
     expect(h.code).toBe(0);
-    expect(h.stdout.trim().split("\n").map((l) => l.split("\t")[1])).toEqual(["/app/logs", "/app"]);
+    expect(
+      h.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split("\t")[1]),
+    ).toEqual(["/app/logs", "/app"]);
     expect(h.stdout).toMatch(/^\d+(\.\d)?[KM]?\t\/app\/logs\n/);
     const s = await cli("du", "-s", `${R}/app`);
     expect(s.stdout).toMatch(/^\d+\t\/app\n$/);

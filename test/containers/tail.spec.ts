@@ -82,7 +82,10 @@ describe("Tail -f on a real container", { timeout: 60_000 }, () => {
     })();
     await new Promise((r) => setTimeout(r, 200));
     await put("/tmp/go");
-    await Promise.race([following, new Promise((_, reject) => setTimeout(() => reject(new Error(`no line29 after 20 s; got ${JSON.stringify(text)}`)), 20_000))]);
+    await Promise.race([
+      following,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no line29 after 20 s; got ${JSON.stringify(text)}`)), 20_000)),
+    ]);
     abort.abort();
 
     expect(notices).toEqual([TailNotice.ROTATED, TailNotice.TRUNCATED]);

@@ -38,7 +38,7 @@ afterAll(async () => {
   rmSync(outside, { recursive: true, force: true });
 });
 
-async function du(req: Partial<DiskUsageRequest> = {}): Promise<DiskUsageEntry[]> {
+async function du(req: Omit<Partial<DiskUsageRequest>, "$typeName" | "$unknown"> = {}): Promise<DiskUsageEntry[]> {
   const out: DiskUsageEntry[] = [];
   for await (const res of server.clients.grpc.diskUsage({ container: server.container, path: "/t", ...req })) out.push(...res.entries);
   return out;

@@ -47,7 +47,7 @@ afterAll(async () => {
   rmSync(outside, { recursive: true, force: true });
 });
 
-async function find(req: Partial<FindRequest>): Promise<FindMatch[]> {
+async function find(req: Omit<Partial<FindRequest>, "$typeName" | "$unknown">): Promise<FindMatch[]> {
   const out: FindMatch[] = [];
   for await (const res of server.clients.grpc.find({ container: server.container, path: "/t", ...req })) out.push(...res.matches);
   return out;

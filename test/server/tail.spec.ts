@@ -23,14 +23,15 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-async function tailOnce(req: Partial<TailRequest>): Promise<string> {
+async function tailOnce(req: Omit<Partial<TailRequest>, "$typeName" | "$unknown">): Promise<string> {
   let out = "";
-  for await (const res of server.clients.grpc.tail({ container: server.container, path: "/logs/ten.log", ...req })) out += Buffer.from(res.data).toString("utf8");
+  for await (const res of server.clients.grpc.tail({ container: server.container, path: "/logs/ten.log", ...req }))
+    out += Buffer.from(res.data).toString("utf8");
   return out;
 }
 
 /** A following Tail read in the background; `text` grows, `notices` lists what arrived. */
-function follow(path: string, req: Partial<TailRequest> = {}) {
+function follow(path: string, req: Omit<Partial<TailRequest>, "$typeName" | "$unknown"> = {}) {
   const abort = new AbortController();
   const state = { text: "", notices: [] as TailNotice[], messages: [] as TailResponse[], error: undefined as unknown };
   const done = (async () => {

@@ -33,7 +33,10 @@ export function addTargetOptions(cmd: Command, { shortNamespace = true } = {}): 
       "reach the pods' node agents through this kubeconfig's API server (default $KUBECONFIG, else ~/.kube/config; used when there is no --server)",
     )
     .option("--context <name>", "kubeconfig context (default: its current-context)")
-    .option(shortNamespace ? "-n, --namespace <ns>" : "--namespace <ns>", "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)")
+    .option(
+      shortNamespace ? "-n, --namespace <ns>" : "--namespace <ns>",
+      "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)",
+    )
     .option("-c, --container <name>", "container for remote paths without one (default: the pod's default container)");
 }
 

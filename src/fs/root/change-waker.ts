@@ -43,10 +43,12 @@ export class ChangeWaker {
   /** Watches the file held by `fd` and the directory `parent` (an in-container path), replacing earlier watches. */
   async watch(ctx: RootContext, fd: number, path: string, parent: string): Promise<void> {
     this.unwatch();
-    const type = await ctx.guard.run(path, () => fs.promises.statfs(`/proc/self/fd/${fd}`)).then(
-      (s) => s.type,
-      () => undefined,
-    );
+    const type = await ctx.guard
+      .run(path, () => fs.promises.statfs(`/proc/self/fd/${fd}`))
+      .then(
+        (s) => s.type,
+        () => undefined,
+      );
     if (type === undefined || REMOTE_FS_TYPES.has(type >>> 0)) return;
     this.add(`/proc/self/fd/${fd}`, () => true);
     // the directory: only names coming and going (a rotation), not every write to its other files

@@ -13,7 +13,14 @@ const CHUNK = 256 * 1024;
  * The digest of `name` in the directory dirFd, or undefined when it is no longer a regular file
  * there or cannot be read (the match is still reported, without one).
  */
-export async function digestAt(ctx: RootContext, dirFd: number, name: string, path: string, kind: DigestKind, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+export async function digestAt(
+  ctx: RootContext,
+  dirFd: number,
+  name: string,
+  path: string,
+  kind: DigestKind,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined> {
   let file: ReadFd;
   let size: bigint;
   try {

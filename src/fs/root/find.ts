@@ -15,7 +15,8 @@ export async function* findEntries(ctx: RootContext, path: string, options: Find
   const walk = walkTree(ctx, dir.fd, path, dir.st, { includeHidden: true, recursive: true, maxDepth: options.maxDepth, signal: options.signal }, names);
   for await (const w of walk) {
     if (!filter.matches(w.entry, relativeTo(path, w.entry.path))) continue;
-    const digest = options.digest && w.entry.type === "regular" ? await digestAt(ctx, w.dirFd, w.name, w.entry.path, options.digest, options.signal) : undefined;
+    const digest =
+      options.digest && w.entry.type === "regular" ? await digestAt(ctx, w.dirFd, w.name, w.entry.path, options.digest, options.signal) : undefined;
     yield digest ? { entry: w.entry, digest } : { entry: w.entry };
     if (options.limit > 0 && ++found >= options.limit) return;
   }

@@ -55,7 +55,7 @@ export async function* tailFile(ctx: RootContext, path: string, options: TailOpt
         (pin) => (closeQuietly(pin.pathFd), pin),
         () => undefined, // gone (renamed away, not recreated yet): keep reading the old file
       );
-      if (!now || now.type !== "regular" || (now.st.dev === cur.dev && now.st.ino === cur.ino)) continue;
+      if (now?.type !== "regular" || (now.st.dev === cur.dev && now.st.ino === cur.ino)) continue;
       const next = await openTailed(ctx, path).catch(() => undefined);
       if (!next) continue;
       yield* drain(ctx, cur, path, scratch, signal); // what the writer added to the old file before it moved on
@@ -93,7 +93,15 @@ async function* drain(ctx: RootContext, cur: Tailed, path: string, scratch: Buff
  * newline from the end (a newline that is the file's last byte ends the last line, it is not
  * counted); 0 when there are fewer lines. Reads backwards, one scratch buffer at a time.
  */
-export async function lastLinesStart(ctx: RootContext, file: ReadFd, path: string, size: bigint, lines: number, scratch: Buffer, signal?: AbortSignal): Promise<bigint> {
+export async function lastLinesStart(
+  ctx: RootContext,
+  file: ReadFd,
+  path: string,
+  size: bigint,
+  lines: number,
+  scratch: Buffer,
+  signal?: AbortSignal,
+): Promise<bigint> {
   if (lines === 0) return size;
   let need = lines;
   let end = size;
