@@ -17,7 +17,25 @@ const { join } = require("node:path");
 const { pathToFileURL } = require("node:url");
 
 // the same list as src/cli/client-commands.ts (test/cli/exit-codes.spec.ts checks that they agree)
-const CLIENT_COMMANDS = new Set(["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cp", "cat", "version", "--version", "-V", "completion", "__complete"]);
+const CLIENT_COMMANDS = new Set([
+  "ls",
+  "stat",
+  "get",
+  "put",
+  "mv",
+  "rm",
+  "mkdir",
+  "cp",
+  "cat",
+  "find",
+  "du",
+  "tail",
+  "version",
+  "--version",
+  "-V",
+  "completion",
+  "__complete",
+]);
 const bundle = join(__dirname, "..", "dist", "bundle", "client-main.js");
 const main = join(__dirname, "..", "dist", "src", "cli", "main.js");
 const client = CLIENT_COMMANDS.has(process.argv[2] ?? "") && existsSync(bundle);

@@ -7,6 +7,9 @@ export type { PodfilesClient, PodfilesClientOptions, UploadOptions, UploadSource
 export type { CallOptions, ListOptions, StatOptions, DownloadOptions, OverwriteMode, UploadResult } from "./client/core.js";
 export type { CopyOptions, CopyResult, CopyDigest } from "./client/copy.js";
 export type { DownloadFileOptions, DownloadFileResult } from "./client/local-files.js";
+export type { FindOptions } from "./client/find.js";
+export type { DiskUsageOptions } from "./client/disk-usage.js";
+export type { TailOptions, TailChunk } from "./client/tail.js";
 export { DownloadStream, type DownloadInfo, type DownloadResult, type Progress, type ProgressCallback } from "./client/download-stream.js";
 export { PodfilesError, DigestMismatchError, Code, codeName } from "./client/errors.js";
 export type { ContainerRef, Target } from "./client/target.js";

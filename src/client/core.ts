@@ -3,12 +3,22 @@
 // (connect-node gRPC with zero-copy transfers in Node, connect-web in the browser); the hashing
 // too (node:crypto, or sha256.ts). Errors are PodfilesErrors.
 import type { Client } from "@connectrpc/connect";
-import { type DigestAlgorithm, type FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import {
+  type DigestAlgorithm,
+  type DiskUsageEntry,
+  type FileService,
+  type FindMatch,
+  OverwritePolicy,
+  type FileEntry,
+} from "../../gen/ts/podfiles/v1/files_pb.js";
 import { copyBetween, type CopyOptions, type CopyResult } from "./copy.js";
 import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
 import { PodfilesError } from "./errors.js";
 import { digestAlgorithmOf, digestOption, type DigestResult } from "./digest.js";
 import type { DigestName, HasherFactory } from "./hasher.js";
+import { diskUsage, type DiskUsageOptions } from "./disk-usage.js";
+import { find, type FindOptions } from "./find.js";
+import { tail, type TailChunk, type TailOptions } from "./tail.js";
 import { resolveTarget, type ContainerRef, type ResolvedTarget, type Target } from "./target.js";
 
 export type FileServiceClient = Client<typeof FileService>;
@@ -85,6 +95,12 @@ export interface ClientCore {
   rename(target: Target, newPath: string, options?: CallOptions & { overwrite?: boolean }): Promise<FileEntry>;
   /** a file or a tree from one container to another, copied by the agents (never through this client) */
   copy(source: Target, destination: Target, options?: CopyOptions): Promise<CopyResult>;
+  /** entries below a directory matching a name glob, regex, type, size, mtime; streamed */
+  find(target: Target, options?: FindOptions): AsyncIterable<FindMatch>;
+  /** per-directory totals, children before their parent, the directory itself last; streamed */
+  diskUsage(target: Target, options?: DiskUsageOptions): AsyncIterable<DiskUsageEntry>;
+  /** a file's last lines or from an offset and, with follow, what is appended (until the signal aborts) */
+  tail(target: Target, options?: TailOptions): AsyncIterable<TailChunk>;
 }
 
 export const overwritePolicy = (mode: OverwriteMode | undefined) => (mode === "overwrite" ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL);
@@ -152,5 +168,8 @@ export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Targe
       return (await call(() => rpc.rename({ ...resolve(target), newPath, overwrite: !!o.overwrite }, o))).entry!;
     },
     copy: (source, destination, o) => copyBetween(rpc, resolve, source, destination, o),
+    find: (target, o) => find(rpc, resolve(target), o),
+    diskUsage: (target, o) => diskUsage(rpc, resolve(target), o),
+    tail: (target, o) => tail(rpc, resolve(target), o),
   };
 }

@@ -97,6 +97,72 @@ export interface ExtractResult {
   entries: number;
 }
 
+/** A digest computed while finding (for sync manifests). */
+export type DigestKind = "sha256" | "crc32";
+
+export interface FindOptions {
+  /** A shell glob on the base name, as `find -name` (compiled by find-filter.ts). */
+  nameGlob?: string;
+  /** A JavaScript regular expression on the path below the search's top. */
+  pathRegex?: string;
+  /** Types to match; empty = every type. */
+  types?: EntryType[];
+  minSize?: bigint;
+  maxSize?: bigint;
+  /** Modified strictly after / before these times (ms since the epoch). */
+  modifiedAfterMs?: number;
+  modifiedBeforeMs?: number;
+  /** Levels below the top; 0 = unlimited. */
+  maxDepth: number;
+  /** Stop after this many matches; 0 = unlimited. */
+  limit: number;
+  /** Also compute this digest of every matching regular file. */
+  digest?: DigestKind;
+  signal?: AbortSignal;
+}
+
+export interface FindMatch {
+  entry: Entry;
+  /** With FindOptions.digest, for regular files that could be read. */
+  digest?: Uint8Array;
+}
+
+export interface DiskUsageOptions {
+  /** Report directories down to this many levels below the top (totals count everything); 0 = all. */
+  maxDepth: number;
+  /** Sum sizes instead of allocated blocks. */
+  apparentSize: boolean;
+  signal?: AbortSignal;
+}
+
+export interface DiskUsageEntry {
+  path: string;
+  bytes: bigint;
+  /** Entries below that are not directories, and directories below (not counting itself). */
+  files: bigint;
+  directories: bigint;
+  /** Levels below the top (the top is 0). */
+  depth: number;
+}
+
+export interface TailOptions {
+  /** Start at this byte offset... */
+  offset?: bigint;
+  /** ...or at the start of the last `lines` lines (default 10 when offset is unset). */
+  lines?: number;
+  /** Keep streaming what is appended, across rotation and truncation, until the signal aborts. */
+  follow: boolean;
+  signal?: AbortSignal;
+}
+
+export interface TailChunk {
+  data: Uint8Array;
+  /** Offset of data's first byte in the file it was read from. */
+  offset: bigint;
+  /** On the first chunk after the path was rotated (a new file) or the file shrank. */
+  notice?: "rotated" | "truncated";
+}
+
 export interface ContainerFs {
   /** A short description for logs ("local:/srv/demo", "pid 1234"). */
   readonly description: string;
@@ -110,6 +176,12 @@ export interface ContainerFs {
   mkdir(path: string, options: { parents: boolean; mode?: number }): Promise<Entry>;
   remove(path: string, options: { recursive: boolean }): Promise<void>;
   rename(from: string, to: string, options: { overwrite: boolean }): Promise<Entry>;
+  /** Entries below `path` that match, depth first, streamed (never the whole tree in memory). */
+  find(path: string, options: FindOptions): AsyncIterable<FindMatch>;
+  /** Per-directory totals below `path`, children before their parent, `path` itself last. */
+  diskUsage(path: string, options: DiskUsageOptions): AsyncIterable<DiskUsageEntry>;
+  /** A regular file from an offset or its last lines and, with follow, what is appended later. */
+  tail(path: string, options: TailOptions): AsyncIterable<TailChunk>;
   /** Releases what the filesystem holds open (root fd). */
   close(): Promise<void>;
 }

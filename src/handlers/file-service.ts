@@ -4,10 +4,13 @@ import type { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { abortUpload, beginUpload, commitUpload, queryUpload, writeUploadChunk } from "./chunked-upload.js";
 import type { HandlerDeps } from "./deps.js";
 import { copy } from "./copy.js";
+import { diskUsage } from "./disk-usage.js";
 import { download } from "./download.js";
+import { find } from "./find.js";
 import { listFiles } from "./list-files.js";
 import { makeDirectory, remove, rename } from "./mutations.js";
 import { stat } from "./stat.js";
+import { tail } from "./tail.js";
 import { upload } from "./upload.js";
 
 export function fileService(deps: HandlerDeps): ServiceImpl<typeof FileService> {
@@ -27,9 +30,9 @@ export function fileService(deps: HandlerDeps): ServiceImpl<typeof FileService> 
     copy: copy(deps),
     // until each lands: UNIMPLEMENTED after auth (so the auth coverage holds for every method)
     listContainers: notBuiltYet("ListContainers"),
-    find: notBuiltYet("Find"),
-    diskUsage: notBuiltYet("DiskUsage"),
-    tail: notBuiltYet("Tail"),
+    find: find(deps),
+    diskUsage: diskUsage(deps),
+    tail: tail(deps),
   };
 }
 

@@ -25,8 +25,8 @@ export interface TargetOptions extends ConnectionOptions {
   container?: string;
 }
 
-/** --server, --token, -n, -c on a command. */
-export function addTargetOptions(cmd: Command): Command {
+/** --server, --token, -n, -c on a command (`tail` keeps -n for its line count, as tail(1) does: shortNamespace false). */
+export function addTargetOptions(cmd: Command, { shortNamespace = true } = {}): Command {
   return cmd
     .option("--server <url>", "podfiles server (default $PODFILES_SERVER, else http://127.0.0.1:8080)")
     .option("--token <token>", "bearer token (default $PODFILES_TOKEN; with a kubeconfig: the kubeconfig user's)")
@@ -39,7 +39,10 @@ export function addTargetOptions(cmd: Command): Command {
       "--via <route>",
       "agent: the pods' node agents (default); exec: no agent needed — run tar, cat, stat... in the container through the API server's pods/exec with the kubeconfig's credentials, as kubectl cp does",
     )
-    .option("-n, --namespace <ns>", "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)")
+    .option(
+      shortNamespace ? "-n, --namespace <ns>" : "--namespace <ns>",
+      "namespace for remote paths without one (default $PODFILES_NAMESPACE, else the kubeconfig context's, else default)",
+    )
     .option("-c, --container <name>", "container for remote paths without one (default: the pod's default container)");
 }
 

@@ -4,6 +4,8 @@ import { registerCat } from "./cat.js";
 import { registerComplete } from "./complete.js";
 import { registerCompletion } from "./completion.js";
 import { registerCp } from "./cp.js";
+import { registerDu } from "./du.js";
+import { registerFind } from "./find.js";
 import { registerGet } from "./get.js";
 import { registerLs } from "./ls.js";
 import { registerMkdir } from "./mkdir.js";
@@ -11,6 +13,7 @@ import { registerMv } from "./mv.js";
 import { registerPut } from "./put.js";
 import { registerRm } from "./rm.js";
 import { registerStat } from "./stat.js";
+import { registerTail } from "./tail.js";
 import { REMOTE_SYNTAX } from "./remote-path.js";
 
 export const ADDRESSING_HELP = `
@@ -33,7 +36,8 @@ export function registerFileCommands(program: Command): void {
   registerCat(program);
   registerCompletion(program);
   registerComplete(program);
+  for (const register of [registerFind, registerDu, registerTail]) register(program);
   for (const cmd of program.commands) {
-    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cp", "cat"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
+    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cp", "cat", "find", "du", "tail"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
   }
 }

@@ -6,13 +6,28 @@
 // become anything but a path.
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
-import type { ContainerFs, Entry, ExtractOptions, ExtractResult, FileWriter, ListOptions, ReadOptions, ReadStream, WriteOptions } from "../container-fs.js";
+import type {
+  ContainerFs,
+  DiskUsageEntry,
+  Entry,
+  ExtractOptions,
+  ExtractResult,
+  FileWriter,
+  FindMatch,
+  FindOptions,
+  ListOptions,
+  ReadOptions,
+  ReadStream,
+  TailChunk,
+  WriteOptions,
+} from "../container-fs.js";
 import { cleanPath } from "../confine/clean-path.js";
 import { alreadyExists, cannotOpenType, dataLoss, failedPrecondition, invalidArgument, outOfRange, targetExists } from "../../errors.js";
 import { idNames, parseIdFile, type IdNames } from "../id-names.js";
 import { uploadMode } from "../upload-mode.js";
 import { wireFromBytes } from "../name-bytes.js";
 import type { Arg, ExecDialer, ExecProcess } from "./exec-channel.js";
+import { execFind } from "./exec-find.js";
 import { ExecRunner, pathArg } from "./exec-runner.js";
 import { ExecWriter } from "./exec-writer.js";
 import { entryFromRecord, parseStatRecords, STAT_FORMAT } from "./stat-lines.js";
@@ -334,6 +349,20 @@ export class ExecFs implements ContainerFs {
       throw targetExists(dst);
     }
     return this.statClean(dst, false, "rename");
+  }
+
+  find(path: string, options: FindOptions): AsyncIterable<FindMatch> {
+    return execFind(this, path, options);
+  }
+
+  // biome-ignore lint/correctness/useYield: refuses before any entry
+  async *diskUsage(path: string): AsyncGenerator<DiskUsageEntry> {
+    throw failedPrecondition(`${this.clean(path)}: DiskUsage needs the podfiles agent on the pod's node; through exec (the fallback) it is not available`);
+  }
+
+  // biome-ignore lint/correctness/useYield: refuses before any chunk
+  async *tail(path: string): AsyncGenerator<TailChunk> {
+    throw failedPrecondition(`${this.clean(path)}: Tail needs the podfiles agent on the pod's node; through exec (the fallback) it is not available`);
   }
 
   async close(): Promise<void> {}

@@ -1,14 +1,33 @@
 // RootFs: a ContainerFs over a host directory that is the container's `/`
 // (a local directory in demo mode, /proc/<pid>/root on a node). All path
 // resolution goes through ConfinedRoot; the parts live in files of their own.
-import type { ContainerFs, Entry, ExtractOptions, ExtractResult, FileWriter, ListOptions, ReadOptions, ReadStream, WriteOptions } from "../container-fs.js";
+import type {
+  ContainerFs,
+  DiskUsageEntry,
+  DiskUsageOptions,
+  Entry,
+  ExtractOptions,
+  ExtractResult,
+  FileWriter,
+  FindMatch,
+  FindOptions,
+  ListOptions,
+  ReadOptions,
+  ReadStream,
+  TailChunk,
+  TailOptions,
+  WriteOptions,
+} from "../container-fs.js";
 import { ConfinedRoot } from "../confine/index.js";
 import { RootContext, type Owner } from "./context.js";
+import { diskUsage } from "./disk-usage.js";
 import { createWriter } from "./file-writer.js";
+import { findEntries } from "./find.js";
 import { listEntries } from "./list.js";
 import { makeDirectory, remove, rename } from "./mutate.js";
 import { openForRead } from "./read.js";
 import { sweepTree, type SweepResult } from "./stale-temp-files.js";
+import { tailFile } from "./tail.js";
 import { extractTar } from "./tar-extract.js";
 
 export interface RootFsOptions {
@@ -72,6 +91,18 @@ export class RootFs implements ContainerFs {
 
   rename(from: string, to: string, options: { overwrite: boolean }): Promise<Entry> {
     return rename(this.ctx, this.ctx.clean(from), this.ctx.clean(to), options);
+  }
+
+  find(path: string, options: FindOptions): AsyncIterable<FindMatch> {
+    return findEntries(this.ctx, this.ctx.clean(path), options);
+  }
+
+  diskUsage(path: string, options: DiskUsageOptions): AsyncIterable<DiskUsageEntry> {
+    return diskUsage(this.ctx, this.ctx.clean(path), options);
+  }
+
+  tail(path: string, options: TailOptions): AsyncIterable<TailChunk> {
+    return tailFile(this.ctx, this.ctx.clean(path), options);
   }
 
   /** Removes temp files that uploads of a killed server left anywhere in the root (a bounded walk). */

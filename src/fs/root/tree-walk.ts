@@ -41,6 +41,10 @@ export interface Walked {
   entry: Entry;
   dirFd: number;
   name: string;
+  /** The lstat the entry was made from (blocks, dev and inode for DiskUsage). */
+  st: fs.BigIntStats;
+  /** The in-container path of the directory it is in. */
+  dir: string;
 }
 
 interface Child {
@@ -197,7 +201,7 @@ async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptio
         const path = joinPath(frame.path, name);
         const isLink = (Number(st.mode) & fs.constants.S_IFMT) === fs.constants.S_IFLNK;
         const target = isLink ? await ctx.readlink(ConfinedRoot.fdPath(dirFd, name), path).catch(() => "") : undefined;
-        yield { entry: entryFromStats(path, st, names, target), dirFd, name };
+        yield { entry: entryFromStats(path, st, names, target), dirFd, name, st, dir: frame.path };
         if (descend && isDirectory(st)) {
           if (frame.depth >= MAX_TREE_DEPTH)
             throw failedPrecondition(`${frame.path}: the tree is deeper than ${MAX_TREE_DEPTH} levels, the most a recursive listing or tar download goes`);
