@@ -56,7 +56,9 @@ describe("usage errors exit 2 with one line", () => {
 describe("bin/podfiles.js picks the bundle for the client commands", () => {
   it("its list is src/cli/client-commands.ts's", async () => {
     const bin = readFileSync(join(repo, "bin/podfiles.js"), "utf8");
-    const listed = JSON.parse(/const CLIENT_COMMANDS = new Set\((\[[^\]]*\])\)/.exec(bin)![1]!) as string[];
+    // the array literal as the formatter leaves it (one line, or one name per line with a trailing comma)
+    const literal = /const CLIENT_COMMANDS = new Set\((\[[^\]]*\])\)/.exec(bin)![1]!;
+    const listed = JSON.parse(literal.replace(/,\s*\]$/, "]")) as string[];
     const { CLIENT_COMMANDS } = await import("../../src/cli/client-commands.js");
     expect(new Set(listed)).toEqual(CLIENT_COMMANDS);
   });
