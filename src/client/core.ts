@@ -3,8 +3,9 @@
 // (connect-node gRPC with zero-copy transfers in Node, connect-web in the browser); the hashing
 // too (node:crypto, or sha256.ts). Errors are PodfilesErrors.
 import type { Client } from "@connectrpc/connect";
-import { type FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { type ContainerInfo, type FileService, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
+import { listContainers, type ListContainersOptions } from "./list-containers.js";
 import { PodfilesError } from "./errors.js";
 import type { HasherFactory } from "./hasher.js";
 import { resolveTarget, type ContainerRef, type ResolvedTarget, type Target } from "./target.js";
@@ -77,6 +78,8 @@ export interface ClientCore {
   mkdir(target: Target, options?: CallOptions & { parents?: boolean; mode?: number }): Promise<FileEntry>;
   remove(target: Target, options?: CallOptions & { recursive?: boolean }): Promise<void>;
   rename(target: Target, newPath: string, options?: CallOptions & { overwrite?: boolean }): Promise<FileEntry>;
+  /** the containers the caller may read (ListContainers), streamed */
+  containers(options?: ListContainersOptions): AsyncIterable<ContainerInfo>;
 }
 
 export const overwritePolicy = (mode: OverwriteMode | undefined) => (mode === "overwrite" ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL);
@@ -135,5 +138,6 @@ export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Targe
     async rename(target, newPath, o = {}) {
       return (await call(() => rpc.rename({ ...resolve(target), newPath, overwrite: !!o.overwrite }, o))).entry!;
     },
+    containers: (o) => listContainers(rpc, o),
   };
 }

@@ -4,6 +4,7 @@ import type { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { abortUpload, beginUpload, commitUpload, queryUpload, writeUploadChunk } from "./chunked-upload.js";
 import type { HandlerDeps } from "./deps.js";
 import { download } from "./download.js";
+import { listContainers } from "./list-containers.js";
 import { listFiles } from "./list-files.js";
 import { makeDirectory, remove, rename } from "./mutations.js";
 import { stat } from "./stat.js";
@@ -25,7 +26,7 @@ export function fileService(deps: HandlerDeps): ServiceImpl<typeof FileService> 
     rename: rename(deps),
     // until each lands: UNIMPLEMENTED after auth (so the auth coverage holds for every method)
     copy: notBuiltYet("Copy"),
-    listContainers: notBuiltYet("ListContainers"),
+    listContainers: listContainers(deps),
     find: notBuiltYet("Find"),
     diskUsage: notBuiltYet("DiskUsage"),
     tail: notBuiltYet("Tail"),
