@@ -122,6 +122,20 @@ describe("the file browser page against podfiles serve", () => {
     await page.screenshot({ path: join(ARTIFACTS, "many.png") });
   });
 
+  it("suggests the containers ListContainers lists (the one container of podfiles serve)", async () => {
+    const fresh = await browser.newPage();
+    try {
+      await fresh.goto(server.url);
+      await fresh.waitForSelector('#container-form[data-suggestions="listed"]');
+      const options = (id: string) => fresh.locator(`#${id} option`).evaluateAll((els) => els.map((e) => [(e as HTMLOptionElement).value, (e as HTMLOptionElement).label]));
+      expect(await options("recent-ns")).toEqual([["local", ""]]);
+      expect(await options("recent-pod")).toEqual([["local", "running"]]);
+      expect(await options("recent-ctr")).toEqual([["local", "default"]]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("uploads by drop and picker, resumes a 200 MiB upload after a reload, downloads it with its SHA-256 checked", async () => {
     await page.goto(`${server.url}/#ns=local&pod=local&c=local&path=%2Fdocs`);
     await listed(page);
@@ -252,6 +266,9 @@ describe("the page against a server with JWT auth", () => {
     await page.goto(server.url);
     await page.waitForSelector('.msg.error[data-code="UNAUTHENTICATED"]');
     expect(await page.isVisible("#signin")).toBe(true);
+    // ListContainers fails before sign-in: the suggestions are the containers opened before here (none)
+    await page.waitForSelector('#container-form[data-suggestions="recent"]');
+    expect(await page.locator("#recent-pod option").count()).toBe(0);
 
     await page.fill("#client", "reader");
     await page.fill("#password", "wrong-password");
@@ -262,6 +279,9 @@ describe("the page against a server with JWT auth", () => {
     await page.fill("#password", server.passwords.reader);
     await page.click('#basic-form button[type="submit"]');
     await listed(page);
+    // signed in: the containers the reader may read
+    await page.waitForSelector('#container-form[data-suggestions="listed"]');
+    expect(await page.locator("#recent-pod option").evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value))).toEqual(["local"]);
     await page.waitForSelector('#identity:has-text("jwt:reader")');
     expect(await rowNames(page)).toEqual(["keep.txt"]);
     // the token is in memory only: not in the URL, not in storage
