@@ -127,7 +127,7 @@ describe("the file browser page against podfiles serve", () => {
     try {
       await fresh.goto(server.url);
       await fresh.waitForSelector('#container-form[data-suggestions="listed"]');
-      const options = (id: string) => fresh.locator(`#${id} option`).evaluateAll((els) => els.map((e) => [(e as HTMLOptionElement).value, (e as HTMLOptionElement).label]));
+      const options = (id: string) => fresh.locator(`#${id} option`).evaluateAll((els) => els.map((e) => [(e as unknown as { value: string; label: string }).value, (e as unknown as { value: string; label: string }).label]));
       expect(await options("recent-ns")).toEqual([["local", ""]]);
       expect(await options("recent-pod")).toEqual([["local", "running"]]);
       expect(await options("recent-ctr")).toEqual([["local", "default"]]);
@@ -281,7 +281,7 @@ describe("the page against a server with JWT auth", () => {
     await listed(page);
     // signed in: the containers the reader may read
     await page.waitForSelector('#container-form[data-suggestions="listed"]');
-    expect(await page.locator("#recent-pod option").evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value))).toEqual(["local"]);
+    expect(await page.locator("#recent-pod option").evaluateAll((els) => els.map((e) => (e as unknown as { value: string; label: string }).value))).toEqual(["local"]);
     await page.waitForSelector('#identity:has-text("jwt:reader")');
     expect(await rowNames(page)).toEqual(["keep.txt"]);
     // the token is in memory only: not in the URL, not in storage
