@@ -4,7 +4,12 @@
 // per page. The rule (src/auth/rules.ts) asks only for an identity: this filter is the RBAC.
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { ContainerInfoSchema, ListContainersResponseSchema, type ListContainersRequest, type ListContainersResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
+import {
+  ContainerInfoSchema,
+  ListContainersResponseSchema,
+  type ListContainersRequest,
+  type ListContainersResponse,
+} from "../../gen/ts/podfiles/v1/files_pb.js";
 import { failedPrecondition, invalidArgument } from "../errors.js";
 import type { ContainerListing } from "../resolve/resolver.js";
 import type { HandlerDeps } from "./deps.js";

@@ -59,7 +59,11 @@ export class Suggestions {
     this.form.dataset.suggestions = this.listed ? "listed" : "recent";
     if (!this.listed) {
       const recent = this.recent();
-      for (const f of ["ns", "pod", "ctr"] as const) this.fill(f, (recent[f] ?? []).map((v) => [v, ""]));
+      for (const f of ["ns", "pod", "ctr"] as const)
+        this.fill(
+          f,
+          (recent[f] ?? []).map((v) => [v, ""]),
+        );
       return;
     }
     const ns = this.input("ns").value.trim();
@@ -67,10 +71,16 @@ export class Suggestions {
     const inNs = this.listed.filter((c) => !ns || c.namespace === ns);
     const pods = new Map<string, ContainerInfo>();
     for (const c of inNs) if (!pods.has(c.pod) || c.defaultContainer) pods.set(c.pod, c);
-    this.fill("ns", [...new Set(this.listed.map((c) => c.namespace))].map((n) => [n, ""]));
+    this.fill(
+      "ns",
+      [...new Set(this.listed.map((c) => c.namespace))].map((n) => [n, ""]),
+    );
     this.fill(
       "pod",
-      [...pods.values()].map((c) => [c.pod, [ns ? "" : c.namespace, c.node ? `node ${c.node}` : "", c.running ? "running" : "not running"].filter(Boolean).join(" · ")]),
+      [...pods.values()].map((c) => [
+        c.pod,
+        [ns ? "" : c.namespace, c.node ? `node ${c.node}` : "", c.running ? "running" : "not running"].filter(Boolean).join(" · "),
+      ]),
     );
     this.fill(
       "ctr",

@@ -49,12 +49,25 @@ const PODS = [
 
 type Listed = { namespace: string; pod: string; container: string; node: string; running: boolean; defaultContainer: boolean; image: string };
 
-async function list(files: Client<typeof FileService>, headers: { headers: Record<string, string> }, namespace = ""): Promise<{ pages: number; containers: Listed[] }> {
+async function list(
+  files: Client<typeof FileService>,
+  headers: { headers: Record<string, string> },
+  namespace = "",
+): Promise<{ pages: number; containers: Listed[] }> {
   let pages = 0;
   const containers: Listed[] = [];
   for await (const page of files.listContainers({ namespace }, headers)) {
     pages++;
-    for (const c of page.containers) containers.push({ namespace: c.namespace, pod: c.pod, container: c.container, node: c.node, running: c.running, defaultContainer: c.defaultContainer, image: c.image });
+    for (const c of page.containers)
+      containers.push({
+        namespace: c.namespace,
+        pod: c.pod,
+        container: c.container,
+        node: c.node,
+        running: c.running,
+        defaultContainer: c.defaultContainer,
+        image: c.image,
+      });
   }
   return { pages, containers };
 }
@@ -102,7 +115,15 @@ describe("ListContainers on the agent's resolver (stand-in API server: pods, Tok
     const before = api.calls.subjectAccessReviews;
     const l = await list(files, bearer("token-team-a"));
     expect(names(l)).toEqual(["team-a/a-1/app", "team-a/a-1/sidecar", "team-a/a-2/web"]);
-    expect(l.containers[0]).toEqual({ namespace: "team-a", pod: "a-1", container: "app", node: "node-a", running: true, defaultContainer: false, image: "registry.example/app:1" });
+    expect(l.containers[0]).toEqual({
+      namespace: "team-a",
+      pod: "a-1",
+      container: "app",
+      node: "node-a",
+      running: true,
+      defaultContainer: false,
+      image: "registry.example/app:1",
+    });
     expect(l.containers[1]).toMatchObject({ container: "sidecar", running: false, defaultContainer: true });
     expect(l.containers[2]).toMatchObject({ node: "node-b", defaultContainer: true });
     // one nameless review per namespace, then one per pod only where that said no: 4 namespaces + 2 + 1 + 510 pods

@@ -43,7 +43,12 @@ describe.skipIf(!e2eEnabled || !twoNodes)("the file browser page against the age
       nodeName: node,
       terminationGracePeriodSeconds: 1,
       containers: [
-        { name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", `mkdir -p /data && echo ${node} > /data/node.txt && exec sleep 100000`] },
+        {
+          name: "main",
+          image: "localhost/podfiles-busybox:1",
+          imagePullPolicy: "Never",
+          command: ["sh", "-c", `mkdir -p /data && echo ${node} > /data/node.txt && exec sleep 100000`],
+        },
       ],
     },
   });
@@ -68,7 +73,9 @@ describe.skipIf(!e2eEnabled || !twoNodes)("the file browser page against the age
         apiVersion: "rbac.authorization.k8s.io/v1",
         kind: "Role",
         metadata: { name: SA, namespace: NS },
-        rules: [{ apiGroups: ["podfiles.io"], resources: ["containerfiles"], resourceNames: ["files-a", "files-b"], verbs: ["get", "create", "update", "delete"] }],
+        rules: [
+          { apiGroups: ["podfiles.io"], resources: ["containerfiles"], resourceNames: ["files-a", "files-b"], verbs: ["get", "create", "update", "delete"] },
+        ],
       },
       {
         apiVersion: "rbac.authorization.k8s.io/v1",
@@ -85,6 +92,7 @@ describe.skipIf(!e2eEnabled || !twoNodes)("the file browser page against the age
     browser = await launchChromium();
     page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1400, height: 800 } });
     page.on("pageerror", (err) => console.error("page error:", err));
+    page.on("console", (m) => m.type() === "error" && console.error("page console:", m.text()));
   }, 300_000);
 
   afterAll(async () => {
@@ -136,7 +144,10 @@ describe.skipIf(!e2eEnabled || !twoNodes)("the file browser page against the age
     const name = `up-${nonce}.bin`;
     writeFileSync(join(work, name), data);
     await page.setInputFiles("#file-input", join(work, name));
-    await page.waitForSelector(`#queue li[data-name="${name}"][data-state="done"]`, { timeout: 60_000 });
+    const item = page.locator(`#queue li[data-name="${name}"]`);
+    await page.waitForSelector(`#queue li[data-name="${name}"]:is([data-state="done"], [data-state="failed"], [data-state="cancelled"])`, { timeout: 60_000 });
+    if ((await item.getAttribute("data-state")) !== "done") await page.screenshot({ path: join(ARTIFACTS, "cluster-upload-failed.png") });
+    expect([await item.getAttribute("data-state"), await item.locator(".stats").textContent()]).toEqual(["done", expect.anything()]);
     expect((await exec(onOtherNode, "sha256sum", `/data/${name}`)).split(" ")[0]).toBe(sha);
 
     // download: the page checks the SHA-256 trailer, the browser saves the file
@@ -159,7 +170,9 @@ describe.skipIf(!e2eEnabled || !twoNodes)("the file browser page against the age
     await page.click('#container-form button[type="submit"]');
     const msg = page.locator('.msg.error[data-code="PERMISSION_DENIED"]', { hasText: 'pod "private"' });
     await msg.waitFor({ timeout: 30_000 });
-    expect(await msg.textContent()).toMatch(new RegExp(`Permission denied \\(PERMISSION_DENIED\\): system:serviceaccount:${NS}:${SA} cannot get resource "containerfiles"`));
+    expect(await msg.textContent()).toMatch(
+      new RegExp(`Permission denied \\(PERMISSION_DENIED\\): system:serviceaccount:${NS}:${SA} cannot get resource "containerfiles"`),
+    );
     await page.screenshot({ path: join(ARTIFACTS, "cluster-permission-denied.png") });
   }, 240_000);
 });

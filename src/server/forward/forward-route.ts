@@ -117,7 +117,14 @@ export function forwardRoute(o: { forward?: ForwardOptions; forwarded?: Forwarde
   }
 
   /** Locates the pod and forwards the call; true: serve here (with the verdict when there is one). */
-  async function forwardTo(req: NodeRequest, res: NodeResponse, target: ContainerName, startedAt: number, method: string, assertion: () => Record<string, string> | undefined): Promise<boolean> {
+  async function forwardTo(
+    req: NodeRequest,
+    res: NodeResponse,
+    target: ContainerName,
+    startedAt: number,
+    method: string,
+    assertion: () => Record<string, string> | undefined,
+  ): Promise<boolean> {
     const f = o.forward!;
     let peer: Peer | undefined;
     try {
