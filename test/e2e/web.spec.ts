@@ -175,4 +175,16 @@ describe.skipIf(!e2eEnabled || !twoNodes)("the file browser page against the age
     );
     await page.screenshot({ path: join(ARTIFACTS, "cluster-permission-denied.png") });
   }, 240_000);
+
+  it("kube-finder's REST API on the agent of localhost for the pod on node-b: forwarded, with the caller's token", async () => {
+    const base = `${agents.urlOf("localhost")}/apis/v1/namespaces/${NS}/pods/files-b/containers/main/files`;
+    const auth = { authorization: `Bearer ${token}` };
+    const dir = await fetch(`${base}?subpath=/data`, { headers: auth });
+    expect(dir.status).toBe(200);
+    expect(((await dir.json()) as { files: { name: string }[] }).files.map((f) => f.name)).toContain("node.txt");
+    const file = await fetch(`${base}?subpath=/data/node.txt`, { headers: auth });
+    expect([file.status, await file.text()]).toEqual([200, "node-b\n"]);
+    const denied = await fetch(`${agents.urlOf("localhost")}/apis/v1/namespaces/${NS}/pods/private/containers/main/files?subpath=/`, { headers: auth });
+    expect([denied.status, ((await denied.json()) as { code: string }).code]).toEqual([403, "permission_denied"]);
+  }, 60_000);
 });
