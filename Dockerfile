@@ -29,6 +29,7 @@ COPY native ./native
 # the addon (openat2 RESOLVE_IN_ROOT) and the JS; gen/ is committed, no buf needed here
 RUN node native/openat2/build.mjs \
  && npx tsc -p tsconfig.json \
+ && npx vite build --config src/web-page/vite.config.ts \
  && npm prune --omit=dev
 
 FROM node:24-slim

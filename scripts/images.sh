@@ -265,6 +265,10 @@ build_agent() {
   log "compiling the app (tsc into the staging dir, not the repo's dist/)"
   (cd "$REPO_ROOT" && node_modules/.bin/tsc -p tsconfig.json --outDir "$app/dist" --sourceMap false --declaration false >&2)
   [ -f "$app/dist/src/cli/main.js" ] || { log "tsc produced no dist/src/cli/main.js"; return 1; }
+  # the file browser page the agent serves at / (src/server/static-page.ts reads dist/web-page)
+  log "building the web page (vite into the staging dir)"
+  (cd "$REPO_ROOT" && node_modules/.bin/vite build --config src/web-page/vite.config.ts --outDir "$app/dist/web-page" --emptyOutDir >&2)
+  [ -f "$app/dist/web-page/index.html" ] || { log "vite produced no dist/web-page/index.html"; return 1; }
   cp "$REPO_ROOT/bin/podfiles.js" "$app/bin/"
   # bin/package.json makes bin/podfiles.js CommonJS (it must set UV_THREADPOOL_SIZE before the ESM
   # loader starts the threadpool); without it /app/package.json's "type": "module" applies and the

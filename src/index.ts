@@ -4,6 +4,7 @@ export { createPodfilesClient } from "./client/node-client.js";
 export { connectWithKubeconfig, type KubeconfigClient, type KubeconfigClientOptions } from "./client/kube-client.js";
 export { DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR } from "./client/agent-defaults.js";
 export type { PodfilesClient, PodfilesClientOptions, UploadOptions, UploadSource, DirectoryUploadOptions, NodeDownloadStream } from "./client/node-client.js";
+export type { ListContainersOptions } from "./client/list-containers.js";
 export type { CallOptions, ListOptions, StatOptions, DownloadOptions, OverwriteMode, UploadResult } from "./client/core.js";
 export type { CopyOptions, CopyResult, CopyDigest } from "./client/copy.js";
 export type { DownloadFileOptions, DownloadFileResult } from "./client/local-files.js";
@@ -14,4 +15,4 @@ export { DownloadStream, type DownloadInfo, type DownloadResult, type Progress, 
 export { PodfilesError, DigestMismatchError, Code, codeName } from "./client/errors.js";
 export type { ContainerRef, Target } from "./client/target.js";
 export { packDirectory, extractTar } from "./client/tar.js";
-export { FileType, type FileEntry } from "../gen/ts/podfiles/v1/files_pb.js";
+export { FileType, type FileEntry, type ContainerInfo } from "../gen/ts/podfiles/v1/files_pb.js";

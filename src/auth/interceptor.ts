@@ -6,12 +6,13 @@
 // a rule is refused.
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { formatName } from "../resolve/resolver.js";
-import { callInfoKey } from "../server/call-info.js";
+import { callInfoKey, readAccessKey } from "../server/call-info.js";
 import { forwardedByVerifiedAgent, peerCertificateOf, peerOf, type PeerCertificate } from "../server/request-state.js";
 import { assertedIdentity } from "./asserted-identity.js";
 import type { AuditLog } from "./audit.js";
 import { certificateIdentity } from "./client-cert.js";
 import { identityKey, type Identity } from "./identity.js";
+import { readAccess } from "./read-access.js";
 import type { JwtAuthority } from "./jwt.js";
 import type { KubeAuth } from "./kubernetes.js";
 import { AUTHENTICATED_ONLY, OPEN_METHODS, OPEN_SERVICES, methodKey, type Check, type Rule } from "./rules.js";
@@ -88,6 +89,7 @@ export function authInterceptor(o: AuthInterceptorOptions): Interceptor {
       const asserted = authorization ? undefined : assertedIdentity((name) => req.header.get(name), forwardedBy, o);
       const identity = asserted ?? (await authenticate(authorization, o, peerCertificateOf(req.contextValues)));
       req.contextValues.set(identityKey, identity);
+      req.contextValues.set(readAccessKey, readAccess(identity, o.kubernetes));
       const info = req.contextValues.get(callInfoKey);
       if (info) Object.assign(info, { caller: identity.name, anonymous: identity.kind === "anonymous" });
       record.who = identity.name;

@@ -4,6 +4,7 @@
 // too (node:crypto, or sha256.ts). Errors are PodfilesErrors.
 import type { Client } from "@connectrpc/connect";
 import {
+  type ContainerInfo,
   type DigestAlgorithm,
   type DiskUsageEntry,
   type FileService,
@@ -13,6 +14,7 @@ import {
 } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { copyBetween, type CopyOptions, type CopyResult } from "./copy.js";
 import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
+import { listContainers, type ListContainersOptions } from "./list-containers.js";
 import { PodfilesError } from "./errors.js";
 import { digestAlgorithmOf, digestOption, type DigestResult } from "./digest.js";
 import type { DigestName, HasherFactory } from "./hasher.js";
@@ -101,6 +103,8 @@ export interface ClientCore {
   diskUsage(target: Target, options?: DiskUsageOptions): AsyncIterable<DiskUsageEntry>;
   /** a file's last lines or from an offset and, with follow, what is appended (until the signal aborts) */
   tail(target: Target, options?: TailOptions): AsyncIterable<TailChunk>;
+  /** the containers the caller may read (ListContainers), streamed */
+  containers(options?: ListContainersOptions): AsyncIterable<ContainerInfo>;
 }
 
 export const overwritePolicy = (mode: OverwriteMode | undefined) => (mode === "overwrite" ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL);
@@ -171,5 +175,6 @@ export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Targe
     find: (target, o) => find(rpc, resolve(target), o),
     diskUsage: (target, o) => diskUsage(rpc, resolve(target), o),
     tail: (target, o) => tail(rpc, resolve(target), o),
+    containers: (o) => listContainers(rpc, o),
   };
 }

@@ -10,6 +10,8 @@ export interface CallFacts {
   noteTarget(ctx: HandlerContext, name: ContainerName, path: string): { bytes: bigint };
   /** Once the request body has ended: true when the client aborted it rather than finishing it. */
   requestBodyAborted(ctx: HandlerContext): boolean;
+  /** The caller's read check (RBAC `get` on containerfiles, or a JWT's scope): ListContainers keeps only what it allows. */
+  mayRead(ctx: HandlerContext): (namespace: string, pod: string) => Promise<boolean>;
   /** Who is calling: the owner of an upload session, and the key of the session cap it counts against. */
   caller(ctx: HandlerContext): { owner: string; capKey: string };
 }

@@ -1,5 +1,5 @@
 // The FileService implementation: one thin handler per RPC family.
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { abortUpload, beginUpload, commitUpload, queryUpload, writeUploadChunk } from "./chunked-upload.js";
 import type { HandlerDeps } from "./deps.js";
@@ -7,6 +7,7 @@ import { copy } from "./copy.js";
 import { diskUsage } from "./disk-usage.js";
 import { download } from "./download.js";
 import { find } from "./find.js";
+import { listContainers } from "./list-containers.js";
 import { listFiles } from "./list-files.js";
 import { makeDirectory, remove, rename } from "./mutations.js";
 import { stat } from "./stat.js";
@@ -28,17 +29,9 @@ export function fileService(deps: HandlerDeps): ServiceImpl<typeof FileService> 
     remove: remove(deps),
     rename: rename(deps),
     copy: copy(deps),
-    // until each lands: UNIMPLEMENTED after auth (so the auth coverage holds for every method)
-    listContainers: notBuiltYet("ListContainers"),
+    listContainers: listContainers(deps),
     find: find(deps),
     diskUsage: diskUsage(deps),
     tail: tail(deps),
-  };
-}
-
-function notBuiltYet(name: string) {
-  // biome-ignore lint/correctness/useYield: answers before any message
-  return async function* (): AsyncGenerator<never> {
-    throw new ConnectError(`${name} is not built yet`, Code.Unimplemented);
   };
 }

@@ -6,6 +6,14 @@ import { notFound, unavailable } from "../errors.js";
 export interface PodSource {
   /** The pod; NOT_FOUND when it does not exist, UNAVAILABLE when the API cannot be asked. */
   getPod(namespace: string, name: string): Promise<V1Pod>;
+  /** One page of pods ("" = every namespace); `next` continues the list. UNAVAILABLE when the API cannot be asked. */
+  listPods?(namespace: string, limit: number, next?: string): Promise<PodPage>;
+}
+
+export interface PodPage {
+  pods: V1Pod[];
+  /** The continue token of the next page; undefined on the last. */
+  next?: string;
 }
 
 export interface KubeConfigOptions {
@@ -47,6 +55,21 @@ export class KubePodSource implements PodSource {
       }
       const detail = err instanceof Error ? err.message.split("\n")[0] : String(err);
       throw unavailable(`Kubernetes API ${this.server} unreachable reading pod ${namespace}/${name}: ${detail}`, err);
+    }
+  }
+
+  async listPods(namespace: string, limit: number, next?: string): Promise<PodPage> {
+    const where = namespace ? `in namespace ${namespace}` : "in all namespaces";
+    try {
+      const page = namespace
+        ? await this.api.listNamespacedPod({ namespace, limit, _continue: next })
+        : await this.api.listPodForAllNamespaces({ limit, _continue: next });
+      return { pods: page.items, next: page.metadata?._continue || undefined };
+    } catch (err) {
+      const code = err instanceof ApiException ? err.code : undefined;
+      if (code === 401 || code === 403) throw unavailable(`the agent may not list pods ${where} from ${this.server} (HTTP ${code}; check its RBAC)`, err);
+      const detail = err instanceof Error ? err.message.split("\n")[0] : String(err);
+      throw unavailable(`Kubernetes API ${this.server} unreachable listing pods ${where}: ${detail}`, err);
     }
   }
 }

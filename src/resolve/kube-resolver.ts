@@ -5,7 +5,8 @@ import type { ContainerFs } from "../fs/container-fs.js";
 import type { ContainerRoots } from "./container-roots.js";
 import type { PodSource } from "./kube-pods.js";
 import { podContainer } from "./pod-container.js";
-import type { ContainerName, Resolver } from "./resolver.js";
+import { listPodContainers } from "./pod-listings.js";
+import type { ContainerFilter, ContainerListing, ContainerName, Resolver } from "./resolver.js";
 
 export interface KubeResolverOptions {
   pods: PodSource;
@@ -27,6 +28,11 @@ export class KubeResolver implements Resolver {
     const pod = await this.options.pods.getPod(name.namespace, name.pod);
     const { containerId } = podContainer(pod, name.container, this.options.nodeName);
     return this.options.roots.get(containerId);
+  }
+
+  /** Pods of every node (the agents forward to each other): what the caller may read is the handler's filter. */
+  listContainers(filter: ContainerFilter, signal?: AbortSignal): AsyncIterable<ContainerListing[]> {
+    return listPodContainers(this.options.pods, filter, signal);
   }
 
   async close(): Promise<void> {

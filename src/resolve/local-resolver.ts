@@ -3,7 +3,7 @@
 import { invalidArgument, notFound } from "../errors.js";
 import type { ContainerFs } from "../fs/container-fs.js";
 import { RootFs } from "../fs/root/root-fs.js";
-import { formatName, type ContainerName, type Resolver } from "./resolver.js";
+import { formatName, type ContainerFilter, type ContainerListing, type ContainerName, type Resolver } from "./resolver.js";
 
 export interface LocalResolverOptions {
   /** Directory to serve as the container's root. */
@@ -26,6 +26,12 @@ export class LocalResolver implements Resolver {
     const matches = name.namespace === this.name.namespace && name.pod === this.name.pod && (name.container === "" || name.container === this.name.container);
     if (!matches) throw notFound(`container ${formatName(name)} not found (this server serves ${formatName(this.name)})`);
     return this.fs;
+  }
+
+  /** The one container served. */
+  async *listContainers(filter: ContainerFilter): AsyncGenerator<ContainerListing[]> {
+    if (filter.namespace && filter.namespace !== this.name.namespace) return;
+    yield [{ ...this.name, node: "", running: true, defaultContainer: true, image: "" }];
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@
 // agent becoming ready.
 import { invalidArgument } from "../errors.js";
 import type { ContainerFs } from "../fs/container-fs.js";
-import type { ContainerName, Resolver } from "./resolver.js";
+import type { ContainerFilter, ContainerListing, ContainerName, Resolver } from "./resolver.js";
 
 export interface NodeAwareResolverOptions {
   /** This agent's node. */
@@ -39,6 +39,12 @@ export class NodeAwareResolver implements Resolver {
     if (path.via === "local") return this.o.local.resolve(name, signal);
     this.o.onExec?.(name, path.node);
     return this.o.exec.resolve(name, signal);
+  }
+
+  /** The local resolver lists the pods of every node (exec reaches the same pods). */
+  listContainers(filter: ContainerFilter, signal?: AbortSignal): AsyncIterable<ContainerListing[]> {
+    if (!this.o.local.listContainers) return (async function* () {})();
+    return this.o.local.listContainers(filter, signal);
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,30 @@ export interface Resolver {
   /** The filesystem of the named container; throws a FileServiceError (NOT_FOUND, FAILED_PRECONDITION, UNAVAILABLE) when it cannot. */
   resolve(name: ContainerName, signal?: AbortSignal): Promise<ContainerFs>;
   close(): Promise<void>;
+  /**
+   * The containers this resolver can serve, page by page (optional: a resolver without it answers
+   * ListContainers with FAILED_PRECONDITION). Every container, unfiltered: the handler keeps only
+   * what the caller may read.
+   */
+  listContainers?(filter: ContainerFilter, signal?: AbortSignal): AsyncIterable<ContainerListing[]>;
+}
+
+export interface ContainerFilter {
+  /** Only this namespace; "" = every namespace. */
+  namespace: string;
+}
+
+/** One container as ListContainers reports it (ContainerInfo). */
+export interface ContainerListing {
+  namespace: string;
+  pod: string;
+  container: string;
+  /** "" when there are no nodes (local mode). */
+  node: string;
+  running: boolean;
+  /** What an empty ContainerRef.container means for this pod. */
+  defaultContainer: boolean;
+  image: string;
 }
 
 export const formatName = (n: ContainerName) => `${n.namespace}/${n.pod}/${n.container || "(default)"}`;

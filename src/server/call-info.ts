@@ -21,6 +21,16 @@ export const newCallInfo = (): CallInfo => ({ caller: "anonymous", anonymous: tr
 
 export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, { description: "podfiles call info" });
 
+/**
+ * Whether the caller may read (`get`) a pod's containers: the auth interceptor installs its own
+ * check for the call; without auth no check is installed and every container may be read.
+ */
+export type ReadAccess = (namespace: string, pod: string) => Promise<boolean>;
+
+export const readAccessKey = createContextKey<ReadAccess | undefined>(undefined, { description: "podfiles read access check" });
+
+const everyone: ReadAccess = async () => true;
+
 /** The call's info record (a throwaway one when no interceptor installed it). */
 export function callInfo(ctx: HandlerContext): CallInfo {
   let info = ctx.values.get(callInfoKey);
@@ -40,6 +50,7 @@ export const callFacts: CallFacts = {
     return info;
   },
   requestBodyAborted,
+  mayRead: (ctx: HandlerContext) => ctx.values.get(readAccessKey) ?? everyone,
   caller(ctx: HandlerContext) {
     const info = callInfo(ctx);
     // anonymous callers are told apart by address (each has its own cap of upload sessions)

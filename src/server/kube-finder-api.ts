@@ -36,6 +36,24 @@ const UPLOAD_CHUNK = 1024 * 1024;
 /** at most this many files per POST (kube-finder takes one) and small text fields only */
 const MULTIPART_LIMITS = { files: 64, fields: 16, fieldSize: 64 * 1024, parts: 96, headerPairs: 64 };
 
+/** The container a kube-finder files URL names (the forward route sends it to that pod's agent), else undefined. */
+export function kubeFinderTarget(url: string | undefined): { namespace: string; pod: string; container: string } | undefined {
+  const m = FILES.exec(new URL(url ?? "/", "http://x").pathname);
+  if (!m) return undefined;
+  try {
+    const [namespace, pod, container] = m.slice(1).map((s) => decodeURIComponent(s!)) as [string, string, string];
+    return { namespace, pod, container };
+  } catch {
+    return undefined; // a malformed escape: served here, which answers it
+  }
+}
+
+/** The token kube-finder callers send: Authorization: Bearer, else ?token= (kube-finder's way). */
+export function kubeFinderAuthorization(req: Req): string | null {
+  const t = bearer(req, new URL(req.url ?? "/", "http://x"));
+  return t ? `Bearer ${t}` : null;
+}
+
 /** A handler: false when the request is not for this API (the caller passes it on). */
 export function kubeFinderApi(o: KubeFinderApiOptions): (req: Req, res: Res) => boolean {
   const router = inProcessRouter(o);

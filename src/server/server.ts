@@ -20,7 +20,7 @@ import type { ResolvedLimits } from "./connection-limits.js";
 import { createTransport, type Transport, type TransportOptions } from "./transport.js";
 import { downloadFastPath, downloadFastPathProtocol } from "./fast-path/download.js";
 import { uploadFastPath, uploadFastPathProtocol } from "./fast-path/upload.js";
-import { kubeFinderApi } from "./kube-finder-api.js";
+import { kubeFinderApi, kubeFinderAuthorization, kubeFinderTarget } from "./kube-finder-api.js";
 import { staticPage } from "./static-page.js";
 import { callVerdict } from "./forward/call-verdict.js";
 import { forwardRoute, type ForwardedOptions, type ForwardOptions, type ServeHere } from "./forward/forward-route.js";
@@ -112,12 +112,16 @@ export function createServer(options: ServerOptions) {
   const download = downloadFastPath({ impl: files.download, ...fast });
   const upload = uploadFastPath({ impl: files.upload, ...fast });
   // the file browser page at / and kube-finder's REST API (/apis/v1/…): plain HTTP beside the RPCs
-  const web = [staticPage(), kubeFinderApi({ routes, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes })];
+  const kubeFinder = kubeFinderApi({ routes, interceptors, contextValues: nodeRequestContext, readMaxBytes: maxBytes });
+  const web = [staticPage(), kubeFinder];
   const forward =
     options.forward || options.forwarded
       ? forwardRoute({ forward: options.forward, forwarded: options.forwarded, maxMessageBytes: maxBytes, logger })
       : undefined;
   const route: typeof handler = (req, res) => {
+    // kube-finder's files URL names its pod: one on another node is forwarded whole to that node's agent
+    const restTarget = forward ? kubeFinderTarget(req.url) : undefined;
+    if (restTarget) return forward!.rest(req, res as NodeResponse, restTarget, kubeFinderAuthorization(req), (q, r) => void kubeFinder(q, r));
     if (web.some((serve) => serve(req, res))) return;
     // before the fast paths: a call for a pod on another node is forwarded as it arrived
     if (forward?.(req, res as NodeResponse, serveHere as ServeHere)) return;

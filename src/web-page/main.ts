@@ -5,6 +5,7 @@ import { FileType, type ContainerRef, type FileEntry, type PodfilesWebClient } f
 import { FileList, type RowAction, type SortKey } from "./file-list.js";
 import { describeError } from "./format.js";
 import { Session } from "./session.js";
+import { Suggestions } from "./suggestions.js";
 import { Transfers, type UploadRequest } from "./transfers.js";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -267,23 +268,14 @@ $<HTMLFormElement>("container-form").addEventListener("submit", (ev) => {
   });
 });
 
-/**
- * Suggestions: the containers opened successfully before (this browser). A container-listing RPC
- * (what the caller may read) does not exist yet: the fields are typed, with local/local/local
- * (`podfiles serve`) as the default.
- */
-function rememberContainer(): void {
-  const recent: Record<string, string[]> = JSON.parse(localStorage.getItem("podfiles.recent") ?? "{}");
-  for (const [k, v] of [
-    ["ns", place.namespace],
-    ["pod", place.pod],
-    ["ctr", place.container],
-  ] as const) {
-    recent[k] = [v, ...(recent[k] ?? []).filter((x) => x !== v)].slice(0, 10);
-    $(`recent-${k}`).replaceChildren(...recent[k]!.map((x) => Object.assign(document.createElement("option"), { value: x })));
-  }
-  localStorage.setItem("podfiles.recent", JSON.stringify(recent));
-}
+// Suggestions: the containers the caller may read (ListContainers), else the ones opened before here.
+const suggestions = new Suggestions(
+  $("container-form"),
+  (f) => $<HTMLInputElement>(f),
+  (f) => $<HTMLDataListElement>(`recent-${f}`),
+);
+const rememberContainer = () => suggestions.remember(place.namespace, place.pod, place.container);
+const refreshSuggestions = () => void suggestions.refresh(client());
 
 // ---- sign in / out
 async function showIdentity(): Promise<void> {
@@ -302,6 +294,7 @@ $("signout").addEventListener("click", () => {
   session.signOut();
   void showIdentity();
   void load();
+  refreshSuggestions();
 });
 $<HTMLFormElement>("token-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -327,6 +320,7 @@ function signedIn(): void {
   messages.replaceChildren();
   void showIdentity();
   void load();
+  refreshSuggestions();
 }
 
 window.addEventListener("popstate", () => {
@@ -335,3 +329,5 @@ window.addEventListener("popstate", () => {
 });
 void showIdentity();
 void load();
+suggestions.render();
+refreshSuggestions();

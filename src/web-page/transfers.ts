@@ -262,7 +262,8 @@ export class Transfers {
 
   /** The file's SHA-256 (the server checks it before it commits), read in slices with progress. */
   private async hash(file: File, item: QueueItem, signal: AbortSignal): Promise<string> {
-    if (file.size <= SUBTLE_MAX) {
+    // crypto.subtle exists only in secure contexts: not on an agent reached over http://<node IP> (seen on the cluster)
+    if (file.size <= SUBTLE_MAX && globalThis.crypto?.subtle) {
       item.state("running", `SHA-256 of ${formatBytes(file.size)}…`);
       return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer())));
     }

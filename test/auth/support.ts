@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { AuthService } from "../../gen/ts/podfiles/v1/auth_pb.js";
 import { createAuth, type AuthConfig } from "../../src/auth/index.js";
 import { parseKey, type JwtKey } from "../../src/auth/keys.js";
@@ -81,8 +81,14 @@ export interface StandInUser {
  * way kube-apiserver does (audience check, RBAC-like grants on
  * containerfiles.podfiles.io), over plain HTTP, and counts the calls.
  */
-export async function startStandInApiServer(o: { tokens: Record<string, StandInUser>; grants: StandInGrant[]; agentToken?: string }) {
-  const calls = { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 0 };
+export async function startStandInApiServer(o: {
+  tokens: Record<string, StandInUser>;
+  grants: StandInGrant[];
+  agentToken?: string;
+  /** Pods served by GET /api/v1/pods and /api/v1/namespaces/NS/pods (limit and continue as the API server pages them). */
+  pods?: V1Pod[];
+}) {
+  const calls = { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 0, podLists: 0 };
   const reviews: Record<string, unknown>[] = [];
   const agentToken = o.agentToken ?? "agent-sa-token";
   const server = http.createServer((req, res) => {
@@ -96,6 +102,17 @@ export async function startStandInApiServer(o: { tokens: Record<string, StandInU
       if (req.headers.authorization !== `Bearer ${agentToken}`) {
         calls.unauthorized++;
         return send(401, { kind: "Status", apiVersion: "v1", status: "Failure", reason: "Unauthorized", code: 401 });
+      }
+      const podList = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods(?:\?|$)/.exec(req.url ?? "");
+      if (req.method === "GET" && podList) {
+        calls.podLists++;
+        const q = new URL(req.url!, "http://x").searchParams;
+        const all = (o.pods ?? []).filter((p) => !podList[1] || p.metadata?.namespace === podList[1]);
+        const from = Number(q.get("continue") || 0);
+        const limit = Number(q.get("limit") || all.length) || all.length;
+        const items = all.slice(from, from + limit);
+        const next = from + limit < all.length ? String(from + limit) : undefined;
+        return send(200, { kind: "PodList", apiVersion: "v1", metadata: next ? { continue: next } : {}, items });
       }
       const body = JSON.parse(Buffer.concat(chunks).toString() || "{}");
       reviews.push(body);

@@ -87,10 +87,10 @@ describe("deploy/ manifests", () => {
     for (const v of pod.volumes!.filter((x) => x.hostPath)) expect(c.volumeMounts!.find((m) => m.name === v.name)?.readOnly).toBe(true);
   });
 
-  it("RBAC grants only pods/get and the two reviews auth needs, bound to the agent's ServiceAccount", () => {
+  it("RBAC grants only pods get and list (ListContainers) and the two reviews auth needs, bound to the agent's ServiceAccount", () => {
     const role = byKind("ClusterRole")[0] as unknown as V1ClusterRole;
     const rules = role.rules!.map((r) => `${r.apiGroups!.join(",")}/${r.resources!.join(",")}:${r.verbs.join(",")}`).sort();
-    expect(rules).toEqual(["/pods:get", "authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create"]);
+    expect(rules).toEqual(["/pods:get,list", "authentication.k8s.io/tokenreviews:create", "authorization.k8s.io/subjectaccessreviews:create"]);
     const binding = byKind("ClusterRoleBinding")[0] as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] };
     expect(binding.roleRef.name).toBe(role.metadata!.name);
     expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "podfiles-agent", namespace: "podfiles" }]);

@@ -3,7 +3,7 @@
 // agent serves a node is answered by a stand-in placement (a table; on a cluster it is the pod's
 // spec.nodeName and the DaemonSet's pods, test/e2e/forward.spec.ts). Every call for pod-b goes
 // to node-a's server and must come back exactly as node-b answers it.
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, existsSync, ftruncateSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, existsSync, ftruncateSync, mkdirSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import { join } from "node:path";
 import { Code, type Interceptor } from "@connectrpc/connect";
@@ -416,4 +416,49 @@ describe("streams through the hop", () => {
       session.close();
     }
   }, 60_000);
+});
+
+describe("kube-finder's REST API for pod-b through node-a (forwarded whole, served by node-b's own REST front end)", () => {
+  const files = (server: TestServer, pod: string, subpath: string, query = "") =>
+    `${server.url}/apis/v1/namespaces/ns/pods/${pod}/containers/c/files?subpath=${encodeURIComponent(subpath)}${query}`;
+
+  it("lists a directory, reads a file with a Range, uploads multipart: all on node-b, with the caller's token", async () => {
+    mkdirSync(join(b.root, "kf"), { recursive: true });
+    writeFileSync(join(b.root, "kf", "hello.txt"), "hello from b\n");
+    const calls = seenByB.length;
+    const list = await fetch(files(a, "pod-b", "/kf"), { headers: { authorization: "Bearer caller-token" } });
+    expect(list.status).toBe(200);
+    const body = (await list.json()) as { subpath: string; files: { name: string; size: number }[] };
+    expect(body.files.map((f) => [f.name, f.size])).toEqual([["hello.txt", 13]]);
+    const part = await fetch(files(a, "pod-b", "/kf/hello.txt", "&token=query-token"), { headers: { range: "bytes=6-" } });
+    expect([part.status, part.headers.get("content-range"), await part.text()]).toEqual([206, "bytes 6-12/13", "from b\n"]);
+
+    const form = new FormData();
+    form.append("file", new Blob([random(MiB + 3)]), "up.bin");
+    const up = await fetch(files(a, "pod-b", "/kf"), { method: "POST", body: form, headers: { authorization: "Bearer caller-token" } });
+    expect(up.status).toBe(200);
+    expect(readFileSync(join(b.root, "kf", "up.bin")).length).toBe(MiB + 3);
+    expect(existsSync(join(a.root, "kf"))).toBe(false);
+    // node-b's handlers served every call, each with the caller's own token (kube-finder's ?token= too)
+    const onB = seenByB.slice(calls);
+    expect(onB.map((c) => c.method)).toEqual(["Stat", "ListFiles", "Stat", "Download", "Stat", "Stat", "Upload"]);
+    expect(new Set(onB.map((c) => c.authorization))).toEqual(new Set(["Bearer caller-token", "Bearer query-token"]));
+  });
+
+  it("a pod whose node has no ready agent: kube-finder's JSON error with FAILED_PRECONDITION naming the node", async () => {
+    placeA.nodes.set("pod-c", "node-c");
+    try {
+      const r = await fetch(files(a, "pod-c", "/"));
+      expect(r.status).toBe(400);
+      expect(await r.json()).toEqual({ error: "no ready podfiles agent on node node-c", code: "failed_precondition" });
+    } finally {
+      placeA.nodes.delete("pod-c");
+    }
+  });
+
+  it("a request that claims to be forwarded, without the agent credential, is refused on node-b", async () => {
+    const r = await fetch(files(b, "pod-b", "/"), { headers: { "podfiles-forwarded-by": "node-a", "podfiles-agent-authorization": "Bearer forged" } });
+    expect(r.status).toBe(401);
+    expect(((await r.json()) as { code: string }).code).toBe("unauthenticated");
+  });
 });

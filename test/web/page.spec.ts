@@ -122,6 +122,25 @@ describe("the file browser page against podfiles serve", () => {
     await page.screenshot({ path: join(ARTIFACTS, "many.png") });
   });
 
+  it("suggests the containers ListContainers lists (the one container of podfiles serve)", async () => {
+    const fresh = await browser.newPage();
+    try {
+      await fresh.goto(server.url);
+      await fresh.waitForSelector('#container-form[data-suggestions="listed"]');
+      const options = (id: string) =>
+        fresh
+          .locator(`#${id} option`)
+          .evaluateAll((els) =>
+            els.map((e) => [(e as unknown as { value: string; label: string }).value, (e as unknown as { value: string; label: string }).label]),
+          );
+      expect(await options("recent-ns")).toEqual([["local", ""]]);
+      expect(await options("recent-pod")).toEqual([["local", "running"]]);
+      expect(await options("recent-ctr")).toEqual([["local", "default"]]);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("uploads by drop and picker, resumes a 200 MiB upload after a reload, downloads it with its SHA-256 checked", async () => {
     await page.goto(`${server.url}/#ns=local&pod=local&c=local&path=%2Fdocs`);
     await listed(page);
@@ -188,6 +207,23 @@ describe("the file browser page against podfiles serve", () => {
     await expect.poll(() => readFileSync(join(root, "docs", "picked.txt"), "utf8")).toBe("picked again\n");
   }, 120_000);
 
+  it("uploads where the page has no crypto.subtle (an insecure origin such as http://<node IP>: emulated by removing it)", async () => {
+    const insecure = await browser.newPage();
+    try {
+      await insecure.addInitScript(() => Object.defineProperty(globalThis.crypto, "subtle", { value: undefined }));
+      await insecure.goto(`${server.url}/#ns=local&pod=local&c=local&path=%2Fdocs`);
+      await listed(insecure);
+      expect(await insecure.evaluate(() => typeof globalThis.crypto.subtle)).toBe("undefined");
+      writeFileSync(join(work, "insecure.txt"), "no subtle\n");
+      await insecure.setInputFiles("#file-input", join(work, "insecure.txt"));
+      await insecure.waitForSelector('#queue li[data-name="insecure.txt"]:is([data-state="done"], [data-state="failed"])');
+      expect(await insecure.locator('#queue li[data-name="insecure.txt"]').getAttribute("data-state")).toBe("done");
+      expect(readFileSync(join(root, "docs", "insecure.txt"), "utf8")).toBe("no subtle\n");
+    } finally {
+      await insecure.close();
+    }
+  });
+
   it("makes a directory, renames and deletes (with confirmation)", async () => {
     await page.goto(`${server.url}/#ns=local&pod=local&c=local&path=%2Fdocs`);
     await listed(page);
@@ -252,6 +288,9 @@ describe("the page against a server with JWT auth", () => {
     await page.goto(server.url);
     await page.waitForSelector('.msg.error[data-code="UNAUTHENTICATED"]');
     expect(await page.isVisible("#signin")).toBe(true);
+    // ListContainers fails before sign-in: the suggestions are the containers opened before here (none)
+    await page.waitForSelector('#container-form[data-suggestions="recent"]');
+    expect(await page.locator("#recent-pod option").count()).toBe(0);
 
     await page.fill("#client", "reader");
     await page.fill("#password", "wrong-password");
@@ -262,6 +301,11 @@ describe("the page against a server with JWT auth", () => {
     await page.fill("#password", server.passwords.reader);
     await page.click('#basic-form button[type="submit"]');
     await listed(page);
+    // signed in: the containers the reader may read
+    await page.waitForSelector('#container-form[data-suggestions="listed"]');
+    expect(await page.locator("#recent-pod option").evaluateAll((els) => els.map((e) => (e as unknown as { value: string; label: string }).value))).toEqual([
+      "local",
+    ]);
     await page.waitForSelector('#identity:has-text("jwt:reader")');
     expect(await rowNames(page)).toEqual(["keep.txt"]);
     // the token is in memory only: not in the URL, not in storage

@@ -66,6 +66,13 @@ const header = (req: NodeRequest, name: string): string | null => {
 export interface ForwardRoute {
   /** Takes the call when it is a FileService call (returns true); serveHere answers it locally. */
   (req: NodeRequest, res: NodeResponse, serveHere: ServeHere): boolean;
+  /**
+   * A REST request for one container (kube-finder's files URL: `target`, its caller's token in
+   * `authorization`): forwarded whole to the agent of the pod's node, which serves it with its own
+   * REST front end (the same auth there, as for a forwarded RPC); or served here (serveHere), with
+   * the router's verdict for its calls when the pod could not be placed or its agent reached.
+   */
+  rest(req: NodeRequest, res: NodeResponse, target: ContainerName, authorization: string | null, serveHere: ServeHere): void;
   close(): void;
 }
 
@@ -86,6 +93,71 @@ export function forwardRoute(o: { forward?: ForwardOptions; forwarded?: Forwarde
     );
     return true;
   };
+
+  const rest = (req: NodeRequest, res: NodeResponse, target: ContainerName, authorization: string | null, serveHere: ServeHere): void => {
+    const hop = req.headers[FORWARDED_BY] !== undefined;
+    if (!hop && !o.forward) return serveHere(req, res);
+    const startedAt = performance.now();
+    void (hop ? acceptForwarded(req) : decideRest(req, res, target, authorization, startedAt)).then(
+      (serve) => serve && serveHere(req, res),
+      (err: unknown) => {
+        o.logger.error({ msg: "forwarding failed", method: "kube-finder", error: String(err) });
+        res.destroy();
+      },
+    );
+  };
+
+  /** As decide(), with the target from the URL (nothing of the body is read). */
+  async function decideRest(req: NodeRequest, res: NodeResponse, target: ContainerName, authorization: string | null, startedAt: number): Promise<boolean> {
+    const f = o.forward!;
+    let asserted: ForwardedIdentity | undefined;
+    if (f.authenticateCaller) {
+      try {
+        asserted = await f.authenticateCaller(authorization, requestPeerCertificate(req));
+      } catch {
+        return true; // the REST front end's first call answers it (and writes the audit line)
+      }
+    }
+    // a certificate caller's identity would have to reach the peer's in-process calls: not built, so served here (UNAVAILABLE as before)
+    if (asserted) return true;
+    return forwardTo(req, res, target, startedAt, "kube-finder", () => undefined);
+  }
+
+  /** Locates the pod and forwards the call; true: serve here (with the verdict when there is one). */
+  async function forwardTo(
+    req: NodeRequest,
+    res: NodeResponse,
+    target: ContainerName,
+    startedAt: number,
+    method: string,
+    assertion: () => Record<string, string> | undefined,
+  ): Promise<boolean> {
+    const f = o.forward!;
+    let peer: Peer | undefined;
+    try {
+      peer = await f.locate(target);
+    } catch (err) {
+      setVerdict(req, err);
+      return true;
+    }
+    if (!peer) return true;
+    let identity: Record<string, string> | undefined;
+    try {
+      identity = assertion();
+    } catch (err) {
+      setVerdict(req, err);
+      return true;
+    }
+    try {
+      await forwardCall(req, res, peer, sessions, { ...f, identity }, startedAt);
+    } catch (err) {
+      // the peer could not be reached: nothing of the body was sent, so the status is answered here
+      setVerdict(req, err);
+      return true;
+    }
+    o.logger.info({ msg: "forwarded", method, node: peer.node, peer: peer.address, ms: Math.round(performance.now() - startedAt) });
+    return false;
+  }
 
   /** A forwarded call: served here; its caller address is trusted once the agent credential is. */
   async function acceptForwarded(req: NodeRequest): Promise<boolean> {
@@ -119,31 +191,15 @@ export function forwardRoute(o: { forward?: ForwardOptions; forwarded?: Forwarde
       return false;
     }
     if (target.kind === "unknown") return true;
-    let peer: Peer | undefined;
+    let name: ContainerName;
     try {
-      peer = await f.locate(containerName(target.container));
+      name = containerName(target.container);
     } catch (err) {
       setVerdict(req, err);
       return true;
     }
-    if (!peer) return true;
-    let identity: Record<string, string> | undefined;
-    try {
-      identity = asserted ? forwardedIdentityHeaders(asserted) : undefined;
-    } catch (err) {
-      setVerdict(req, err);
-      return true;
-    }
-    try {
-      await forwardCall(req, res, peer, sessions, { ...f, identity }, startedAt);
-    } catch (err) {
-      // the peer could not be reached: nothing of the body was sent, so the status is answered here
-      setVerdict(req, err);
-      return true;
-    }
-    o.logger.info({ msg: "forwarded", method, node: peer.node, peer: peer.address, ms: Math.round(performance.now() - startedAt) });
-    return false;
+    return forwardTo(req, res, name, startedAt, method, () => (asserted ? forwardedIdentityHeaders(asserted) : undefined));
   }
 
-  return Object.assign(route, { close: () => sessions.close() });
+  return Object.assign(route, { rest, close: () => sessions.close() });
 }
