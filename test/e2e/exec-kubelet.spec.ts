@@ -16,6 +16,7 @@ import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "kubelet-exec-e2e";
 const POD = "bare-b";
+const POD_A = "with-agent-a";
 const BINDING = "podfiles-agent-kubelet-exec";
 const twoNodes = (process.env.PODFILES_NODES ?? "2") !== "1";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,8 +58,10 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-reads-via-kubelet: the e
       },
     };
     await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
+    const onA = { ...pod, metadata: { name: POD_A, namespace: NS }, spec: { ...pod.spec, nodeName: "localhost" } };
+    await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(onA) });
     writer = await roleToken(cluster, NS, "writer", ["get", "create", "update", "delete"]);
-    await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${POD}`, "--timeout=120s"], { timeoutMs: 130_000 });
+    await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${POD}`, `pod/${POD_A}`, "--timeout=120s"], { timeoutMs: 130_000 });
     await keepAgentsOnlyOn(cluster, agents, "localhost");
   }, 400_000);
 
@@ -118,5 +121,24 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-reads-via-kubelet: the e
     expect(await cluster.kubectl(["-n", AGENT_NS, "logs", a.metadata.name])).toMatch(
       /"execFallback":"on \(pods on nodes without a ready agent: pods\/exec to their kubelets for reads/,
     );
+  }, 180_000);
+
+  it("Copy with ExecFs on either side: node A's pod → the agentless node-b pod (written through exec), and back (read through the kubelet)", async () => {
+    const execA = (...cmd: string[]) => cluster.kubectl(["-n", NS, "exec", POD_A, "-c", "main", "--", ...cmd], { timeoutMs: 120_000 });
+    await execA("sh", "-c", "head -c 5242883 /dev/urandom > /data/from-a.bin");
+    const want = (await execA("sha256sum", "/data/from-a.bin")).split(" ")[0];
+    const c = clientOnA();
+    const refA = { namespace: NS, pod: POD_A, container: "main" };
+    const results = async (req: object) => {
+      const got: { case?: string }[] = [];
+      for await (const m of c.copy(req as never)) got.push(m.part as { case?: string });
+      return got;
+    };
+    const there = await results({ container: refA, path: "/data/from-a.bin", destination: ref, destinationPath: "/data/to-b.bin" });
+    expect(there.at(-1)?.case).toBe("result");
+    expect((await exec("sha256sum", "/data/to-b.bin")).split(" ")[0]).toBe(want);
+    const back = await results({ container: ref, path: "/data/to-b.bin", destination: refA, destinationPath: "/data/back-on-a.bin" });
+    expect(back.at(-1)?.case).toBe("result");
+    expect((await execA("sha256sum", "/data/back-on-a.bin")).split(" ")[0]).toBe(want);
   }, 180_000);
 });
