@@ -19,6 +19,12 @@ const fileTypes: Record<EntryType, FileType> = {
   unknown: FileType.UNSPECIFIED,
 };
 
+/** A proto FileType as the fs seam's EntryType (undefined for UNSPECIFIED and unknown numbers). */
+export function entryTypeOf(t: FileType): EntryType | undefined {
+  const found = (Object.entries(fileTypes) as [EntryType, FileType][]).find(([name, value]) => value === t && name !== "unknown");
+  return found?.[0];
+}
+
 export function entryToProto(e: Entry): FileEntry {
   return create(FileEntrySchema, {
     name: e.name,

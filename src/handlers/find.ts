@@ -3,11 +3,11 @@ import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
 import { DigestAlgorithm, FileType, FindMatchSchema, FindResponseSchema, type FindRequest, type FindResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
-import type { DigestKind, EntryType, FindOptions } from "../fs/container-fs.js";
+import type { DigestKind, FindOptions } from "../fs/container-fs.js";
 import { invalidArgument } from "../errors.js";
 import { containerName } from "../resolve/resolver.js";
 import { inBatches } from "./batches.js";
-import { entryToProto, requirePath } from "./convert.js";
+import { entryToProto, entryTypeOf, requirePath } from "./convert.js";
 import type { HandlerDeps } from "./deps.js";
 
 const BATCH = 1000;
@@ -15,16 +15,6 @@ const BATCH = 1000;
 const DIGEST_BATCH = 100;
 /** A partial batch is sent after this long, so rare matches in a large tree still show as found. */
 const FLUSH_AFTER_MS = 100;
-
-const entryTypes: Partial<Record<FileType, EntryType>> = {
-  [FileType.REGULAR]: "regular",
-  [FileType.DIRECTORY]: "directory",
-  [FileType.SYMLINK]: "symlink",
-  [FileType.FIFO]: "fifo",
-  [FileType.SOCKET]: "socket",
-  [FileType.CHAR_DEVICE]: "char-device",
-  [FileType.BLOCK_DEVICE]: "block-device",
-};
 
 const digestKinds: Record<DigestAlgorithm, DigestKind | undefined> = {
   [DigestAlgorithm.UNSPECIFIED]: undefined,
@@ -36,7 +26,7 @@ const digestKinds: Record<DigestAlgorithm, DigestKind | undefined> = {
 /** The request as FindOptions; INVALID_ARGUMENT for what cannot be one. */
 export function findOptions(req: FindRequest, signal?: AbortSignal): FindOptions {
   const types = req.types.map((t) => {
-    const type = entryTypes[t];
+    const type = entryTypeOf(t);
     if (!type) throw invalidArgument(`types: ${FileType[t] ?? t} is not a file type to find`);
     return type;
   });
