@@ -51,6 +51,25 @@ describe("copyBetweenPods", () => {
     expect(fs.statSync(join(server.root, "dst.bin")).mode & 0o777).toBe(0o600);
   });
 
+  it("on UNAVAILABLE (agents that cannot reach each other; a stand-in copy answering so) streams instead, and says why", async () => {
+    const data = randomBytes(300_001);
+    fs.writeFileSync(join(server.root, "u-src.bin"), data);
+    const unreachable = Object.assign(Object.create(client) as PodfilesClient, {
+      async copy() {
+        throw PodfilesError.from(new ConnectError("cannot reach the server (connect ECONNREFUSED 10.234.0.2:8080)", Code.Unavailable));
+      },
+    });
+    const r = await copyBetweenPods(
+      unreachable,
+      { container, path: "/u-src.bin" },
+      { container, path: "/u-dst.bin" },
+      { overwrite: false, makeParents: false },
+    );
+    expect(r).toMatchObject({ via: "stream", bytes: data.length });
+    expect(r.fallback).toContain("ECONNREFUSED 10.234.0.2:8080");
+    expect(fs.readFileSync(join(server.root, "u-dst.bin")).equals(data)).toBe(true);
+  });
+
   it("uses the client's copy when it answers, with the source's mode and the overwrite policy (a stand-in copy that records its call)", async () => {
     fs.writeFileSync(join(server.root, "m.sh"), "#!/bin/sh\n", { mode: 0o750 });
     const calls: unknown[] = [];

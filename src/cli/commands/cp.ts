@@ -164,7 +164,7 @@ async function copyOne(o: ResolvedCp, client: PodfilesClient, from: Endpoint, to
         makeParents: o.parents,
         onProgress: (p) => progress!.set(p.bytes),
       });
-      summary = `${r.entries !== undefined ? `${r.entries} entries` : `${r.bytes} bytes`}, ${r.via === "copy" ? "Copy RPC" : "streamed"}`;
+      summary = `${r.entries !== undefined ? `${r.entries} entries` : `${r.bytes} bytes`}, ${r.via === "copy" ? "Copy RPC" : "streamed"}${r.fallback ? ` (${r.fallback})` : ""}`;
     }
   } catch (err) {
     if (err instanceof PodfilesError && err.code === Code.NotFound && !o.parents && to.kind === "remote" && from.kind === "local")

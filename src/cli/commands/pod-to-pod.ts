@@ -26,6 +26,8 @@ export interface PodCopyResult {
   entries?: number;
   /** "copy": the Copy RPC; "stream": through this process */
   via: "copy" | "stream";
+  /** Why the Copy RPC was not used, when it was tried. */
+  fallback?: string;
 }
 
 /** The SDK's copy, as the copy helper adds it to the client (src/client/copy.ts). */
@@ -51,8 +53,13 @@ export async function copyBetweenPods(client: PodfilesClient, from: RemotePath, 
       });
       return { entry: r.entry, bytes: Number(r.bytes ?? r.bytesCopied ?? 0), entries: r.entries ?? r.entriesCopied, via: "copy" };
     } catch (err) {
-      // a server without the Copy RPC (an older agent): stream it through here instead
-      if (!(err instanceof PodfilesError && err.code === Code.Unimplemented)) throw err;
+      // A server without the Copy RPC (an older agent), or agents that cannot reach each other
+      // (UNAVAILABLE: e.g. agents listening on loopback, reached by this client through API-server
+      // tunnels; measured in test/e2e/cli-cp.spec.ts): stream it through here instead. Copy leaves
+      // nothing at the destination when it fails, so the second way starts clean.
+      if (!(err instanceof PodfilesError && (err.code === Code.Unimplemented || err.code === Code.Unavailable))) throw err;
+      const r = await streamCopy(client, from, to, o);
+      return { ...r, fallback: err.code === Code.Unimplemented ? "the server has no Copy RPC" : `Copy failed: ${err.message}` };
     }
   }
   return streamCopy(client, from, to, o);
