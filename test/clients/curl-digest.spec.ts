@@ -130,7 +130,7 @@ describe("curl, gRPC over h2c (the fast paths)", () => {
 
   it("Upload with CRC32 and a wrong expected_digest: DATA_LOSS (15), nothing written", async () => {
     const wrong = Buffer.alloc(4);
-    wrong.writeUInt32BE(crc32(random) ^ 1);
+    wrong.writeUInt32BE((crc32(random) ^ 1) >>> 0); // ^ gives a signed 32-bit int: >>> 0 makes it unsigned again
     const res = await grpc("Upload", uploadBody("/curl-crc-bad.bin", { digestAlgorithm: DigestAlgorithm.CRC32, expectedDigest: wrong }, random));
     expect(res.status).toBe("15");
     expect(decodeURIComponent(res.message ?? "")).toMatch(/CRC-32 mismatch/);
