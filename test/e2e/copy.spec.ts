@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, createPodfilesClient, type PodfilesClient } from "../../src/index.js";
-import { AGENT_NS, assertOwnNamespace, createSuiteNamespace, deployAgents, roleToken, type DeployedAgents } from "./support/agent-deploy.js";
+import { AGENT_NS, assertOwnNamespace, createSuiteNamespace, deployAgents, roleToken, type DeployedAgents, dataPod } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const SRC_NS = "copy-e2e-src";
@@ -27,18 +27,6 @@ describe.skipIf(!e2eEnabled || !twoNodes)("Copy between pods on two nodes and in
   const inSource = (script: string) => exec(SRC_NS, "source", script);
   const inDestination = (script: string) => exec(DST_NS, "destination", script);
   const client = (node: string, token: string): PodfilesClient => createPodfilesClient({ baseUrl: agents.urlOf(node), token });
-  const pod = (ns: string, name: string, node: string) => ({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: ns },
-    spec: {
-      nodeName: node,
-      terminationGracePeriodSeconds: 1,
-      containers: [
-        { name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] },
-      ],
-    },
-  });
   /** A tree's files as `sha256sum` lists them, sorted: equal lists mean equal names and bytes. */
   const treeSums = (run: (s: string) => Promise<string>, dir: string) => run(`cd ${dir} && find . -type f | sort | xargs sha256sum`);
 
@@ -52,8 +40,8 @@ describe.skipIf(!e2eEnabled || !twoNodes)("Copy between pods on two nodes and in
     agents = await deployAgents(cluster, nonce);
     await createSuiteNamespace(cluster, SRC_NS, "copy");
     await createSuiteNamespace(cluster, DST_NS, "copy");
-    await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod(SRC_NS, "source", "localhost")) });
-    await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod(DST_NS, "destination", "node-b")) });
+    await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(dataPod(SRC_NS, "source", "localhost")) });
+    await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(dataPod(DST_NS, "destination", "node-b")) });
     // copier: get in the source namespace, create in the destination's; read-only: get in the source's only
     copier = await roleToken(cluster, SRC_NS, "copier", ["get"]);
     readOnly = await roleToken(cluster, SRC_NS, "read-only", ["get"]);

@@ -11,7 +11,16 @@ import { ArchiveFormat } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { downloadAll, listNames, uploadAll } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { codeAndMessage } from "../support/status.js";
-import { AGENT_NS, assertOwnNamespace, type DeployedAgents, deployAgents, keepAgentsOnlyOn, roleToken, createSuiteNamespace } from "./support/agent-deploy.js";
+import {
+  AGENT_NS,
+  assertOwnNamespace,
+  type DeployedAgents,
+  deployAgents,
+  keepAgentsOnlyOn,
+  roleToken,
+  createSuiteNamespace,
+  dataPod,
+} from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "fallback-e2e";
@@ -49,18 +58,7 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-fallback: a pod on a nod
     await cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
     agents = await deployAgents(cluster, nonce, 120_000, { execFallback: true });
     await createSuiteNamespace(cluster, NS, "exec-fallback");
-    const pod = {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: POD, namespace: NS },
-      spec: {
-        nodeName: "node-b",
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          { name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] },
-        ],
-      },
-    };
+    const pod = dataPod(NS, POD, "node-b");
     await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
     writer = await roleToken(cluster, NS, "writer", ["get", "create", "update", "delete"]);
     await cluster.kubectl(["-n", NS, "create", "serviceaccount", "nobody"]);

@@ -11,7 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { downloadAll, uploadAll } from "../support/files.js";
 import { fileClients } from "../support/server.js";
 import { codeAndMessage } from "../support/status.js";
-import { AGENT_NS, assertOwnNamespace, createSuiteNamespace, type DeployedAgents, deployAgents, keepAgentsOnlyOn, roleToken } from "./support/agent-deploy.js";
+import {
+  AGENT_NS,
+  assertOwnNamespace,
+  createSuiteNamespace,
+  type DeployedAgents,
+  deployAgents,
+  keepAgentsOnlyOn,
+  roleToken,
+  dataPod,
+} from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "kubelet-exec-e2e";
@@ -45,21 +54,9 @@ describe.skipIf(!e2eEnabled || !twoNodes)("agent --exec-reads-via-kubelet: the e
     agents = await deployAgents(cluster, nonce, 120_000, { execFallback: true, execReadsViaKubelet: true });
     binding = await cluster.kubectl(["get", "clusterrolebinding", BINDING, "-o", "json"]);
     await createSuiteNamespace(cluster, NS, "exec-kubelet");
-    const pod = {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: POD, namespace: NS },
-      spec: {
-        nodeName: "node-b",
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          { name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] },
-        ],
-      },
-    };
+    const pod = dataPod(NS, POD, "node-b");
     await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
-    const onA = { ...pod, metadata: { name: POD_A, namespace: NS }, spec: { ...pod.spec, nodeName: "localhost" } };
-    await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(onA) });
+    await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(dataPod(NS, POD_A, "localhost")) });
     writer = await roleToken(cluster, NS, "writer", ["get", "create", "update", "delete"]);
     await cluster.kubectl(["-n", NS, "wait", "--for=condition=Ready", `pod/${POD}`, `pod/${POD_A}`, "--timeout=120s"], { timeoutMs: 130_000 });
     await keepAgentsOnlyOn(cluster, agents, "localhost");

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertOwnNamespace, createSuiteNamespace } from "./support/agent-deploy.js";
+import { assertOwnNamespace, createSuiteNamespace, dataPod } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
 const NS = "via-exec-e2e";
@@ -65,18 +65,7 @@ describe.skipIf(!e2eEnabled)("podfiles --via exec: no agent, pods/exec with the 
     dir = await mkdtemp(path.join(tmpdir(), "via-exec-e2e-"));
     await createSuiteNamespace(cluster, NS, "via-exec");
     const node = cluster.nodes[cluster.nodes.length - 1]!.name;
-    const pod = {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: POD, namespace: NS },
-      spec: {
-        nodeName: node,
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          { name: "main", image: "localhost/podfiles-busybox:1", imagePullPolicy: "Never", command: ["sh", "-c", "mkdir -p /data && exec sleep 100000"] },
-        ],
-      },
-    };
+    const pod = dataPod(NS, POD, node);
     await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(pod) });
     await kubeconfigFor("copier", { pods: ["get"], "pods/exec": ["create", "get"] });
     await kubeconfigFor("looker", { pods: ["get"] });

@@ -271,8 +271,17 @@ export async function createSuiteNamespace(cluster: Cluster, ns: string, suite: 
   await until(`default ServiceAccount in ${ns}`, () => cluster.kubectl(["-n", ns, "get", "serviceaccount", "default"]).then(() => true));
 }
 
+/** A busybox pod pinned to `node` with an empty /data, sleeping (container "main"). */
+export function dataPod(ns: string, name: string, node: string): object {
+  return busyboxPod(ns, name, node, "mkdir -p /data && exec sleep 100000");
+}
+
 /** A busybox pod pinned to `node` that writes the node's name to /tmp/node and sleeps until stopped. */
 export function nodeNamingPod(ns: string, name: string, node: string): object {
+  return busyboxPod(ns, name, node, `echo ${node} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`);
+}
+
+function busyboxPod(ns: string, name: string, node: string, script: string): object {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -285,7 +294,7 @@ export function nodeNamingPod(ns: string, name: string, node: string): object {
           name: "main",
           image: "localhost/podfiles-busybox:1",
           imagePullPolicy: "Never",
-          command: ["sh", "-c", `echo ${node} > /tmp/node; trap "exit 0" TERM; while true; do sleep 1; done`],
+          command: ["sh", "-c", script],
         },
       ],
     },
