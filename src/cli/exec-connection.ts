@@ -6,7 +6,6 @@
 // user's credentials, so it accepts only a podfiles JWT signed with a random key that never leaves
 // this process (HS256, 32 bytes from the CSPRNG), valid for this process's lifetime only.
 import { randomBytes } from "node:crypto";
-import type { KubeletAccess } from "../resolve/exec-resolver.js";
 
 export interface ExecConnection {
   baseUrl: string;
@@ -16,7 +15,7 @@ export interface ExecConnection {
   close(): Promise<void>;
 }
 
-export async function startExecConnection(o: { kubeconfig?: string; context?: string; kubelet?: KubeletAccess }): Promise<ExecConnection> {
+export async function startExecConnection(o: { kubeconfig?: string; context?: string }): Promise<ExecConnection> {
   // loaded only for --via exec: the server and the Kubernetes client cost start-up time
   const [{ createAuth }, { parseKey }, { createServer }, { ExecResolver }, { KubePodSource, loadKubeConfig }, { jsonLogger }] = await Promise.all([
     import("../auth/index.js"),
@@ -35,7 +34,7 @@ export async function startExecConnection(o: { kubeconfig?: string; context?: st
   const auth = createAuth({ jwt: { keys: [key] }, logger });
   const { token } = auth.jwt!.issue("podfiles-cli", { namespaces: ["*"], pods: [], verbs: ["*"] }, 24 * 3600);
   const server = await createServer({
-    resolver: new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig), kubelet: o.kubelet }),
+    resolver: new ExecResolver({ kubeConfig, pods: new KubePodSource(kubeConfig) }),
     logger,
     interceptors: [auth.interceptor],
   }).listen(0, "127.0.0.1");
