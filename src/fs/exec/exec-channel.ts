@@ -110,6 +110,7 @@ export class ExecProcess {
   private result: ExecResult | undefined;
   private readonly drainWaiters: (() => void)[] = [];
   private drainTimer: NodeJS.Timeout | undefined;
+  private discardingOut = false;
   /** Resolves when the socket has closed, with the status the server sent (or a failure). */
   readonly done: Promise<ExecResult>;
 
@@ -185,7 +186,7 @@ export class ExecProcess {
     const stream = data[0];
     const body = data.subarray(1);
     if (stream === STDOUT) {
-      if (body.length === 0) return;
+      if (body.length === 0 || this.discardingOut) return;
       this.queue.push(body);
       this.queued += body.length;
       if (this.queued > OUT_HIGH) this.ws.pause();
@@ -278,6 +279,31 @@ export class ExecProcess {
   closeStdin(): void {
     if (!this.canCloseStdin) throw new Error(`${this.what}: the API server offers no v5.channel.k8s.io, stdin cannot be closed`);
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(Buffer.from([CLOSE, STDIN]));
+  }
+
+  /**
+   * Ends the command and resolves once it has exited: stdin is closed (v5), so the command sees
+   * EOF and finishes, and the connection is cut only after `graceMs` (a command stuck on a hung
+   * mount). kill() alone returns while the command may still be running, or not yet started: runc
+   * starts it some tens of ms after the socket opens, and a command started after the connection
+   * was cut still runs, with an empty stdin. Cleanup that ran after kill() raced it: an aborted
+   * upload's temp file came back (CI, execfs.spec: a wrong digest left `.podfiles-exec-….part`).
+   */
+  async finish(graceMs: number): Promise<ExecResult> {
+    if (this.canCloseStdin && this.ws.readyState === WebSocket.OPEN) {
+      this.closeStdin();
+      // stdout must keep flowing (dropped from now on), or a command with output to write never exits
+      this.discardingOut = true;
+      this.queue.length = 0;
+      this.queued = 0;
+      if (this.ws.isPaused) this.ws.resume();
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([this.done, graceOver]);
+      clearTimeout(timer);
+    }
+    this.kill();
+    return this.done;
   }
 
   /** Ends the exec now (the command gets a closed stdin / hangup); done still resolves. */

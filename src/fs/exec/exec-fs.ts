@@ -43,6 +43,8 @@ const RECORD_MAX = 1024 * 1024;
 const READ_RESUMES = 3;
 /** A tar archive ends with two 512-byte zero blocks. */
 const TAR_END = 1024;
+/** How long a failed tar upload's tar may take to see EOF and exit before its connection is cut. */
+const TAR_ABORT_GRACE_MS = 10_000;
 
 /** `if=<path>` for dd, as bytes when the path is not UTF-8. */
 export const operand = (key: string, path: string): Arg => {
@@ -282,7 +284,8 @@ export class ExecFs implements ContainerFs {
       for await (const chunk of tar) await proc.write(chunk);
       proc.closeStdin();
     } catch (err) {
-      proc.kill();
+      // tar must have exited before the caller removes what it extracted (a temp directory)
+      await proc.finish(TAR_ABORT_GRACE_MS);
       throw err;
     }
     const out = await listing;

@@ -2,8 +2,9 @@
 // (stdin closed with the v5 close message, so dd sees EOF and exits with its status); commit checks
 // the temp file holds every byte sent, sets its mode (and owner when asked), then renames it into
 // place (`mv -f -T`, or `ln` + `rm` for a no-replace create: link(2) fails instead of replacing). A
-// failed or cancelled upload kills the exec and removes the temp file: the target never holds half
-// a file. APPEND writes into the target itself (`conv=notrunc oflag=append`) after checking its size.
+// failed or cancelled upload ends the exec and, once dd has exited (ExecProcess.finish), removes
+// the temp file: the target never holds half a file. APPEND writes into the target itself
+// (`conv=notrunc oflag=append`) after checking its size.
 //
 // dd runs under a constant `sh -c` script with the path as "$1" (never spliced into the script):
 // measured on containerd 2 (this repo's cluster), an exec whose process closes its stdout — dd
@@ -22,6 +23,12 @@ export interface WriterHost {
   readonly run: ExecRunner;
   stat(path: string, options: { followSymlinks: boolean }): Promise<Entry>;
 }
+
+/**
+ * How long an aborted upload's dd may take to see EOF and exit before its connection is cut: it
+ * has only the data already sent to write (at most the exec channel's 4 MiB send buffer).
+ */
+const ABORT_GRACE_MS = 10_000;
 
 export class ExecWriter implements FileWriter {
   written = 0n;
@@ -103,8 +110,7 @@ export class ExecWriter implements FileWriter {
   async abort(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
-    this.proc.kill();
-    await this.proc.done;
+    await this.proc.finish(ABORT_GRACE_MS);
     if (!this.append) await this.fs.run.output(["rm", "-f", "--", pathArg(this.temp)], { purpose: "upload cleanup" }).catch(() => undefined);
     else
       await this.fs.run
