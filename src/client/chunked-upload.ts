@@ -4,6 +4,7 @@
 // commits the file only when every byte arrived intact. Resumable twice over: a chunk that fails
 // with a transient status is retried from the size the server reports (QueryUpload; a repeated
 // chunk is idempotent), and a later call given `uploadId` continues an interrupted session.
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { call, overwritePolicy, type FileServiceClient, type UploadOptionsBase, type UploadResult } from "./core.js";
 import { PodfilesError, cancelled } from "./errors.js";
@@ -101,6 +102,7 @@ export async function chunkedUpload(
             expectedSize: BigInt(src.size),
             // SHA-256 the way servers from before the digest choice check it; the others as expected_digest
             ...(digest === "sha256" ? { expectedSha256: expected } : { digestAlgorithm: digestAlgorithmOf(digest), expectedDigest: expected }),
+            modifiedTime: o.modifiedTime ? timestampFromDate(o.modifiedTime) : undefined,
           },
         },
         opts,

@@ -2,6 +2,7 @@
 // (the source's agent reads it and writes to the destination's), never through this client.
 // Progress arrives about once a second; the result names what was written and the digest the
 // destination confirmed. Aborting the signal cancels the call, and the copy leaves nothing.
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { DigestAlgorithm, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { Client } from "@connectrpc/connect";
 import type { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
@@ -26,6 +27,8 @@ export interface CopyOptions {
   makeParents?: boolean;
   /** the digest the destination confirms (default SHA-256; the server answers SHA-256 where it cannot give another) */
   digest?: CopyDigest;
+  /** a copied file's modification time at the destination (not for a tree) */
+  modifiedTime?: Date;
   /** bytes copied so far; total for a file (a tree's size is not known up front) */
   onProgress?: ProgressCallback;
 }
@@ -70,6 +73,7 @@ export async function copyBetween(
       gid: o.gid,
       makeParents: !!o.makeParents,
       digestAlgorithm: o.digest ? algorithms[o.digest] : DigestAlgorithm.UNSPECIFIED,
+      modifiedTime: o.modifiedTime ? timestampFromDate(o.modifiedTime) : undefined,
     },
   };
   try {

@@ -72,6 +72,8 @@ export interface UploadOptionsBase extends CallOptions {
   onProgress?: ProgressCallback;
   /** the digest computed here and checked by the server before it commits (default sha256; crc32 is faster, none checks the size only) */
   digest?: DigestName;
+  /** the remote file's modification time (servers reaching a container through exec keep whole seconds) */
+  modifiedTime?: Date;
 }
 
 export interface UploadResult extends DigestResult {

@@ -4,6 +4,7 @@
 // per-message copies). Every transfer is checked: downloads against the trailer's length and
 // digest, uploads carry the size and digest so the server commits nothing else (SHA-256 unless
 // the caller chose CRC-32, or none: sizes only).
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import * as fs from "node:fs";
@@ -235,6 +236,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
         // SHA-256 the way servers from before the digest choice check it; the others as expected_digest
         ...(plan.digest === "sha256" ? { expectedSha256: plan.expected } : { digestAlgorithm: digestAlgorithmOf(plan.digest), expectedDigest: plan.expected }),
         format: plan.format ?? ArchiveFormat.RAW,
+        modifiedTime: o.modifiedTime ? timestampFromDate(o.modifiedTime) : undefined,
       },
     };
     const total = plan.size - plan.offset;

@@ -69,6 +69,14 @@ export interface WriteOptions {
   allowSetid?: boolean;
   /** How another upload of the same target is told who holds it ("upload 3fa2c1d0"). */
   holder?: string;
+  /** The file's modification (and access) time, set before it takes its name (files, not tar). */
+  modifiedTime?: FileTime;
+}
+
+/** A point in time as a Timestamp carries it. */
+export interface FileTime {
+  seconds: bigint;
+  nanos: number;
 }
 
 /** What a tar extraction takes of WriteOptions. */

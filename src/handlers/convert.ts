@@ -90,8 +90,21 @@ export function uploadPlan(o: UploadOptions | undefined, policy: { allowSetid: b
   if (sha?.length && expected && !Buffer.from(sha).equals(expected)) throw invalidArgument("expected_sha256 and expected_digest differ");
   const tar = o?.format === ArchiveFormat.TAR;
   if (tar && overwrite === "append") throw invalidArgument("append does not apply to tar uploads");
+  const modifiedTime = o?.modifiedTime ? { seconds: o.modifiedTime.seconds, nanos: o.modifiedTime.nanos } : undefined;
+  if (modifiedTime && tar) throw invalidArgument("modified_time applies to a file; a tar carries its entries' own times");
+  if (modifiedTime && (modifiedTime.nanos < 0 || modifiedTime.nanos >= 1e9))
+    throw invalidArgument(`modified_time nanos ${modifiedTime.nanos} is outside 0–999999999`);
   return {
-    write: { mode, uid: o?.uid, gid: o?.gid, overwrite, offset: o?.offset ?? 0n, makeParents: o?.makeParents ?? false, allowSetid: policy.allowSetid },
+    write: {
+      mode,
+      uid: o?.uid,
+      gid: o?.gid,
+      overwrite,
+      offset: o?.offset ?? 0n,
+      makeParents: o?.makeParents ?? false,
+      allowSetid: policy.allowSetid,
+      modifiedTime,
+    },
     tar,
     expectedSize: o?.expectedSize,
     digest,

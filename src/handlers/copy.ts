@@ -62,6 +62,7 @@ export function copy(deps: HandlerDeps, progressEveryMs = PROGRESS_EVERY_MS) {
       stop.signal.addEventListener("abort", closeOnAbort, { once: true });
       try {
         const tree = stream.format === "tar";
+        if (tree && options.modifiedTime) throw invalidArgument(`${path}: modified_time applies to a file copy, and this is a directory`);
         if (tree && sameContainer && (onto + "/").startsWith(from === "/" ? "/" : `${from}/`))
           throw invalidArgument(`${destinationPath}: a directory cannot be copied into itself (${path})`);
         await checkDestination(to, destinationPath, tree, options.overwrite, options.makeParents, stop.signal);
@@ -80,6 +81,7 @@ export function copy(deps: HandlerDeps, progressEveryMs = PROGRESS_EVERY_MS) {
             // a file cut short (the source shrank, the stream broke) is never committed
             ...(tree ? {} : { expectedSize: stream.length ?? stream.entry.size }),
             digestAlgorithm: options.digestAlgorithm,
+            modifiedTime: options.modifiedTime,
           },
         });
         const total = tree ? undefined : (stream.length ?? stream.entry.size);

@@ -121,6 +121,44 @@ describe("Upload (client stream)", () => {
     expect(await codeOf(uploadAll(grpc(), c(), "/m.txt", Buffer.from("x"), { mode: 0o777777 }))).toBe(Code.InvalidArgument);
   });
 
+  it("modified_time sets the file's mtime (new file, overwrite, append, chunked); tar and bad nanos are INVALID_ARGUMENT", async () => {
+    const t = { seconds: 1_700_000_000n, nanos: 123_456_789 };
+    const mtimeNs = (name: string) => statSync(join(server.root, name), { bigint: true }).mtimeNs;
+    const near = (ns: bigint, want: bigint) => expect(Math.abs(Number(ns - want))).toBeLessThan(2000); // a double of seconds: within 2 µs
+    const r = await uploadAll(grpc(), c(), "/timed.txt", Buffer.from("one"), { modifiedTime: t });
+    near(mtimeNs("timed.txt"), 1_700_000_000_123_456_789n);
+    expect(r.entry?.modifyTime?.seconds).toBe(1_700_000_000n);
+    await uploadAll(grpc(), c(), "/timed.txt", Buffer.from("two"), {
+      overwrite: OverwritePolicy.OVERWRITE,
+      modifiedTime: { seconds: 1_600_000_000n, nanos: 0 },
+    });
+    expect(mtimeNs("timed.txt")).toBe(1_600_000_000_000_000_000n);
+    await uploadAll(grpc(), c(), "/timed.txt", Buffer.from("+"), {
+      overwrite: OverwritePolicy.APPEND,
+      offset: 3n,
+      modifiedTime: { seconds: 1_500_000_000n, nanos: 0 },
+    });
+    expect(readFileSync(join(server.root, "timed.txt"), "utf8")).toBe("two+");
+    expect(mtimeNs("timed.txt")).toBe(1_500_000_000_000_000_000n);
+    const begin = await server.clients.connectJson.beginUpload({
+      container: c(),
+      path: "/timed-chunked.txt",
+      options: { modifiedTime: { seconds: 1_400_000_000n, nanos: 0 } },
+    });
+    await server.clients.connectJson.writeUploadChunk({
+      container: c(),
+      path: "/timed-chunked.txt",
+      uploadId: begin.uploadId,
+      offset: 0n,
+      data: Buffer.from("abc"),
+    });
+    await server.clients.connectJson.commitUpload({ container: c(), path: "/timed-chunked.txt", uploadId: begin.uploadId });
+    expect(mtimeNs("timed-chunked.txt")).toBe(1_400_000_000_000_000_000n);
+    expect(await codeOf(uploadAll(grpc(), c(), "/timed-dir", Buffer.alloc(1024), { format: ArchiveFormat.TAR, modifiedTime: t }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(uploadAll(grpc(), c(), "/timed-bad.txt", Buffer.from("x"), { modifiedTime: { seconds: 1n, nanos: 1e9 } }))).toBe(Code.InvalidArgument);
+    expect(existsSync(join(server.root, "timed-bad.txt"))).toBe(false);
+  });
+
   it("append resumes at the file's size and refuses a wrong offset", async () => {
     const data = random(300_000);
     writeFileSync(join(server.root, "resume.bin"), data.subarray(0, 100_000));

@@ -11,7 +11,7 @@
 // moves of= onto fd 1, `sh -c 'cat > f'` execs cat with fd 1 redirected — gets its stdin closed
 // by the runtime after the first few messages (a 5 MB upload left 32–256 KiB, exit 0). The shell
 // stays the exec's process and keeps fd 1 open until dd is done, then prints "ok".
-import type { Entry, FileWriter, WriteOptions } from "../container-fs.js";
+import type { Entry, FileTime, FileWriter, WriteOptions } from "../container-fs.js";
 import { dataLoss, failedPrecondition, targetExists } from "../../errors.js";
 import { claimTarget, type TargetClaim } from "../root/target-claims.js";
 import type { ExecProcess } from "./exec-channel.js";
@@ -22,6 +22,15 @@ export interface WriterHost {
   readonly description: string;
   readonly run: ExecRunner;
   stat(path: string, options: { followSymlinks: boolean }): Promise<Entry>;
+}
+
+/**
+ * touch's argv for a time: whole seconds as a UTC date, the one form both busybox's touch and GNU
+ * touch take (busybox 1.35 refuses `-d @SECONDS` and fractions: measured in this repo's cluster).
+ */
+export function touchArgv(time: FileTime, path: string): (string | Uint8Array)[] {
+  const date = new Date(Number(time.seconds) * 1000).toISOString().slice(0, 19).replace("T", " ");
+  return ["env", "TZ=UTC0", "touch", "-c", "-d", date, "--", pathArg(path)];
 }
 
 /**
@@ -86,6 +95,7 @@ export class ExecWriter implements FileWriter {
           await run(["chown", `${this.options.uid ?? ""}:${this.options.gid ?? ""}`, "--", pathArg(this.temp)]);
         await run(["chmod", (this.options.mode & 0o7777).toString(8), "--", pathArg(this.temp)]);
       }
+      if (this.options.modifiedTime) await run(touchArgv(this.options.modifiedTime, this.temp));
       if (!this.append) {
         if (this.options.overwrite === "overwrite") {
           await run(["mv", "-f", "-T", "--", pathArg(this.temp), pathArg(this.target)]);

@@ -8,12 +8,12 @@
 // Every writer first claims its target (target-claims.ts): one writer per file.
 import * as fs from "node:fs";
 import { ConfinedRoot } from "../confine/index.js";
-import type { Entry, FileWriter, WriteOptions } from "../container-fs.js";
+import type { Entry, FileTime, FileWriter, WriteOptions } from "../container-fs.js";
 import { failedPrecondition, invalidArgument, targetExists } from "../../errors.js";
 import { releaseChunk } from "../headroom.js";
 import { uploadMode } from "../upload-mode.js";
 import { entryFromStats } from "./entries.js";
-import { closeQuietly, fchmod, fchown, fstat, fsync, ftruncate, writeAll } from "./fs-sys.js";
+import { closeQuietly, fchmod, fchown, fstat, fsync, ftruncate, futimes, writeAll } from "./fs-sys.js";
 import type { RootContext } from "./context.js";
 import { makeDirectories } from "./mutate.js";
 import { sweepDirectoryOnce } from "./stale-temp-files.js";
@@ -185,6 +185,7 @@ class TempFileWriter extends SettlingWriter {
     // owner before mode: chown(2) clears setuid/setgid, which --allow-setid must be able to keep
     await applyOwner(this.ctx, this.fd, this.options);
     await fchmod(this.fd, this.mode);
+    await setModifiedTime(this.fd, this.options.modifiedTime);
     await fsync(this.fd);
     if (this.options.overwrite === "overwrite") {
       await fs.promises.rename(at(this.tempName), at(this.name));
@@ -247,6 +248,7 @@ class AppendWriter extends SettlingWriter {
   protected async persist(): Promise<void> {
     await applyOwner(this.ctx, this.fd, this.options, false);
     if (this.options.mode !== undefined) await fchmod(this.fd, uploadMode(this.options.mode, this.options.allowSetid ?? false));
+    await setModifiedTime(this.fd, this.options.modifiedTime);
     await fsync(this.fd);
   }
 
@@ -270,6 +272,13 @@ export async function applyOwner(ctx: RootContext, fd: number, ids: { uid?: numb
   const uid = ids.uid ?? fallback?.uid ?? -1;
   const gid = ids.gid ?? fallback?.gid ?? -1;
   if (uid !== -1 || gid !== -1) await fchown(fd, uid, gid);
+}
+
+/** Sets both times (a double of seconds: libuv keeps it to about 0.2 µs at today's dates). */
+async function setModifiedTime(fd: number, time: FileTime | undefined): Promise<void> {
+  if (!time) return;
+  const t = Number(time.seconds) + time.nanos / 1e9;
+  await futimes(fd, t, t);
 }
 
 /** fsync the directory so the rename survives a crash. */

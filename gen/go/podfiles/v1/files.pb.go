@@ -1127,8 +1127,13 @@ type UploadOptions struct {
 	// When set, the upload fails (and leaves nothing) unless the digest of the
 	// uploaded bytes, in `digest_algorithm`, matches.
 	ExpectedDigest []byte `protobuf:"bytes,11,opt,name=expected_digest,json=expectedDigest,proto3" json:"expected_digest,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When set, the written file's modification time (and access time), set
+	// before the file takes its name: `podfiles sync` compares sizes and
+	// modification times. Files only (a tar carries its own times). Servers
+	// that reach the container through exec keep whole seconds.
+	ModifiedTime  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=modified_time,json=modifiedTime,proto3" json:"modified_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UploadOptions) Reset() {
@@ -1234,6 +1239,13 @@ func (x *UploadOptions) GetDigestAlgorithm() DigestAlgorithm {
 func (x *UploadOptions) GetExpectedDigest() []byte {
 	if x != nil {
 		return x.ExpectedDigest
+	}
+	return nil
+}
+
+func (x *UploadOptions) GetModifiedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ModifiedTime
 	}
 	return nil
 }
@@ -3509,7 +3521,7 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\n" +
 	"bytes_sent\x18\x02 \x01(\x04R\tbytesSent\x12G\n" +
 	"\x10digest_algorithm\x18\x03 \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithm\x12\x16\n" +
-	"\x06digest\x18\x04 \x01(\fR\x06digest\"\xf1\x03\n" +
+	"\x06digest\x18\x04 \x01(\fR\x06digest\"\xb2\x04\n" +
 	"\rUploadOptions\x12\x17\n" +
 	"\x04mode\x18\x01 \x01(\rH\x00R\x04mode\x88\x01\x01\x12\x15\n" +
 	"\x03uid\x18\x02 \x01(\rH\x01R\x03uid\x88\x01\x01\x12\x15\n" +
@@ -3522,7 +3534,8 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\x06format\x18\t \x01(\x0e2\x1a.podfiles.v1.ArchiveFormatR\x06format\x12G\n" +
 	"\x10digest_algorithm\x18\n" +
 	" \x01(\x0e2\x1c.podfiles.v1.DigestAlgorithmR\x0fdigestAlgorithm\x12'\n" +
-	"\x0fexpected_digest\x18\v \x01(\fR\x0eexpectedDigestB\a\n" +
+	"\x0fexpected_digest\x18\v \x01(\fR\x0eexpectedDigest\x12?\n" +
+	"\rmodified_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\fmodifiedTimeB\a\n" +
 	"\x05_modeB\x06\n" +
 	"\x04_uidB\x06\n" +
 	"\x04_gidB\x10\n" +
@@ -3819,82 +3832,83 @@ var file_podfiles_v1_files_proto_depIdxs = []int32{
 	3,  // 15: podfiles.v1.UploadOptions.overwrite:type_name -> podfiles.v1.OverwritePolicy
 	1,  // 16: podfiles.v1.UploadOptions.format:type_name -> podfiles.v1.ArchiveFormat
 	2,  // 17: podfiles.v1.UploadOptions.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	5,  // 18: podfiles.v1.UploadHeader.container:type_name -> podfiles.v1.ContainerRef
-	15, // 19: podfiles.v1.UploadHeader.options:type_name -> podfiles.v1.UploadOptions
-	16, // 20: podfiles.v1.UploadRequest.header:type_name -> podfiles.v1.UploadHeader
-	6,  // 21: podfiles.v1.UploadResponse.entry:type_name -> podfiles.v1.FileEntry
-	2,  // 22: podfiles.v1.UploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	5,  // 23: podfiles.v1.BeginUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	15, // 24: podfiles.v1.BeginUploadRequest.options:type_name -> podfiles.v1.UploadOptions
-	5,  // 25: podfiles.v1.WriteUploadChunkRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 26: podfiles.v1.QueryUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 27: podfiles.v1.CommitUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 28: podfiles.v1.CommitUploadResponse.entry:type_name -> podfiles.v1.FileEntry
-	2,  // 29: podfiles.v1.CommitUploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	5,  // 30: podfiles.v1.AbortUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 31: podfiles.v1.MakeDirectoryRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 32: podfiles.v1.MakeDirectoryResponse.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 33: podfiles.v1.RemoveRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 34: podfiles.v1.RenameRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 35: podfiles.v1.RenameResponse.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 36: podfiles.v1.CopyRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 37: podfiles.v1.CopyRequest.destination:type_name -> podfiles.v1.ContainerRef
-	15, // 38: podfiles.v1.CopyRequest.options:type_name -> podfiles.v1.UploadOptions
-	37, // 39: podfiles.v1.CopyResponse.progress:type_name -> podfiles.v1.CopyProgress
-	38, // 40: podfiles.v1.CopyResponse.result:type_name -> podfiles.v1.CopyResult
-	6,  // 41: podfiles.v1.CopyResult.entry:type_name -> podfiles.v1.FileEntry
-	2,  // 42: podfiles.v1.CopyResult.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	41, // 43: podfiles.v1.ListContainersResponse.containers:type_name -> podfiles.v1.ContainerInfo
-	5,  // 44: podfiles.v1.FindRequest.container:type_name -> podfiles.v1.ContainerRef
-	0,  // 45: podfiles.v1.FindRequest.types:type_name -> podfiles.v1.FileType
-	50, // 46: podfiles.v1.FindRequest.modified_after:type_name -> google.protobuf.Timestamp
-	50, // 47: podfiles.v1.FindRequest.modified_before:type_name -> google.protobuf.Timestamp
-	2,  // 48: podfiles.v1.FindRequest.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	44, // 49: podfiles.v1.FindResponse.matches:type_name -> podfiles.v1.FindMatch
-	6,  // 50: podfiles.v1.FindMatch.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 51: podfiles.v1.DiskUsageRequest.container:type_name -> podfiles.v1.ContainerRef
-	47, // 52: podfiles.v1.DiskUsageResponse.entries:type_name -> podfiles.v1.DiskUsageEntry
-	5,  // 53: podfiles.v1.TailRequest.container:type_name -> podfiles.v1.ContainerRef
-	4,  // 54: podfiles.v1.TailResponse.notice:type_name -> podfiles.v1.TailNotice
-	7,  // 55: podfiles.v1.FileService.ListFiles:input_type -> podfiles.v1.ListFilesRequest
-	9,  // 56: podfiles.v1.FileService.Stat:input_type -> podfiles.v1.StatRequest
-	11, // 57: podfiles.v1.FileService.Download:input_type -> podfiles.v1.DownloadRequest
-	17, // 58: podfiles.v1.FileService.Upload:input_type -> podfiles.v1.UploadRequest
-	19, // 59: podfiles.v1.FileService.BeginUpload:input_type -> podfiles.v1.BeginUploadRequest
-	21, // 60: podfiles.v1.FileService.WriteUploadChunk:input_type -> podfiles.v1.WriteUploadChunkRequest
-	23, // 61: podfiles.v1.FileService.QueryUpload:input_type -> podfiles.v1.QueryUploadRequest
-	25, // 62: podfiles.v1.FileService.CommitUpload:input_type -> podfiles.v1.CommitUploadRequest
-	27, // 63: podfiles.v1.FileService.AbortUpload:input_type -> podfiles.v1.AbortUploadRequest
-	29, // 64: podfiles.v1.FileService.MakeDirectory:input_type -> podfiles.v1.MakeDirectoryRequest
-	31, // 65: podfiles.v1.FileService.Remove:input_type -> podfiles.v1.RemoveRequest
-	33, // 66: podfiles.v1.FileService.Rename:input_type -> podfiles.v1.RenameRequest
-	35, // 67: podfiles.v1.FileService.Copy:input_type -> podfiles.v1.CopyRequest
-	39, // 68: podfiles.v1.FileService.ListContainers:input_type -> podfiles.v1.ListContainersRequest
-	42, // 69: podfiles.v1.FileService.Find:input_type -> podfiles.v1.FindRequest
-	45, // 70: podfiles.v1.FileService.DiskUsage:input_type -> podfiles.v1.DiskUsageRequest
-	48, // 71: podfiles.v1.FileService.Tail:input_type -> podfiles.v1.TailRequest
-	8,  // 72: podfiles.v1.FileService.ListFiles:output_type -> podfiles.v1.ListFilesResponse
-	10, // 73: podfiles.v1.FileService.Stat:output_type -> podfiles.v1.StatResponse
-	12, // 74: podfiles.v1.FileService.Download:output_type -> podfiles.v1.DownloadResponse
-	18, // 75: podfiles.v1.FileService.Upload:output_type -> podfiles.v1.UploadResponse
-	20, // 76: podfiles.v1.FileService.BeginUpload:output_type -> podfiles.v1.BeginUploadResponse
-	22, // 77: podfiles.v1.FileService.WriteUploadChunk:output_type -> podfiles.v1.WriteUploadChunkResponse
-	24, // 78: podfiles.v1.FileService.QueryUpload:output_type -> podfiles.v1.QueryUploadResponse
-	26, // 79: podfiles.v1.FileService.CommitUpload:output_type -> podfiles.v1.CommitUploadResponse
-	28, // 80: podfiles.v1.FileService.AbortUpload:output_type -> podfiles.v1.AbortUploadResponse
-	30, // 81: podfiles.v1.FileService.MakeDirectory:output_type -> podfiles.v1.MakeDirectoryResponse
-	32, // 82: podfiles.v1.FileService.Remove:output_type -> podfiles.v1.RemoveResponse
-	34, // 83: podfiles.v1.FileService.Rename:output_type -> podfiles.v1.RenameResponse
-	36, // 84: podfiles.v1.FileService.Copy:output_type -> podfiles.v1.CopyResponse
-	40, // 85: podfiles.v1.FileService.ListContainers:output_type -> podfiles.v1.ListContainersResponse
-	43, // 86: podfiles.v1.FileService.Find:output_type -> podfiles.v1.FindResponse
-	46, // 87: podfiles.v1.FileService.DiskUsage:output_type -> podfiles.v1.DiskUsageResponse
-	49, // 88: podfiles.v1.FileService.Tail:output_type -> podfiles.v1.TailResponse
-	72, // [72:89] is the sub-list for method output_type
-	55, // [55:72] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	50, // 18: podfiles.v1.UploadOptions.modified_time:type_name -> google.protobuf.Timestamp
+	5,  // 19: podfiles.v1.UploadHeader.container:type_name -> podfiles.v1.ContainerRef
+	15, // 20: podfiles.v1.UploadHeader.options:type_name -> podfiles.v1.UploadOptions
+	16, // 21: podfiles.v1.UploadRequest.header:type_name -> podfiles.v1.UploadHeader
+	6,  // 22: podfiles.v1.UploadResponse.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 23: podfiles.v1.UploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	5,  // 24: podfiles.v1.BeginUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	15, // 25: podfiles.v1.BeginUploadRequest.options:type_name -> podfiles.v1.UploadOptions
+	5,  // 26: podfiles.v1.WriteUploadChunkRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 27: podfiles.v1.QueryUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 28: podfiles.v1.CommitUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 29: podfiles.v1.CommitUploadResponse.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 30: podfiles.v1.CommitUploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	5,  // 31: podfiles.v1.AbortUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 32: podfiles.v1.MakeDirectoryRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 33: podfiles.v1.MakeDirectoryResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 34: podfiles.v1.RemoveRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 35: podfiles.v1.RenameRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 36: podfiles.v1.RenameResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 37: podfiles.v1.CopyRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 38: podfiles.v1.CopyRequest.destination:type_name -> podfiles.v1.ContainerRef
+	15, // 39: podfiles.v1.CopyRequest.options:type_name -> podfiles.v1.UploadOptions
+	37, // 40: podfiles.v1.CopyResponse.progress:type_name -> podfiles.v1.CopyProgress
+	38, // 41: podfiles.v1.CopyResponse.result:type_name -> podfiles.v1.CopyResult
+	6,  // 42: podfiles.v1.CopyResult.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 43: podfiles.v1.CopyResult.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	41, // 44: podfiles.v1.ListContainersResponse.containers:type_name -> podfiles.v1.ContainerInfo
+	5,  // 45: podfiles.v1.FindRequest.container:type_name -> podfiles.v1.ContainerRef
+	0,  // 46: podfiles.v1.FindRequest.types:type_name -> podfiles.v1.FileType
+	50, // 47: podfiles.v1.FindRequest.modified_after:type_name -> google.protobuf.Timestamp
+	50, // 48: podfiles.v1.FindRequest.modified_before:type_name -> google.protobuf.Timestamp
+	2,  // 49: podfiles.v1.FindRequest.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	44, // 50: podfiles.v1.FindResponse.matches:type_name -> podfiles.v1.FindMatch
+	6,  // 51: podfiles.v1.FindMatch.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 52: podfiles.v1.DiskUsageRequest.container:type_name -> podfiles.v1.ContainerRef
+	47, // 53: podfiles.v1.DiskUsageResponse.entries:type_name -> podfiles.v1.DiskUsageEntry
+	5,  // 54: podfiles.v1.TailRequest.container:type_name -> podfiles.v1.ContainerRef
+	4,  // 55: podfiles.v1.TailResponse.notice:type_name -> podfiles.v1.TailNotice
+	7,  // 56: podfiles.v1.FileService.ListFiles:input_type -> podfiles.v1.ListFilesRequest
+	9,  // 57: podfiles.v1.FileService.Stat:input_type -> podfiles.v1.StatRequest
+	11, // 58: podfiles.v1.FileService.Download:input_type -> podfiles.v1.DownloadRequest
+	17, // 59: podfiles.v1.FileService.Upload:input_type -> podfiles.v1.UploadRequest
+	19, // 60: podfiles.v1.FileService.BeginUpload:input_type -> podfiles.v1.BeginUploadRequest
+	21, // 61: podfiles.v1.FileService.WriteUploadChunk:input_type -> podfiles.v1.WriteUploadChunkRequest
+	23, // 62: podfiles.v1.FileService.QueryUpload:input_type -> podfiles.v1.QueryUploadRequest
+	25, // 63: podfiles.v1.FileService.CommitUpload:input_type -> podfiles.v1.CommitUploadRequest
+	27, // 64: podfiles.v1.FileService.AbortUpload:input_type -> podfiles.v1.AbortUploadRequest
+	29, // 65: podfiles.v1.FileService.MakeDirectory:input_type -> podfiles.v1.MakeDirectoryRequest
+	31, // 66: podfiles.v1.FileService.Remove:input_type -> podfiles.v1.RemoveRequest
+	33, // 67: podfiles.v1.FileService.Rename:input_type -> podfiles.v1.RenameRequest
+	35, // 68: podfiles.v1.FileService.Copy:input_type -> podfiles.v1.CopyRequest
+	39, // 69: podfiles.v1.FileService.ListContainers:input_type -> podfiles.v1.ListContainersRequest
+	42, // 70: podfiles.v1.FileService.Find:input_type -> podfiles.v1.FindRequest
+	45, // 71: podfiles.v1.FileService.DiskUsage:input_type -> podfiles.v1.DiskUsageRequest
+	48, // 72: podfiles.v1.FileService.Tail:input_type -> podfiles.v1.TailRequest
+	8,  // 73: podfiles.v1.FileService.ListFiles:output_type -> podfiles.v1.ListFilesResponse
+	10, // 74: podfiles.v1.FileService.Stat:output_type -> podfiles.v1.StatResponse
+	12, // 75: podfiles.v1.FileService.Download:output_type -> podfiles.v1.DownloadResponse
+	18, // 76: podfiles.v1.FileService.Upload:output_type -> podfiles.v1.UploadResponse
+	20, // 77: podfiles.v1.FileService.BeginUpload:output_type -> podfiles.v1.BeginUploadResponse
+	22, // 78: podfiles.v1.FileService.WriteUploadChunk:output_type -> podfiles.v1.WriteUploadChunkResponse
+	24, // 79: podfiles.v1.FileService.QueryUpload:output_type -> podfiles.v1.QueryUploadResponse
+	26, // 80: podfiles.v1.FileService.CommitUpload:output_type -> podfiles.v1.CommitUploadResponse
+	28, // 81: podfiles.v1.FileService.AbortUpload:output_type -> podfiles.v1.AbortUploadResponse
+	30, // 82: podfiles.v1.FileService.MakeDirectory:output_type -> podfiles.v1.MakeDirectoryResponse
+	32, // 83: podfiles.v1.FileService.Remove:output_type -> podfiles.v1.RemoveResponse
+	34, // 84: podfiles.v1.FileService.Rename:output_type -> podfiles.v1.RenameResponse
+	36, // 85: podfiles.v1.FileService.Copy:output_type -> podfiles.v1.CopyResponse
+	40, // 86: podfiles.v1.FileService.ListContainers:output_type -> podfiles.v1.ListContainersResponse
+	43, // 87: podfiles.v1.FileService.Find:output_type -> podfiles.v1.FindResponse
+	46, // 88: podfiles.v1.FileService.DiskUsage:output_type -> podfiles.v1.DiskUsageResponse
+	49, // 89: podfiles.v1.FileService.Tail:output_type -> podfiles.v1.TailResponse
+	73, // [73:90] is the sub-list for method output_type
+	56, // [56:73] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_podfiles_v1_files_proto_init() }
