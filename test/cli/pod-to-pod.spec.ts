@@ -8,7 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPodfilesClient, type PodfilesClient } from "../../src/client/node-client.js";
 import { PodfilesError } from "../../src/client/errors.js";
-import { copyBetweenPods } from "../../src/cli/commands/pod-to-pod.js";
+import { copyBetweenPods } from "../../src/client/pod-to-pod.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
 const container = { namespace: "local", pod: "local", container: "" };

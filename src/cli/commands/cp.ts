@@ -15,7 +15,7 @@ import { Code, PodfilesError } from "../../client/errors.js";
 import { addTargetOptions, type Connection, type PodfilesClient, type TargetOptions } from "./client.js";
 import { UsageError } from "./errors.js";
 import { checkLocalTarget } from "./get.js";
-import { copyBetweenPods } from "./pod-to-pod.js";
+import { copyBetweenPods } from "../../client/pod-to-pod.js";
 import { createProgress, type Progress } from "./progress.js";
 import { expandRemote } from "./remote-glob.js";
 import { REMOTE_SYNTAX, formatContainer, isRemote, parseRemote, remoteBasename, type RemotePath } from "./remote-path.js";

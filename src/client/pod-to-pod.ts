@@ -1,4 +1,4 @@
-// pod → pod for cp: the SDK's copy (the Copy RPC: the source's agent streams to the
+// pod → pod (cp and sync): the SDK's copy (the Copy RPC: the source's agent streams to the
 // destination's, the bytes never pass through this process) when the client has it and the
 // server answers it; otherwise streamed through this process — one Download piped into one
 // Upload, nothing spooled, at most a few chunks in memory.
@@ -7,16 +7,25 @@
 // the download checks its trailer's SHA-256 before the upload's request stream ends (a mismatch
 // throws first, the upload is cancelled and nothing is written), and the SHA-256 the destination
 // reports is then compared with the source's; a difference removes the file (DATA_LOSS).
-import { ArchiveFormat, FileType, OverwritePolicy, type FileEntry } from "../../../gen/ts/podfiles/v1/files_pb.js";
-import { Code, PodfilesError } from "../../client/errors.js";
-import type { PodfilesClient } from "./client.js";
-import type { RemotePath } from "./remote-path.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { ArchiveFormat, FileType, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { Code, PodfilesError } from "./errors.js";
+import type { PodfilesClient } from "./node-client.js";
+import type { ContainerRef } from "./target.js";
+
+/** A path in a named container. */
+export interface RemotePath {
+  container: ContainerRef;
+  path: string;
+}
 
 export interface PodCopyOptions {
   overwrite: boolean;
   makeParents: boolean;
   signal?: AbortSignal;
   onProgress?: (p: { bytes: number; total?: number }) => void;
+  /** a file's modification time at the destination */
+  modifiedTime?: Date;
 }
 
 export interface PodCopyResult {
@@ -30,39 +39,28 @@ export interface PodCopyResult {
   fallback?: string;
 }
 
-/** The SDK's copy, as the copy helper adds it to the client (src/client/copy.ts). */
-type SdkCopy = (
-  source: RemotePath,
-  destination: RemotePath,
-  options: { overwrite?: "fail" | "overwrite"; mode?: number; makeParents?: boolean; signal?: AbortSignal; onProgress?: PodCopyOptions["onProgress"] },
-) => Promise<{ entry?: FileEntry; bytes?: number; bytesCopied?: number | bigint; entries?: number; entriesCopied?: number }>;
-
 export async function copyBetweenPods(client: PodfilesClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
-  // THE one place the SDK's copy is used: when the client has it (src/client/copy.ts)
-  const sdkCopy = (client as unknown as { copy?: SdkCopy }).copy;
-  if (typeof sdkCopy === "function") {
-    try {
-      // Copy writes a file 0644 unless told: keep the source's bits, as the streamed path does
-      const source = await client.stat(from, { followSymlinks: true, signal: o.signal });
-      const r = await sdkCopy.call(client, from, to, {
-        overwrite: o.overwrite ? "overwrite" : "fail",
-        mode: source.type === FileType.REGULAR ? source.mode & 0o777 : undefined,
-        makeParents: o.makeParents,
-        signal: o.signal,
-        onProgress: o.onProgress,
-      });
-      return { entry: r.entry, bytes: Number(r.bytes ?? r.bytesCopied ?? 0), entries: r.entries ?? r.entriesCopied, via: "copy" };
-    } catch (err) {
-      // A server without the Copy RPC (an older agent), or agents that cannot reach each other
-      // (UNAVAILABLE: e.g. agents listening on loopback, reached by this client through API-server
-      // tunnels; measured in test/e2e/cli-cp.spec.ts): stream it through here instead. Copy leaves
-      // nothing at the destination when it fails, so the second way starts clean.
-      if (!(err instanceof PodfilesError && (err.code === Code.Unimplemented || err.code === Code.Unavailable))) throw err;
-      const r = await streamCopy(client, from, to, o);
-      return { ...r, fallback: err.code === Code.Unimplemented ? "the server has no Copy RPC" : `Copy failed: ${err.message}` };
-    }
+  try {
+    // Copy writes a file 0644 unless told: keep the source's bits, as the streamed path does
+    const source = await client.stat(from, { followSymlinks: true, signal: o.signal });
+    const r = await client.copy(from, to, {
+      overwrite: o.overwrite ? "overwrite" : "fail",
+      mode: source.type === FileType.REGULAR ? source.mode & 0o777 : undefined,
+      makeParents: o.makeParents,
+      signal: o.signal,
+      onProgress: o.onProgress,
+      modifiedTime: o.modifiedTime,
+    });
+    return { entry: r.entry, bytes: r.bytes, entries: r.entries, via: "copy" };
+  } catch (err) {
+    // A server without the Copy RPC (an older agent), or agents that cannot reach each other
+    // (UNAVAILABLE: e.g. agents listening on loopback, reached by this client through API-server
+    // tunnels; measured in test/e2e/cli-cp.spec.ts): stream it through here instead. Copy leaves
+    // nothing at the destination when it fails, so the second way starts clean.
+    if (!(err instanceof PodfilesError && (err.code === Code.Unimplemented || err.code === Code.Unavailable))) throw err;
+    const r = await streamCopy(client, from, to, o);
+    return { ...r, fallback: err.code === Code.Unimplemented ? "the server has no Copy RPC" : `Copy failed: ${err.message}` };
   }
-  return streamCopy(client, from, to, o);
 }
 
 async function streamCopy(client: PodfilesClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
@@ -77,7 +75,7 @@ async function streamCopy(client: PodfilesClient, from: RemotePath, to: RemotePa
     }
   }
   const header = {
-    container: to.container,
+    container: { namespace: to.container.namespace, pod: to.container.pod, container: to.container.container ?? "" },
     path: to.path,
     options: {
       overwrite: o.overwrite ? OverwritePolicy.OVERWRITE : OverwritePolicy.FAIL,
@@ -86,6 +84,7 @@ async function streamCopy(client: PodfilesClient, from: RemotePath, to: RemotePa
       makeParents: o.makeParents && !tar,
       expectedSize: tar ? undefined : BigInt(info.length ?? Number(info.entry.size)),
       format: tar ? ArchiveFormat.TAR : ArchiveFormat.RAW,
+      modifiedTime: o.modifiedTime && !tar ? timestampFromDate(o.modifiedTime) : undefined,
     },
   };
   async function* requests() {
