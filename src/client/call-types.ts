@@ -6,3 +6,4 @@ export type { DiskUsageOptions } from "./disk-usage.js";
 export type { TailOptions, TailChunk } from "./tail.js";
 export type { ListContainersOptions } from "./list-containers.js";
 export type { DownloadFileOptions, DownloadFileResult } from "./local-files.js";
+export type { SyncEndpoint, SyncOptions, SyncReport, SyncAction } from "./sync.js";

@@ -34,6 +34,7 @@ import { fastUpload, fileFrames, viewFrames, type Frame } from "./fast-upload.js
 import { checkUploadDigest, digestAlgorithmOf, digestOption, digestResult } from "./digest.js";
 import { hasherFor, type DigestHashers, type DigestName } from "./hasher.js";
 import { digestFile, downloadToFile, RESUME_OVERLAP, type DownloadFileOptions, type DownloadFileResult } from "./local-files.js";
+import { syncTrees, type SyncEndpoint, type SyncOptions, type SyncReport } from "./sync.js";
 import type { ContainerRef, ResolvedTarget, Target } from "./target.js";
 import { WideSessionManager, wideNodeOptions } from "./wide-session-manager.js";
 
@@ -104,6 +105,8 @@ export interface PodfilesClient extends ClientCore {
   upload(source: UploadSource, target: Target, options?: UploadOptions): Promise<UploadResult>;
   /** a local directory's contents, sent as tar and extracted into the remote directory (created) */
   uploadDirectory(local: string, target: Target, options?: DirectoryUploadOptions): Promise<UploadResult>;
+  /** makes `destination` the mirror of `source` (local ↔ pod, pod ↔ pod), sending only what changed */
+  sync(source: SyncEndpoint, destination: SyncEndpoint, options?: SyncOptions): Promise<SyncReport>;
   /** the generated client on the same connection, for anything else */
   readonly rpc: FileServiceClient;
   /** closes the connection (a process can then exit) */
@@ -367,7 +370,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     return uploadFrames(t, { ...o, makeParents: false }, plan, viewFrames(coalesce(pack(), MiB)));
   }
 
-  return {
+  const client: PodfilesClient = {
     ...core,
     rpc,
     download,
@@ -388,8 +391,10 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     },
     upload,
     uploadDirectory,
+    sync: (source, destination, o) => syncTrees(client, source, destination, o),
     close: () => route.close(),
   };
+  return client;
 }
 
 const chunkOf = (o: UploadOptions) => Math.min(Math.max(o.chunkSize ?? MiB, 16 * 1024), 4 * MiB);

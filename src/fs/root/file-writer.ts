@@ -274,10 +274,15 @@ export async function applyOwner(ctx: RootContext, fd: number, ids: { uid?: numb
   if (uid !== -1 || gid !== -1) await fchown(fd, uid, gid);
 }
 
-/** Sets both times (a double of seconds: libuv keeps it to about 0.2 µs at today's dates). */
+/**
+ * Sets both times. Node takes them as a double of seconds (about 0.24 µs apart at today's dates),
+ * which may land just below the time asked; the half microsecond added keeps it at or above, so
+ * the millisecond a listing reports is the one asked for (measured: 1796061603.998 s became
+ * …603.997999 s, listed as .997).
+ */
 async function setModifiedTime(fd: number, time: FileTime | undefined): Promise<void> {
   if (!time) return;
-  const t = Number(time.seconds) + time.nanos / 1e9;
+  const t = Number(time.seconds) + (time.nanos + 500) / 1e9;
   await futimes(fd, t, t);
 }
 
