@@ -30,6 +30,7 @@ const CLIENT_COMMANDS = new Set([
   "find",
   "du",
   "tail",
+  "sync",
   "version",
   "--version",
   "-V",

@@ -15,6 +15,7 @@ export const CLIENT_COMMANDS = new Set([
   "find",
   "du",
   "tail",
+  "sync",
   "version",
   "--version",
   "-V",

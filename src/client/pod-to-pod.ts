@@ -10,8 +10,11 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ArchiveFormat, FileType, OverwritePolicy, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { Code, PodfilesError } from "./errors.js";
-import type { PodfilesClient } from "./node-client.js";
+import type { ClientCore, FileServiceClient } from "./core.js";
 import type { ContainerRef } from "./target.js";
+
+/** What pod → pod copying uses of a client (a PodfilesClient has it). */
+export type PodCopyClient = Pick<ClientCore, "stat" | "copy" | "download" | "mkdir" | "remove"> & { readonly rpc: FileServiceClient };
 
 /** A path in a named container. */
 export interface RemotePath {
@@ -39,7 +42,7 @@ export interface PodCopyResult {
   fallback?: string;
 }
 
-export async function copyBetweenPods(client: PodfilesClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
+export async function copyBetweenPods(client: PodCopyClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
   try {
     // Copy writes a file 0644 unless told: keep the source's bits, as the streamed path does
     const source = await client.stat(from, { followSymlinks: true, signal: o.signal });
@@ -63,7 +66,7 @@ export async function copyBetweenPods(client: PodfilesClient, from: RemotePath, 
   }
 }
 
-async function streamCopy(client: PodfilesClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
+async function streamCopy(client: PodCopyClient, from: RemotePath, to: RemotePath, o: PodCopyOptions): Promise<PodCopyResult> {
   const stream = client.download(from, { signal: o.signal, onProgress: o.onProgress });
   const info = await stream.info();
   const tar = info.format === "tar";

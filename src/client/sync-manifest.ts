@@ -8,7 +8,7 @@ import * as fs from "node:fs/promises";
 import { join, posix } from "node:path";
 import { FileType, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { Code, PodfilesError } from "./errors.js";
-import type { PodfilesClient } from "./node-client.js";
+import type { ClientCore } from "./core.js";
 import type { RemotePath } from "./pod-to-pod.js";
 
 export type EntryKind = "file" | "directory" | "symlink" | "other";
@@ -52,7 +52,11 @@ function fromEntry(e: FileEntry, digest?: Uint8Array): ManifestEntry {
  * A remote root's manifest: Stat of the root (a symlinked root is followed, as `find dir/` does),
  * then one Find below it. undefined when the root does not exist.
  */
-export async function remoteManifest(client: PodfilesClient, root: RemotePath, o: { checksum: boolean; signal?: AbortSignal }): Promise<Manifest | undefined> {
+export async function remoteManifest(
+  client: Pick<ClientCore, "stat" | "find">,
+  root: RemotePath,
+  o: { checksum: boolean; signal?: AbortSignal },
+): Promise<Manifest | undefined> {
   let top: FileEntry;
   try {
     top = await client.stat(root, { followSymlinks: true, signal: o.signal });

@@ -16,11 +16,19 @@
 import * as fs from "node:fs/promises";
 import { join, posix } from "node:path";
 import { Code, PodfilesError } from "./errors.js";
-import type { PodfilesClient } from "./node-client.js";
-import { copyBetweenPods, type RemotePath } from "./pod-to-pod.js";
+import type { ClientCore, UploadOptionsBase } from "./core.js";
+import type { DownloadFileOptions } from "./local-files.js";
+import { copyBetweenPods, type PodCopyClient, type RemotePath } from "./pod-to-pod.js";
 import { localManifest, localSha256, remoteManifest, type Manifest, type ManifestEntry } from "./sync-manifest.js";
 
 export type SyncEndpoint = { local: string } | { remote: RemotePath };
+
+/** What sync uses of a client (a PodfilesClient has it; named here so this module needs none). */
+export type SyncClient = PodCopyClient &
+  Pick<ClientCore, "find"> & {
+    upload(source: string, target: RemotePath, options?: UploadOptionsBase): Promise<unknown>;
+    downloadToFile(target: RemotePath, local: string, options?: DownloadFileOptions): Promise<unknown>;
+  };
 
 export interface SyncOptions {
   /** compare SHA-256 (computed by the agent beside the file, and here for local files) instead of size and time */
@@ -92,7 +100,7 @@ interface Plan {
   deletes: SyncAction[];
 }
 
-export async function syncTrees(client: PodfilesClient, source: SyncEndpoint, destination: SyncEndpoint, o: SyncOptions = {}): Promise<SyncReport> {
+export async function syncTrees(client: SyncClient, source: SyncEndpoint, destination: SyncEndpoint, o: SyncOptions = {}): Promise<SyncReport> {
   if (!isRemote(source) && !isRemote(destination))
     throw new PodfilesError("sync needs a remote side (a pod's path); for two local trees use rsync", Code.InvalidArgument);
   const checksum = !!o.checksum;
@@ -233,7 +241,7 @@ async function differs(s: ManifestEntry, d: ManifestEntry, rel: string, sides: S
   return mine && theirs && mine === theirs ? undefined : "checksum";
 }
 
-async function mkdirAt(client: PodfilesClient, e: SyncEndpoint, signal?: AbortSignal): Promise<void> {
+async function mkdirAt(client: SyncClient, e: SyncEndpoint, signal?: AbortSignal): Promise<void> {
   if (!isRemote(e)) {
     await fs.mkdir(e.local, { recursive: true });
     return;
@@ -245,12 +253,12 @@ async function mkdirAt(client: PodfilesClient, e: SyncEndpoint, signal?: AbortSi
   }
 }
 
-async function removeAt(client: PodfilesClient, e: SyncEndpoint, signal?: AbortSignal): Promise<void> {
+async function removeAt(client: SyncClient, e: SyncEndpoint, signal?: AbortSignal): Promise<void> {
   if (isRemote(e)) await client.remove(e.remote, { recursive: true, signal });
   else await fs.rm(e.local, { recursive: true, force: true });
 }
 
-async function sendFile(client: PodfilesClient, from: SyncEndpoint, to: SyncEndpoint, entry: ManifestEntry, signal?: AbortSignal): Promise<void> {
+async function sendFile(client: SyncClient, from: SyncEndpoint, to: SyncEndpoint, entry: ManifestEntry, signal?: AbortSignal): Promise<void> {
   const modifiedTime = new Date(Number(entry.mtimeNs / MS));
   const mode = entry.mode & 0o777;
   if (isRemote(from) && isRemote(to)) {
@@ -258,8 +266,19 @@ async function sendFile(client: PodfilesClient, from: SyncEndpoint, to: SyncEndp
   } else if (isRemote(to)) {
     await client.upload((from as { local: string }).local, to.remote, { overwrite: "overwrite", mode, modifiedTime, signal });
   } else {
-    // sets the local file's mode and time from the remote entry; NAME.part is resumed by the next run
-    await client.downloadToFile((from as { remote: RemotePath }).remote, to.local, { resume: true, signal });
+    // downloadToFile sets the local file's mode and time from the remote entry. A NAME.part left by
+    // an interrupted run is resumed (its last 64 KiB checked against the source); one from an older
+    // version of the file fails that check and the file is fetched whole. An existing NAME is the
+    // old version, never a partial copy: no resume from it.
+    const remote = (from as { remote: RemotePath }).remote;
+    const part = await fs.stat(`${to.local}.part`).catch(() => undefined);
+    try {
+      await client.downloadToFile(remote, to.local, { resume: !!part?.isFile(), signal });
+    } catch (err) {
+      if (!(part && err instanceof PodfilesError && err.code === Code.FailedPrecondition)) throw err;
+      await fs.rm(`${to.local}.part`, { force: true });
+      await client.downloadToFile(remote, to.local, { signal });
+    }
   }
 }
 

@@ -64,7 +64,7 @@ describe("bash", () => {
   it("completes commands and a command's flags without calling the server", async () => {
     calls.length = 0;
     expect((await bashComplete("podfiles", "c")).stdout.split("\n").filter(Boolean)).toEqual(["cat", "completion", "cp"]);
-    expect((await bashComplete("podfiles", "s")).stdout.split("\n").filter(Boolean)).toEqual(["serve", "stat"]);
+    expect((await bashComplete("podfiles", "s")).stdout.split("\n").filter(Boolean)).toEqual(["serve", "stat", "sync"]);
     expect((await bashComplete("podfiles", "cp", "--p")).stdout.split("\n").filter(Boolean)).toEqual(["--parents"]);
     expect((await bashComplete("podfiles", "ls", "--j")).stdout.trim()).toBe("--json");
     expect((await bashComplete("podfiles", "completion", "")).stdout.split("\n").filter(Boolean)).toEqual(["bash", "zsh", "fish"]);

@@ -126,6 +126,12 @@ describe("sync", () => {
     expect(snapshot(out)).toEqual(snapshot(inPod(src)));
     expect(fs.statSync(join(out, "a/f1.bin")).mode & 0o777).toBe(0o600);
     expect((await client.sync(remote(src), { local: out })).unchanged).toBe(22);
+    // a changed remote file over the old local one (never resumed from), and over a stale NAME.part
+    fs.writeFileSync(inPod(`${src}/a/f3.bin`), randomBytes(9000));
+    fs.writeFileSync(inPod(`${src}/a/f5.bin`), randomBytes(70_000));
+    fs.writeFileSync(join(out, "a/f5.bin.part"), randomBytes(66_000));
+    expect(await client.sync(remote(src), { local: out })).toMatchObject({ updated: 2, failed: [] });
+    expect(snapshot(out)).toEqual(snapshot(inPod(src)));
 
     const copy = `/copy${n}`;
     expect((await client.sync(remote(src), remote(copy))).created).toBe(22);

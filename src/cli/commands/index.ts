@@ -1,4 +1,4 @@
-// The client commands: podfiles ls | stat | get | put | mv | rm | mkdir | cp | cat against a podfiles server.
+// The client commands: podfiles ls | stat | get | put | mv | rm | mkdir | cp | cat | find | du | tail | sync against a podfiles server.
 import type { Command } from "commander";
 import { registerCat } from "./cat.js";
 import { registerComplete } from "./complete.js";
@@ -13,6 +13,7 @@ import { registerMv } from "./mv.js";
 import { registerPut } from "./put.js";
 import { registerRm } from "./rm.js";
 import { registerStat } from "./stat.js";
+import { registerSync } from "./sync.js";
 import { registerTail } from "./tail.js";
 import { REMOTE_SYNTAX } from "./remote-path.js";
 
@@ -36,8 +37,9 @@ export function registerFileCommands(program: Command): void {
   registerCat(program);
   registerCompletion(program);
   registerComplete(program);
-  for (const register of [registerFind, registerDu, registerTail]) register(program);
+  for (const register of [registerFind, registerDu, registerTail, registerSync]) register(program);
   for (const cmd of program.commands) {
-    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cp", "cat", "find", "du", "tail"].includes(cmd.name())) cmd.addHelpText("after", ADDRESSING_HELP);
+    if (["ls", "stat", "get", "put", "mv", "rm", "mkdir", "cp", "cat", "find", "du", "tail", "sync"].includes(cmd.name()))
+      cmd.addHelpText("after", ADDRESSING_HELP);
   }
 }
