@@ -183,7 +183,7 @@ describe("Upload (client stream)", () => {
   it("extracts an uploaded tar stream into a directory", async () => {
     const pack = tar.pack();
     pack.entry({ name: "x/", type: "directory", mode: 0o750 });
-    pack.entry({ name: "x/a.txt", mode: 0o4755 }, "alpha");
+    pack.entry({ name: "x/a.txt", mode: 0o4755, mtime: new Date(1_600_000_000_000) }, "alpha");
     pack.entry({ name: "l", type: "symlink", linkname: "x/a.txt" });
     pack.finalize();
     const parts: Buffer[] = [];
@@ -193,6 +193,7 @@ describe("Upload (client stream)", () => {
     expect(readFileSync(join(server.root, "extracted/x/a.txt"), "utf8")).toBe("alpha");
     expect(statSync(join(server.root, "extracted/x")).mode & 0o777).toBe(0o750);
     expect(statSync(join(server.root, "extracted/x/a.txt")).mode & 0o7777).toBe(0o755); // setuid dropped
+    expect(statSync(join(server.root, "extracted/x/a.txt")).mtimeMs).toBe(1_600_000_000_000); // the member's time, as tar x
     expect(readFileSync(join(server.root, "extracted/l"), "utf8")).toBe("alpha");
     expect(await codeOf(uploadAll(grpc(), c(), "/extracted", Buffer.from("not a tar at all".repeat(100)), { format: ArchiveFormat.TAR }))).toBe(
       Code.InvalidArgument,

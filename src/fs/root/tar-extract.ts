@@ -2,7 +2,7 @@
 // the same confined operations as a single upload, and on top of that it must
 // stay inside the target directory: names with `..`, and paths that pass
 // through a symlink (the symlink-then-file trick of kubectl cp's CVEs), are refused.
-// Mode and owner are set only on what the extraction created: `./` and
+// A file gets its member's modification time, as tar x gives it. Mode and owner are set only on what the extraction created: `./` and
 // directories that already existed keep theirs (an entry `./` with mode 0777
 // would otherwise make the container's `/` world-writable).
 import * as fs from "node:fs";
@@ -71,6 +71,11 @@ function drainOrClose(extract: tar.Extract): Promise<void> {
   });
 }
 
+const fileTime = (d: Date) => {
+  const ms = d.getTime();
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms - Math.floor(ms / 1000) * 1000) * 1e6 };
+};
+
 /** Normalizes a tar member name relative to the target; refuses anything leaving it. */
 export function memberPath(dirPath: string, name: string): string {
   // no leading slash (absolute names stay inside), no trailing one (a directory entry is "d/")
@@ -128,6 +133,8 @@ async function extractEntry(ctx: RootContext, dirPath: string, entry: TarEntry, 
         makeParents: true,
         allowSetid: options.allowSetid,
         holder: "a tar upload",
+        // as tar x does (and ExecFs's tar in the container): the member's time, not the upload's
+        modifiedTime: header.mtime ? fileTime(header.mtime) : undefined,
       });
       try {
         for await (const chunk of entry as AsyncIterable<Uint8Array>) await writer.write(chunk);
