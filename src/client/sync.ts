@@ -2,7 +2,8 @@
 // pod — sending only what changed. Each side's manifest is taken once (sync-manifest.ts: one Find
 // call per remote side); a file is sent when the destination lacks it or differs in size or
 // modification time (or, with checksum, in SHA-256), and is then given the source's time, so the
-// next run finds it equal. Nothing runs in the container but the agent: no helper is injected.
+// next run finds it equal. Small files local → pod go in tar batches (sync-batch.ts). Nothing runs
+// in the container but the agent: no helper is injected.
 //
 // Guarantees: every file lands atomically (the upload's temp name + rename; locally NAME.part +
 // rename, resumed by the next run), so an interrupted sync leaves each file old or new, never
@@ -19,6 +20,7 @@ import { Code, PodfilesError } from "./errors.js";
 import type { ClientCore, UploadOptionsBase } from "./core.js";
 import type { DownloadFileOptions } from "./local-files.js";
 import { copyBetweenPods, type PodCopyClient, type RemotePath } from "./pod-to-pod.js";
+import { batchesOf, sendBatch } from "./sync-batch.js";
 import { localManifest, localSha256, remoteManifest, type Manifest, type ManifestEntry } from "./sync-manifest.js";
 
 export type SyncEndpoint = { local: string } | { remote: RemotePath };
@@ -150,7 +152,28 @@ export async function syncTrees(client: SyncClient, source: SyncEndpoint, destin
     await inParallel(ready, concurrency, (a) => run(a, () => mkdirAt(client, at(destination, a.path), o.signal)));
   }
   const files = plan.files.filter((a) => !underFailed(report, a.path));
-  await inParallel(files, concurrency, (a) => run(a, () => sendFile(client, at(source, a.path), at(destination, a.path), a.entry, o.signal)));
+  const sendOne = (a: (typeof files)[number]) => run(a, () => sendFile(client, at(source, a.path), at(destination, a.path), a.entry, o.signal));
+  if (!isRemote(source) && isRemote(destination)) {
+    // small files local → pod travel in tar batches (sync-batch.ts); a batch that fails is retried file by file
+    const { batches, single } = batchesOf(files.map((a) => ({ ...a.entry, path: a.path, action: a })));
+    const sendBatchOf = async (batch: (typeof batches)[number]) => {
+      o.signal?.throwIfAborted();
+      try {
+        for (const f of batch) if (plan.replace.has(f.path)) await removeAt(client, at(destination, f.path), o.signal);
+        await sendBatch(client.rpc, source.local, destination.remote, batch, o.signal);
+      } catch (err) {
+        if (o.signal?.aborted) throw err;
+        for (const f of batch) await sendOne(f.action);
+        return;
+      }
+      for (const f of batch) done(f.action);
+    };
+    await inParallel<() => Promise<void>>([...batches.map((b) => () => sendBatchOf(b)), ...single.map((f) => () => sendOne(f.action))], concurrency, (fn) =>
+      fn(),
+    );
+  } else {
+    await inParallel(files, concurrency, sendOne);
+  }
   await inParallel(plan.deletes, concurrency, (a) => run(a, () => removeAt(client, at(destination, a.path), o.signal)));
   return report;
 }

@@ -185,15 +185,18 @@ describe("Upload (client stream)", () => {
     pack.entry({ name: "x/", type: "directory", mode: 0o750 });
     pack.entry({ name: "x/a.txt", mode: 0o4755, mtime: new Date(1_600_000_000_000) }, "alpha");
     pack.entry({ name: "l", type: "symlink", linkname: "x/a.txt" });
+    pack.entry({ name: "x/pax.txt", mtime: new Date(1_600_000_000_000), pax: { mtime: "1600000000.123456789" } }, "p");
     pack.finalize();
     const parts: Buffer[] = [];
     for await (const ch of pack as AsyncIterable<Buffer>) parts.push(ch);
     const r = await uploadAll(grpc(), c(), "/extracted", Buffer.concat(parts), { format: ArchiveFormat.TAR, makeParents: true });
-    expect(r.entriesExtracted).toBe(3);
+    expect(r.entriesExtracted).toBe(4);
     expect(readFileSync(join(server.root, "extracted/x/a.txt"), "utf8")).toBe("alpha");
     expect(statSync(join(server.root, "extracted/x")).mode & 0o777).toBe(0o750);
     expect(statSync(join(server.root, "extracted/x/a.txt")).mode & 0o7777).toBe(0o755); // setuid dropped
     expect(statSync(join(server.root, "extracted/x/a.txt")).mtimeMs).toBe(1_600_000_000_000); // the member's time, as tar x
+    const paxNs = statSync(join(server.root, "extracted/x/pax.txt"), { bigint: true }).mtimeNs; // a pax mtime record: to the microsecond at least
+    expect(Math.abs(Number(paxNs - 1_600_000_000_123_456_789n))).toBeLessThan(2000);
     expect(readFileSync(join(server.root, "extracted/l"), "utf8")).toBe("alpha");
     expect(await codeOf(uploadAll(grpc(), c(), "/extracted", Buffer.from("not a tar at all".repeat(100)), { format: ArchiveFormat.TAR }))).toBe(
       Code.InvalidArgument,

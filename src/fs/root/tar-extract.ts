@@ -71,6 +71,13 @@ function drainOrClose(extract: tar.Extract): Promise<void> {
   });
 }
 
+/** A pax `mtime` record ("1700000000.123456789": seconds with a fraction, POSIX pax); undefined if malformed. */
+export function paxTime(text: string | undefined): { seconds: bigint; nanos: number } | undefined {
+  const m = text === undefined ? null : /^(-?\d{1,15})(?:\.(\d{1,30}))?$/.exec(text);
+  if (!m) return undefined;
+  return { seconds: BigInt(m[1]!), nanos: Number((m[2] ?? "").slice(0, 9).padEnd(9, "0")) };
+}
+
 const fileTime = (d: Date) => {
   const ms = d.getTime();
   return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms - Math.floor(ms / 1000) * 1000) * 1e6 };
@@ -134,7 +141,7 @@ async function extractEntry(ctx: RootContext, dirPath: string, entry: TarEntry, 
         allowSetid: options.allowSetid,
         holder: "a tar upload",
         // as tar x does (and ExecFs's tar in the container): the member's time, not the upload's
-        modifiedTime: header.mtime ? fileTime(header.mtime) : undefined,
+        modifiedTime: paxTime((header.pax as Record<string, string> | undefined)?.mtime) ?? (header.mtime ? fileTime(header.mtime) : undefined),
       });
       try {
         for await (const chunk of entry as AsyncIterable<Uint8Array>) await writer.write(chunk);
