@@ -44,6 +44,8 @@ export interface SyncOptions {
   signal?: AbortSignal;
   /** each action once it is done (or, with dryRun, planned) */
   onAction?: (action: SyncAction) => void;
+  /** once the manifests are compared: what is to be sent and removed */
+  onPlan?: (plan: { files: number; bytes: number; directories: number; deletes: number }) => void;
 }
 
 export interface SyncAction {
@@ -121,6 +123,12 @@ export async function syncTrees(client: SyncClient, source: SyncEndpoint, destin
       report.bytes += a.size ?? 0;
     }
   };
+  o.onPlan?.({
+    files: plan.files.length,
+    bytes: plan.files.reduce((n, f) => n + (f.size ?? 0), 0),
+    directories: plan.mkdirs.length,
+    deletes: plan.deletes.length,
+  });
   if (o.dryRun) {
     for (const a of [...plan.mkdirs, ...plan.files, ...plan.deletes]) done(a);
     return report;

@@ -1,12 +1,13 @@
 // podfiles sync, run as a child process against a real server: a tree local → pod and back, a
 // second run that sends nothing, --dry-run, --delete, --checksum, --json, exit codes.
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { cliEnv, ensureBuilt, runCli } from "./run-cli.js";
+import { cliEnv, ensureBuilt, repo, runCli } from "./run-cli.js";
 
 const R = "local/local:";
 const sha = (p: string) => createHash("sha256").update(fs.readFileSync(p)).digest("hex");
@@ -113,5 +114,19 @@ describe("podfiles sync", () => {
     expect(fs.readFileSync(join(server.root, "mirror3/d1"), "utf8")).toMatch(/^a file/);
     expect((await cli("sync", "--delete", src, `${R}/mirror3`)).code).toBe(0);
     expect(sha(join(server.root, "mirror3/d1/f1"))).toBe(sha(join(src, "d1/f1")));
+  });
+
+  it("on a terminal: a progress bar of the bytes to send, and the summary", async () => {
+    const src = join(work, "src4");
+    tree(src, 12);
+    fs.writeFileSync(join(src, "big.bin"), randomBytes(3 * 1024 * 1024));
+    // util-linux's script(1) gives the CLI a pseudo-terminal for stdout and stderr
+    const cmd = `${process.execPath} ${join(repo, "bin/podfiles.js")} sync ${src} ${R}/mirror4`;
+    const text = await new Promise<string>((resolve) =>
+      execFile("script", ["-qec", cmd, "/dev/null"], { env, encoding: "utf8" }, (_e, stdout) => resolve(stdout)),
+    );
+    const screens = text.split(new RegExp(`\r|${String.fromCharCode(27)}\\[1G`));
+    expect(screens.some((l) => /^sync 13 file\(s\) \[.*\] 100% \| 3\.0\d MiB\/3\.0\d MiB \| /.test(l))).toBe(true);
+    expect(text).toMatch(/sent 13 file\(s\) \(13 new/);
   });
 });

@@ -12,6 +12,7 @@ import { addTargetOptions, type Connection, type TargetOptions } from "./client.
 import { parseEndpoint, type Endpoint } from "./cp.js";
 import { UsageError } from "./errors.js";
 import { REMOTE_SYNTAX } from "./remote-path.js";
+import { createProgress, type Progress } from "./progress.js";
 import { action, type Io } from "./run.js";
 import { count, humanSize } from "./units.js";
 
@@ -22,6 +23,7 @@ export interface SyncCliOptions extends TargetOptions {
   checksum: boolean;
   verbose: boolean;
   json: boolean;
+  progress: boolean;
   jobs?: string;
 }
 
@@ -33,6 +35,7 @@ export interface ResolvedSync {
   checksum: boolean;
   verbose: boolean;
   json: boolean;
+  progress: boolean;
   jobs: number;
 }
 
@@ -58,6 +61,7 @@ export function validateSync(o: SyncCliOptions): ResolvedSync {
     checksum: o.checksum,
     verbose: o.verbose,
     json: o.json,
+    progress: o.progress,
     jobs,
   };
 }
@@ -83,16 +87,29 @@ function summary(r: SyncReport, seconds: number): string {
 export async function runSync(o: ResolvedSync, { client }: Connection, io: Io): Promise<void> {
   const started = performance.now();
   const show = o.verbose || o.dryRun;
-  const report = await client.sync(o.source, o.destination, {
-    checksum: o.checksum,
-    delete: o.delete,
-    dryRun: o.dryRun,
-    concurrency: o.jobs,
-    onAction: (a) => {
-      if (o.json) io.out.write(`${JSON.stringify({ action: a.kind, path: a.path, size: a.size, reason: a.reason })}\n`);
-      else if (show) io.out.write(`${actionLine(a)}\n`);
-    },
-  });
+  // a bar of the bytes to send, on a terminal only (never with --json, -v or a dry run: lines go there)
+  let progress: Progress | undefined;
+  let sent = 0;
+  let report: SyncReport;
+  try {
+    report = await client.sync(o.source, o.destination, {
+      checksum: o.checksum,
+      delete: o.delete,
+      dryRun: o.dryRun,
+      concurrency: o.jobs,
+      onPlan: (p) => {
+        if (!o.json && !show && p.files > 0) progress = createProgress(`sync ${p.files} file(s)`, p.bytes, { enabled: o.progress });
+      },
+      onAction: (a) => {
+        if (o.json) io.out.write(`${JSON.stringify({ action: a.kind, path: a.path, size: a.size, reason: a.reason })}\n`);
+        else if (show) io.out.write(`${actionLine(a)}\n`);
+        sent += a.size ?? 0;
+        progress?.set(sent);
+      },
+    });
+  } finally {
+    progress?.stop();
+  }
   for (const s of report.skipped) io.err.write(`podfiles: skipped ${s.path || "."}: ${s.reason}\n`);
   for (const f of report.failed) io.err.write(`podfiles: ${f.path || "."}: [${Code[f.code] ?? f.code}] ${f.message}\n`);
   const seconds = (performance.now() - started) / 1000;
@@ -115,7 +132,8 @@ export function registerSync(program: Command): void {
     .option("--checksum", "compare SHA-256 (computed by the agent for remote files) instead of size and modification time (-c is the container)")
     .option("-j, --jobs <n>", "transfers at a time (default 4)")
     .option("-v, --verbose", "print each action (+ new, ~ changed, d directory, - removed)")
-    .option("--json", "print each action and the totals as JSON lines");
+    .option("--json", "print each action and the totals as JSON lines")
+    .option("--no-progress", "no progress bar (it shows only when stderr is a terminal)");
   addTargetOptions(cmd).action(
     action(
       (paths, opts) =>
@@ -127,6 +145,7 @@ export function registerSync(program: Command): void {
           checksum: !!opts.checksum,
           verbose: !!opts.verbose,
           json: !!opts.json,
+          progress: opts.progress !== false,
         }) as SyncCliOptions,
       validateSync,
       runSync,
