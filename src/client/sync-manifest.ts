@@ -3,7 +3,7 @@
 // is one Find call (streamed; with checksums, the SHA-256 the agent computed beside the file); a
 // local side's is a walk here, lstat only (symlinks are entries, never followed).
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, lstatSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { join, posix } from "node:path";
 import { FileType, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
@@ -27,8 +27,12 @@ export interface ManifestEntry {
 /** Entries by relative path, "" for a root that is a file; undefined when the root does not exist. */
 export type Manifest = Map<string, ManifestEntry>;
 
-/** lstat calls in flight while walking a local tree: one at a time costs a threadpool round trip per file. */
-const LSTAT_BATCH = 64;
+/**
+ * Entries lstat'ed synchronously between two turns of the event loop. The walk is this process's
+ * only local work while the remote manifest streams in: a threadpool round trip per lstat made a
+ * 10,000-file tree take 277 ms (64 in flight at a time); synchronous calls take a fraction of that.
+ */
+const SYNC_BATCH = 512;
 
 const kindOfType = (t: FileType): EntryKind =>
   t === FileType.REGULAR ? "file" : t === FileType.DIRECTORY ? "directory" : t === FileType.SYMLINK ? "symlink" : "other";
@@ -112,15 +116,13 @@ export async function localManifest(root: string, o: { signal?: AbortSignal }): 
       if (err.code === "ENOENT") return [] as string[]; // removed while walking
       throw err;
     });
-    for (let i = 0; i < names.length; i += LSTAT_BATCH) {
-      const batch = names.slice(i, i + LSTAT_BATCH).map((n) => (dir ? posix.join(dir, n) : n));
-      const stats = await Promise.all(batch.map((rel) => fs.lstat(join(root, rel), { bigint: true }).catch(() => undefined)));
-      stats.forEach((st, k) => {
-        if (!st) return;
-        const rel = batch[k]!;
-        manifest.set(rel, entry(st));
-        if (st.isDirectory()) dirs.push(rel);
-      });
+    for (const [i, name] of names.entries()) {
+      if (i % SYNC_BATCH === SYNC_BATCH - 1) await new Promise<void>((resolve) => setImmediate(resolve));
+      const rel = dir ? posix.join(dir, name) : name;
+      const st = lstatSync(join(root, rel), { bigint: true, throwIfNoEntry: false }); // undefined: removed while walking
+      if (!st) continue;
+      manifest.set(rel, entry(st));
+      if (st.isDirectory()) dirs.push(rel);
     }
   }
   return manifest;

@@ -162,8 +162,11 @@ describe.skipIf(!e2eEnabled)("podfiles sync between this machine and the two nod
       await writeTree(src, 10_000, 100, 8192);
       expect(await synced(src, `${a}:/data/bench`)).toMatch(/^sent 10000 file/);
       const rows: { way: string; seconds: number; summary?: string }[] = [];
+      const files: string[] = [];
+      for (const f of await readdir(src, { recursive: true })) if ((await stat(path.join(src, f))).isFile()) files.push(f);
       for (let rep = 0; rep < reps; rep++) {
-        for (let i = 0; i < 100; i++) await writeFile(path.join(src, `dir ${i}`, `file ${i + 100 * rep}.bin`), randomBytes(4096));
+        // 1%: 100 files spread over the tree, new content of another size
+        for (let i = 0; i < 100; i++) await writeFile(path.join(src, files[(i * 97 + rep * 13) % files.length]!), randomBytes(8193 + rep));
         let t = performance.now();
         const summary = await synced(src, `${a}:/data/bench`);
         rows.push({ way: "podfiles sync (1% changed)", seconds: (performance.now() - t) / 1000, summary });
