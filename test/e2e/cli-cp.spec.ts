@@ -2,25 +2,19 @@
 // a client certificate, which deploy/'s agents accept): local → pod on node A, pod A → pod B across
 // the nodes (streamed through the CLI while the agents answer Copy UNIMPLEMENTED), pod B → local,
 // a tree pod → pod, remote wildcards, and `kubectl podfiles`. sha256sum in the pods is the witness.
-import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../support/until.js";
+import { runWithKubeconfig, untilAgentsAnswer } from "./support/kubeconfig-cli.js";
 import { assertOwnNamespace, createSuiteNamespace, deployAgents, nodeNamingPod, type DeployedAgents } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
 const NS = "cli-cp-e2e";
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe.skipIf(!e2eEnabled)("podfiles cp between the two nodes' pods, with only a kubeconfig", () => {
   let cluster: Cluster;
@@ -33,17 +27,8 @@ describe.skipIf(!e2eEnabled)("podfiles cp between the two nodes' pods, with only
   const execIn = (pod: string, ...cmd: string[]) => cluster.kubectl(["-n", NS, "exec", pod, "-c", "main", "--", ...cmd], { timeoutMs: 120_000 });
   const shaIn = async (pod: string, file: string) => (await execIn(pod, "sha256sum", file)).split(" ")[0];
 
-  const run = (file: string, args: string[]) =>
-    new Promise<Run>((resolve) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, KUBECONFIG: cluster.kubeconfig, PATH: `${binDir}:${process.env.PATH}` };
-      delete env.PODFILES_SERVER;
-      delete env.PODFILES_TOKEN;
-      env.PODFILES_NAMESPACE = NS;
-      execFile(file, args, { env, cwd: dir, timeout: 180_000, maxBuffer: 16 * MiB }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  const cli = (...args: string[]) => run(process.execPath, [path.join(repoRoot, "bin/podfiles.js"), ...args]);
+  const run = (file: string, args: string[]) => runWithKubeconfig({ kubeconfig: cluster.kubeconfig, home: dir, namespace: NS, pathPrefix: binDir }, args, file);
+  const cli = (...args: string[]) => runWithKubeconfig({ kubeconfig: cluster.kubeconfig, home: dir, namespace: NS, pathPrefix: binDir }, args);
 
   beforeAll(async () => {
     cluster = await ensureCluster();
@@ -60,15 +45,7 @@ describe.skipIf(!e2eEnabled)("podfiles cp between the two nodes' pods, with only
       await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(nodeNamingPod(NS, name, node)) });
     }
     for (const pod of pods) await until(`${pod} running`, () => execIn(pod, "test", "-e", "/tmp/node").then(() => true), 180_000, 500);
-    await until(
-      "the agents answer through tunnels",
-      async () => {
-        for (const pod of pods) if ((await cli("ls", `${pod}:/tmp`)).code !== 0) return undefined;
-        return true;
-      },
-      120_000,
-      1000,
-    );
+    await untilAgentsAnswer((args) => cli(...args), pods, "/tmp");
   }, 15 * 60_000);
 
   afterAll(async () => {

@@ -4,7 +4,6 @@
 // second run sends nothing; a change sends only itself; --delete removes. sha256sum in the pods is
 // the witness. bench/sync.mjs runs the bench case: sync of a 10,000-file tree with 1% changed
 // against kubectl cp of the whole tree.
-import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { writeFileSync } from "node:fs";
@@ -12,18 +11,12 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../support/until.js";
+import { runWithKubeconfig, untilAgentsAnswer } from "./support/kubeconfig-cli.js";
 import { assertOwnNamespace, createSuiteNamespace, dataPod, deployAgents, type DeployedAgents } from "./support/agent-deploy.js";
-import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
+import { type Cluster, e2eEnabled, ensureCluster } from "./support/cluster.js";
 
 const NS = "sync-e2e";
-const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** A tree of `files` files over `dirs` directories, sizes 0–`maxSize` bytes, a few odd names. */
 async function writeTree(root: string, files: number, dirs: number, maxSize: number): Promise<void> {
@@ -62,19 +55,7 @@ describe.skipIf(!e2eEnabled)("podfiles sync between this machine and the two nod
     return hashes;
   };
 
-  const cli = (...args: string[]) =>
-    new Promise<Run>((resolve) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, KUBECONFIG: cluster.kubeconfig };
-      delete env.PODFILES_SERVER;
-      delete env.PODFILES_TOKEN;
-      env.PODFILES_NAMESPACE = NS;
-      execFile(
-        process.execPath,
-        [path.join(repoRoot, "bin/podfiles.js"), ...args],
-        { env, cwd: dir, timeout: 600_000, maxBuffer: 64 * MiB },
-        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const cli = (...args: string[]) => runWithKubeconfig({ kubeconfig: cluster.kubeconfig, home: dir, namespace: NS, timeoutMs: 600_000 }, args);
   const synced = async (...args: string[]) => {
     const r = await cli("sync", ...args);
     expect(r.code, r.stderr).toBe(0);
@@ -92,15 +73,7 @@ describe.skipIf(!e2eEnabled)("podfiles sync between this machine and the two nod
       await cluster.kubectl(["apply", "-f", "-"], { input: JSON.stringify(dataPod(NS, pods[i]!, node)) });
     }
     for (const pod of pods) await until(`${pod} running`, () => execIn(pod, "test", "-d", "/data").then(() => true), 180_000, 500);
-    await until(
-      "the agents answer through tunnels",
-      async () => {
-        for (const pod of pods) if ((await cli("ls", `${pod}:/data`)).code !== 0) return undefined;
-        return true;
-      },
-      120_000,
-      1000,
-    );
+    await untilAgentsAnswer((args) => cli(...args), pods, "/data");
   }, 15 * 60_000);
 
   afterAll(async () => {
