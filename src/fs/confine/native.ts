@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { RawDirStats } from "./dir-stats.js";
 
 /** The Node-API addon built from native/openat2 (`npm run build:native`). */
 export interface Openat2Binding {
@@ -16,6 +17,12 @@ export interface Openat2Binding {
   supported(): boolean;
   /** renameat2(2) of single names inside directory fds; throws like openat2. */
   renameat2(olddirfd: number, oldname: string | Buffer, newdirfd: number, newname: string | Buffer, flags: number): void;
+  /**
+   * A batch of the entries of the directory open for reading on dirfd, each with its
+   * fstatat(AT_SYMLINK_NOFOLLOW) and a symlink's target, on the threadpool (src/fs/confine/dir-stats.ts
+   * decodes it and states what it guarantees). Absent from an addon built before it existed.
+   */
+  readDirStats?(dirfd: number, maxEntries: number, skipHidden: boolean): Promise<RawDirStats>;
 }
 
 export interface NativeStatus {

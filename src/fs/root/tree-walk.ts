@@ -18,7 +18,7 @@ import { ConfinedRoot } from "../confine/index.js";
 import type { Entry } from "../container-fs.js";
 import { failedPrecondition } from "../../errors.js";
 import type { IdNames } from "../id-names.js";
-import { entryFromStats, isDirectory } from "./entries.js";
+import { entryFromStats, type EntryStats, isDirectory } from "./entries.js";
 import { closeQuietly, direntName, opendirBytes } from "./fs-sys.js";
 import { joinPath, type RootContext } from "./context.js";
 
@@ -27,6 +27,8 @@ export const MAX_TREE_DEPTH = 4096;
 const KEEP_SHALLOW = 16;
 const DEEP_WINDOW = 16;
 const LSTAT_BATCH = 64;
+/** Entries per readDirStats call: bounds a batch's memory (under 0.5 MB) and its time on a pool thread. */
+const DIR_STATS_BATCH = 1024;
 
 export interface WalkOptions {
   includeHidden: boolean;
@@ -42,10 +44,13 @@ export interface Walked {
   dirFd: number;
   name: string;
   /** The lstat the entry was made from (blocks, dev and inode for DiskUsage). */
-  st: fs.BigIntStats;
+  st: WalkStats;
   /** The in-container path of the directory it is in. */
   dir: string;
 }
+
+/** The lstat fields of a walked entry: from fs.lstat, or from a batch of the addon's readDirStats. */
+export type WalkStats = EntryStats & Pick<fs.BigIntStats, "blocks" | "dev" | "ino">;
 
 interface Child {
   name: string;
@@ -179,10 +184,51 @@ async function openSubdirectory(ctx: RootContext, dirFd: number, child: Child, p
   }
 }
 
-/** Yields the frame's entries (lstat in batches), noting the subdirectories to visit in frame.children. */
-async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptions, names: IdNames): AsyncGenerator<Walked> {
+/**
+ * Yields the frame's entries, noting the subdirectories to visit in frame.children: in batches
+ * read by the addon (readDirStats) where it is in use, else by opendir and an lstat per entry.
+ */
+function listDirectory(ctx: RootContext, frame: Frame, options: WalkOptions, names: IdNames): AsyncGenerator<Walked> {
+  return ctx.root.readsDirectoryStats ? listInBatches(ctx, frame, options, names) : listByLstat(ctx, frame, options, names);
+}
+
+/** The Walked for one entry of `frame`; a subdirectory to descend into is added to frame.children. */
+function visit(frame: Frame, options: WalkOptions, names: IdNames, name: string, st: WalkStats, target: string | undefined): Walked {
+  const path = joinPath(frame.path, name);
+  if (options.recursive && (options.maxDepth === 0 || frame.depth < options.maxDepth) && isDirectory(st)) {
+    if (frame.depth >= MAX_TREE_DEPTH)
+      throw failedPrecondition(`${frame.path}: the tree is deeper than ${MAX_TREE_DEPTH} levels, the most a recursive listing or tar download goes`);
+    frame.children.push({ name, dev: st.dev, ino: st.ino });
+  }
+  return { entry: entryFromStats(path, st, names, target), dirFd: frame.fd!, name, st, dir: frame.path };
+}
+
+/**
+ * The addon's path: the directory is opened for reading beneath its O_PATH fd, and each batch of
+ * DIR_STATS_BATCH entries (getdents, fstatat and readlinkat relative to that fd) is one threadpool
+ * job under the hang guard, where the lstat path costs one job per entry (and one per symlink target).
+ */
+async function* listInBatches(ctx: RootContext, frame: Frame, options: WalkOptions, names: IdNames): AsyncGenerator<Walked> {
   const dirFd = frame.fd!;
-  const descend = options.recursive && (options.maxDepth === 0 || frame.depth < options.maxDepth);
+  const readFd = await ctx.guard.run(frame.path, () => ctx.root.openDirectoryForReading(dirFd, frame.path), closeQuietly);
+  try {
+    for (;;) {
+      // a batch still running past the deadline works on its own dup of readFd: closing ours is safe
+      const batch = await ctx.guard.run(frame.path, () => ctx.root.readDirectoryStats(readFd, DIR_STATS_BATCH, !options.includeHidden, frame.path));
+      for (const e of batch.entries) {
+        options.signal?.throwIfAborted();
+        yield visit(frame, options, names, e.name, e.st, e.target);
+      }
+      if (batch.done) return;
+    }
+  } finally {
+    closeQuietly(readFd);
+  }
+}
+
+/** The path without the addon: opendir on the fd's procfs path, and lstat of each entry by its procfs path, in parallel batches. */
+async function* listByLstat(ctx: RootContext, frame: Frame, options: WalkOptions, names: IdNames): AsyncGenerator<Walked> {
+  const dirFd = frame.fd!;
   // opendir on the fd's procfs path opens the very directory we hold
   const dir = await ctx.guard.run(
     frame.path,
@@ -198,15 +244,9 @@ async function* listDirectory(ctx: RootContext, frame: Frame, options: WalkOptio
         if (!st) continue; // removed while listing
         options.signal?.throwIfAborted();
         const name = batch[i]!;
-        const path = joinPath(frame.path, name);
         const isLink = (Number(st.mode) & fs.constants.S_IFMT) === fs.constants.S_IFLNK;
-        const target = isLink ? await ctx.readlink(ConfinedRoot.fdPath(dirFd, name), path).catch(() => "") : undefined;
-        yield { entry: entryFromStats(path, st, names, target), dirFd, name, st, dir: frame.path };
-        if (descend && isDirectory(st)) {
-          if (frame.depth >= MAX_TREE_DEPTH)
-            throw failedPrecondition(`${frame.path}: the tree is deeper than ${MAX_TREE_DEPTH} levels, the most a recursive listing or tar download goes`);
-          frame.children.push({ name, dev: st.dev, ino: st.ino });
-        }
+        const target = isLink ? await ctx.readlink(ConfinedRoot.fdPath(dirFd, name), joinPath(frame.path, name)).catch(() => "") : undefined;
+        yield visit(frame, options, names, name, st, target);
       }
     };
     let batch: string[] = [];
