@@ -208,7 +208,10 @@ struct linux_dirent64 {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  int fd; // the job's own dup
+  int fd; // the job's own dup of dirfd
+  bool open_name; // openDirStats: open `name` beneath fd first and read that
+  char name[257];
+  int child; // the directory opened from name (-1 until then); the caller owns it once resolved
   int max;
   bool skip_hidden;
   int err;
@@ -233,13 +236,20 @@ static int64_t ds_ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000L
 
 static void dirstats_execute(napi_env env, void *data) {
   (void)env; dirstats_job *job = data;
+  int fd = job->fd;
+  if (job->open_name) {
+    long child = do_openat2(job->fd, job->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
+                            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (child < 0) { job->err = errno; return; }
+    fd = job->child = (int)child;
+  }
   char *buf = malloc(DS_GETDENTS_BYTES);
   char *link = malloc(4096);
   job->stats = malloc(sizeof(int64_t) * DS_FIELDS * (size_t)job->max);
   if (!buf || !link || !job->stats) { job->err = ENOMEM; goto out; }
   int seen = 0; // entries taken from getdents (hidden and vanished ones too): the batch's bound
   while (seen < job->max) {
-    long n = syscall(SYS_getdents64, job->fd, buf, DS_GETDENTS_BYTES);
+    long n = syscall(SYS_getdents64, fd, buf, DS_GETDENTS_BYTES);
     if (n < 0) { if (errno == EINTR) continue; job->err = errno; goto out; }
     if (n == 0) { job->done = true; break; }
     int64_t next_off = 0; // d_off of the last entry taken: where the entry after it starts
@@ -247,7 +257,7 @@ static void dirstats_execute(napi_env env, void *data) {
       struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + pos);
       if (seen >= job->max) {
         // this read held more than the batch: the next call starts at this entry (seekdir(3) does the same)
-        if (lseek(job->fd, next_off, SEEK_SET) < 0) { job->err = errno; goto out; }
+        if (lseek(fd, next_off, SEEK_SET) < 0) { job->err = errno; goto out; }
         break;
       }
       pos += d->d_reclen;
@@ -257,7 +267,7 @@ static void dirstats_execute(napi_env env, void *data) {
       if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
       if (job->skip_hidden && name[0] == '.') continue;
       struct stat st;
-      if (fstatat(job->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT) continue; // removed since getdents
         job->err = errno; goto out;
       }
@@ -272,7 +282,7 @@ static void dirstats_execute(napi_env env, void *data) {
       f[DS_ATIME_NS] = ds_ns(st.st_atim); f[DS_MTIME_NS] = ds_ns(st.st_mtim); f[DS_CTIME_NS] = ds_ns(st.st_ctim);
       f[DS_LINK_OFF] = 0; f[DS_LINK_LEN] = -1;
       if (S_ISLNK(st.st_mode)) {
-        ssize_t k = readlinkat(job->fd, name, link, 4096);
+        ssize_t k = readlinkat(fd, name, link, 4096);
         if (k >= 0 && k < 4096 && ds_reserve(job, (size_t)k)) {
           f[DS_LINK_OFF] = (int64_t)job->names_len; f[DS_LINK_LEN] = k;
           memcpy(job->names + job->names_len, link, (size_t)k); job->names_len += (size_t)k;
@@ -290,6 +300,7 @@ static void dirstats_complete(napi_env env, napi_status status, void *data) {
   if (status != napi_ok) {
     napi_reject_deferred(env, job->deferred, errno_error(env, ECANCELED));
   } else if (job->err) {
+    if (job->child >= 0) close(job->child);
     napi_reject_deferred(env, job->deferred, errno_error(env, job->err));
   } else {
     napi_value out, names, stats_ab, stats, v; void *p;
@@ -303,6 +314,7 @@ static void dirstats_complete(napi_env env, napi_status status, void *data) {
     napi_set_named_property(env, out, "stats", stats);
     napi_create_int32(env, job->count, &v); napi_set_named_property(env, out, "count", v);
     napi_get_boolean(env, job->done, &v); napi_set_named_property(env, out, "done", v);
+    if (job->open_name) { napi_create_int32(env, job->child, &v); napi_set_named_property(env, out, "fd", v); }
     napi_resolve_deferred(env, job->deferred, out);
   }
   napi_delete_async_work(env, job->work);
@@ -310,17 +322,11 @@ static void dirstats_complete(napi_env env, napi_status status, void *data) {
   free(job->stats); free(job->names); free(job);
 }
 
-static napi_value js_read_dir_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 3; napi_value argv[3], promise, name; int32_t dirfd, max; bool skip_hidden;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
-      napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &max) != napi_ok ||
-      napi_get_value_bool(env, argv[2], &skip_hidden) != napi_ok || max < 1 || max > DS_MAX_ENTRIES) {
-    napi_throw_type_error(env, "EINVAL", "readDirStats(dirfd, maxEntries 1..65536, skipHidden)"); return NULL;
-  }
-  dirstats_job *job = calloc(1, sizeof *job);
-  if (!job) return throw_errno(env, ENOMEM);
-  job->fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0); // never blocks: no filesystem call
+// Queues a dirstats job on a dup of dirfd (fcntl: no filesystem call, never blocks).
+static napi_value start_dirstats(napi_env env, dirstats_job *job, int32_t dirfd, int32_t max, bool skip_hidden) {
+  napi_value promise, name;
+  job->child = -1;
+  job->fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   if (job->fd < 0) { int e = errno; free(job); return throw_errno(env, e); }
   job->max = max; job->skip_hidden = skip_hidden;
   napi_create_promise(env, &job->deferred, &promise);
@@ -332,6 +338,45 @@ static napi_value js_read_dir_stats(napi_env env, napi_callback_info info) {
     close(job->fd); free(job);
   }
   return promise;
+}
+
+static napi_value js_read_dir_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3]; int32_t dirfd, max; bool skip_hidden;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &max) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &skip_hidden) != napi_ok || max < 1 || max > DS_MAX_ENTRIES) {
+    napi_throw_type_error(env, "EINVAL", "readDirStats(dirfd, maxEntries 1..65536, skipHidden)"); return NULL;
+  }
+  dirstats_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM);
+  return start_dirstats(env, job, dirfd, max, skip_hidden);
+}
+
+// openDirStats(dirfd, name, maxEntries, skipHidden): opens the subdirectory `name` of dirfd for
+// reading (one component, neither "." nor ".."; openat2 O_RDONLY | O_DIRECTORY | O_NOFOLLOW with
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: a symlink or a non-directory
+// there fails with ELOOP or ENOTDIR, nothing else is opened), then reads its first batch as
+// readDirStats does, in the same threadpool job; the result's fd is that directory, for the
+// caller to read on and close. On an error nothing stays open.
+static napi_value js_open_dir_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4]; int32_t dirfd, max; bool skip_hidden; size_t len;
+  dirstats_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
+      get_path(env, argv[1], job->name, sizeof job->name, &len) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &max) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &skip_hidden) != napi_ok || max < 1 || max > DS_MAX_ENTRIES) {
+    free(job);
+    napi_throw_type_error(env, "EINVAL", "openDirStats(dirfd, name, maxEntries 1..65536, skipHidden)"); return NULL;
+  }
+  if (len >= sizeof job->name - 1) { free(job); return throw_errno(env, ENAMETOOLONG); }
+  if (len == 0 || strlen(job->name) != len || strchr(job->name, '/') || strcmp(job->name, ".") == 0 || strcmp(job->name, "..") == 0) {
+    free(job); return throw_errno(env, EINVAL);
+  }
+  job->open_name = true;
+  return start_dirstats(env, job, dirfd, max, skip_hidden);
 }
 
 NAPI_MODULE_INIT() {
@@ -346,5 +391,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "renameat2", f);
   napi_create_function(env, "readDirStats", NAPI_AUTO_LENGTH, js_read_dir_stats, NULL, &f);
   napi_set_named_property(env, exports, "readDirStats", f);
+  napi_create_function(env, "openDirStats", NAPI_AUTO_LENGTH, js_open_dir_stats, NULL, &f);
+  napi_set_named_property(env, exports, "openDirStats", f);
   return exports;
 }

@@ -17,7 +17,7 @@ import {
 import { asSystemError, systemError } from "./errors.js";
 import { fdPath, realPathOrClose } from "./fd-path.js";
 import { pathFromWire } from "../name-bytes.js";
-import { type DirStatsBatch, readDirStats } from "./dir-stats.js";
+import { type DirStatsBatch, openDirStats, readDirStats } from "./dir-stats.js";
 import { nativeStatus, type Openat2Binding } from "./native.js";
 import { walk, walkBeneath } from "./walk.js";
 
@@ -186,9 +186,9 @@ export class ConfinedRoot {
     return true;
   }
 
-  /** Whether readDirectoryStats can be used: the addon is in use and has readDirStats. */
+  /** Whether readDirectoryStats and openDirectoryStats can be used: the addon is in use and has them. */
   get readsDirectoryStats(): boolean {
-    return typeof this.binding?.readDirStats === "function";
+    return typeof this.binding?.readDirStats === "function" && typeof this.binding.openDirStats === "function";
   }
 
   /**
@@ -218,6 +218,22 @@ export class ConfinedRoot {
       return await readDirStats({ readDirStats: binding.readDirStats.bind(binding) }, readFd, maxEntries, skipHidden);
     } catch (e) {
       throw asSystemError(e, "scandir", reqPath);
+    }
+  }
+
+  /**
+   * Opens the subdirectory `name` (one component) of the directory fd `dirFd` for reading, with
+   * no symlink followed and nothing but a directory opened, and reads its first batch, in one
+   * threadpool job (src/fs/confine/dir-stats.ts). The caller closes the fd it resolves to. Only
+   * where readsDirectoryStats.
+   */
+  async openDirectoryStats(dirFd: number, name: string, maxEntries: number, skipHidden: boolean, reqPath: string): Promise<{ fd: number; batch: DirStatsBatch }> {
+    const binding = this.binding;
+    if (!binding?.openDirStats) throw systemError("ENOSYS", "open", reqPath);
+    try {
+      return await openDirStats({ openDirStats: binding.openDirStats.bind(binding) }, dirFd, name, maxEntries, skipHidden);
+    } catch (e) {
+      throw asSystemError(e, "open", reqPath);
     }
   }
 

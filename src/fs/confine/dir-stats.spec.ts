@@ -22,15 +22,16 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { pathFromWire, wireFromBytes } from "../name-bytes.js";
 import { O_CLOEXEC, O_DIRECTORY, O_PATH } from "./constants.js";
-import { type DirStatsEntry, readDirStats } from "./dir-stats.js";
+import { type DirStatsEntry, openDirStats, readDirStats } from "./dir-stats.js";
 import { nativeStatus } from "./native.js";
 
 // This kernel supports openat2 and CI builds the addon: a missing readDirStats must fail here.
 const binding = () => {
   const b = nativeStatus().binding;
-  if (!b?.readDirStats) throw new Error(`addon without readDirStats: ${nativeStatus().reason ?? "built before it existed"}`);
-  return b as typeof b & { readDirStats: NonNullable<typeof b.readDirStats> };
+  if (!b?.readDirStats || !b.openDirStats) throw new Error(`addon without readDirStats: ${nativeStatus().reason ?? "built before it existed"}`);
+  return b as typeof b & { readDirStats: NonNullable<typeof b.readDirStats>; openDirStats: NonNullable<typeof b.openDirStats> };
 };
+const openFds = () => readdirSync("/proc/self/fd").length;
 
 /** Every entry of `dir`, in as many calls as it takes with `max` per call. */
 async function readAll(dir: string, max = 1024, skipHidden = false): Promise<{ entries: DirStatsEntry[]; calls: number }> {
@@ -245,6 +246,61 @@ describe("readDirStats", () => {
     for (const { entries, done } of await Promise.all(calls)) {
       expect(done).toBe(true);
       expect(entries.length).toBe(300);
+    }
+  });
+
+  it("openDirStats opens a subdirectory by one name with its first batch, the rest read on from the fd it gives", async () => {
+    mkdirSync(join(tmp, "d", "sub"), { recursive: true });
+    for (let i = 0; i < 50; i++) writeFileSync(join(tmp, "d", "sub", `f${i}`), "");
+    writeFileSync(join(tmp, "d", "sub", ".h"), "");
+    const parent = openSync(join(tmp, "d"), O_PATH | O_DIRECTORY | O_CLOEXEC); // an O_PATH parent is enough
+    try {
+      const { fd, batch } = await openDirStats(binding(), parent, "sub", 20, true);
+      try {
+        expect(batch.done).toBe(false);
+        expect(batch.entries.length).toBeLessThanOrEqual(20);
+        const names = batch.entries.map((e) => e.name);
+        for (;;) {
+          const more = await readDirStats(binding(), fd, 20, true);
+          names.push(...more.entries.map((e) => e.name));
+          if (more.done) break;
+        }
+        expect(names.sort()).toEqual(Array.from({ length: 50 }, (_, i) => `f${i}`).sort());
+        expect(lstatSync(`/proc/self/fd/${fd}`).isSymbolicLink()).toBe(true);
+        expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe(join(tmp, "d", "sub"));
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      closeSync(parent);
+    }
+  });
+
+  it("openDirStats follows no symlink, opens nothing but a directory, takes one component only, and leaves nothing open on failure", async () => {
+    mkdirSync(join(tmp, "d"));
+    mkdirSync(join(tmp, "outside"));
+    writeFileSync(join(tmp, "outside", "secret"), "S");
+    symlinkSync(join(tmp, "outside"), join(tmp, "d", "link"));
+    symlinkSync("..", join(tmp, "d", "up"));
+    writeFileSync(join(tmp, "d", "file"), "");
+    expect(spawnSync("mkfifo", [join(tmp, "d", "fifo")]).status).toBe(0);
+    mkdirSync(join(tmp, "d", "sub"));
+    const parent = openSync(join(tmp, "d"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    const before = openFds();
+    try {
+      // a symlink as the name: O_NOFOLLOW | O_DIRECTORY fails (ENOTDIR: the link itself is no directory), never followed
+      await expect(openDirStats(binding(), parent, "link", 10, false)).rejects.toMatchObject({ code: expect.stringMatching(/^(ELOOP|ENOTDIR)$/) });
+      await expect(openDirStats(binding(), parent, "up", 10, false)).rejects.toMatchObject({ code: expect.stringMatching(/^(ELOOP|ENOTDIR)$/) });
+      await expect(openDirStats(binding(), parent, "file", 10, false)).rejects.toMatchObject({ code: "ENOTDIR" });
+      await expect(openDirStats(binding(), parent, "fifo", 10, false)).rejects.toMatchObject({ code: "ENOTDIR" }); // not opened: no writer needed
+      await expect(openDirStats(binding(), parent, "gone", 10, false)).rejects.toMatchObject({ code: "ENOENT" });
+      for (const bad of ["..", ".", "", "sub/..", "../d", "a\0b"]) {
+        expect(() => binding().openDirStats(parent, bad, 10, false), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: "EINVAL" }));
+      }
+      expect(() => binding().openDirStats(parent, "x".repeat(300), 10, false)).toThrow(expect.objectContaining({ code: "ENAMETOOLONG" }));
+      expect(openFds()).toBe(before);
+    } finally {
+      closeSync(parent);
     }
   });
 });

@@ -10,11 +10,14 @@
 // and targets are the raw bytes, turned into API strings by wireFromBytes (non-UTF-8 names
 // round-trip as they do through opendir with buffer names). Memory per batch is bounded by
 // maxEntries (names ≤ 255 bytes, targets < 4096).
+// openDirStats opens a subdirectory by its name (one component, not "." or "..", with openat2
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS and O_NOFOLLOW | O_DIRECTORY: a symlink or anything but a
+// directory put there fails, nothing else is opened) and reads its first batch in the same job.
 // Out of scope: a snapshot of the directory (entries made or removed while reading may or may
 // not be seen, as with readdir(3)); what a name stands for later (open it beneath the held fd
 // with no symlink followed); bounding a call that blocks in the kernel (a hung mount holds its
 // pool thread until the kernel returns): callers put each batch under their hang guard.
-import { wireFromBytes } from "../name-bytes.js";
+import { pathFromWire, wireFromBytes } from "../name-bytes.js";
 import type { Openat2Binding } from "./native.js";
 
 /** What the addon's readDirStats resolves to: `count` entries, DIR_STATS_FIELDS int64s each. */
@@ -134,4 +137,22 @@ export function decodeDirStats(raw: RawDirStats): DirStatsBatch {
  */
 export async function readDirStats(binding: Required<Pick<Openat2Binding, "readDirStats">>, readFd: number, maxEntries: number, skipHidden: boolean): Promise<DirStatsBatch> {
   return decodeDirStats(await binding.readDirStats(readFd, maxEntries, skipHidden));
+}
+
+/**
+ * Opens the subdirectory `name` (an API string, one component) of the directory fd `dirFd` for
+ * reading, with no symlink followed, and reads its first batch of at most `maxEntries`, in one
+ * threadpool job. Resolves to the opened fd (the caller's to go on with readDirStats and to
+ * close) and the batch; rejects with an errno-coded error (ENOENT, ELOOP for a symlink, ENOTDIR,
+ * EACCES) with nothing left open.
+ */
+export async function openDirStats(
+  binding: Required<Pick<Openat2Binding, "openDirStats">>,
+  dirFd: number,
+  name: string,
+  maxEntries: number,
+  skipHidden: boolean,
+): Promise<{ fd: number; batch: DirStatsBatch }> {
+  const raw = await binding.openDirStats(dirFd, pathFromWire(name), maxEntries, skipHidden);
+  return { fd: raw.fd, batch: decodeDirStats(raw) };
 }

@@ -23,6 +23,12 @@ export interface Openat2Binding {
    * decodes it and states what it guarantees). Absent from an addon built before it existed.
    */
   readDirStats?(dirfd: number, maxEntries: number, skipHidden: boolean): Promise<RawDirStats>;
+  /**
+   * Opens the subdirectory `name` (one component) of dirfd for reading, with no symlink followed,
+   * and reads its first batch as readDirStats does, in one threadpool job; `fd` is the opened
+   * directory, the caller's to read on and close. Absent from an addon built before it existed.
+   */
+  openDirStats?(dirfd: number, name: string | Buffer, maxEntries: number, skipHidden: boolean): Promise<RawDirStats & { fd: number }>;
 }
 
 export interface NativeStatus {

@@ -104,7 +104,7 @@ describe("walkTree: batches from the addon and the lstat fallback", () => {
       expect(sorted(x, (e) => e.path)).toEqual(sorted(y, (e) => e.path));
       if (!options.includeHidden) expect(x.some((e) => e.name.startsWith("."))).toBe(false);
     }
-    const finds = await Promise.all([a, b].map((fs) => collect(fs!.find("/t", { maxDepth: 0, limit: 0, name: "*e*", digest: "sha256" }))));
+    const finds = await Promise.all([a, b].map((fs) => collect(fs!.find("/t", { maxDepth: 0, limit: 0, nameGlob: "*e*", digest: "sha256" }))));
     expect(finds[0]!.length).toBeGreaterThan(2500);
     expect(sorted(finds[0]!, (m) => m.entry.path)).toEqual(sorted(finds[1]!, (m) => m.entry.path));
     const dus = await Promise.all([a, b].map((fs) => collect(fs!.diskUsage("/t", { maxDepth: 0, apparentSize: true }))));

@@ -15,6 +15,7 @@
 // flight), plus what the consumer opens per entry.
 import * as fs from "node:fs";
 import { ConfinedRoot } from "../confine/index.js";
+import type { DirStatsBatch } from "../confine/dir-stats.js";
 import type { Entry } from "../container-fs.js";
 import { failedPrecondition } from "../../errors.js";
 import type { IdNames } from "../id-names.js";
@@ -65,6 +66,10 @@ interface Frame {
   /** Level of this directory's entries below the top (the top's entries are 1). */
   depth: number;
   fd: number | undefined;
+  /** fd is open for reading (getdents), not O_PATH: the addon's batches read it without another open. */
+  readable: boolean;
+  /** The first batch of its entries, read by the same addon call that opened fd. */
+  first?: DirStatsBatch;
   dev: bigint;
   ino: bigint;
   /** Subdirectories still to visit, from `next` on. */
@@ -87,7 +92,7 @@ export async function* walkTree(
   options: WalkOptions,
   names: IdNames,
 ): AsyncGenerator<Walked> {
-  const top: Frame = { name: "", parent: undefined, path: topPath, depth: 1, fd: topFd, dev: topSt.dev, ino: topSt.ino, children: [], next: 0 };
+  const top: Frame = { name: "", parent: undefined, path: topPath, depth: 1, fd: topFd, readable: false, dev: topSt.dev, ino: topSt.ino, children: [], next: 0 };
   const stack: Frame[] = []; // ancestors of `current` with subdirectories left, outermost first
   const deepHolders: Frame[] = []; // frames on the stack below KEEP_SHALLOW that hold fds, oldest first
   let current: Frame | undefined = top;
@@ -128,8 +133,8 @@ export async function* walkTree(
       const path = joinPath(parent.path, child.name);
       const parentFd = await fdOf(ctx, parent, hold);
       if (parentFd !== undefined) {
-        const fd = await openSubdirectory(ctx, parentFd, child, path);
-        if (fd !== undefined) current = { name: child.name, parent, path, depth: parent.depth + 1, fd, dev: child.dev, ino: child.ino, children: [], next: 0 };
+        const opened = await openSubdirectory(ctx, parentFd, child, path, options);
+        if (opened) current = { name: child.name, parent, path, depth: parent.depth + 1, ...opened, dev: child.dev, ino: child.ino, children: [], next: 0 };
       } else {
         parent.next = parent.children.length; // moved or removed since it was listed: nothing left to visit there
         if (!last) stack.pop();
@@ -170,14 +175,40 @@ async function fdOf(ctx: RootContext, f: Frame, hold: (f: Frame) => void): Promi
     return undefined;
   }
   f.fd = fd;
+  f.readable = false;
   hold(f);
   return fd;
 }
 
-/** O_PATH fd of the subdirectory `child` of dirFd; undefined when it was removed or replaced since it was listed. */
-async function openSubdirectory(ctx: RootContext, dirFd: number, child: Child, path: string): Promise<number | undefined> {
+/**
+ * An fd of the subdirectory `child` of dirFd (no symlink followed, nothing but a directory opened);
+ * undefined when it was removed or replaced since it was listed. With the addon it is opened for
+ * reading, with its first batch of entries, in one threadpool job (openDirectoryStats): the walk
+ * then costs one job per directory of up to DIR_STATS_BATCH entries, not three (O_PATH open, open
+ * for reading, batch). A directory the server may not read (EACCES) is held by O_PATH as without
+ * the addon, and its listing fails as it does there.
+ */
+async function openSubdirectory(
+  ctx: RootContext,
+  dirFd: number,
+  child: Child,
+  path: string,
+  options: WalkOptions,
+): Promise<{ fd: number; readable: boolean; first?: DirStatsBatch } | undefined> {
   try {
-    return await ctx.openDirectoryAt(dirFd, child.name, path);
+    if (ctx.root.readsDirectoryStats) {
+      try {
+        const { fd, batch } = await ctx.guard.run(
+          path,
+          () => ctx.root.openDirectoryStats(dirFd, child.name, DIR_STATS_BATCH, !options.includeHidden, path),
+          (late) => closeQuietly(late.fd),
+        );
+        return { fd, readable: true, first: batch };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EACCES") throw err;
+      }
+    }
+    return { fd: await ctx.openDirectoryAt(dirFd, child.name, path), readable: false };
   } catch (err) {
     if (skippable.has((err as NodeJS.ErrnoException).code ?? "")) return undefined;
     throw err;
@@ -210,11 +241,14 @@ function visit(frame: Frame, options: WalkOptions, names: IdNames, name: string,
  */
 async function* listInBatches(ctx: RootContext, frame: Frame, options: WalkOptions, names: IdNames): AsyncGenerator<Walked> {
   const dirFd = frame.fd!;
-  const readFd = await ctx.guard.run(frame.path, () => ctx.root.openDirectoryForReading(dirFd, frame.path), closeQuietly);
+  const readFd = frame.readable ? dirFd : await ctx.guard.run(frame.path, () => ctx.root.openDirectoryForReading(dirFd, frame.path), closeQuietly);
   try {
+    let first = frame.first;
+    frame.first = undefined;
     for (;;) {
       // a batch still running past the deadline works on its own dup of readFd: closing ours is safe
-      const batch = await ctx.guard.run(frame.path, () => ctx.root.readDirectoryStats(readFd, DIR_STATS_BATCH, !options.includeHidden, frame.path));
+      const batch = first ?? (await ctx.guard.run(frame.path, () => ctx.root.readDirectoryStats(readFd, DIR_STATS_BATCH, !options.includeHidden, frame.path)));
+      first = undefined;
       for (const e of batch.entries) {
         options.signal?.throwIfAborted();
         yield visit(frame, options, names, e.name, e.st, e.target);
@@ -222,7 +256,7 @@ async function* listInBatches(ctx: RootContext, frame: Frame, options: WalkOptio
       if (batch.done) return;
     }
   } finally {
-    closeQuietly(readFd);
+    if (readFd !== dirFd) closeQuietly(readFd);
   }
 }
 
