@@ -18,16 +18,7 @@
 // with no symlink followed); bounding a call that blocks in the kernel (a hung mount holds its
 // pool thread until the kernel returns): callers put each batch under their hang guard.
 import { pathFromWire, wireFromBytes } from "../name-bytes.js";
-import type { Openat2Binding } from "./native.js";
-
-/** What the addon's readDirStats resolves to: `count` entries, DIR_STATS_FIELDS int64s each. */
-export interface RawDirStats {
-  names: Buffer;
-  stats: BigInt64Array;
-  count: number;
-  /** getdents returned 0: the directory has been read to its end. */
-  done: boolean;
-}
+import type { Openat2Binding, RawDirStats } from "./native.js";
 
 // The field layout of one entry in RawDirStats.stats (the enum DS_* in openat2.c).
 const NAME_OFF = 0;

@@ -2,7 +2,15 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RawDirStats } from "./dir-stats.js";
+
+/** What the addon's readDirStats resolves to: `count` entries, DIR_STATS_FIELDS int64s each (src/fs/confine/dir-stats.ts decodes them). */
+export interface RawDirStats {
+  names: Buffer;
+  stats: BigInt64Array;
+  count: number;
+  /** getdents returned 0: the directory has been read to its end. */
+  done: boolean;
+}
 
 /** The Node-API addon built from native/openat2 (`npm run build:native`). */
 export interface Openat2Binding {
