@@ -227,7 +227,13 @@ export class ConfinedRoot {
    * threadpool job (src/fs/confine/dir-stats.ts). The caller closes the fd it resolves to. Only
    * where readsDirectoryStats.
    */
-  async openDirectoryStats(dirFd: number, name: string, maxEntries: number, skipHidden: boolean, reqPath: string): Promise<{ fd: number; batch: DirStatsBatch }> {
+  async openDirectoryStats(
+    dirFd: number,
+    name: string,
+    maxEntries: number,
+    skipHidden: boolean,
+    reqPath: string,
+  ): Promise<{ fd: number; batch: DirStatsBatch }> {
     const binding = this.binding;
     if (!binding?.openDirStats) throw systemError("ENOSYS", "open", reqPath);
     try {

@@ -147,7 +147,8 @@ describe("readDirStats", () => {
     const { entries } = await readAll(dir);
     const want = [...raw, Buffer.from("link\xff", "latin1")].map(wireFromBytes).sort();
     expect(entries.map((e) => e.name).sort()).toEqual(want);
-    for (const e of entries) expect(Buffer.from(pathFromWire(e.name))).toEqual(raw.concat(Buffer.from("link\xff", "latin1")).find((b) => wireFromBytes(b) === e.name));
+    for (const e of entries)
+      expect(Buffer.from(pathFromWire(e.name))).toEqual(raw.concat(Buffer.from("link\xff", "latin1")).find((b) => wireFromBytes(b) === e.name));
     const link = entries.find((e) => e.target !== undefined)!;
     expect(Buffer.from(pathFromWire(link.target!))).toEqual(badTarget);
     expect(readlinkSync(Buffer.concat([Buffer.from(dir + "/"), Buffer.from("link\xff", "latin1")]), { encoding: "buffer" })).toEqual(badTarget);

@@ -126,7 +126,12 @@ export function decodeDirStats(raw: RawDirStats): DirStatsBatch {
  * from the fd's offset. Rejects with an errno-coded error (ENOTDIR for an fd that is not a
  * directory, EBADF for an O_PATH one); bad arguments throw synchronously.
  */
-export async function readDirStats(binding: Required<Pick<Openat2Binding, "readDirStats">>, readFd: number, maxEntries: number, skipHidden: boolean): Promise<DirStatsBatch> {
+export async function readDirStats(
+  binding: Required<Pick<Openat2Binding, "readDirStats">>,
+  readFd: number,
+  maxEntries: number,
+  skipHidden: boolean,
+): Promise<DirStatsBatch> {
   return decodeDirStats(await binding.readDirStats(readFd, maxEntries, skipHidden));
 }
 

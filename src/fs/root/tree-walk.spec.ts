@@ -75,7 +75,14 @@ describe("walkTree: batches from the addon and the lstat fallback", () => {
       for (const e of entries) {
         const host = hostBytes(root, e.path);
         const st = lstatSync(host, { bigint: true });
-        const want: Partial<Entry> = { mode: Number(st.mode), size: st.size, uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), mtimeMs: Number(st.mtimeMs) };
+        const want: Partial<Entry> = {
+          mode: Number(st.mode),
+          size: st.size,
+          uid: Number(st.uid),
+          gid: Number(st.gid),
+          nlink: Number(st.nlink),
+          mtimeMs: Number(st.mtimeMs),
+        };
         expect({ path: e.path, mode: e.mode, size: e.size, uid: e.uid, gid: e.gid, nlink: e.nlink, mtimeMs: e.mtimeMs }).toEqual({ path: e.path, ...want });
         if (e.type === "symlink") expect(Buffer.from(pathFromWire(e.symlinkTarget!))).toEqual(readlinkSync(host, { encoding: "buffer" }));
         else expect(e.symlinkTarget).toBeUndefined();
@@ -146,7 +153,9 @@ describe.skipIf(noFuse !== undefined)(`walkTree over a hung mount${noFuse ? ` (s
         const err = await walking;
         expect(err).toBeInstanceOf(Error);
         // the lstat path names the entry that hangs; a batch can only name its directory
-        expect((err as Error).message).toMatch(s === "walk" ? /^\/mnt\/hung: did not answer within 1\.5 s \(a hung mount\?\)/ : /^\/mnt: did not answer within 1\.5 s \(a hung mount\?\)/);
+        expect((err as Error).message).toMatch(
+          s === "walk" ? /^\/mnt\/hung: did not answer within 1\.5 s \(a hung mount\?\)/ : /^\/mnt: did not answer within 1\.5 s \(a hung mount\?\)/,
+        );
         expect(performance.now() - t0).toBeLessThan(4_000);
       } finally {
         await fs.close();
