@@ -3,7 +3,7 @@
 // "walk", as where the addon is not built). Both are checked against lstat(2) of the host tree,
 // and both fail fast, without stalling anything else, on a hung mount inside the tree.
 import { execFileSync } from "node:child_process";
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -127,10 +127,11 @@ describe.skipIf(noFuse !== undefined)(`walkTree over a hung mount${noFuse ? ` (s
   let hung: HungMount;
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "podfiles-tree-walk-hung-"));
-    mkdirSync(join(work, "root", "mnt", "hung"), { recursive: true });
+    // two levels below the walk's top: the directory holding the mount is not the top
+    mkdirSync(join(work, "root", "mnt", "x", "a", "hung"), { recursive: true });
     writeFileSync(join(work, "root", "mnt", "before"), "");
     writeFileSync(join(work, "root", "ok.txt"), "fine");
-    hung = await mountHung(join(work, "root", "mnt", "hung"));
+    hung = await mountHung(join(work, "root", "mnt", "x", "a", "hung"));
   });
   afterAll(async () => {
     await hung?.release();
@@ -154,7 +155,9 @@ describe.skipIf(noFuse !== undefined)(`walkTree over a hung mount${noFuse ? ` (s
         expect(err).toBeInstanceOf(Error);
         // the lstat path names the entry that hangs; a batch can only name its directory
         expect((err as Error).message).toMatch(
-          s === "walk" ? /^\/mnt\/hung: did not answer within 1\.5 s \(a hung mount\?\)/ : /^\/mnt: did not answer within 1\.5 s \(a hung mount\?\)/,
+          s === "walk"
+            ? /^\/mnt\/x\/a\/hung: did not answer within 1\.5 s \(a hung mount\?\)/
+            : /^\/mnt\/x\/a: did not answer within 1\.5 s \(a hung mount\?\)/,
         );
         expect(performance.now() - t0).toBeLessThan(4_000);
       } finally {
@@ -162,4 +165,20 @@ describe.skipIf(noFuse !== undefined)(`walkTree over a hung mount${noFuse ? ` (s
       }
     }, 15_000);
   }
+
+  it("after the mount answers again (ENOTCONN), no fd of the failed walks is left open", async () => {
+    await hung.release();
+    const held = () =>
+      readdirSync("/proc/self/fd")
+        .map((f) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${f}`);
+          } catch {
+            return "";
+          }
+        })
+        .filter((p) => p.startsWith(work));
+    for (let i = 0; i < 40 && held().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(held()).toEqual([]);
+  });
 });

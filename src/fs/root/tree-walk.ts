@@ -123,6 +123,7 @@ export async function* walkTree(
   const stack: Frame[] = []; // ancestors of `current` with subdirectories left, outermost first
   const deepHolders: Frame[] = []; // frames on the stack below KEEP_SHALLOW that hold fds, oldest first
   let current: Frame | undefined = top;
+  let leaving: Frame | undefined;
 
   const release = (f: Frame) => {
     if (f.fd !== undefined) closeQuietly(f.fd);
@@ -156,7 +157,10 @@ export async function* walkTree(
       if (!parent) break;
       const child = parent.children[parent.next++]!;
       const last = parent.next >= parent.children.length;
-      if (last) stack.pop();
+      if (last) {
+        stack.pop();
+        leaving = parent; // off the stack, released once its last child is open: closed by finally if that throws
+      }
       const path = joinPath(parent.path, child.name);
       const parentFd = await fdOf(ctx, parent, hold);
       if (parentFd !== undefined) {
@@ -167,10 +171,12 @@ export async function* walkTree(
         if (!last) stack.pop();
       }
       if (last && parent !== top) release(parent);
+      leaving = undefined;
       options.signal?.throwIfAborted();
     }
   } finally {
     if (current) closeQuietly(current.fd);
+    if (leaving && leaving !== top) closeQuietly(leaving.fd);
     for (const f of stack) closeQuietly(f.fd);
     closeQuietly(top.fd);
   }
