@@ -1,5 +1,5 @@
-// Find and DiskUsage over a 100,000-entry tree through `podfiles serve` (its own process, on
-// loopback) against find(1) and du(1) run locally on the same tree; and Tail's latency from an
+// Find, DiskUsage and a recursive ListFiles over a 100,000-entry tree through `podfiles serve` (its own process, on
+// loopback) against find(1), du(1) and ls -lR run locally on the same tree; and Tail's latency from an
 // append to the line reaching the SDK client (p50/p99 over 200 appends, 20 ms apart). The
 // server's peak RSS is read after the walks (the tree is never held whole). Bounded: 3 reps.
 //   node bench/find.mjs [--entries N (≤100000, default 100000)] [--reps N (≤3, default 3)]
@@ -52,6 +52,8 @@ try {
     ["Find, every entry", () => count(client.find("/tree")), "find tree", () => local("find", [tree, "-mindepth", "1"])],
     ["Find --name '*.log'", () => count(client.find("/tree", { name: "*.log" })), "find tree -name '*.log'", () => local("find", [tree, "-name", "*.log"])],
     ["DiskUsage (every dir)", () => count(client.diskUsage("/tree")), "du tree", () => local("du", [tree])],
+    // ls -lR prints a header and a blank line per directory too: its count is the entries plus 2 per directory
+    ["ListFiles, recursive", () => count(client.list("/tree", { recursive: true })), "ls -lR tree", () => local("ls", ["-lR", tree])],
   ];
   const rows = [];
   for (const [name, ours, theirName, theirs] of cases) {

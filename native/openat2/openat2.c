@@ -1,10 +1,13 @@
 // Minimal Node-API addon (paths as strings or as Buffers of raw bytes): openat2(2) with a retry on EAGAIN, synchronous and on the libuv
 // threadpool (a lookup on a hung mount blocks there, never on the event loop), a support probe,
-// and renameat2(2) (for RENAME_NOREPLACE: a rename that never replaces an existing name).
+// renameat2(2) (for RENAME_NOREPLACE: a rename that never replaces an existing name), and
+// readDirStats: a batch of a directory's entries with their lstat, one threadpool job per batch.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -166,6 +169,216 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// readDirStats(dirfd, maxEntries, skipHidden): Promise<{ names, stats, count, done }>.
+//
+// Guarantees: the names are those getdents64(2) returns for the directory open on dirfd (an fd
+// opened for reading: O_PATH fds cannot be read), never "." or ".."; each one is a single
+// component (getdents never returns a "/"), stat'ed with fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)
+// and, when it is a symlink, its target read with readlinkat(dirfd, name): no path is resolved
+// beyond that one name inside that directory, no symlink is followed, nothing is opened (a FIFO,
+// a socket or a device is stat'ed, never opened, so it cannot block the call). An entry removed
+// between getdents and fstatat (ENOENT) is left out. The cursor is dirfd's file offset: each call
+// goes on from where the last one stopped (the offset is moved back to the first entry not
+// returned when a getdents read held more than maxEntries), and done is true once getdents
+// returned 0. The job works on its own dup of dirfd, so closing dirfd while a call runs never
+// lets the job read whatever file reuses the number.
+// Out of scope: a consistent snapshot (entries added or removed during the walk may or may not
+// be seen, as with readdir(3)); what a name stands for after the call (it can be replaced at
+// once; callers that open it must open it beneath a held fd with no symlink followed); a call
+// that blocks in the kernel (a hung mount) blocks its pool thread until the kernel returns, and
+// the caller bounds its wait.
+//
+// Result: names is a Buffer of every name's bytes (and symlink targets'); stats an Int64 array of
+// DS_FIELDS per entry (the layout below, shared with src/fs/confine/dir-stats.ts).
+enum {
+  DS_NAME_OFF, DS_NAME_LEN, DS_MODE, DS_UID, DS_GID, DS_SIZE, DS_BLOCKS, DS_DEV, DS_INO, DS_NLINK,
+  DS_RDEV, DS_ATIME_NS, DS_MTIME_NS, DS_CTIME_NS, DS_LINK_OFF, DS_LINK_LEN, DS_FIELDS
+};
+#define DS_MAX_ENTRIES 65536
+#define DS_GETDENTS_BYTES 32768
+
+struct linux_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd; // the job's own dup of dirfd
+  bool open_name; // openDirStats: open `name` beneath fd first and read that
+  char name[257];
+  int child; // the directory opened from name (-1 until then); the caller owns it once resolved
+  int max;
+  bool skip_hidden;
+  int err;
+  bool done;
+  int count;
+  int64_t *stats;
+  char *names;
+  size_t names_len, names_cap;
+} dirstats_job;
+
+static bool ds_reserve(dirstats_job *job, size_t more) {
+  if (job->names_len + more <= job->names_cap) return true;
+  size_t cap = job->names_cap ? job->names_cap : 16384;
+  while (cap < job->names_len + more) cap *= 2;
+  char *p = realloc(job->names, cap);
+  if (!p) return false;
+  job->names = p; job->names_cap = cap;
+  return true;
+}
+
+static int64_t ds_ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec; }
+
+static void dirstats_execute(napi_env env, void *data) {
+  (void)env; dirstats_job *job = data;
+  int fd = job->fd;
+  if (job->open_name) {
+    long child = do_openat2(job->fd, job->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0,
+                            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (child < 0) { job->err = errno; return; }
+    fd = job->child = (int)child;
+  }
+  char *buf = malloc(DS_GETDENTS_BYTES);
+  char *link = malloc(4096);
+  job->stats = malloc(sizeof(int64_t) * DS_FIELDS * (size_t)job->max);
+  if (!buf || !link || !job->stats) { job->err = ENOMEM; goto out; }
+  int seen = 0; // entries taken from getdents (hidden and vanished ones too): the batch's bound
+  while (seen < job->max) {
+    long n = syscall(SYS_getdents64, fd, buf, DS_GETDENTS_BYTES);
+    if (n < 0) { if (errno == EINTR) continue; job->err = errno; goto out; }
+    if (n == 0) { job->done = true; break; }
+    int64_t next_off = 0; // d_off of the last entry taken: where the entry after it starts
+    for (long pos = 0; pos < n;) {
+      struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + pos);
+      if (seen >= job->max) {
+        // this read held more than the batch: the next call starts at this entry (seekdir(3) does the same)
+        if (lseek(fd, next_off, SEEK_SET) < 0) { job->err = errno; goto out; }
+        break;
+      }
+      pos += d->d_reclen;
+      next_off = d->d_off;
+      seen++;
+      const char *name = d->d_name;
+      if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+      if (job->skip_hidden && name[0] == '.') continue;
+      struct stat st;
+      if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT) continue; // removed since getdents
+        job->err = errno; goto out;
+      }
+      size_t len = strlen(name);
+      if (!ds_reserve(job, len)) { job->err = ENOMEM; goto out; }
+      int64_t *f = job->stats + (size_t)job->count * DS_FIELDS;
+      f[DS_NAME_OFF] = (int64_t)job->names_len; f[DS_NAME_LEN] = (int64_t)len;
+      memcpy(job->names + job->names_len, name, len); job->names_len += len;
+      f[DS_MODE] = st.st_mode; f[DS_UID] = st.st_uid; f[DS_GID] = st.st_gid;
+      f[DS_SIZE] = st.st_size; f[DS_BLOCKS] = st.st_blocks; f[DS_DEV] = (int64_t)st.st_dev;
+      f[DS_INO] = (int64_t)st.st_ino; f[DS_NLINK] = (int64_t)st.st_nlink; f[DS_RDEV] = (int64_t)st.st_rdev;
+      f[DS_ATIME_NS] = ds_ns(st.st_atim); f[DS_MTIME_NS] = ds_ns(st.st_mtim); f[DS_CTIME_NS] = ds_ns(st.st_ctim);
+      f[DS_LINK_OFF] = 0; f[DS_LINK_LEN] = -1;
+      if (S_ISLNK(st.st_mode)) {
+        ssize_t k = readlinkat(fd, name, link, 4096);
+        if (k >= 0 && k < 4096 && ds_reserve(job, (size_t)k)) {
+          f[DS_LINK_OFF] = (int64_t)job->names_len; f[DS_LINK_LEN] = k;
+          memcpy(job->names + job->names_len, link, (size_t)k); job->names_len += (size_t)k;
+        } // else -1: the target could not be read (replaced since fstatat, or too long)
+      }
+      job->count++;
+    }
+  }
+out:
+  free(buf); free(link);
+}
+
+static void dirstats_complete(napi_env env, napi_status status, void *data) {
+  dirstats_job *job = data;
+  if (status != napi_ok) {
+    napi_reject_deferred(env, job->deferred, errno_error(env, ECANCELED));
+  } else if (job->err) {
+    if (job->child >= 0) close(job->child);
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err));
+  } else {
+    napi_value out, names, stats_ab, stats, v; void *p;
+    size_t stats_bytes = sizeof(int64_t) * DS_FIELDS * (size_t)job->count;
+    napi_create_object(env, &out);
+    napi_create_buffer_copy(env, job->names_len, job->names_len ? job->names : "", &p, &names);
+    napi_create_arraybuffer(env, stats_bytes, &p, &stats_ab);
+    if (stats_bytes) memcpy(p, job->stats, stats_bytes);
+    napi_create_typedarray(env, napi_bigint64_array, DS_FIELDS * (size_t)job->count, stats_ab, 0, &stats);
+    napi_set_named_property(env, out, "names", names);
+    napi_set_named_property(env, out, "stats", stats);
+    napi_create_int32(env, job->count, &v); napi_set_named_property(env, out, "count", v);
+    napi_get_boolean(env, job->done, &v); napi_set_named_property(env, out, "done", v);
+    if (job->open_name) { napi_create_int32(env, job->child, &v); napi_set_named_property(env, out, "fd", v); }
+    napi_resolve_deferred(env, job->deferred, out);
+  }
+  napi_delete_async_work(env, job->work);
+  close(job->fd);
+  free(job->stats); free(job->names); free(job);
+}
+
+// Queues a dirstats job on a dup of dirfd (fcntl: no filesystem call, never blocks).
+static napi_value start_dirstats(napi_env env, dirstats_job *job, int32_t dirfd, int32_t max, bool skip_hidden) {
+  napi_value promise, name;
+  job->child = -1;
+  job->fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (job->fd < 0) { int e = errno; free(job); return throw_errno(env, e); }
+  job->max = max; job->skip_hidden = skip_hidden;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "readDirStats", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, dirstats_execute, dirstats_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    if (job->work) napi_delete_async_work(env, job->work);
+    napi_reject_deferred(env, job->deferred, errno_error(env, EAGAIN));
+    close(job->fd); free(job);
+  }
+  return promise;
+}
+
+static napi_value js_read_dir_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3]; int32_t dirfd, max; bool skip_hidden;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &max) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &skip_hidden) != napi_ok || max < 1 || max > DS_MAX_ENTRIES) {
+    napi_throw_type_error(env, "EINVAL", "readDirStats(dirfd, maxEntries 1..65536, skipHidden)"); return NULL;
+  }
+  dirstats_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM);
+  return start_dirstats(env, job, dirfd, max, skip_hidden);
+}
+
+// openDirStats(dirfd, name, maxEntries, skipHidden): opens the subdirectory `name` of dirfd for
+// reading (one component, neither "." nor ".."; openat2 O_RDONLY | O_DIRECTORY | O_NOFOLLOW with
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: a symlink or a non-directory
+// there fails with ELOOP or ENOTDIR, nothing else is opened), then reads its first batch as
+// readDirStats does, in the same threadpool job; the result's fd is that directory, for the
+// caller to read on and close. On an error nothing stays open.
+static napi_value js_open_dir_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4]; int32_t dirfd, max; bool skip_hidden; size_t len;
+  dirstats_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
+      get_path(env, argv[1], job->name, sizeof job->name, &len) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &max) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &skip_hidden) != napi_ok || max < 1 || max > DS_MAX_ENTRIES) {
+    free(job);
+    napi_throw_type_error(env, "EINVAL", "openDirStats(dirfd, name, maxEntries 1..65536, skipHidden)"); return NULL;
+  }
+  if (len >= sizeof job->name - 1) { free(job); return throw_errno(env, ENAMETOOLONG); }
+  if (len == 0 || strlen(job->name) != len || strchr(job->name, '/') || strcmp(job->name, ".") == 0 || strcmp(job->name, "..") == 0) {
+    free(job); return throw_errno(env, EINVAL);
+  }
+  job->open_name = true;
+  return start_dirstats(env, job, dirfd, max, skip_hidden);
+}
+
 NAPI_MODULE_INIT() {
   napi_value f;
   napi_create_function(env, "openat2", NAPI_AUTO_LENGTH, js_openat2, NULL, &f);
@@ -176,5 +389,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "supported", f);
   napi_create_function(env, "renameat2", NAPI_AUTO_LENGTH, js_renameat2, NULL, &f);
   napi_set_named_property(env, exports, "renameat2", f);
+  napi_create_function(env, "readDirStats", NAPI_AUTO_LENGTH, js_read_dir_stats, NULL, &f);
+  napi_set_named_property(env, exports, "readDirStats", f);
+  napi_create_function(env, "openDirStats", NAPI_AUTO_LENGTH, js_open_dir_stats, NULL, &f);
+  napi_set_named_property(env, exports, "openDirStats", f);
   return exports;
 }

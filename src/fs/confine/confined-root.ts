@@ -17,6 +17,7 @@ import {
 import { asSystemError, systemError } from "./errors.js";
 import { fdPath, realPathOrClose } from "./fd-path.js";
 import { pathFromWire } from "../name-bytes.js";
+import { type DirStatsBatch, openDirStats, readDirStats } from "./dir-stats.js";
 import { nativeStatus, type Openat2Binding } from "./native.js";
 import { walk, walkBeneath } from "./walk.js";
 
@@ -183,6 +184,63 @@ export class ConfinedRoot {
       throw e;
     }
     return true;
+  }
+
+  /** Whether readDirectoryStats and openDirectoryStats can be used: the addon is in use and has them. */
+  get readsDirectoryStats(): boolean {
+    return typeof this.binding?.readDirStats === "function" && typeof this.binding.openDirStats === "function";
+  }
+
+  /**
+   * Opens the directory held by the O_PATH fd `dirFd` for reading (getdents needs a readable fd):
+   * openat2(dirFd, ".", O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) on the
+   * threadpool, the very directory the fd holds and nothing else. Only where readsDirectoryStats.
+   */
+  async openDirectoryForReading(dirFd: number, reqPath: string): Promise<number> {
+    if (!this.binding) throw systemError("ENOSYS", "open", reqPath);
+    try {
+      return await this.binding.openat2Async(dirFd, ".", O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, RESOLVE_STRICTLY_BENEATH);
+    } catch (e) {
+      throw asSystemError(e, "open", reqPath);
+    }
+  }
+
+  /**
+   * The next batch (at most maxEntries) of the entries of the directory open for reading on
+   * `readFd` (openDirectoryForReading), with their lstat and symlink targets, read relative to
+   * that fd with no path resolved beyond one name (src/fs/confine/dir-stats.ts). Only where
+   * readsDirectoryStats.
+   */
+  async readDirectoryStats(readFd: number, maxEntries: number, skipHidden: boolean, reqPath: string): Promise<DirStatsBatch> {
+    const binding = this.binding;
+    if (!binding?.readDirStats) throw systemError("ENOSYS", "scandir", reqPath);
+    try {
+      return await readDirStats({ readDirStats: binding.readDirStats.bind(binding) }, readFd, maxEntries, skipHidden);
+    } catch (e) {
+      throw asSystemError(e, "scandir", reqPath);
+    }
+  }
+
+  /**
+   * Opens the subdirectory `name` (one component) of the directory fd `dirFd` for reading, with
+   * no symlink followed and nothing but a directory opened, and reads its first batch, in one
+   * threadpool job (src/fs/confine/dir-stats.ts). The caller closes the fd it resolves to. Only
+   * where readsDirectoryStats.
+   */
+  async openDirectoryStats(
+    dirFd: number,
+    name: string,
+    maxEntries: number,
+    skipHidden: boolean,
+    reqPath: string,
+  ): Promise<{ fd: number; batch: DirStatsBatch }> {
+    const binding = this.binding;
+    if (!binding?.openDirStats) throw systemError("ENOSYS", "open", reqPath);
+    try {
+      return await openDirStats({ openDirStats: binding.openDirStats.bind(binding) }, dirFd, name, maxEntries, skipHidden);
+    } catch (e) {
+      throw asSystemError(e, "open", reqPath);
+    }
   }
 
   /** Closes the root fd; later calls throw EBADF. */

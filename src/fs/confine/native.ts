@@ -3,6 +3,15 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+/** What the addon's readDirStats resolves to: `count` entries, DIR_STATS_FIELDS int64s each (src/fs/confine/dir-stats.ts decodes them). */
+export interface RawDirStats {
+  names: Buffer;
+  stats: BigInt64Array;
+  count: number;
+  /** getdents returned 0: the directory has been read to its end. */
+  done: boolean;
+}
+
 /** The Node-API addon built from native/openat2 (`npm run build:native`). */
 export interface Openat2Binding {
   /** openat2(2); retries EAGAIN/EINTR a few times; throws an Error with `.code` (errno name) and `.errno` (negative). */
@@ -16,6 +25,18 @@ export interface Openat2Binding {
   supported(): boolean;
   /** renameat2(2) of single names inside directory fds; throws like openat2. */
   renameat2(olddirfd: number, oldname: string | Buffer, newdirfd: number, newname: string | Buffer, flags: number): void;
+  /**
+   * A batch of the entries of the directory open for reading on dirfd, each with its
+   * fstatat(AT_SYMLINK_NOFOLLOW) and a symlink's target, on the threadpool (src/fs/confine/dir-stats.ts
+   * decodes it and states what it guarantees). Absent from an addon built before it existed.
+   */
+  readDirStats?(dirfd: number, maxEntries: number, skipHidden: boolean): Promise<RawDirStats>;
+  /**
+   * Opens the subdirectory `name` (one component) of dirfd for reading, with no symlink followed,
+   * and reads its first batch as readDirStats does, in one threadpool job; `fd` is the opened
+   * directory, the caller's to read on and close. Absent from an addon built before it existed.
+   */
+  openDirStats?(dirfd: number, name: string | Buffer, maxEntries: number, skipHidden: boolean): Promise<RawDirStats & { fd: number }>;
 }
 
 export interface NativeStatus {

@@ -5,7 +5,10 @@ import type { Entry } from "../container-fs.js";
 import type { IdNames } from "../id-names.js";
 import { entryTypeOf } from "../mode-text.js";
 
-export function entryFromStats(path: string, st: fs.BigIntStats, names: IdNames, symlinkTarget?: string): Entry {
+/** The lstat fields an Entry is made from: an fs.BigIntStats, or an entry of a directory batch (src/fs/confine/dir-stats.ts). */
+export type EntryStats = Pick<fs.BigIntStats, "mode" | "uid" | "gid" | "size" | "mtimeMs" | "nlink">;
+
+export function entryFromStats(path: string, st: EntryStats, names: IdNames, symlinkTarget?: string): Entry {
   const mode = Number(st.mode);
   const uid = Number(st.uid);
   const gid = Number(st.gid);
@@ -25,5 +28,5 @@ export function entryFromStats(path: string, st: fs.BigIntStats, names: IdNames,
   };
 }
 
-export const isDirectory = (st: fs.BigIntStats) => entryTypeOf(Number(st.mode)) === "directory";
-export const isRegular = (st: fs.BigIntStats) => entryTypeOf(Number(st.mode)) === "regular";
+export const isDirectory = (st: Pick<fs.BigIntStats, "mode">) => entryTypeOf(Number(st.mode)) === "directory";
+export const isRegular = (st: Pick<fs.BigIntStats, "mode">) => entryTypeOf(Number(st.mode)) === "regular";
