@@ -33,6 +33,8 @@ export interface ExtractDirectory {
   readonly st: fs.BigIntStats;
   /** The directory opened for reading, once fsync or fchmod needed it (they give EBADF on an O_PATH fd). */
   readFd?: number;
+  /** A name was made in it since its last fsync. */
+  unsynced?: boolean;
 }
 
 export class ExtractDirectories {
@@ -85,14 +87,31 @@ export class ExtractDirectories {
     }
     for (let i = from; i < names.length; i++) {
       base = await this.step(base, names[i]!, this.pathOf(names, i + 1), member);
-      this.keep(base);
+      await this.keep(base);
     }
     return base;
   }
 
-  /** fsync of the directory (its new names survive a crash). */
-  async sync(dir: ExtractDirectory): Promise<void> {
+  /**
+   * Notes that a name was made in dir; its fsync (the name surviving a crash) comes with the next
+   * syncAll(), or before its fd is closed. One fsync per directory and extraction instead of one per
+   * file: a file's own data is fsynced before it takes its name, as for any upload; what waits is
+   * only the directory's record of the name (measured: 0.13 ms and one round trip per file idle, 0.5
+   * ms under load).
+   */
+  named(dir: ExtractDirectory): void {
+    dir.unsynced = true;
+  }
+
+  /** fsyncs every directory a name was made in since its last fsync (kept ones; evicted ones were synced when closed). */
+  async syncAll(): Promise<void> {
+    for (const dir of [this.top, ...this.kept.values()]) await this.syncIfNamed(dir);
+  }
+
+  private async syncIfNamed(dir: ExtractDirectory): Promise<void> {
+    if (!dir.unsynced) return;
     await fsync(await this.readable(dir));
+    dir.unsynced = false;
   }
 
   /** chmod (and chown when ids are given) of a directory, through its fd (never a symlink swapped in for it). */
@@ -132,13 +151,17 @@ export class ExtractDirectories {
     return this.top.path === "/" ? `/${rel}` : `${this.top.path}/${rel}`;
   }
 
-  private keep(dir: ExtractDirectory): void {
+  private async keep(dir: ExtractDirectory): Promise<void> {
     this.kept.set(dir.path, dir);
-    // the oldest goes; the one just kept (the next step's parent) is the newest, never closed here
+    // the oldest goes, synced first; the one just kept (the next step's parent) is the newest, never closed here
     while (this.kept.size > KEPT_DIRECTORIES) {
       const [oldest, old] = this.kept.entries().next().value as [string, ExtractDirectory];
       this.kept.delete(oldest);
-      closeDirectory(old);
+      try {
+        await this.syncIfNamed(old);
+      } finally {
+        closeDirectory(old);
+      }
     }
   }
 
@@ -192,6 +215,7 @@ export class ExtractDirectories {
       throw err;
     }
     this.created.add(path);
+    this.named(parent);
     return fd;
   }
 

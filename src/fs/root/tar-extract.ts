@@ -35,9 +35,13 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
       entries++;
     }
     await feeding;
+    // the names made are durable when the call returns OK
+    await dirs.syncAll();
   } catch (err) {
     extract.destroy(err as Error);
     await feeding.catch(() => undefined);
+    // what was extracted before the failure is durable too, as when every file synced its directory
+    await dirs.syncAll().catch(() => undefined);
     if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message)) {
       throw invalidArgument(`not a valid tar stream: ${err.message}`);
     }
@@ -156,7 +160,7 @@ async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, entry: T
         await writer.commit();
         return;
       }
-      const writer = await createWriterIn(ctx, { fd: parent.fd, st: parent.st, sync: () => dirs.sync(parent) }, baseName(path), path, writeOptions);
+      const writer = await createWriterIn(ctx, { fd: parent.fd, st: parent.st, sync: async () => dirs.named(parent) }, baseName(path), path, writeOptions);
       await writeBody(writer, entry);
       await writer.commitQuietly();
       return;
@@ -176,11 +180,13 @@ async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, entry: T
     }
     case "symlink":
       await replaceable(ctx, parent, path, options, (at) => fs.promises.symlink(pathFromWire(header.linkname ?? ""), at));
+      if (parent) dirs.named(parent);
       break;
     case "link": {
       const source = memberPath(dirPath, header.linkname ?? "");
       await missingBetween(ctx, dirPath, source, header.linkname ?? "");
       await ctx.inParent(source, (_sfd, _sname, sourceAt) => replaceable(ctx, parent, path, options, (at) => fs.promises.link(sourceAt(), at)));
+      if (parent) dirs.named(parent);
       break;
     }
     default:
