@@ -31,6 +31,42 @@ export async function createWriter(ctx: RootContext, path: string, options: Writ
 
 const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
 
+/**
+ * The directory a writer creates its file in, opened by the caller (a tar extraction keeps its
+ * directories open across members, extract-directories.ts): the writer neither closes it nor
+ * reopens it to fsync it, and never makes parents.
+ */
+export interface OpenParent {
+  /** fd of the directory (O_PATH or open), confined and pinned by the caller */
+  fd: number;
+  /** its fstat */
+  st: fs.BigIntStats;
+  /** fsyncs the directory once the file has its name */
+  sync(): Promise<void>;
+}
+
+/** A temp-file writer (create or overwrite, never append) of `name` in a directory the caller holds open. */
+export async function createWriterIn(
+  ctx: RootContext,
+  parent: OpenParent,
+  name: string,
+  path: string,
+  options: WriteOptions,
+): Promise<FileWriter & { commitQuietly(): Promise<void> }> {
+  if (options.overwrite === "append") throw invalidArgument(`${path}: append needs createWriter`);
+  return TempFileWriter.openIn(ctx, { dirFd: parent.fd, dir: parent.st, name, close: () => undefined, sync: () => parent.sync() }, path, options);
+}
+
+/** What TempFileWriter writes into: the directory, the target's name in it and how to let it go. */
+interface WriterParent {
+  dirFd: number;
+  /** fstat of dirFd, when the caller has it */
+  dir?: fs.BigIntStats;
+  name: string;
+  close(): void;
+  sync(): Promise<void>;
+}
+
 /** Writes queued per file: the next chunk arrives and is hashed while the one before is written. */
 const WRITES_IN_FLIGHT = 2;
 
@@ -105,11 +141,20 @@ abstract class SettlingWriter implements FileWriter {
   }
 
   async commit(): Promise<Entry> {
+    return this.settle(async () => entryFromStats(this.path, await fstat(this.fd, { bigint: true }), await this.ctx.names()));
+  }
+
+  /** commit() without the entry it returns (one fstat fewer per member of a tar). */
+  commitQuietly(): Promise<void> {
+    return this.settle(async () => undefined);
+  }
+
+  /** Flushes and persists, then `then` while the fd is still open; aborts when any of it fails. */
+  private async settle<T>(then: () => Promise<T>): Promise<T> {
     try {
       await this.flush();
       await this.persist();
-      const st = await fstat(this.fd, { bigint: true });
-      return entryFromStats(this.path, st, await this.ctx.names());
+      return await then();
     } catch (err) {
       await this.abort();
       throw err;
@@ -136,8 +181,7 @@ class TempFileWriter extends SettlingWriter {
   private constructor(
     ctx: RootContext,
     path: string,
-    private readonly dirFd: number,
-    private readonly name: string,
+    private readonly parent: WriterParent,
     private readonly tempName: string,
     fd: number,
     private readonly options: WriteOptions,
@@ -148,10 +192,15 @@ class TempFileWriter extends SettlingWriter {
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<TempFileWriter> {
-    const parent = await ctx.root.openParent(path);
+    const opened = await ctx.root.openParent(path);
+    return TempFileWriter.openIn(ctx, { ...opened, sync: () => syncDirectory(ctx, opened.dirFd, path) }, path, options);
+  }
+
+  /** Opens the temp file in parent; closes parent when that fails. */
+  static async openIn(ctx: RootContext, parent: WriterParent, path: string, options: WriteOptions): Promise<TempFileWriter> {
     try {
       const at = (n: string) => ConfinedRoot.fdPath(parent.dirFd, n);
-      const dir = await fstat(parent.dirFd, { bigint: true });
+      const dir = parent.dir ?? (await fstat(parent.dirFd, { bigint: true }));
       const existing = await fs.promises.lstat(at(parent.name), { bigint: true }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === "ENOENT") return undefined;
         throw err;
@@ -173,7 +222,7 @@ class TempFileWriter extends SettlingWriter {
         throw err;
       }
       await sweepDirectoryOnce(ctx, parent.dirFd, dir, parentOf(path));
-      return new TempFileWriter(ctx, path, parent.dirFd, parent.name, tempName, fd, options, mode, claim);
+      return new TempFileWriter(ctx, path, parent, tempName, fd, options, mode, claim);
     } catch (err) {
       parent.close();
       throw err;
@@ -181,32 +230,32 @@ class TempFileWriter extends SettlingWriter {
   }
 
   protected async persist(): Promise<void> {
-    const at = (n: string) => ConfinedRoot.fdPath(this.dirFd, n);
+    const at = (n: string) => ConfinedRoot.fdPath(this.parent.dirFd, n);
     // owner before mode: chown(2) clears setuid/setgid, which --allow-setid must be able to keep
     await applyOwner(this.ctx, this.fd, this.options);
     await fchmod(this.fd, this.mode);
     await setModifiedTime(this.fd, this.options.modifiedTime);
     await fsync(this.fd);
     if (this.options.overwrite === "overwrite") {
-      await fs.promises.rename(at(this.tempName), at(this.name));
+      await fs.promises.rename(at(this.tempName), at(this.parent.name));
     } else {
       // link(2) fails with EEXIST instead of replacing: a no-replace rename.
-      await fs.promises.link(at(this.tempName), at(this.name)).catch((err: NodeJS.ErrnoException) => {
+      await fs.promises.link(at(this.tempName), at(this.parent.name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code === "EEXIST") throw targetExists(this.path);
         throw err;
       });
       await fs.promises.unlink(at(this.tempName));
     }
-    await syncDirectory(this.ctx, this.dirFd, this.path);
+    await this.parent.sync();
   }
 
   protected async discard(): Promise<void> {
-    await fs.promises.unlink(ConfinedRoot.fdPath(this.dirFd, this.tempName));
+    await fs.promises.unlink(ConfinedRoot.fdPath(this.parent.dirFd, this.tempName));
   }
 
   protected override release(): void {
     super.release();
-    closeQuietly(this.dirFd);
+    this.parent.close();
   }
 }
 

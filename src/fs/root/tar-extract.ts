@@ -9,17 +9,19 @@ import * as fs from "node:fs";
 import { posix } from "node:path";
 import tar from "tar-stream";
 import type { ExtractOptions, ExtractResult } from "../container-fs.js";
-import { invalidArgument, failedPrecondition } from "../../errors.js";
+import { invalidArgument } from "../../errors.js";
 import { uploadMode } from "../upload-mode.js";
 import type { RootContext } from "./context.js";
-import { createWriter } from "./file-writer.js";
-import { makeDirectories, setModeNoFollow } from "./mutate.js";
+import { ConfinedRoot } from "../confine/index.js";
+import type { FileWriter } from "../container-fs.js";
+import { ExtractDirectories, type ExtractDirectory } from "./extract-directories.js";
+import { createWriter, createWriterIn } from "./file-writer.js";
+import { makeDirectories } from "./mutate.js";
 import { pathFromWire } from "../name-bytes.js";
 
 export async function extractTar(ctx: RootContext, dirPath: string, input: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
   if (options.makeParents) await makeDirectories(ctx, dirPath, { mode: 0o755 });
-  const dir = await ctx.statEntry(dirPath);
-  if (dir.type !== "directory") throw failedPrecondition(`${dirPath}: tar uploads extract into a directory`);
+  const dirs = await ExtractDirectories.open(ctx, dirPath);
 
   const extract = tar.extract();
   const feeding = feed(input, extract);
@@ -27,20 +29,25 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
   // caller cancelling mid-stream was an unhandled rejection, which ends the agent (test/server/upload-tar-cancel.spec.ts)
   feeding.catch(() => undefined);
   let entries = 0;
-  const created = new Set<string>();
   try {
     for await (const entry of extract) {
-      await extractEntry(ctx, dirPath, entry, options, created);
+      await extractEntry(ctx, dirs, entry, options);
       entries++;
     }
     await feeding;
+    // the names made are durable when the call returns OK
+    await dirs.syncAll();
   } catch (err) {
     extract.destroy(err as Error);
     await feeding.catch(() => undefined);
+    // what was extracted before the failure is durable too, as when every file synced its directory
+    await dirs.syncAll().catch(() => undefined);
     if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message)) {
       throw invalidArgument(`not a valid tar stream: ${err.message}`);
     }
     throw err;
+  } finally {
+    dirs.close();
   }
   return { entry: await ctx.lstatEntry(dirPath), entries };
 }
@@ -121,52 +128,65 @@ const lstatOrUndefined = (ctx: RootContext, path: string) =>
 
 type TarEntry = tar.Extract extends AsyncIterable<infer S> ? S : never;
 
-/** Extracts one entry; `created` collects the directories this extraction made (theirs to chmod). */
-async function extractEntry(ctx: RootContext, dirPath: string, entry: TarEntry, options: ExtractOptions, created: Set<string>): Promise<void> {
+/** Extracts one entry; the directories it goes into are resolved (and created) through dirs. */
+async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, entry: TarEntry, options: ExtractOptions): Promise<void> {
   const header = entry.header;
+  const dirPath = dirs.top.path;
+  const created = dirs.created;
   const path = memberPath(dirPath, header.name);
-  for (const dir of await missingBetween(ctx, dirPath, path, header.name)) created.add(dir);
+  // every directory on the way is a real one (a symlink is refused), missing ones created
+  const parent = path === dirPath ? undefined : await dirs.directory(parentOf(path), header.name);
   // setuid/setgid bits are dropped unless the server allows them (fs/upload-mode.ts)
   const mode = uploadMode(header.mode ?? 0o644, options.allowSetid ?? false);
   const owner = ownerFor(header, options);
   switch (header.type) {
     case "file":
     case "contiguous-file": {
-      const writer = await createWriter(ctx, path, {
+      const writeOptions = {
         mode,
         ...owner,
-        overwrite: options.overwrite === "fail" ? "fail" : "overwrite",
+        overwrite: options.overwrite === "fail" ? ("fail" as const) : ("overwrite" as const),
         offset: 0n,
-        makeParents: true,
+        makeParents: false,
         allowSetid: options.allowSetid,
         holder: "a tar upload",
         // as tar x does (and ExecFs's tar in the container): the member's time, not the upload's
         modifiedTime: paxTime((header.pax as Record<string, string> | undefined)?.mtime) ?? (header.mtime ? fileTime(header.mtime) : undefined),
-      });
-      try {
-        for await (const chunk of entry as AsyncIterable<Uint8Array>) await writer.write(chunk);
-      } catch (err) {
-        await writer.abort();
-        throw err;
+      };
+      if (!parent) {
+        // a file named like the target itself fails as a single upload to it does
+        const writer = await createWriter(ctx, path, { ...writeOptions, makeParents: true });
+        await writeBody(writer, entry);
+        await writer.commit();
+        return;
       }
-      await writer.commit();
+      const writer = await createWriterIn(ctx, { fd: parent.fd, st: parent.st, sync: async () => dirs.named(parent) }, baseName(path), path, writeOptions);
+      await writeBody(writer, entry);
+      await writer.commitQuietly();
       return;
     }
     case "directory": {
-      if (path === dirPath) break; // `./`: the target keeps its own mode and owner
-      if (!created.has(path) && !(await lstatOrUndefined(ctx, path))) created.add(path);
-      await makeDirectories(ctx, path, { mode: 0o755 });
+      if (!parent) break; // `./`: the target keeps its own mode and owner
+      const at = ConfinedRoot.fdPath(parent.fd, baseName(path));
+      if ((await ctx.lstat(at, path).catch(() => undefined))?.isSymbolicLink()) {
+        // as mkdir -p: a symlink to a directory inside the root is one (nothing is created through it)
+        await makeDirectories(ctx, path, { mode: 0o755 });
+        break;
+      }
+      const dir = await dirs.directory(path, header.name);
       // an existing directory (`etc/` over the container's /etc) keeps its mode and owner
-      if (created.has(path)) await setModeNoFollow(ctx, path, mode || 0o755, owner);
+      if (created.has(path)) await dirs.setMode(dir, mode || 0o755, owner);
       break;
     }
     case "symlink":
-      await replaceable(ctx, path, options, (at) => fs.promises.symlink(pathFromWire(header.linkname ?? ""), at));
+      await replaceable(ctx, parent, path, options, (at) => fs.promises.symlink(pathFromWire(header.linkname ?? ""), at));
+      if (parent) dirs.named(parent);
       break;
     case "link": {
       const source = memberPath(dirPath, header.linkname ?? "");
       await missingBetween(ctx, dirPath, source, header.linkname ?? "");
-      await ctx.inParent(source, (_sfd, _sname, sourceAt) => replaceable(ctx, path, options, (at) => fs.promises.link(sourceAt(), at)));
+      await ctx.inParent(source, (_sfd, _sname, sourceAt) => replaceable(ctx, parent, path, options, (at) => fs.promises.link(sourceAt(), at)));
+      if (parent) dirs.named(parent);
       break;
     }
     default:
@@ -175,16 +195,40 @@ async function extractEntry(ctx: RootContext, dirPath: string, entry: TarEntry, 
   entry.resume(); // drain the (empty) body so the iterator moves on
 }
 
-/** Creates a name with fn, replacing an existing non-directory when overwriting is allowed. */
-async function replaceable(ctx: RootContext, path: string, options: ExtractOptions, fn: (at: fs.PathLike) => Promise<void>): Promise<void> {
-  await makeDirectories(ctx, posix.dirname(path), { mode: 0o755 });
-  await ctx.inParent(path, async (_fd, _name, at) => {
+/** Writes the member's data; aborts the writer (its temp file removed) when that fails. */
+async function writeBody(writer: FileWriter, entry: TarEntry): Promise<void> {
+  try {
+    for await (const chunk of entry as AsyncIterable<Uint8Array>) await writer.write(chunk);
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
+const baseName = (path: string) => path.slice(path.lastIndexOf("/") + 1);
+
+/**
+ * Creates a name with fn, replacing an existing non-directory when overwriting is allowed: in
+ * parent (kept open by the extraction) or, for the target's own path, in its parent reopened.
+ */
+async function replaceable(
+  ctx: RootContext,
+  parent: ExtractDirectory | undefined,
+  path: string,
+  options: ExtractOptions,
+  fn: (at: fs.PathLike) => Promise<void>,
+): Promise<void> {
+  const make = async (at: fs.PathLike) => {
     if (options.overwrite !== "fail") {
-      const st = await fs.promises.lstat(at()).catch(() => undefined);
-      if (st && !st.isDirectory()) await fs.promises.unlink(at());
+      const st = await fs.promises.lstat(at).catch(() => undefined);
+      if (st && !st.isDirectory()) await fs.promises.unlink(at);
     }
-    await fn(at());
-  });
+    await fn(at);
+  };
+  if (parent) return make(ConfinedRoot.fdPath(parent.fd, baseName(path)));
+  await makeDirectories(ctx, posix.dirname(path), { mode: 0o755 });
+  await ctx.inParent(path, (_fd, _name, at) => make(at()));
 }
 
 /** The caller's ids win; otherwise the archive's ids, when we may chown (root), as tar does. */
