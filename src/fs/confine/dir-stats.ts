@@ -55,7 +55,10 @@ export interface DirEntryStats {
   atimeNs: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
-  /** Milliseconds, rounded down as fs.BigIntStats' mtimeMs. */
+  /**
+   * Milliseconds, rounded down (as Node 20's fs.BigIntStats' mtimeMs; Node 24's rounds toward zero
+   * before 1970: −147034494013.000011 ms gave −147034494013 in CI, this −147034494014).
+   */
   mtimeMs: bigint;
 }
 

@@ -325,13 +325,17 @@ export async function applyOwner(ctx: RootContext, fd: number, ids: { uid?: numb
 
 /**
  * Sets both times. Node takes them as a double of seconds (about 0.24 µs apart at today's dates),
- * which may land just below the time asked; the half microsecond added keeps it at or above, so
- * the millisecond a listing reports is the one asked for (measured: 1796061603.998 s became
- * …603.997999 s, listed as .997).
+ * which may land just below the time asked, and Node 20's libuv then truncates to microseconds:
+ * measured, 1796061603.998 s became …603.997999 s, listed as .997. When the double is below the
+ * time asked it is moved up by one step of the double, so a listing's millisecond is the one asked
+ * for; whole seconds are exact doubles and land exactly (Node 24 keeps nanoseconds: a fixed
+ * half-microsecond nudge showed there as 1600000000.000000476).
  */
 async function setModifiedTime(fd: number, time: FileTime | undefined): Promise<void> {
   if (!time) return;
-  const t = Number(time.seconds) + (time.nanos + 500) / 1e9;
+  const seconds = Number(time.seconds);
+  let t = seconds + time.nanos / 1e9;
+  if ((t - seconds) * 1e9 < time.nanos) t += 2 ** (Math.floor(Math.log2(Math.abs(t))) - 52);
   await futimes(fd, t, t);
 }
 
