@@ -2,12 +2,12 @@
 // relative to the root ("" is the root itself, when the root is a file). A remote side's manifest
 // is one Find call (streamed; with checksums, the SHA-256 the agent computed beside the file); a
 // local side's is a walk here, lstat only (symlinks are entries, never followed).
-import { createHash } from "node:crypto";
-import { createReadStream, lstatSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { join, posix } from "node:path";
 import { FileType, type FileEntry } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { Code, PodfilesError } from "./errors.js";
+import { digestFile } from "./local-files.js";
 import type { ClientCore } from "./core.js";
 import type { RemotePath } from "./pod-to-pod.js";
 
@@ -84,8 +84,11 @@ export async function remoteManifest(
   const prefix = root.path.endsWith("/") ? root.path : `${root.path}/`;
   for await (const m of client.find(root, { signal: o.signal, ...(o.checksum ? { digest: "sha256" as const } : {}) })) {
     const e = m.entry!;
-    if (!e.path.startsWith(prefix)) throw new PodfilesError(`Find answered ${e.path}, which is not below ${root.path}`, Code.Internal);
-    manifest.set(e.path.slice(prefix.length), fromEntry(e, m.digest));
+    const rel = e.path.slice(prefix.length);
+    // a local side joins these onto its root: a path that is not below root.path, one segment at a time, is refused
+    if (!e.path.startsWith(prefix) || rel.split("/").some((s) => s === "" || s === "." || s === ".."))
+      throw new PodfilesError(`Find answered ${e.path}, which is not a path below ${root.path}`, Code.Internal);
+    manifest.set(rel, fromEntry(e, m.digest));
   }
   return manifest;
 }
@@ -128,9 +131,13 @@ export async function localManifest(root: string, o: { signal?: AbortSignal }): 
   return manifest;
 }
 
-/** The hex SHA-256 of a local file. */
+/** The hex SHA-256 of a local file (the upload's digest pass, local-files.ts digestFile). */
 export async function localSha256(path: string, signal?: AbortSignal): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
+  const fh = await fs.open(path, "r");
+  try {
+    const { size } = await fh.stat();
+    return Buffer.from(await digestFile(fh.fd, 0, size, signal)).toString("hex");
+  } finally {
+    await fh.close();
+  }
 }

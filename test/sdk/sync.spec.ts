@@ -179,6 +179,23 @@ describe("sync", () => {
   });
 });
 
+describe("remote manifest", () => {
+  it("refuses a Find answer that is not a path below the root (a local side would join it onto its own)", async () => {
+    const { remoteManifest } = await import("../../src/client/sync-manifest.js");
+    // a stand-in client (named so): a real server's Find cannot return such a path
+    const lying = (path: string) => ({
+      stat: async () => ({ type: 2 }) as never,
+      find: async function* () {
+        yield { entry: { path, type: 1, size: 0n, mode: 0o644 } } as never;
+      },
+    });
+    const root = { container: { namespace: "n", pod: "p" }, path: "/data" };
+    for (const bad of ["/data/../etc/passwd", "/data/a/../../x", "/data//x", "/data/./x", "/elsewhere/x"])
+      await expect(remoteManifest(lying(bad), root, { checksum: false })).rejects.toMatchObject({ codeName: "INTERNAL" });
+    expect([...(await remoteManifest(lying("/data/a/b"), root, { checksum: false }))!.keys()]).toEqual(["a/b"]);
+  });
+});
+
 describe("sameTime", () => {
   it("within 2 ms, or the same second when the destination keeps whole seconds", () => {
     const t = 1_700_000_000_123_456_789n;
