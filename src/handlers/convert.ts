@@ -92,6 +92,9 @@ export function uploadPlan(o: UploadOptions | undefined, policy: { allowSetid: b
   if (tar && overwrite === "append") throw invalidArgument("append does not apply to tar uploads");
   const modifiedTime = o?.modifiedTime ? { seconds: o.modifiedTime.seconds, nanos: o.modifiedTime.nanos } : undefined;
   if (modifiedTime && tar) throw invalidArgument("modified_time applies to a file; a tar carries its entries' own times");
+  // years 0001–9999 (RFC 3339, as Timestamp itself is defined); beyond, futimes fails or the filesystem clamps
+  if (modifiedTime && (modifiedTime.seconds < -62135596800n || modifiedTime.seconds > 253402300799n))
+    throw invalidArgument(`modified_time ${modifiedTime.seconds} s is outside the years 0001–9999`);
   if (modifiedTime && (modifiedTime.nanos < 0 || modifiedTime.nanos >= 1e9))
     throw invalidArgument(`modified_time nanos ${modifiedTime.nanos} is outside 0–999999999`);
   return {

@@ -156,6 +156,9 @@ describe("Upload (client stream)", () => {
     expect(mtimeNs("timed-chunked.txt")).toBe(1_400_000_000_000_000_000n);
     expect(await codeOf(uploadAll(grpc(), c(), "/timed-dir", Buffer.alloc(1024), { format: ArchiveFormat.TAR, modifiedTime: t }))).toBe(Code.InvalidArgument);
     expect(await codeOf(uploadAll(grpc(), c(), "/timed-bad.txt", Buffer.from("x"), { modifiedTime: { seconds: 1n, nanos: 1e9 } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(uploadAll(grpc(), c(), "/timed-bad.txt", Buffer.from("x"), { modifiedTime: { seconds: 1n << 62n, nanos: 0 } }))).toBe(
+      Code.InvalidArgument,
+    );
     expect(existsSync(join(server.root, "timed-bad.txt"))).toBe(false);
   });
 
