@@ -11,6 +11,16 @@ import { ConfinedRoot } from "../confine/index.js";
 import type { Entry, FileTime, FileWriter, WriteOptions } from "../container-fs.js";
 import { failedPrecondition, invalidArgument, targetExists } from "../../errors.js";
 import { releaseChunk } from "../headroom.js";
+import {
+  acquireBlock,
+  BLOCK_BYTES,
+  DIRECT_AFTER_BYTES,
+  DIRECT_ALIGN,
+  directWritesEnabled,
+  directWriteStats,
+  openDirect,
+  releaseBlock,
+} from "./direct-writes.js";
 import { uploadMode } from "../upload-mode.js";
 import { entryFromStats } from "./entries.js";
 import { closeQuietly, fchmod, fchown, fstat, fsync, ftruncate, futimes, writeAll } from "./fs-sys.js";
@@ -84,6 +94,14 @@ abstract class SettlingWriter implements FileWriter {
   private readonly inFlight = new Set<Promise<void>>();
   private last: Promise<void> = Promise.resolve();
   private failure: unknown;
+  /** direct-writes.ts: "later" until the file is large enough, "staging" while blocks go direct */
+  private direct: "off" | "later" | "staging";
+  private directFd?: number;
+  private directRefused = false;
+  /** the aligned block being filled, and the file position of its first byte */
+  private block?: Uint8Array;
+  private blockFill = 0;
+  private blockAt = 0;
 
   protected constructor(
     protected readonly ctx: RootContext,
@@ -92,35 +110,133 @@ abstract class SettlingWriter implements FileWriter {
     /** file offset of the first byte this writer writes */
     private readonly startOffset: bigint,
     private readonly claim: TargetClaim,
-  ) {}
+    /** a new file: its bulk may go through O_DIRECT (direct-writes.ts) */
+    directAllowed: boolean,
+  ) {
+    this.direct = directAllowed && directWritesEnabled ? "later" : "off";
+  }
 
   /**
    * Queues the chunk's write and resolves once fewer than WRITES_IN_FLIGHT are pending. The writer
    * owns the chunk from now on (the caller must not change it); a pooled chunk (fs/headroom.ts)
-   * goes back to the pool once written. A write error is thrown by a later write, flush or commit;
-   * the writes queued after a failed one are skipped.
+   * goes back to the pool once written (or copied into an aligned block). A write error is thrown by
+   * a later write, flush or commit; the writes queued after a failed one are skipped.
    */
   async write(chunk: Uint8Array): Promise<void> {
     this.throwIfFailed();
-    const position = this.startOffset + this.written;
+    const position = Number(this.startOffset + this.written);
     this.written += BigInt(chunk.length);
-    const pending: Promise<void> = this.last
-      .then(() => (this.failure === undefined ? writeAll(this.fd, chunk, position) : undefined))
-      .then(
+    if (this.direct === "later" && position + chunk.length > DIRECT_AFTER_BYTES) await this.startDirect(position);
+    if (this.direct !== "staging") {
+      this.queue(
+        () => writeAll(this.fd, chunk, position),
         () => releaseChunk(chunk),
+      );
+    } else {
+      // the bytes before the first aligned block through the page cache, the rest copied into blocks
+      const head = Math.min(chunk.length, Math.max(0, this.blockAt + this.blockFill - position));
+      if (head > 0) this.queue(() => writeAll(this.fd, chunk.subarray(0, head), position));
+      const staged = this.stage(chunk, head);
+      if (staged < chunk.length) this.queue(() => writeAll(this.fd, chunk.subarray(staged), position + staged));
+      if (head > 0 || staged < chunk.length)
+        this.queue(
+          async () => undefined,
+          () => releaseChunk(chunk),
+        );
+      else releaseChunk(chunk);
+    }
+    while (this.inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(this.inFlight);
+    this.throwIfFailed();
+  }
+
+  /** Opens the direct descriptor; blocks start at the first aligned position from max(position, DIRECT_AFTER_BYTES). */
+  private async startDirect(position: number): Promise<void> {
+    this.directFd ??= await openDirect(this.fd);
+    if (this.directFd === undefined) {
+      this.direct = "off";
+      return;
+    }
+    this.blockAt = Math.ceil(Math.max(position, DIRECT_AFTER_BYTES) / DIRECT_ALIGN) * DIRECT_ALIGN;
+    this.blockFill = 0;
+    this.direct = "staging";
+  }
+
+  /**
+   * Copies chunk[from..] into aligned blocks, queueing each full block's direct write; returns how
+   * far it got (short of the end only when no block is free: the rest then goes through the page
+   * cache, and so does the rest of the file).
+   */
+  private stage(chunk: Uint8Array, from: number): number {
+    let at = from;
+    while (at < chunk.length) {
+      if (!this.block) {
+        this.block = acquireBlock();
+        this.blockFill = 0;
+        if (!this.block) {
+          this.direct = "off";
+          return at;
+        }
+      }
+      const n = Math.min(BLOCK_BYTES - this.blockFill, chunk.length - at);
+      this.block.set(chunk.subarray(at, at + n), this.blockFill);
+      this.blockFill += n;
+      at += n;
+      if (this.blockFill === BLOCK_BYTES) this.writeBlock();
+    }
+    return at;
+  }
+
+  /**
+   * Queues the staged block's write: its aligned part direct (all of it when the block is full),
+   * the rest through the page cache, and all of it there once the filesystem refused O_DIRECT.
+   */
+  private writeBlock(): void {
+    const block = this.block!;
+    const length = this.blockFill;
+    const position = this.blockAt;
+    this.block = undefined;
+    this.blockFill = 0;
+    this.blockAt += length;
+    const directLength = position % DIRECT_ALIGN === 0 ? length - (length % DIRECT_ALIGN) : 0;
+    this.queue(
+      async () => {
+        if (this.directRefused || this.directFd === undefined || directLength === 0) return writeAll(this.fd, block.subarray(0, length), position);
+        try {
+          await writeAll(this.directFd, block.subarray(0, directLength), position);
+          directWriteStats.directBytes += directLength;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
+          // the filesystem takes no O_DIRECT (or wants another alignment): this block and the rest via the page cache
+          this.directRefused = true;
+          directWriteStats.refusedBlocks++;
+          return writeAll(this.fd, block.subarray(0, length), position);
+        }
+        if (directLength < length) await writeAll(this.fd, block.subarray(directLength, length), position + directLength);
+      },
+      () => releaseBlock(block),
+    );
+  }
+
+  /** Chains a write after the ones before it (so the file only grows by a prefix); `done` runs once it settled. */
+  private queue(task: () => Promise<void>, done?: () => void): void {
+    const pending: Promise<void> = this.last
+      .then(() => (this.failure === undefined ? task() : undefined))
+      .then(
+        () => done?.(),
         (err: unknown) => {
           this.failure ??= err;
+          done?.();
         },
       );
     this.last = pending;
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
-    while (this.inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(this.inFlight);
-    this.throwIfFailed();
   }
 
-  /** Waits until every queued write is in the file (page cache). */
+  /** Waits until every queued write is in the file (page cache or disk), the staged tail included. */
   async flush(): Promise<void> {
+    if (this.block && this.blockFill > 0) this.writeBlock();
+    if (this.direct === "staging") this.direct = "later";
     await Promise.all(this.inFlight);
     this.throwIfFailed();
   }
@@ -137,6 +253,9 @@ abstract class SettlingWriter implements FileWriter {
   /** Closes what the writer holds open and frees its target; runs once. */
   protected release(): void {
     closeQuietly(this.fd);
+    closeQuietly(this.directFd);
+    if (this.block) releaseBlock(this.block);
+    this.block = undefined;
     this.claim.release();
   }
 
@@ -188,7 +307,7 @@ class TempFileWriter extends SettlingWriter {
     private readonly mode: number,
     claim: TargetClaim,
   ) {
-    super(ctx, path, fd, 0n, claim);
+    super(ctx, path, fd, 0n, claim, true);
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<TempFileWriter> {
@@ -268,7 +387,7 @@ class AppendWriter extends SettlingWriter {
     private readonly options: WriteOptions,
     claim: TargetClaim,
   ) {
-    super(ctx, path, fd, startSize, claim);
+    super(ctx, path, fd, startSize, claim, false);
   }
 
   static async open(ctx: RootContext, path: string, options: WriteOptions): Promise<AppendWriter> {
