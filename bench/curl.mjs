@@ -178,8 +178,8 @@ try {
         : {}),
     },
     upload: {
-      raw: () => curl(raw, `${raw.url}/upload?path=up-raw.bin`, ["-X", "POST", "-T", big]),
-      "raw, O_DIRECT": () => curl(raw, `${raw.url}/upload?path=up-raw-direct.bin&direct=1`, ["-X", "POST", "-T", big]),
+      raw: () => curl(raw, `${raw.url}/upload?path=up-raw.bin&direct=0`, ["-X", "POST", "-T", big]),
+      "raw, O_DIRECT": () => curl(raw, `${raw.url}/upload?path=up-raw-direct.bin`, ["-X", "POST", "-T", big]),
       ...Object.fromEntries(
         Object.keys(digests).map((alg) => [
           alg,

@@ -2,9 +2,10 @@
 // session windows, 1 MiB frames). It does what podfiles does minus RPC framing,
 // protobuf and checks: reads the file with pread into a fresh buffer per chunk
 // and writes it to the stream with backpressure; uploads are written with
-// write(2) and fsync'd before the response, as podfiles does; with ?direct=1 they are staged into
-// aligned 1 MiB blocks written with O_DIRECT (the tail through the page cache), as podfiles writes
-// the bulk of a large new file (src/fs/root/direct-writes.ts), so the baseline is offered the same.
+// write(2) and fsync'd before the response, as podfiles does: staged into aligned 1 MiB blocks
+// written with O_DIRECT (the tail through the page cache), as podfiles writes the bulk of a large
+// new file (src/direct-io.ts) and faster here than the page cache (bench/README.md);
+// ?direct=0 writes every chunk through the page cache instead.
 //   node bench/raw-h2-server.mjs ROOT   → prints {"port":N} on stdout
 import * as http2 from "node:http2";
 import * as fs from "node:fs";
@@ -29,9 +30,9 @@ server.on("stream", (stream, headers) => {
   const handle =
     url.pathname === "/download"
       ? download(stream, path, Number(url.searchParams.get("chunk") || MiB))
-      : url.searchParams.get("direct") === "1"
-        ? uploadDirect(stream, path)
-        : upload(stream, path);
+      : url.searchParams.get("direct") === "0"
+        ? upload(stream, path)
+        : uploadDirect(stream, path);
   handle.catch((err) => {
     if (!stream.headersSent) stream.respond({ ":status": 500 });
     stream.destroy(err);

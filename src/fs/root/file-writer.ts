@@ -20,7 +20,7 @@ import {
   directWriteStats,
   openDirect,
   releaseBlock,
-} from "./direct-writes.js";
+} from "../../direct-io.js";
 import { uploadMode } from "../upload-mode.js";
 import { entryFromStats } from "./entries.js";
 import { closeQuietly, fchmod, fchown, fstat, fsync, ftruncate, futimes, writeAll } from "./fs-sys.js";
@@ -94,7 +94,7 @@ abstract class SettlingWriter implements FileWriter {
   private readonly inFlight = new Set<Promise<void>>();
   private last: Promise<void> = Promise.resolve();
   private failure: unknown;
-  /** direct-writes.ts: "later" until the file is large enough, "staging" while blocks go direct */
+  /** src/direct-io.ts: "later" until the file is large enough, "staging" while blocks go direct */
   private direct: "off" | "later" | "staging";
   private directFd?: number;
   private directRefused = false;
@@ -110,7 +110,7 @@ abstract class SettlingWriter implements FileWriter {
     /** file offset of the first byte this writer writes */
     private readonly startOffset: bigint,
     private readonly claim: TargetClaim,
-    /** a new file: its bulk may go through O_DIRECT (direct-writes.ts) */
+    /** a new file: its bulk may go through O_DIRECT (src/direct-io.ts) */
     directAllowed: boolean,
   ) {
     this.direct = directAllowed && directWritesEnabled ? "later" : "off";

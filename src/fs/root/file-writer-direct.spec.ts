@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { acquireBlock, BLOCK_BYTES, DIRECT_AFTER_BYTES, directWriteStats, releaseBlock } from "./direct-writes.js";
+import { acquireBlock, BLOCK_BYTES, DIRECT_AFTER_BYTES, directWriteStats, releaseBlock } from "../../direct-io.js";
 import { RootFs } from "./root-fs.js";
 
 const dir = mkdtempSync(join(tmpdir(), "podfiles-direct-"));
