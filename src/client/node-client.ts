@@ -383,7 +383,9 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
 /** An old server's refusal of the UploadTrailer (its words before the trailer existed), said plainly. */
 function olderServer(err: unknown, path: string): unknown {
   if (err instanceof PodfilesError && err.code === Code.InvalidArgument && /only data messages may follow the Upload header$/.test(err.rawMessage)) {
-    return failedPrecondition(`${path}: the server predates the upload trailer (the digest computed while sending): upgrade it, or pass sha256 (and a stream's size)`);
+    return failedPrecondition(
+      `${path}: the server predates the upload trailer (the digest computed while sending): upgrade it, or pass sha256 (and a stream's size)`,
+    );
   }
   return err;
 }

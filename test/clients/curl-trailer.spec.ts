@@ -146,7 +146,11 @@ describe("curl, Connect streaming JSON (connect-node's path)", () => {
 
   it("a CRC-32 in the trailer that does not match: data_loss, nothing written", async () => {
     const res = await curl("application/connect+json", jsonBody("/curl-trailer-bad.json.bin", (crc32(data) ^ 1) >>> 0));
-    const end = JSON.parse(unenvelope(res.body).find((f) => f.flags === 2)!.payload.toString());
+    const end = JSON.parse(
+      unenvelope(res.body)
+        .find((f) => f.flags === 2)!
+        .payload.toString(),
+    );
     expect(end.error.code).toBe("data_loss");
     expect(end.error.message).toMatch(/CRC-32 mismatch/);
     expect(existsSync(join(server.root, "curl-trailer-bad.json.bin"))).toBe(false);

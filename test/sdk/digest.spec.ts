@@ -199,7 +199,10 @@ describe("a server from before the digest choice", () => {
   });
 
   it("upload: a known sha256 works as before; otherwise (the digest goes in the trailer) the client says the server is too old, nothing written", async () => {
-    expect(await oldClient.upload(data, "/old/a.bin", { makeParents: true, sha256: sha(data) })).toMatchObject({ digestAlgorithm: "sha256", sha256: sha(data) });
+    expect(await oldClient.upload(data, "/old/a.bin", { makeParents: true, sha256: sha(data) })).toMatchObject({
+      digestAlgorithm: "sha256",
+      sha256: sha(data),
+    });
     for (const digest of ["sha256", "crc32"] as const) {
       const err = await oldClient.upload(data, `/old/b-${digest}.bin`, { digest }).catch((x: unknown) => x);
       expect(err).toBeInstanceOf(PodfilesError);

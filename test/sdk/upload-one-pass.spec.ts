@@ -89,7 +89,10 @@ describe("upload reads its source once", () => {
     const stream = (async function* () {
       yield data.subarray(0, MiB);
       // the rest only once the server has the first chunk: a client that reads the whole stream before sending never gets here
-      await Promise.race([serverHasFirstChunk, new Promise((_, reject) => setTimeout(() => reject(new Error("the first chunk never reached the server")), 5000))]);
+      await Promise.race([
+        serverHasFirstChunk,
+        new Promise((_, reject) => setTimeout(() => reject(new Error("the first chunk never reached the server")), 5000)),
+      ]);
       yield data.subarray(MiB);
     })();
     const res = await client.upload(stream, "/stream.bin");

@@ -173,8 +173,8 @@ describe("tar upload with a trailer", () => {
   async function tarOf(files: Record<string, string>): Promise<Buffer> {
     const pack = tar.pack();
     const parts: Buffer[] = [];
-    pack.on("data", (c: Buffer) => parts.push(c));
-    const ended = new Promise((resolve) => pack.on("end", resolve));
+    pack.on("data", (c: unknown) => void parts.push(c as Buffer));
+    const ended = new Promise<void>((resolve) => pack.on("end", () => resolve()));
     for (const [name, text] of Object.entries(files)) pack.entry({ name }, text);
     pack.finalize();
     await ended;
@@ -197,7 +197,9 @@ describe("tar upload with a trailer", () => {
     const dir = `/tars/bad-${name.replace(/\W+/g, "")}`;
     const wrong = sha(body);
     wrong[5] ^= 1;
-    const [code] = await codeAndMessage(upload(client(), dir, { format: ArchiveFormat.TAR, makeParents: true }, body, [{ trailer: { expectedDigest: wrong } }]));
+    const [code] = await codeAndMessage(
+      upload(client(), dir, { format: ArchiveFormat.TAR, makeParents: true }, body, [{ trailer: { expectedDigest: wrong } }]),
+    );
     expect(code).toBe(Code.DataLoss);
     expect(existsSync(onDisk(dir))).toBe(false);
     expect(leftovers()).toEqual([]);
