@@ -10,7 +10,14 @@ import type * as http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { FileService, type UploadHeaderSchema, UploadRequestSchema, UploadResponseSchema, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
+import {
+  FileService,
+  type UploadHeaderSchema,
+  type UploadTrailerSchema,
+  UploadRequestSchema,
+  UploadResponseSchema,
+  type UploadResponse,
+} from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { PodfilesError, cancelled } from "./errors.js";
 import { FIELD_PREFIX_MAX, GrpcCall, enveloped, writeFieldPrefix, type GrpcCallOptions } from "./grpc-h2.js";
@@ -87,6 +94,12 @@ export async function* viewFrames(chunks: AsyncIterable<Uint8Array> | Iterable<U
   }
 }
 
+/** The UploadTrailer message as a frame. */
+export function trailerFrame(value: MessageInitShape<typeof UploadTrailerSchema>): Frame {
+  const message = enveloped(toBinary(UploadRequestSchema, create(UploadRequestSchema, { part: { case: "trailer", value } })));
+  return { parts: [message], payload: 0, data: new Uint8Array(0) };
+}
+
 /**
  * Data frames counted (and hashed, given a hasher) as they go out, then, if asked for, an
  * UploadTrailer with the count and the digest. `digest()` once `done`.
@@ -109,11 +122,7 @@ export class TrailedFrames implements AsyncIterable<Frame> {
       yield frame;
     }
     if (hash) this.value = hash.digest();
-    if (this.trailer) {
-      const value = { expectedSize: this.trailer.size ? BigInt(this.bytes) : undefined, expectedDigest: this.value };
-      const message = enveloped(toBinary(UploadRequestSchema, create(UploadRequestSchema, { part: { case: "trailer", value } })));
-      yield { parts: [message], payload: 0, data: new Uint8Array(0) };
-    }
+    if (this.trailer) yield trailerFrame({ expectedSize: this.trailer.size ? BigInt(this.bytes) : undefined, expectedDigest: this.value });
     this.done = true;
   }
 

@@ -28,10 +28,10 @@ import {
 import type { DownloadStream } from "./download-stream.js";
 import { Code, PodfilesError, dataLoss, failedPrecondition, invalidArgument } from "./errors.js";
 import { fastDownload } from "./fast-download.js";
-import { TrailedFrames, fastUpload, fileFrames, viewFrames, type Frame } from "./fast-upload.js";
+import { TrailedFrames, fastUpload, fileFrames, trailerFrame, viewFrames, type Frame } from "./fast-upload.js";
 import { checkUploadDigest, digestAlgorithmOf, digestOption, digestResult } from "./digest.js";
 import { hasherFor, type DigestHashers, type DigestName } from "./hasher.js";
-import { downloadToFile, RESUME_OVERLAP, type DownloadFileOptions, type DownloadFileResult } from "./local-files.js";
+import { digestFile, downloadToFile, RESUME_OVERLAP, type DownloadFileOptions, type DownloadFileResult } from "./local-files.js";
 import { syncTrees, type SyncEndpoint, type SyncOptions, type SyncReport } from "./sync.js";
 import type { ContainerRef, ResolvedTarget, Target } from "./target.js";
 import { WideSessionManager, wideNodeOptions } from "./wide-session-manager.js";
@@ -226,14 +226,16 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     t: ResolvedTarget,
     o: UploadOptions,
     plan: { offset: number; size?: number; digest: DigestName; expected?: Uint8Array; format?: ArchiveFormat },
-    frames: AsyncIterable<Frame>,
+    frames: () => AsyncIterable<Frame>,
+    /** the source read again for what the trailer carries, for a server older than the trailer (sources that can be read again) */
+    again?: () => Promise<{ size: number; expected: Uint8Array }>,
   ): Promise<UploadResult> {
     const appending = plan.offset > 0;
     const total = plan.size === undefined ? undefined : plan.size - plan.offset;
     // what the header cannot say goes in the trailer: the digest computed while sending, the size counted
     const hashing = plan.expected === undefined && plan.digest !== "none";
     const trailed = new TrailedFrames(
-      frames,
+      frames(),
       hashing || total === undefined ? { hash: hashing ? hasherFor(plan.digest, nodeHashers) : undefined, size: total === undefined } : undefined,
     );
     const header = {
@@ -259,7 +261,12 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
         timeoutMs: o.timeoutMs,
         onSent: (bytes) => o.onProgress?.({ bytes, total }),
       }),
-    ).catch((err: unknown) => Promise.reject(olderServer(err, t.path)));
+    ).catch((err: unknown) => {
+      if (again && refusedTrailer(err)) return undefined;
+      throw olderServer(err, t.path);
+    });
+    // it wrote nothing (it failed the call at the trailer): the old way, a first pass for the digest, then the send
+    if (!res) return uploadFrames(t, o, { ...plan, ...(await again!()) }, frames);
     // a server that answered OK before taking everything (or ignored the trailer) committed something else
     if (!trailed.done || res.bytesReceived !== BigInt(trailed.bytes)) {
       throw dataLoss(`${t.path}: the server received ${res.bytesReceived} bytes and answered OK, ${trailed.bytes}${trailed.done ? "" : " or more"} were sent`);
@@ -314,7 +321,8 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
         return { entry, bytes: 0, offset, ...digestResult(digest, hasherFor(digest, nodeHashers).digest()) };
       }
       const expected = offset === 0 ? known : undefined;
-      return await uploadFrames(t, o, { offset, size, digest, expected }, fileFrames(fh.fd, offset, size, chunkOf(o)));
+      const again = async () => ({ size, expected: await digestFile(fh.fd, offset, size, o.signal, undefined, hasherFor(digest, nodeHashers)) });
+      return await uploadFrames(t, o, { offset, size, digest, expected }, () => fileFrames(fh.fd, offset, size, chunkOf(o)), again);
     } finally {
       await fh.close();
     }
@@ -331,11 +339,12 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
       const offset = o.resume ? await resumeOffset(t, bytes.length, async (at, n) => bytes.subarray(at, at + n), o) : 0;
       const rest = bytes.subarray(offset);
       const plan = { offset, size: bytes.length, digest, expected: offset === 0 ? known : undefined };
-      return uploadFrames(t, o, plan, viewFrames(chunksOf(rest, chunkOf(o))));
+      const again = async () => ({ size: bytes.length, expected: digestOf(digest, [rest]) });
+      return uploadFrames(t, o, plan, () => viewFrames(chunksOf(rest, chunkOf(o))), again);
     }
     if (o.resume) throw invalidArgument("resume needs a file path or bytes (a stream cannot be read again from an offset)");
     // sent as it is read; what is unknown (size, digest) goes in the trailer
-    return uploadFrames(t, o, { offset: 0, size: o.size, digest, expected: known }, viewFrames(source as AsyncIterable<Uint8Array>));
+    return uploadFrames(t, o, { offset: 0, size: o.size, digest, expected: known }, () => viewFrames(source as AsyncIterable<Uint8Array>));
   }
 
   async function uploadDirectory(local: string, target: Target, o: DirectoryUploadOptions = {}): Promise<UploadResult> {
@@ -350,7 +359,41 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     }
     // packed once: the size and digest go in the trailer
     const plan = { offset: 0, digest, format: ArchiveFormat.TAR };
-    return uploadFrames(t, { ...o, makeParents: false }, plan, viewFrames(coalesce(pack(), MiB)));
+    const send = (p: typeof plan & { size?: number; expected?: Uint8Array }) =>
+      uploadFrames(t, { ...o, makeParents: false }, p, () => viewFrames(coalesce(pack(), MiB)));
+    // a tar into an existing directory is extracted as it arrives: a server older than the trailer
+    // (which would refuse it only at the end, entries written) is asked first, and gets the old
+    // way: a first pass over the pack (byte-identical for an unchanged tree) for its size and digest
+    if (await takesTrailer(t, o)) return send(plan);
+    const hash = hasherFor(digest, nodeHashers);
+    let size = 0;
+    for await (const c of pack()) {
+      hash.update(c);
+      size += c.length;
+    }
+    return send({ ...plan, size, expected: hash.digest() });
+  }
+
+  /**
+   * Whether the server reads an UploadTrailer: a tar Upload into the directory whose header says 0
+   * bytes and whose trailer says 1. A server that knows the trailer refuses the disagreement, one
+   * from before it the trailer itself; neither writes anything.
+   */
+  async function takesTrailer(t: ResolvedTarget, o: CallOptions): Promise<boolean> {
+    const header = { container: t.container, path: t.path, options: { format: ArchiveFormat.TAR, expectedSize: 0n, overwrite: OverwritePolicy.FAIL } };
+    const probe = async function* () {
+      yield trailerFrame({ expectedSize: 1n });
+    };
+    try {
+      await restated(t.container, async () =>
+        fastUpload(await route.managerFor(t.container), headers, header, probe(), { signal: o.signal, timeoutMs: o.timeoutMs }),
+      );
+    } catch (err) {
+      if (refusedTrailer(err)) return false;
+      if (err instanceof PodfilesError && err.code === Code.InvalidArgument && /trailer's expected_size 1 differs/.test(err.rawMessage)) return true;
+      throw err;
+    }
+    throw dataLoss(`${t.path}: the server accepted an upload whose header and trailer disagree`);
   }
 
   const client: PodfilesClient = {
@@ -380,17 +423,27 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
   return client;
 }
 
-/** An old server's refusal of the UploadTrailer (its words before the trailer existed), said plainly. */
+/** A server from before the UploadTrailer refused it (its words; it wrote nothing). */
+const refusedTrailer = (err: unknown) =>
+  err instanceof PodfilesError && err.code === Code.InvalidArgument && /only data messages may follow the Upload header$/.test(err.rawMessage);
+
+/** That refusal said plainly, for a source that cannot be read again. */
 function olderServer(err: unknown, path: string): unknown {
-  if (err instanceof PodfilesError && err.code === Code.InvalidArgument && /only data messages may follow the Upload header$/.test(err.rawMessage)) {
+  if (refusedTrailer(err)) {
     return failedPrecondition(
-      `${path}: the server predates the upload trailer (the digest computed while sending): upgrade it, or pass sha256 (and a stream's size)`,
+      `${path}: the server predates the upload trailer (a stream's digest and size computed while sending): give sha256 and size, or upgrade the server`,
     );
   }
   return err;
 }
 
 const chunkOf = (o: UploadOptions) => Math.min(Math.max(o.chunkSize ?? MiB, 16 * 1024), 4 * MiB);
+
+function digestOf(digest: DigestName, chunks: Uint8Array[]): Uint8Array {
+  const h = hasherFor(digest, nodeHashers);
+  for (const c of chunks) h.update(c);
+  return h.digest();
+}
 
 function* chunksOf(bytes: Uint8Array, chunk: number): Generator<Uint8Array> {
   for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, at + chunk);

@@ -198,17 +198,36 @@ describe("a server from before the digest choice", () => {
     expect(stream.verified).toMatchObject({ digestAlgorithm: "sha256", sha256: sha(data) });
   });
 
-  it("upload: a known sha256 works as before; otherwise (the digest goes in the trailer) the client says the server is too old, nothing written", async () => {
-    expect(await oldClient.upload(data, "/old/a.bin", { makeParents: true, sha256: sha(data) })).toMatchObject({
-      digestAlgorithm: "sha256",
-      sha256: sha(data),
-    });
-    for (const digest of ["sha256", "crc32"] as const) {
-      const err = await oldClient.upload(data, `/old/b-${digest}.bin`, { digest }).catch((x: unknown) => x);
-      expect(err).toBeInstanceOf(PodfilesError);
-      expect(err).toMatchObject({ code: Code.FailedPrecondition });
-      expect((err as Error).message).toMatch(/server predates the upload trailer/);
-      expect(fs.existsSync(join(server.root, `old/b-${digest}.bin`))).toBe(false);
-    }
+  it("upload: refused the trailer, a file, bytes and a directory are sent again the old way (digest first); sha256 works as before", async () => {
+    const local = join(work, "old-src.bin");
+    fs.writeFileSync(local, data);
+    expect(await oldClient.upload(local, "/old/file.bin", { makeParents: true })).toMatchObject({ digestAlgorithm: "sha256", sha256: sha(data) });
+    expect(await oldClient.upload(data, "/old/a.bin", { makeParents: true })).toMatchObject({ digestAlgorithm: "sha256", sha256: sha(data) });
+    fs.mkdirSync(join(work, "old-tree"), { recursive: true });
+    fs.writeFileSync(join(work, "old-tree/t.txt"), "tree");
+    expect((await oldClient.uploadDirectory(join(work, "old-tree"), "/old/tree", { makeParents: true })).entries).toBeGreaterThanOrEqual(1);
+    expect(fs.readFileSync(join(server.root, "old/tree/t.txt"), "utf8")).toBe("tree");
+    for (const k of ["file", "a"]) expect(sha(fs.readFileSync(join(server.root, `old/${k}.bin`)))).toBe(sha(data));
+  });
+
+  it("upload: asked for CRC-32 (which it cannot check) the client says so", async () => {
+    const err = await oldClient.upload(data, "/old/b.bin", { digest: "crc32" }).catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(PodfilesError);
+    expect(err).toMatchObject({ code: Code.FailedPrecondition });
+    expect((err as Error).message).toMatch(/asked for CRC-32, the server computed SHA-256/);
+  });
+
+  it("upload: a stream of unknown digest (its digest can only go in the trailer) fails saying why, nothing written", async () => {
+    const stream = (async function* () {
+      yield data;
+    })();
+    const err = await oldClient.upload(stream, "/old/stream.bin", { size: data.length }).catch((x: unknown) => x);
+    expect(err).toMatchObject({ code: Code.FailedPrecondition });
+    expect((err as Error).message).toMatch(/server predates the upload trailer/);
+    expect(fs.existsSync(join(server.root, "old/stream.bin"))).toBe(false);
+    const given = (async function* () {
+      yield data;
+    })();
+    expect(await oldClient.upload(given, "/old/stream.bin", { size: data.length, sha256: sha(data) })).toMatchObject({ sha256: sha(data) });
   });
 });
