@@ -1,7 +1,7 @@
 // The TypeScript SDK and the CLI's transfer commands against raw node:http2, same run, each
 // server and each client its own process on loopback (issue 12):
 //   - SDK download (verified stream, no file) vs raw http2 download (no file)
-//   - SDK upload from a file path (SHA-256 pass + send) vs raw http2 upload of the same file
+//   - SDK upload from a file path (SHA-256 computed while sending, in the trailer) vs raw http2 upload of the same file
 //   - `podfiles get` / `podfiles put` whole commands (start-up, connection, fsync'd .part or
 //     atomic upload included) vs a raw http2 client process doing the same transfer with the same
 //     local file reads and writes (write + fsync on download)

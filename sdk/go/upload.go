@@ -31,11 +31,12 @@ type UploadOptions struct {
 	// unknown; Upload then takes it from r when r knows it (Len(), a regular
 	// *os.File).
 	Size int64
-	// SHA256 (32 bytes), when known up front, goes in the header too (the
-	// proto has no place for it after the data): the server commits nothing
-	// unless the bytes match. Without it Upload hashes what it sends and
-	// compares with the server's response, after the file is written
-	// (*DigestMismatchError with Committed). UploadFile computes it first.
+	// SHA256 (32 bytes), when known up front, goes in the header too. Without
+	// it each call hashes what it sends and sends the digest (and the size, if
+	// the header had none) in the UploadTrailer, its last message: the server
+	// commits nothing unless the bytes match either way, and r is read once.
+	// The response's digest is compared too (*DigestMismatchError with
+	// Committed: a server that ignored the expectations).
 	SHA256      []byte
 	Mode        os.FileMode // permission bits; 0 means 0644, or the replaced file's mode
 	Overwrite   bool        // replace an existing file (else ALREADY_EXISTS)
@@ -107,8 +108,9 @@ func (c *Client) Upload(ctx context.Context, ref Ref, path string, r io.Reader, 
 	return &UploadResult{Entry: call.resp.Entry, Bytes: call.sent, SHA256: call.resp.Sha256}, nil
 }
 
-// UploadFile uploads a local regular file with its size and SHA-256 (read
-// first) in the header, so the server commits only the exact bytes.
+// UploadFile uploads a local regular file with its size in the header and its
+// SHA-256 (computed while sending) in the trailer, so the server commits only
+// the exact bytes; the file is read once.
 func (c *Client) UploadFile(ctx context.Context, ref Ref, local, remote string, opts UploadOptions) (*UploadResult, error) {
 	f, err := os.Open(local)
 	if err != nil {
@@ -121,16 +123,6 @@ func (c *Client) UploadFile(ctx context.Context, ref Ref, local, remote string, 
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("podfiles: %s: not a regular file", local)
-	}
-	if opts.SHA256 == nil {
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return nil, err
-		}
-		opts.SHA256 = h.Sum(nil)
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
 	}
 	opts.Size = st.Size()
 	return c.Upload(ctx, ref, remote, f, opts)
@@ -229,8 +221,10 @@ type callResult struct {
 // (all of it when limit < 0). An error from r, or ctx, resets the stream
 // instead of half-closing it, so the server commits nothing. With the
 // header's expected_sha256 the server checks the digest (and the response
-// must repeat it); without it the call's bytes are hashed here and compared
-// with the response. whole, when set, hashes every byte too.
+// must repeat it); without it the call's bytes are hashed as they are sent and
+// the digest goes in the trailer (with the count, when the header had no
+// expected_size), checked by the server before it commits and compared with
+// the response here. whole, when set, hashes every byte too.
 func (c *Client) uploadCall(ctx context.Context, hdr *v1.UploadHeader, r io.Reader, limit int64, buf []byte, whole hash.Hash, progress func(uint64)) (*callResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -276,6 +270,13 @@ func (c *Client) uploadCall(ctx context.Context, hdr *v1.UploadHeader, r io.Read
 		if rerr != nil {
 			return nil, rerr // the deferred cancel resets the stream
 		}
+	}
+	if err == nil && h != nil {
+		trailer := &v1.UploadTrailer{ExpectedDigest: h.Sum(nil)}
+		if hdr.Options.ExpectedSize == nil {
+			trailer.ExpectedSize = ptr(res.sent)
+		}
+		err = stream.Send(&v1.UploadRequest{Part: &v1.UploadRequest_Trailer{Trailer: trailer}})
 	}
 	// io.EOF from Send: the server ended the call; CloseAndRecv has its status.
 	if err != nil && err != io.EOF {

@@ -3,15 +3,25 @@
 // spare bytes in front (the prefix is written there, one write per message, and the buffer is
 // reused once the session took it: no garbage per chunk); a caller's buffers go out as a 9-byte
 // prefix write plus a view. At most IN_FLIGHT_BYTES are handed to the stream and not yet taken.
+// What is not known before sending (the digest, a stream's size) is counted and hashed as the
+// messages go out and sent in the UploadTrailer: the source is read once.
 import * as fs from "node:fs";
 import type * as http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { FileService, type UploadHeaderSchema, UploadRequestSchema, UploadResponseSchema, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
+import {
+  FileService,
+  type UploadHeaderSchema,
+  type UploadTrailerSchema,
+  UploadRequestSchema,
+  UploadResponseSchema,
+  type UploadResponse,
+} from "../../gen/ts/podfiles/v1/files_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { PodfilesError, cancelled } from "./errors.js";
 import { FIELD_PREFIX_MAX, GrpcCall, enveloped, writeFieldPrefix, type GrpcCallOptions } from "./grpc-h2.js";
+import type { Hasher } from "./hasher.js";
 
 const PATH = `/${FileService.typeName}/${FileService.method.upload.name}`;
 const DATA_TAG = (2 << 3) | 2;
@@ -25,6 +35,8 @@ const HEADROOM = 16;
 export interface Frame {
   parts: Uint8Array[];
   payload: number;
+  /** the payload bytes (a view of the parts) */
+  data: Uint8Array;
   release?: () => void;
 }
 
@@ -66,7 +78,7 @@ export async function* fileFrames(fd: number, start: number, end: number, chunk:
     }
     position += n;
     const from = writeFieldPrefix(buf, HEADROOM, DATA_TAG, n);
-    yield { parts: [buf.subarray(from, HEADROOM + n)], payload: n, release: () => pool.release(buf) };
+    yield { parts: [buf.subarray(from, HEADROOM + n)], payload: n, data: buf.subarray(HEADROOM, HEADROOM + n), release: () => pool.release(buf) };
   }
 }
 
@@ -77,8 +89,46 @@ export async function* viewFrames(chunks: AsyncIterable<Uint8Array> | Iterable<U
       const view = chunk.subarray(at, Math.min(chunk.length, at + MAX_PAYLOAD));
       const prefix = new Uint8Array(FIELD_PREFIX_MAX);
       const from = writeFieldPrefix(prefix, FIELD_PREFIX_MAX, DATA_TAG, view.length);
-      yield { parts: [prefix.subarray(from), view], payload: view.length };
+      yield { parts: [prefix.subarray(from), view], payload: view.length, data: view };
     }
+  }
+}
+
+/** The UploadTrailer message as a frame. */
+export function trailerFrame(value: MessageInitShape<typeof UploadTrailerSchema>): Frame {
+  const message = enveloped(toBinary(UploadRequestSchema, create(UploadRequestSchema, { part: { case: "trailer", value } })));
+  return { parts: [message], payload: 0, data: new Uint8Array(0) };
+}
+
+/**
+ * Data frames counted (and hashed, given a hasher) as they go out, then, if asked for, an
+ * UploadTrailer with the count and the digest. `digest()` once `done`.
+ */
+export class TrailedFrames implements AsyncIterable<Frame> {
+  bytes = 0;
+  done = false;
+  private value?: Uint8Array;
+
+  constructor(
+    private readonly frames: AsyncIterable<Frame>,
+    private readonly trailer: { hash?: Hasher; size: boolean } | undefined,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Frame> {
+    const hash = this.trailer?.hash;
+    for await (const frame of this.frames) {
+      hash?.update(frame.data);
+      this.bytes += frame.payload;
+      yield frame;
+    }
+    if (hash) this.value = hash.digest();
+    if (this.trailer) yield trailerFrame({ expectedSize: this.trailer.size ? BigInt(this.bytes) : undefined, expectedDigest: this.value });
+    this.done = true;
+  }
+
+  /** the digest computed while sending (undefined without a hasher) */
+  digest(): Uint8Array | undefined {
+    return this.value;
   }
 }
 

@@ -181,7 +181,7 @@ async function writeFrom(data: AsyncIterable<Uint8Array[]>, part: string, offset
   }
 }
 
-/** The digest (SHA-256 unless another hasher is given) of the bytes [start, end) of an open file (the first pass of an upload). */
+/** The digest (SHA-256 unless another hasher is given) of the bytes [start, end) of an open file. */
 export async function digestFile(
   fd: number,
   start: number,

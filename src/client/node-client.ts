@@ -3,14 +3,12 @@
 // through the generated connect-node client, Download and Upload through grpc-h2.ts (no
 // per-message copies). Every transfer is checked: downloads against the trailer's length and
 // digest, uploads carry the size and digest so the server commits nothing else (SHA-256 unless
-// the caller chose CRC-32, or none: sizes only).
+// the caller chose CRC-32, or none: sizes only). A digest (or a stream's size) the caller did not
+// give is computed while sending and goes in the UploadTrailer: a file is read once.
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createHash } from "node:crypto";
-import { once } from "node:events";
 import * as fs from "node:fs";
 import type * as http2 from "node:http2";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
@@ -28,9 +26,9 @@ import {
   type UploadResult,
 } from "./core.js";
 import type { DownloadStream } from "./download-stream.js";
-import { Code, PodfilesError, failedPrecondition, invalidArgument } from "./errors.js";
+import { Code, PodfilesError, dataLoss, failedPrecondition, invalidArgument } from "./errors.js";
 import { fastDownload } from "./fast-download.js";
-import { fastUpload, fileFrames, viewFrames, type Frame } from "./fast-upload.js";
+import { TrailedFrames, fastUpload, fileFrames, trailerFrame, viewFrames, type Frame } from "./fast-upload.js";
 import { checkUploadDigest, digestAlgorithmOf, digestOption, digestResult } from "./digest.js";
 import { hasherFor, type DigestHashers, type DigestName } from "./hasher.js";
 import { digestFile, downloadToFile, RESUME_OVERLAP, type DownloadFileOptions, type DownloadFileResult } from "./local-files.js";
@@ -65,12 +63,18 @@ export interface UploadOptions extends UploadOptionsBase {
    * checking that its last 64 KiB match the source. File paths and bytes only.
    */
   resume?: boolean;
-  /** a stream's size and SHA-256 (hex or bytes; digest sha256 only), when known: the stream is then sent as it is read (with digest none, the size alone) */
+  /**
+   * A stream's size, and the SHA-256 of the source (hex or bytes; digest sha256 only), when known:
+   * sent in the header. Unknown ones are computed while sending and sent in the UploadTrailer.
+   */
   size?: number;
   sha256?: string | Uint8Array;
   /** bytes per message (default 1 MiB, at most 4 MiB) */
   chunkSize?: number;
-  /** told while the digest of a file is computed (the pass before sending; none with digest none) */
+  /**
+   * @deprecated never called: the digest is computed while sending (onProgress), there is no
+   * hashing pass before it any more
+   */
   onHashProgress?: (bytes: number, total: number) => void;
 }
 
@@ -221,10 +225,19 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
   async function uploadFrames(
     t: ResolvedTarget,
     o: UploadOptions,
-    plan: { offset: number; size: number; digest: DigestName; expected: Uint8Array; format?: ArchiveFormat },
-    frames: AsyncIterable<Frame>,
+    plan: { offset: number; size?: number; digest: DigestName; expected?: Uint8Array; format?: ArchiveFormat },
+    frames: () => AsyncIterable<Frame>,
+    /** the source read again for what the trailer carries, for a server older than the trailer (sources that can be read again) */
+    again?: () => Promise<{ size: number; expected: Uint8Array }>,
   ): Promise<UploadResult> {
     const appending = plan.offset > 0;
+    const total = plan.size === undefined ? undefined : plan.size - plan.offset;
+    // what the header cannot say goes in the trailer: the digest computed while sending, the size counted
+    const hashing = plan.expected === undefined && plan.digest !== "none";
+    const trailed = new TrailedFrames(
+      frames(),
+      hashing || total === undefined ? { hash: hashing ? hasherFor(plan.digest, nodeHashers) : undefined, size: total === undefined } : undefined,
+    );
     const header = {
       container: t.container,
       path: t.path,
@@ -235,27 +248,35 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
         uid: o.uid,
         gid: o.gid,
         makeParents: !!o.makeParents,
-        expectedSize: BigInt(plan.size - plan.offset),
+        expectedSize: total === undefined ? undefined : BigInt(total),
         // SHA-256 the way servers from before the digest choice check it; the others as expected_digest
         ...(plan.digest === "sha256" ? { expectedSha256: plan.expected } : { digestAlgorithm: digestAlgorithmOf(plan.digest), expectedDigest: plan.expected }),
         format: plan.format ?? ArchiveFormat.RAW,
         modifiedTime: o.modifiedTime ? timestampFromDate(o.modifiedTime) : undefined,
       },
     };
-    const total = plan.size - plan.offset;
     const res = await restated(t.container, async () =>
-      fastUpload(await route.managerFor(t.container), headers, header, frames, {
+      fastUpload(await route.managerFor(t.container), headers, header, trailed, {
         signal: o.signal,
         timeoutMs: o.timeoutMs,
         onSent: (bytes) => o.onProgress?.({ bytes, total }),
       }),
-    );
+    ).catch((err: unknown) => {
+      if (again && refusedTrailer(err)) return undefined;
+      throw olderServer(err, t.path);
+    });
+    // it wrote nothing (it failed the call at the trailer): the old way, a first pass for the digest, then the send
+    if (!res) return uploadFrames(t, o, { ...plan, ...(await again!()) }, frames);
+    // a server that answered OK before taking everything (or ignored the trailer) committed something else
+    if (!trailed.done || res.bytesReceived !== BigInt(trailed.bytes)) {
+      throw dataLoss(`${t.path}: the server received ${res.bytesReceived} bytes and answered OK, ${trailed.bytes}${trailed.done ? "" : " or more"} were sent`);
+    }
     return {
       entry: res.entry,
       bytes: Number(res.bytesReceived),
       offset: plan.offset,
       entries: res.entriesExtracted || undefined,
-      ...checkUploadDigest(res, plan.digest, plan.expected, t.path),
+      ...checkUploadDigest(res, plan.digest, plan.expected ?? trailed.digest(), t.path),
     };
   }
 
@@ -282,7 +303,7 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
     return have;
   }
 
-  /** known: the digest of the whole file in `digest`, computed by the caller (or while spooling) */
+  /** known: the digest of the whole file in `digest`, given by the caller */
   async function uploadFile(path: string, t: ResolvedTarget, o: UploadOptions, digest: DigestName, known?: Uint8Array): Promise<UploadResult> {
     const fh = await fs.promises.open(path, "r").catch((err) => Promise.reject(PodfilesError.from(err)));
     try {
@@ -299,13 +320,9 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
         const entry = await core.stat(t, o);
         return { entry, bytes: 0, offset, ...digestResult(digest, hasherFor(digest, nodeHashers).digest()) };
       }
-      const expected =
-        digest === "none"
-          ? new Uint8Array(0)
-          : offset === 0 && known
-            ? known
-            : await digestFile(fh.fd, offset, size, o.signal, (n) => o.onHashProgress?.(n, size - offset), hasherFor(digest, nodeHashers));
-      return await uploadFrames(t, o, { offset, size, digest, expected }, fileFrames(fh.fd, offset, size, chunkOf(o)));
+      const expected = offset === 0 ? known : undefined;
+      const again = async () => ({ size, expected: await digestFile(fh.fd, offset, size, o.signal, undefined, hasherFor(digest, nodeHashers)) });
+      return await uploadFrames(t, o, { offset, size, digest, expected }, () => fileFrames(fh.fd, offset, size, chunkOf(o)), again);
     } finally {
       await fh.close();
     }
@@ -321,53 +338,62 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
       const bytes = source;
       const offset = o.resume ? await resumeOffset(t, bytes.length, async (at, n) => bytes.subarray(at, at + n), o) : 0;
       const rest = bytes.subarray(offset);
-      const plan = { offset, size: bytes.length, digest, expected: offset === 0 && known ? known : digestOfBytes(digest, rest) };
-      return uploadFrames(t, o, plan, viewFrames(chunksOf(rest, chunkOf(o))));
+      const plan = { offset, size: bytes.length, digest, expected: offset === 0 ? known : undefined };
+      const again = async () => ({ size: bytes.length, expected: digestOf(digest, [rest]) });
+      return uploadFrames(t, o, plan, () => viewFrames(chunksOf(rest, chunkOf(o))), again);
     }
     if (o.resume) throw invalidArgument("resume needs a file path or bytes (a stream cannot be read again from an offset)");
-    if (o.size !== undefined && (known || digest === "none")) {
-      return uploadFrames(t, o, { offset: 0, size: o.size, digest, expected: known ?? new Uint8Array(0) }, viewFrames(source as AsyncIterable<Uint8Array>));
-    }
-    // size or digest unknown: spool the stream to a temporary file (hashing it), then send that
-    const dir = await fs.promises.mkdtemp(join(tmpdir(), "podfiles-upload-"));
-    try {
-      const spool = join(dir, "data");
-      const hash = hasherFor(digest, nodeHashers);
-      const out = fs.createWriteStream(spool, { mode: 0o600 });
-      try {
-        for await (const chunk of source as AsyncIterable<Uint8Array>) {
-          hash.update(chunk);
-          // events.once removes both of its listeners when either fires (a bare once("error") per drain added one each time: MaxListenersExceededWarning past 10)
-          if (!out.write(chunk)) await once(out, "drain");
-        }
-      } finally {
-        await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-      }
-      return await uploadFile(spool, t, o, digest, hash.digest());
-    } finally {
-      await fs.promises.rm(dir, { recursive: true, force: true });
-    }
+    // sent as it is read; what is unknown (size, digest) goes in the trailer
+    return uploadFrames(t, o, { offset: 0, size: o.size, digest, expected: known }, () => viewFrames(source as AsyncIterable<Uint8Array>));
   }
 
   async function uploadDirectory(local: string, target: Target, o: DirectoryUploadOptions = {}): Promise<UploadResult> {
     const t = core.resolve(target);
     const { packDirectory } = await import("./tar.js");
     const pack = () => packDirectory(local, { uid: o.uid, gid: o.gid, warn: o.warn });
-    // a pack of an unchanged tree is byte-identical: the first pass gives the size and digest
     const digest = digestOption(o.digest);
+    try {
+      await core.mkdir(t, { parents: o.makeParents, signal: o.signal });
+    } catch (err) {
+      if (!(err instanceof PodfilesError && err.code === Code.AlreadyExists)) throw err;
+    }
+    // packed once: the size and digest go in the trailer
+    const plan = { offset: 0, digest, format: ArchiveFormat.TAR };
+    const send = (p: typeof plan & { size?: number; expected?: Uint8Array }) =>
+      uploadFrames(t, { ...o, makeParents: false }, p, () => viewFrames(coalesce(pack(), MiB)));
+    // a tar into an existing directory is extracted as it arrives: a server older than the trailer
+    // (which would refuse it only at the end, entries written) is asked first, and gets the old
+    // way: a first pass over the pack (byte-identical for an unchanged tree) for its size and digest
+    if (await takesTrailer(t, o)) return send(plan);
     const hash = hasherFor(digest, nodeHashers);
     let size = 0;
     for await (const c of pack()) {
       hash.update(c);
       size += c.length;
     }
+    return send({ ...plan, size, expected: hash.digest() });
+  }
+
+  /**
+   * Whether the server reads an UploadTrailer: a tar Upload into the directory whose header says 0
+   * bytes and whose trailer says 1. A server that knows the trailer refuses the disagreement, one
+   * from before it the trailer itself; neither writes anything.
+   */
+  async function takesTrailer(t: ResolvedTarget, o: CallOptions): Promise<boolean> {
+    const header = { container: t.container, path: t.path, options: { format: ArchiveFormat.TAR, expectedSize: 0n, overwrite: OverwritePolicy.FAIL } };
+    const probe = async function* () {
+      yield trailerFrame({ expectedSize: 1n });
+    };
     try {
-      await core.mkdir(t, { parents: o.makeParents, signal: o.signal });
+      await restated(t.container, async () =>
+        fastUpload(await route.managerFor(t.container), headers, header, probe(), { signal: o.signal, timeoutMs: o.timeoutMs }),
+      );
     } catch (err) {
-      if (!(err instanceof PodfilesError && err.code === Code.AlreadyExists)) throw err;
+      if (refusedTrailer(err)) return false;
+      if (err instanceof PodfilesError && err.code === Code.InvalidArgument && /trailer's expected_size 1 differs/.test(err.rawMessage)) return true;
+      throw err;
     }
-    const plan = { offset: 0, size, digest, expected: hash.digest(), format: ArchiveFormat.TAR };
-    return uploadFrames(t, { ...o, makeParents: false }, plan, viewFrames(coalesce(pack(), MiB)));
+    throw dataLoss(`${t.path}: the server accepted an upload whose header and trailer disagree`);
   }
 
   const client: PodfilesClient = {
@@ -397,11 +423,25 @@ export function clientOnRoute(route: ClientRoute, headers: Record<string, string
   return client;
 }
 
+/** A server from before the UploadTrailer refused it (its words; it wrote nothing). */
+const refusedTrailer = (err: unknown) =>
+  err instanceof PodfilesError && err.code === Code.InvalidArgument && /only data messages may follow the Upload header$/.test(err.rawMessage);
+
+/** That refusal said plainly, for a source that cannot be read again. */
+function olderServer(err: unknown, path: string): unknown {
+  if (refusedTrailer(err)) {
+    return failedPrecondition(
+      `${path}: the server predates the upload trailer (a stream's digest and size computed while sending): give sha256 and size, or upgrade the server`,
+    );
+  }
+  return err;
+}
+
 const chunkOf = (o: UploadOptions) => Math.min(Math.max(o.chunkSize ?? MiB, 16 * 1024), 4 * MiB);
 
-function digestOfBytes(digest: DigestName, bytes: Uint8Array): Uint8Array {
+function digestOf(digest: DigestName, chunks: Uint8Array[]): Uint8Array {
   const h = hasherFor(digest, nodeHashers);
-  h.update(bytes);
+  for (const c of chunks) h.update(c);
   return h.digest();
 }
 

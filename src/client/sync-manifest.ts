@@ -131,7 +131,7 @@ export async function localManifest(root: string, o: { signal?: AbortSignal }): 
   return manifest;
 }
 
-/** The hex SHA-256 of a local file (the upload's digest pass, local-files.ts digestFile). */
+/** The hex SHA-256 of a local file (local-files.ts digestFile). */
 export async function localSha256(path: string, signal?: AbortSignal): Promise<string> {
   const fh = await fs.open(path, "r");
   try {

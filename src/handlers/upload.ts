@@ -94,11 +94,14 @@ async function exists(fs: ContainerFs, path: string): Promise<boolean> {
 }
 
 /**
- * The data messages after the header. The end of the request stream counts as
- * complete only if the client did not drop or reset it. A client that
- * half-closes (END_STREAM) has, by HTTP/2 and gRPC rules, sent everything,
- * even if it cancels a moment later (Node's Http2Stream.close() does exactly
- * that): clients that must never commit a truncated file send expected_size.
+ * The data messages after the header, and the optional trailer. The end of the
+ * request stream counts as complete only if the client did not drop or reset it.
+ * A client that half-closes (END_STREAM) has, by HTTP/2 and gRPC rules, sent
+ * everything, even if it cancels a moment later (Node's Http2Stream.close() does
+ * exactly that): clients that must never commit a truncated file send
+ * expected_size, in the header or the trailer. The checks run before this
+ * generator ends: a tar extraction then fails (its temp directory removed)
+ * instead of completing.
  */
 async function* dataChunks(
   iterator: AsyncIterator<UploadRequest>,
@@ -111,11 +114,19 @@ async function* dataChunks(
     const next = await iterator.next();
     if (next.done) {
       if (call.requestBodyAborted(ctx)) throw cancelled("upload cancelled by the client; nothing was written");
+      check.finish();
       return;
     }
     const part = next.value.part;
-    if (part.case !== "data") throw invalidArgument("only data messages may follow the Upload header");
-    if (part.value.length === 0) continue;
+    if (part.case === "trailer") {
+      check.trailer(part.value);
+      continue;
+    }
+    if (part.case !== "data") throw invalidArgument("only data messages and a trailer may follow the Upload header");
+    if (part.value.length === 0) {
+      if (check.trailerSeen) throw invalidArgument("a data message after the Upload trailer; the trailer comes last");
+      continue;
+    }
     check.add(part.value);
     info.bytes += BigInt(part.value.length);
     yield part.value;

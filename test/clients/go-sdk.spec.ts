@@ -19,6 +19,8 @@ const mustPass = [
   "TestUploadResumesAfterAnInterruption",
   "TestUploadResumeRefusesAFileThatIsNotAPrefix",
   "TestUploadLeavesNothingBehindOnFailure",
+  "TestUploadFileReadsItsFileOnceAndSendsTheDigestInTheTrailer",
+  "TestUploadOfAPlainReaderSendsSizeAndDigestInTheTrailer",
   "TestErrorCodes",
   "TestTLSAndBearerToken",
   "TestReadme",

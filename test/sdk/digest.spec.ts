@@ -3,14 +3,15 @@
 // upload; the pure-JS hashers). The digest is checked on the client: a byte altered on the way
 // fails with DigestMismatchError naming the algorithm (with none, only a size change is caught);
 // against a server from before the choice (emulated: an interceptor that drops the field from
-// requests and responses, as such a server never reads or writes it) the client falls back to
-// SHA-256, and an upload that asked for CRC-32 is not silently reported as checked.
+// requests and responses, as such a server never reads or writes it, and refuses the UploadTrailer
+// with that server's words) the client falls back to SHA-256, and an upload that asked for CRC-32
+// is not silently reported as checked.
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import type { Interceptor } from "@connectrpc/connect";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DigestAlgorithm, type DownloadRequest, type DownloadResponse, type UploadRequest, type UploadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { Code, DigestMismatchError, PodfilesError, createPodfilesClient, type PodfilesClient } from "../../src/index.js";
@@ -60,6 +61,7 @@ const beforeTheChoice: Interceptor = (next) => async (req) => {
       message: (async function* () {
         for await (const m of inner) {
           if (m.part.case === "header" && m.part.value.options) Object.assign(m.part.value.options, { digestAlgorithm: 0, expectedDigest: new Uint8Array(0) });
+          if (m.part.case === "trailer") throw new ConnectError("only data messages may follow the Upload header", Code.InvalidArgument);
           yield m;
         }
       })(),
@@ -196,11 +198,36 @@ describe("a server from before the digest choice", () => {
     expect(stream.verified).toMatchObject({ digestAlgorithm: "sha256", sha256: sha(data) });
   });
 
-  it("upload: sha256 works as before; asked for CRC-32 (which it cannot check) the client says so", async () => {
+  it("upload: refused the trailer, a file, bytes and a directory are sent again the old way (digest first); sha256 works as before", async () => {
+    const local = join(work, "old-src.bin");
+    fs.writeFileSync(local, data);
+    expect(await oldClient.upload(local, "/old/file.bin", { makeParents: true })).toMatchObject({ digestAlgorithm: "sha256", sha256: sha(data) });
     expect(await oldClient.upload(data, "/old/a.bin", { makeParents: true })).toMatchObject({ digestAlgorithm: "sha256", sha256: sha(data) });
+    fs.mkdirSync(join(work, "old-tree"), { recursive: true });
+    fs.writeFileSync(join(work, "old-tree/t.txt"), "tree");
+    expect((await oldClient.uploadDirectory(join(work, "old-tree"), "/old/tree", { makeParents: true })).entries).toBeGreaterThanOrEqual(1);
+    expect(fs.readFileSync(join(server.root, "old/tree/t.txt"), "utf8")).toBe("tree");
+    for (const k of ["file", "a"]) expect(sha(fs.readFileSync(join(server.root, `old/${k}.bin`)))).toBe(sha(data));
+  });
+
+  it("upload: asked for CRC-32 (which it cannot check) the client says so", async () => {
     const err = await oldClient.upload(data, "/old/b.bin", { digest: "crc32" }).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(PodfilesError);
     expect(err).toMatchObject({ code: Code.FailedPrecondition });
     expect((err as Error).message).toMatch(/asked for CRC-32, the server computed SHA-256/);
+  });
+
+  it("upload: a stream of unknown digest (its digest can only go in the trailer) fails saying why, nothing written", async () => {
+    const stream = (async function* () {
+      yield data;
+    })();
+    const err = await oldClient.upload(stream, "/old/stream.bin", { size: data.length }).catch((x: unknown) => x);
+    expect(err).toMatchObject({ code: Code.FailedPrecondition });
+    expect((err as Error).message).toMatch(/server predates the upload trailer/);
+    expect(fs.existsSync(join(server.root, "old/stream.bin"))).toBe(false);
+    const given = (async function* () {
+      yield data;
+    })();
+    expect(await oldClient.upload(given, "/old/stream.bin", { size: data.length, sha256: sha(data) })).toMatchObject({ sha256: sha(data) });
   });
 });

@@ -462,3 +462,30 @@ describe("kube-finder's REST API for pod-b through node-a (forwarded whole, serv
     expect(((await r.json()) as { code: string }).code).toBe("unauthenticated");
   });
 });
+
+describe.each(["grpc", "connectH2"] as const)("an Upload trailer for pod-b through node-a over %s", (protocol) => {
+  /** header, data, then an UploadTrailer with the given digest */
+  const withTrailer = (path: string, data: Uint8Array, digest: Uint8Array) =>
+    a.clients[protocol].upload(
+      (async function* () {
+        yield { part: { case: "header" as const, value: { container: podB, path } } };
+        yield { part: { case: "data" as const, value: data } };
+        yield { part: { case: "trailer" as const, value: { expectedSize: BigInt(data.length), expectedDigest: digest } } };
+      })(),
+    );
+
+  it("reaches node-b and is checked there: written when it matches, DATA_LOSS and nothing when not", async () => {
+    const data = random(MiB + 9);
+    const good = Buffer.from(sha256(data), "hex");
+    const up = await withTrailer(`/trailer-${protocol}.bin`, data, good);
+    expect(hex(up.sha256)).toBe(sha256(data));
+    expect(sha256(readFileSync(join(b.root, `trailer-${protocol}.bin`)))).toBe(sha256(data));
+    const bad = Buffer.from(good);
+    bad[9] ^= 1;
+    const [code, message] = await codeAndMessage(withTrailer(`/trailer-bad-${protocol}.bin`, data, bad));
+    expect(code).toBe(Code.DataLoss);
+    expect(message).toMatch(/SHA-256 mismatch/);
+    expect(existsSync(join(b.root, `trailer-bad-${protocol}.bin`))).toBe(false);
+    expect(readdirSync(b.root).filter((n) => n.includes(".podfiles-"))).toEqual([]);
+  });
+});

@@ -1,7 +1,8 @@
 // podfiles put [-f] [-p] [--mode 0644] LOCAL REMOTE
-//   LOCAL "-": stdin (the SDK spools it to a temporary file to learn its size and SHA-256 first)
-//   a file: the SDK's upload (size and SHA-256 sent, so the server commits it atomically only if
-//           every byte arrived intact; a cancelled or broken upload leaves nothing behind)
+//   LOCAL "-": stdin, sent as it is read (its size and SHA-256 follow in the upload's trailer)
+//   a file: the SDK's upload (size and SHA-256 sent, the SHA-256 computed while sending, so the
+//           server commits it atomically only if every byte arrived intact; a cancelled or broken
+//           upload leaves nothing behind)
 //   a directory: the SDK's uploadDirectory (a tar stream extracted into REMOTE, created if missing)
 import * as fs from "node:fs";
 import { basename, resolve } from "node:path";
@@ -105,7 +106,6 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
   if (!o.localStat) return putStdin(o, client, io);
   const path = await fileDestination(client, remote, basename(resolve(local)));
   const size = o.localStat.size;
-  const hashing = createProgress(`${o.digestName ?? "sha256"} ${basename(local)}`, size, { enabled: o.progress && o.digestName !== "none" });
   const progress = createProgress(basename(local), size, { enabled: o.progress });
   try {
     const res = await client.upload(
@@ -119,7 +119,6 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
         uid: o.uidNum,
         gid: o.gidNum,
         digest: o.digestName,
-        onHashProgress: (n) => hashing.set(n),
         onProgress: (p) => progress.set(size - (p.total ?? size) + p.bytes),
       },
     );
@@ -128,7 +127,6 @@ export async function runPut(o: ResolvedPut, { client }: Connection, io: Io): Pr
   } catch (err) {
     throw missingParentHint(err, o.parents);
   } finally {
-    hashing.stop();
     progress.stop();
   }
 }

@@ -1316,6 +1316,7 @@ type UploadRequest struct {
 	//
 	//	*UploadRequest_Header
 	//	*UploadRequest_Data
+	//	*UploadRequest_Trailer
 	Part          isUploadRequest_Part `protobuf_oneof:"part"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1376,6 +1377,15 @@ func (x *UploadRequest) GetData() []byte {
 	return nil
 }
 
+func (x *UploadRequest) GetTrailer() *UploadTrailer {
+	if x != nil {
+		if x, ok := x.Part.(*UploadRequest_Trailer); ok {
+			return x.Trailer
+		}
+	}
+	return nil
+}
+
 type isUploadRequest_Part interface {
 	isUploadRequest_Part()
 }
@@ -1390,9 +1400,79 @@ type UploadRequest_Data struct {
 	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
 }
 
+type UploadRequest_Trailer struct {
+	// Optionally, the last message: expectations known only once everything
+	// was sent (a client that hashes while it sends reads its source once).
+	Trailer *UploadTrailer `protobuf:"bytes,3,opt,name=trailer,proto3,oneof"`
+}
+
 func (*UploadRequest_Header) isUploadRequest_Part() {}
 
 func (*UploadRequest_Data) isUploadRequest_Part() {}
+
+func (*UploadRequest_Trailer) isUploadRequest_Part() {}
+
+// The expectations of an UploadTrailer are checked exactly as the header's
+// expected_size and expected_digest are: the upload fails, and nothing is
+// written, unless they match (size: INVALID_ARGUMENT; digest: DATA_LOSS).
+// A tar into a directory that already exists is extracted as it arrives, as
+// with the header's expectations. INVALID_ARGUMENT: a data message or a second
+// trailer after it; an expectation that the header also gave with another
+// value; a digest of the wrong length for the algorithm.
+type UploadTrailer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The number of data bytes this call sent.
+	ExpectedSize *uint64 `protobuf:"varint,1,opt,name=expected_size,json=expectedSize,proto3,oneof" json:"expected_size,omitempty"`
+	// The digest of those bytes, in the header's digest_algorithm (SHA-256
+	// unless it said otherwise); empty: none expected.
+	ExpectedDigest []byte `protobuf:"bytes,2,opt,name=expected_digest,json=expectedDigest,proto3" json:"expected_digest,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UploadTrailer) Reset() {
+	*x = UploadTrailer{}
+	mi := &file_podfiles_v1_files_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadTrailer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadTrailer) ProtoMessage() {}
+
+func (x *UploadTrailer) ProtoReflect() protoreflect.Message {
+	mi := &file_podfiles_v1_files_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadTrailer.ProtoReflect.Descriptor instead.
+func (*UploadTrailer) Descriptor() ([]byte, []int) {
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UploadTrailer) GetExpectedSize() uint64 {
+	if x != nil && x.ExpectedSize != nil {
+		return *x.ExpectedSize
+	}
+	return 0
+}
+
+func (x *UploadTrailer) GetExpectedDigest() []byte {
+	if x != nil {
+		return x.ExpectedDigest
+	}
+	return nil
+}
 
 type UploadResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1412,7 +1492,7 @@ type UploadResponse struct {
 
 func (x *UploadResponse) Reset() {
 	*x = UploadResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[13]
+	mi := &file_podfiles_v1_files_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1504,7 @@ func (x *UploadResponse) String() string {
 func (*UploadResponse) ProtoMessage() {}
 
 func (x *UploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[13]
+	mi := &file_podfiles_v1_files_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1517,7 @@ func (x *UploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
 func (*UploadResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{13}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UploadResponse) GetEntry() *FileEntry {
@@ -1493,7 +1573,7 @@ type BeginUploadRequest struct {
 
 func (x *BeginUploadRequest) Reset() {
 	*x = BeginUploadRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[14]
+	mi := &file_podfiles_v1_files_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1585,7 @@ func (x *BeginUploadRequest) String() string {
 func (*BeginUploadRequest) ProtoMessage() {}
 
 func (x *BeginUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[14]
+	mi := &file_podfiles_v1_files_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1598,7 @@ func (x *BeginUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginUploadRequest.ProtoReflect.Descriptor instead.
 func (*BeginUploadRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{14}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BeginUploadRequest) GetContainer() *ContainerRef {
@@ -1555,7 +1635,7 @@ type BeginUploadResponse struct {
 
 func (x *BeginUploadResponse) Reset() {
 	*x = BeginUploadResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[15]
+	mi := &file_podfiles_v1_files_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1647,7 @@ func (x *BeginUploadResponse) String() string {
 func (*BeginUploadResponse) ProtoMessage() {}
 
 func (x *BeginUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[15]
+	mi := &file_podfiles_v1_files_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1660,7 @@ func (x *BeginUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginUploadResponse.ProtoReflect.Descriptor instead.
 func (*BeginUploadResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{15}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BeginUploadResponse) GetUploadId() string {
@@ -1620,7 +1700,7 @@ type WriteUploadChunkRequest struct {
 
 func (x *WriteUploadChunkRequest) Reset() {
 	*x = WriteUploadChunkRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[16]
+	mi := &file_podfiles_v1_files_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1712,7 @@ func (x *WriteUploadChunkRequest) String() string {
 func (*WriteUploadChunkRequest) ProtoMessage() {}
 
 func (x *WriteUploadChunkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[16]
+	mi := &file_podfiles_v1_files_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1725,7 @@ func (x *WriteUploadChunkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteUploadChunkRequest.ProtoReflect.Descriptor instead.
 func (*WriteUploadChunkRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{16}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WriteUploadChunkRequest) GetContainer() *ContainerRef {
@@ -1692,7 +1772,7 @@ type WriteUploadChunkResponse struct {
 
 func (x *WriteUploadChunkResponse) Reset() {
 	*x = WriteUploadChunkResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[17]
+	mi := &file_podfiles_v1_files_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1784,7 @@ func (x *WriteUploadChunkResponse) String() string {
 func (*WriteUploadChunkResponse) ProtoMessage() {}
 
 func (x *WriteUploadChunkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[17]
+	mi := &file_podfiles_v1_files_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1797,7 @@ func (x *WriteUploadChunkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteUploadChunkResponse.ProtoReflect.Descriptor instead.
 func (*WriteUploadChunkResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{17}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WriteUploadChunkResponse) GetCommittedSize() uint64 {
@@ -1738,7 +1818,7 @@ type QueryUploadRequest struct {
 
 func (x *QueryUploadRequest) Reset() {
 	*x = QueryUploadRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[18]
+	mi := &file_podfiles_v1_files_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1830,7 @@ func (x *QueryUploadRequest) String() string {
 func (*QueryUploadRequest) ProtoMessage() {}
 
 func (x *QueryUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[18]
+	mi := &file_podfiles_v1_files_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1843,7 @@ func (x *QueryUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryUploadRequest.ProtoReflect.Descriptor instead.
 func (*QueryUploadRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{18}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QueryUploadRequest) GetContainer() *ContainerRef {
@@ -1797,7 +1877,7 @@ type QueryUploadResponse struct {
 
 func (x *QueryUploadResponse) Reset() {
 	*x = QueryUploadResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[19]
+	mi := &file_podfiles_v1_files_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +1889,7 @@ func (x *QueryUploadResponse) String() string {
 func (*QueryUploadResponse) ProtoMessage() {}
 
 func (x *QueryUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[19]
+	mi := &file_podfiles_v1_files_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +1902,7 @@ func (x *QueryUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryUploadResponse.ProtoReflect.Descriptor instead.
 func (*QueryUploadResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{19}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QueryUploadResponse) GetCommittedSize() uint64 {
@@ -1850,7 +1930,7 @@ type CommitUploadRequest struct {
 
 func (x *CommitUploadRequest) Reset() {
 	*x = CommitUploadRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[20]
+	mi := &file_podfiles_v1_files_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1942,7 @@ func (x *CommitUploadRequest) String() string {
 func (*CommitUploadRequest) ProtoMessage() {}
 
 func (x *CommitUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[20]
+	mi := &file_podfiles_v1_files_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1955,7 @@ func (x *CommitUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitUploadRequest.ProtoReflect.Descriptor instead.
 func (*CommitUploadRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{20}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CommitUploadRequest) GetContainer() *ContainerRef {
@@ -1914,7 +1994,7 @@ type CommitUploadResponse struct {
 
 func (x *CommitUploadResponse) Reset() {
 	*x = CommitUploadResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[21]
+	mi := &file_podfiles_v1_files_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2006,7 @@ func (x *CommitUploadResponse) String() string {
 func (*CommitUploadResponse) ProtoMessage() {}
 
 func (x *CommitUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[21]
+	mi := &file_podfiles_v1_files_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2019,7 @@ func (x *CommitUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitUploadResponse.ProtoReflect.Descriptor instead.
 func (*CommitUploadResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{21}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CommitUploadResponse) GetEntry() *FileEntry {
@@ -1988,7 +2068,7 @@ type AbortUploadRequest struct {
 
 func (x *AbortUploadRequest) Reset() {
 	*x = AbortUploadRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[22]
+	mi := &file_podfiles_v1_files_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2080,7 @@ func (x *AbortUploadRequest) String() string {
 func (*AbortUploadRequest) ProtoMessage() {}
 
 func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[22]
+	mi := &file_podfiles_v1_files_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2093,7 @@ func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
 func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{22}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AbortUploadRequest) GetContainer() *ContainerRef {
@@ -2045,7 +2125,7 @@ type AbortUploadResponse struct {
 
 func (x *AbortUploadResponse) Reset() {
 	*x = AbortUploadResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[23]
+	mi := &file_podfiles_v1_files_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2137,7 @@ func (x *AbortUploadResponse) String() string {
 func (*AbortUploadResponse) ProtoMessage() {}
 
 func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[23]
+	mi := &file_podfiles_v1_files_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2150,7 @@ func (x *AbortUploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadResponse.ProtoReflect.Descriptor instead.
 func (*AbortUploadResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{23}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{24}
 }
 
 type MakeDirectoryRequest struct {
@@ -2087,7 +2167,7 @@ type MakeDirectoryRequest struct {
 
 func (x *MakeDirectoryRequest) Reset() {
 	*x = MakeDirectoryRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[24]
+	mi := &file_podfiles_v1_files_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2179,7 @@ func (x *MakeDirectoryRequest) String() string {
 func (*MakeDirectoryRequest) ProtoMessage() {}
 
 func (x *MakeDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[24]
+	mi := &file_podfiles_v1_files_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2192,7 @@ func (x *MakeDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MakeDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*MakeDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{24}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MakeDirectoryRequest) GetContainer() *ContainerRef {
@@ -2152,7 +2232,7 @@ type MakeDirectoryResponse struct {
 
 func (x *MakeDirectoryResponse) Reset() {
 	*x = MakeDirectoryResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[25]
+	mi := &file_podfiles_v1_files_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2244,7 @@ func (x *MakeDirectoryResponse) String() string {
 func (*MakeDirectoryResponse) ProtoMessage() {}
 
 func (x *MakeDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[25]
+	mi := &file_podfiles_v1_files_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2257,7 @@ func (x *MakeDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MakeDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*MakeDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{25}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MakeDirectoryResponse) GetEntry() *FileEntry {
@@ -2199,7 +2279,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[26]
+	mi := &file_podfiles_v1_files_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2291,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[26]
+	mi := &file_podfiles_v1_files_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2304,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{26}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveRequest) GetContainer() *ContainerRef {
@@ -2256,7 +2336,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[27]
+	mi := &file_podfiles_v1_files_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2348,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[27]
+	mi := &file_podfiles_v1_files_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2361,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{27}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{28}
 }
 
 type RenameRequest struct {
@@ -2298,7 +2378,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[28]
+	mi := &file_podfiles_v1_files_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2390,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[28]
+	mi := &file_podfiles_v1_files_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2403,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{28}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RenameRequest) GetContainer() *ContainerRef {
@@ -2363,7 +2443,7 @@ type RenameResponse struct {
 
 func (x *RenameResponse) Reset() {
 	*x = RenameResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[29]
+	mi := &file_podfiles_v1_files_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2455,7 @@ func (x *RenameResponse) String() string {
 func (*RenameResponse) ProtoMessage() {}
 
 func (x *RenameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[29]
+	mi := &file_podfiles_v1_files_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2468,7 @@ func (x *RenameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameResponse.ProtoReflect.Descriptor instead.
 func (*RenameResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{29}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RenameResponse) GetEntry() *FileEntry {
@@ -2417,7 +2497,7 @@ type CopyRequest struct {
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[30]
+	mi := &file_podfiles_v1_files_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2509,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[30]
+	mi := &file_podfiles_v1_files_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2522,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{30}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CopyRequest) GetContainer() *ContainerRef {
@@ -2493,7 +2573,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[31]
+	mi := &file_podfiles_v1_files_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2585,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[31]
+	mi := &file_podfiles_v1_files_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2598,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{31}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CopyResponse) GetPart() isCopyResponse_Part {
@@ -2575,7 +2655,7 @@ type CopyProgress struct {
 
 func (x *CopyProgress) Reset() {
 	*x = CopyProgress{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[32]
+	mi := &file_podfiles_v1_files_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2667,7 @@ func (x *CopyProgress) String() string {
 func (*CopyProgress) ProtoMessage() {}
 
 func (x *CopyProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[32]
+	mi := &file_podfiles_v1_files_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2680,7 @@ func (x *CopyProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyProgress.ProtoReflect.Descriptor instead.
 func (*CopyProgress) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{32}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CopyProgress) GetBytesCopied() uint64 {
@@ -2634,7 +2714,7 @@ type CopyResult struct {
 
 func (x *CopyResult) Reset() {
 	*x = CopyResult{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[33]
+	mi := &file_podfiles_v1_files_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2726,7 @@ func (x *CopyResult) String() string {
 func (*CopyResult) ProtoMessage() {}
 
 func (x *CopyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[33]
+	mi := &file_podfiles_v1_files_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2739,7 @@ func (x *CopyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResult.ProtoReflect.Descriptor instead.
 func (*CopyResult) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{33}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CopyResult) GetEntry() *FileEntry {
@@ -2707,7 +2787,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[34]
+	mi := &file_podfiles_v1_files_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2719,7 +2799,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[34]
+	mi := &file_podfiles_v1_files_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2732,7 +2812,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{34}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListContainersRequest) GetNamespace() string {
@@ -2751,7 +2831,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[35]
+	mi := &file_podfiles_v1_files_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +2843,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[35]
+	mi := &file_podfiles_v1_files_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +2856,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{35}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListContainersResponse) GetContainers() []*ContainerInfo {
@@ -2805,7 +2885,7 @@ type ContainerInfo struct {
 
 func (x *ContainerInfo) Reset() {
 	*x = ContainerInfo{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[36]
+	mi := &file_podfiles_v1_files_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2817,7 +2897,7 @@ func (x *ContainerInfo) String() string {
 func (*ContainerInfo) ProtoMessage() {}
 
 func (x *ContainerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[36]
+	mi := &file_podfiles_v1_files_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2830,7 +2910,7 @@ func (x *ContainerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerInfo.ProtoReflect.Descriptor instead.
 func (*ContainerInfo) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{36}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ContainerInfo) GetNamespace() string {
@@ -2909,7 +2989,7 @@ type FindRequest struct {
 
 func (x *FindRequest) Reset() {
 	*x = FindRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[37]
+	mi := &file_podfiles_v1_files_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3001,7 @@ func (x *FindRequest) String() string {
 func (*FindRequest) ProtoMessage() {}
 
 func (x *FindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[37]
+	mi := &file_podfiles_v1_files_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3014,7 @@ func (x *FindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindRequest.ProtoReflect.Descriptor instead.
 func (*FindRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{37}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FindRequest) GetContainer() *ContainerRef {
@@ -3030,7 +3110,7 @@ type FindResponse struct {
 
 func (x *FindResponse) Reset() {
 	*x = FindResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[38]
+	mi := &file_podfiles_v1_files_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3042,7 +3122,7 @@ func (x *FindResponse) String() string {
 func (*FindResponse) ProtoMessage() {}
 
 func (x *FindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[38]
+	mi := &file_podfiles_v1_files_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3055,7 +3135,7 @@ func (x *FindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindResponse.ProtoReflect.Descriptor instead.
 func (*FindResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{38}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FindResponse) GetMatches() []*FindMatch {
@@ -3076,7 +3156,7 @@ type FindMatch struct {
 
 func (x *FindMatch) Reset() {
 	*x = FindMatch{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[39]
+	mi := &file_podfiles_v1_files_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3088,7 +3168,7 @@ func (x *FindMatch) String() string {
 func (*FindMatch) ProtoMessage() {}
 
 func (x *FindMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[39]
+	mi := &file_podfiles_v1_files_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3101,7 +3181,7 @@ func (x *FindMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindMatch.ProtoReflect.Descriptor instead.
 func (*FindMatch) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{39}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FindMatch) GetEntry() *FileEntry {
@@ -3133,7 +3213,7 @@ type DiskUsageRequest struct {
 
 func (x *DiskUsageRequest) Reset() {
 	*x = DiskUsageRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[40]
+	mi := &file_podfiles_v1_files_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3145,7 +3225,7 @@ func (x *DiskUsageRequest) String() string {
 func (*DiskUsageRequest) ProtoMessage() {}
 
 func (x *DiskUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[40]
+	mi := &file_podfiles_v1_files_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3158,7 +3238,7 @@ func (x *DiskUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskUsageRequest.ProtoReflect.Descriptor instead.
 func (*DiskUsageRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{40}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DiskUsageRequest) GetContainer() *ContainerRef {
@@ -3198,7 +3278,7 @@ type DiskUsageResponse struct {
 
 func (x *DiskUsageResponse) Reset() {
 	*x = DiskUsageResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[41]
+	mi := &file_podfiles_v1_files_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3210,7 +3290,7 @@ func (x *DiskUsageResponse) String() string {
 func (*DiskUsageResponse) ProtoMessage() {}
 
 func (x *DiskUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[41]
+	mi := &file_podfiles_v1_files_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3223,7 +3303,7 @@ func (x *DiskUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskUsageResponse.ProtoReflect.Descriptor instead.
 func (*DiskUsageResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{41}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DiskUsageResponse) GetEntries() []*DiskUsageEntry {
@@ -3249,7 +3329,7 @@ type DiskUsageEntry struct {
 
 func (x *DiskUsageEntry) Reset() {
 	*x = DiskUsageEntry{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[42]
+	mi := &file_podfiles_v1_files_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3261,7 +3341,7 @@ func (x *DiskUsageEntry) String() string {
 func (*DiskUsageEntry) ProtoMessage() {}
 
 func (x *DiskUsageEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[42]
+	mi := &file_podfiles_v1_files_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3274,7 +3354,7 @@ func (x *DiskUsageEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskUsageEntry.ProtoReflect.Descriptor instead.
 func (*DiskUsageEntry) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{42}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DiskUsageEntry) GetPath() string {
@@ -3329,7 +3409,7 @@ type TailRequest struct {
 
 func (x *TailRequest) Reset() {
 	*x = TailRequest{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[43]
+	mi := &file_podfiles_v1_files_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3341,7 +3421,7 @@ func (x *TailRequest) String() string {
 func (*TailRequest) ProtoMessage() {}
 
 func (x *TailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[43]
+	mi := &file_podfiles_v1_files_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3354,7 +3434,7 @@ func (x *TailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailRequest.ProtoReflect.Descriptor instead.
 func (*TailRequest) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{43}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TailRequest) GetContainer() *ContainerRef {
@@ -3406,7 +3486,7 @@ type TailResponse struct {
 
 func (x *TailResponse) Reset() {
 	*x = TailResponse{}
-	mi := &file_podfiles_v1_files_proto_msgTypes[44]
+	mi := &file_podfiles_v1_files_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3418,7 +3498,7 @@ func (x *TailResponse) String() string {
 func (*TailResponse) ProtoMessage() {}
 
 func (x *TailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podfiles_v1_files_proto_msgTypes[44]
+	mi := &file_podfiles_v1_files_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3431,7 +3511,7 @@ func (x *TailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TailResponse.ProtoReflect.Descriptor instead.
 func (*TailResponse) Descriptor() ([]byte, []int) {
-	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{44}
+	return file_podfiles_v1_files_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TailResponse) GetData() []byte {
@@ -3543,11 +3623,16 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\fUploadHeader\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x124\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1a.podfiles.v1.UploadOptionsR\aoptions\"b\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1a.podfiles.v1.UploadOptionsR\aoptions\"\x9a\x01\n" +
 	"\rUploadRequest\x123\n" +
 	"\x06header\x18\x01 \x01(\v2\x19.podfiles.v1.UploadHeaderH\x00R\x06header\x12\x14\n" +
-	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x06\n" +
-	"\x04part\"\x8b\x02\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x126\n" +
+	"\atrailer\x18\x03 \x01(\v2\x1a.podfiles.v1.UploadTrailerH\x00R\atrailerB\x06\n" +
+	"\x04part\"t\n" +
+	"\rUploadTrailer\x12(\n" +
+	"\rexpected_size\x18\x01 \x01(\x04H\x00R\fexpectedSize\x88\x01\x01\x12'\n" +
+	"\x0fexpected_digest\x18\x02 \x01(\fR\x0eexpectedDigestB\x10\n" +
+	"\x0e_expected_size\"\x8b\x02\n" +
 	"\x0eUploadResponse\x12,\n" +
 	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\x12%\n" +
 	"\x0ebytes_received\x18\x02 \x01(\x04R\rbytesReceived\x12\x16\n" +
@@ -3759,7 +3844,7 @@ func file_podfiles_v1_files_proto_rawDescGZIP() []byte {
 }
 
 var file_podfiles_v1_files_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_podfiles_v1_files_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_podfiles_v1_files_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_podfiles_v1_files_proto_goTypes = []any{
 	(FileType)(0),                    // 0: podfiles.v1.FileType
 	(ArchiveFormat)(0),               // 1: podfiles.v1.ArchiveFormat
@@ -3779,43 +3864,44 @@ var file_podfiles_v1_files_proto_goTypes = []any{
 	(*UploadOptions)(nil),            // 15: podfiles.v1.UploadOptions
 	(*UploadHeader)(nil),             // 16: podfiles.v1.UploadHeader
 	(*UploadRequest)(nil),            // 17: podfiles.v1.UploadRequest
-	(*UploadResponse)(nil),           // 18: podfiles.v1.UploadResponse
-	(*BeginUploadRequest)(nil),       // 19: podfiles.v1.BeginUploadRequest
-	(*BeginUploadResponse)(nil),      // 20: podfiles.v1.BeginUploadResponse
-	(*WriteUploadChunkRequest)(nil),  // 21: podfiles.v1.WriteUploadChunkRequest
-	(*WriteUploadChunkResponse)(nil), // 22: podfiles.v1.WriteUploadChunkResponse
-	(*QueryUploadRequest)(nil),       // 23: podfiles.v1.QueryUploadRequest
-	(*QueryUploadResponse)(nil),      // 24: podfiles.v1.QueryUploadResponse
-	(*CommitUploadRequest)(nil),      // 25: podfiles.v1.CommitUploadRequest
-	(*CommitUploadResponse)(nil),     // 26: podfiles.v1.CommitUploadResponse
-	(*AbortUploadRequest)(nil),       // 27: podfiles.v1.AbortUploadRequest
-	(*AbortUploadResponse)(nil),      // 28: podfiles.v1.AbortUploadResponse
-	(*MakeDirectoryRequest)(nil),     // 29: podfiles.v1.MakeDirectoryRequest
-	(*MakeDirectoryResponse)(nil),    // 30: podfiles.v1.MakeDirectoryResponse
-	(*RemoveRequest)(nil),            // 31: podfiles.v1.RemoveRequest
-	(*RemoveResponse)(nil),           // 32: podfiles.v1.RemoveResponse
-	(*RenameRequest)(nil),            // 33: podfiles.v1.RenameRequest
-	(*RenameResponse)(nil),           // 34: podfiles.v1.RenameResponse
-	(*CopyRequest)(nil),              // 35: podfiles.v1.CopyRequest
-	(*CopyResponse)(nil),             // 36: podfiles.v1.CopyResponse
-	(*CopyProgress)(nil),             // 37: podfiles.v1.CopyProgress
-	(*CopyResult)(nil),               // 38: podfiles.v1.CopyResult
-	(*ListContainersRequest)(nil),    // 39: podfiles.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 40: podfiles.v1.ListContainersResponse
-	(*ContainerInfo)(nil),            // 41: podfiles.v1.ContainerInfo
-	(*FindRequest)(nil),              // 42: podfiles.v1.FindRequest
-	(*FindResponse)(nil),             // 43: podfiles.v1.FindResponse
-	(*FindMatch)(nil),                // 44: podfiles.v1.FindMatch
-	(*DiskUsageRequest)(nil),         // 45: podfiles.v1.DiskUsageRequest
-	(*DiskUsageResponse)(nil),        // 46: podfiles.v1.DiskUsageResponse
-	(*DiskUsageEntry)(nil),           // 47: podfiles.v1.DiskUsageEntry
-	(*TailRequest)(nil),              // 48: podfiles.v1.TailRequest
-	(*TailResponse)(nil),             // 49: podfiles.v1.TailResponse
-	(*timestamppb.Timestamp)(nil),    // 50: google.protobuf.Timestamp
+	(*UploadTrailer)(nil),            // 18: podfiles.v1.UploadTrailer
+	(*UploadResponse)(nil),           // 19: podfiles.v1.UploadResponse
+	(*BeginUploadRequest)(nil),       // 20: podfiles.v1.BeginUploadRequest
+	(*BeginUploadResponse)(nil),      // 21: podfiles.v1.BeginUploadResponse
+	(*WriteUploadChunkRequest)(nil),  // 22: podfiles.v1.WriteUploadChunkRequest
+	(*WriteUploadChunkResponse)(nil), // 23: podfiles.v1.WriteUploadChunkResponse
+	(*QueryUploadRequest)(nil),       // 24: podfiles.v1.QueryUploadRequest
+	(*QueryUploadResponse)(nil),      // 25: podfiles.v1.QueryUploadResponse
+	(*CommitUploadRequest)(nil),      // 26: podfiles.v1.CommitUploadRequest
+	(*CommitUploadResponse)(nil),     // 27: podfiles.v1.CommitUploadResponse
+	(*AbortUploadRequest)(nil),       // 28: podfiles.v1.AbortUploadRequest
+	(*AbortUploadResponse)(nil),      // 29: podfiles.v1.AbortUploadResponse
+	(*MakeDirectoryRequest)(nil),     // 30: podfiles.v1.MakeDirectoryRequest
+	(*MakeDirectoryResponse)(nil),    // 31: podfiles.v1.MakeDirectoryResponse
+	(*RemoveRequest)(nil),            // 32: podfiles.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 33: podfiles.v1.RemoveResponse
+	(*RenameRequest)(nil),            // 34: podfiles.v1.RenameRequest
+	(*RenameResponse)(nil),           // 35: podfiles.v1.RenameResponse
+	(*CopyRequest)(nil),              // 36: podfiles.v1.CopyRequest
+	(*CopyResponse)(nil),             // 37: podfiles.v1.CopyResponse
+	(*CopyProgress)(nil),             // 38: podfiles.v1.CopyProgress
+	(*CopyResult)(nil),               // 39: podfiles.v1.CopyResult
+	(*ListContainersRequest)(nil),    // 40: podfiles.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 41: podfiles.v1.ListContainersResponse
+	(*ContainerInfo)(nil),            // 42: podfiles.v1.ContainerInfo
+	(*FindRequest)(nil),              // 43: podfiles.v1.FindRequest
+	(*FindResponse)(nil),             // 44: podfiles.v1.FindResponse
+	(*FindMatch)(nil),                // 45: podfiles.v1.FindMatch
+	(*DiskUsageRequest)(nil),         // 46: podfiles.v1.DiskUsageRequest
+	(*DiskUsageResponse)(nil),        // 47: podfiles.v1.DiskUsageResponse
+	(*DiskUsageEntry)(nil),           // 48: podfiles.v1.DiskUsageEntry
+	(*TailRequest)(nil),              // 49: podfiles.v1.TailRequest
+	(*TailResponse)(nil),             // 50: podfiles.v1.TailResponse
+	(*timestamppb.Timestamp)(nil),    // 51: google.protobuf.Timestamp
 }
 var file_podfiles_v1_files_proto_depIdxs = []int32{
 	0,  // 0: podfiles.v1.FileEntry.type:type_name -> podfiles.v1.FileType
-	50, // 1: podfiles.v1.FileEntry.modify_time:type_name -> google.protobuf.Timestamp
+	51, // 1: podfiles.v1.FileEntry.modify_time:type_name -> google.protobuf.Timestamp
 	5,  // 2: podfiles.v1.ListFilesRequest.container:type_name -> podfiles.v1.ContainerRef
 	6,  // 3: podfiles.v1.ListFilesResponse.entries:type_name -> podfiles.v1.FileEntry
 	5,  // 4: podfiles.v1.StatRequest.container:type_name -> podfiles.v1.ContainerRef
@@ -3832,83 +3918,84 @@ var file_podfiles_v1_files_proto_depIdxs = []int32{
 	3,  // 15: podfiles.v1.UploadOptions.overwrite:type_name -> podfiles.v1.OverwritePolicy
 	1,  // 16: podfiles.v1.UploadOptions.format:type_name -> podfiles.v1.ArchiveFormat
 	2,  // 17: podfiles.v1.UploadOptions.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	50, // 18: podfiles.v1.UploadOptions.modified_time:type_name -> google.protobuf.Timestamp
+	51, // 18: podfiles.v1.UploadOptions.modified_time:type_name -> google.protobuf.Timestamp
 	5,  // 19: podfiles.v1.UploadHeader.container:type_name -> podfiles.v1.ContainerRef
 	15, // 20: podfiles.v1.UploadHeader.options:type_name -> podfiles.v1.UploadOptions
 	16, // 21: podfiles.v1.UploadRequest.header:type_name -> podfiles.v1.UploadHeader
-	6,  // 22: podfiles.v1.UploadResponse.entry:type_name -> podfiles.v1.FileEntry
-	2,  // 23: podfiles.v1.UploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	5,  // 24: podfiles.v1.BeginUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	15, // 25: podfiles.v1.BeginUploadRequest.options:type_name -> podfiles.v1.UploadOptions
-	5,  // 26: podfiles.v1.WriteUploadChunkRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 27: podfiles.v1.QueryUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 28: podfiles.v1.CommitUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 29: podfiles.v1.CommitUploadResponse.entry:type_name -> podfiles.v1.FileEntry
-	2,  // 30: podfiles.v1.CommitUploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	5,  // 31: podfiles.v1.AbortUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 32: podfiles.v1.MakeDirectoryRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 33: podfiles.v1.MakeDirectoryResponse.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 34: podfiles.v1.RemoveRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 35: podfiles.v1.RenameRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 36: podfiles.v1.RenameResponse.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 37: podfiles.v1.CopyRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 38: podfiles.v1.CopyRequest.destination:type_name -> podfiles.v1.ContainerRef
-	15, // 39: podfiles.v1.CopyRequest.options:type_name -> podfiles.v1.UploadOptions
-	37, // 40: podfiles.v1.CopyResponse.progress:type_name -> podfiles.v1.CopyProgress
-	38, // 41: podfiles.v1.CopyResponse.result:type_name -> podfiles.v1.CopyResult
-	6,  // 42: podfiles.v1.CopyResult.entry:type_name -> podfiles.v1.FileEntry
-	2,  // 43: podfiles.v1.CopyResult.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	41, // 44: podfiles.v1.ListContainersResponse.containers:type_name -> podfiles.v1.ContainerInfo
-	5,  // 45: podfiles.v1.FindRequest.container:type_name -> podfiles.v1.ContainerRef
-	0,  // 46: podfiles.v1.FindRequest.types:type_name -> podfiles.v1.FileType
-	50, // 47: podfiles.v1.FindRequest.modified_after:type_name -> google.protobuf.Timestamp
-	50, // 48: podfiles.v1.FindRequest.modified_before:type_name -> google.protobuf.Timestamp
-	2,  // 49: podfiles.v1.FindRequest.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	44, // 50: podfiles.v1.FindResponse.matches:type_name -> podfiles.v1.FindMatch
-	6,  // 51: podfiles.v1.FindMatch.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 52: podfiles.v1.DiskUsageRequest.container:type_name -> podfiles.v1.ContainerRef
-	47, // 53: podfiles.v1.DiskUsageResponse.entries:type_name -> podfiles.v1.DiskUsageEntry
-	5,  // 54: podfiles.v1.TailRequest.container:type_name -> podfiles.v1.ContainerRef
-	4,  // 55: podfiles.v1.TailResponse.notice:type_name -> podfiles.v1.TailNotice
-	7,  // 56: podfiles.v1.FileService.ListFiles:input_type -> podfiles.v1.ListFilesRequest
-	9,  // 57: podfiles.v1.FileService.Stat:input_type -> podfiles.v1.StatRequest
-	11, // 58: podfiles.v1.FileService.Download:input_type -> podfiles.v1.DownloadRequest
-	17, // 59: podfiles.v1.FileService.Upload:input_type -> podfiles.v1.UploadRequest
-	19, // 60: podfiles.v1.FileService.BeginUpload:input_type -> podfiles.v1.BeginUploadRequest
-	21, // 61: podfiles.v1.FileService.WriteUploadChunk:input_type -> podfiles.v1.WriteUploadChunkRequest
-	23, // 62: podfiles.v1.FileService.QueryUpload:input_type -> podfiles.v1.QueryUploadRequest
-	25, // 63: podfiles.v1.FileService.CommitUpload:input_type -> podfiles.v1.CommitUploadRequest
-	27, // 64: podfiles.v1.FileService.AbortUpload:input_type -> podfiles.v1.AbortUploadRequest
-	29, // 65: podfiles.v1.FileService.MakeDirectory:input_type -> podfiles.v1.MakeDirectoryRequest
-	31, // 66: podfiles.v1.FileService.Remove:input_type -> podfiles.v1.RemoveRequest
-	33, // 67: podfiles.v1.FileService.Rename:input_type -> podfiles.v1.RenameRequest
-	35, // 68: podfiles.v1.FileService.Copy:input_type -> podfiles.v1.CopyRequest
-	39, // 69: podfiles.v1.FileService.ListContainers:input_type -> podfiles.v1.ListContainersRequest
-	42, // 70: podfiles.v1.FileService.Find:input_type -> podfiles.v1.FindRequest
-	45, // 71: podfiles.v1.FileService.DiskUsage:input_type -> podfiles.v1.DiskUsageRequest
-	48, // 72: podfiles.v1.FileService.Tail:input_type -> podfiles.v1.TailRequest
-	8,  // 73: podfiles.v1.FileService.ListFiles:output_type -> podfiles.v1.ListFilesResponse
-	10, // 74: podfiles.v1.FileService.Stat:output_type -> podfiles.v1.StatResponse
-	12, // 75: podfiles.v1.FileService.Download:output_type -> podfiles.v1.DownloadResponse
-	18, // 76: podfiles.v1.FileService.Upload:output_type -> podfiles.v1.UploadResponse
-	20, // 77: podfiles.v1.FileService.BeginUpload:output_type -> podfiles.v1.BeginUploadResponse
-	22, // 78: podfiles.v1.FileService.WriteUploadChunk:output_type -> podfiles.v1.WriteUploadChunkResponse
-	24, // 79: podfiles.v1.FileService.QueryUpload:output_type -> podfiles.v1.QueryUploadResponse
-	26, // 80: podfiles.v1.FileService.CommitUpload:output_type -> podfiles.v1.CommitUploadResponse
-	28, // 81: podfiles.v1.FileService.AbortUpload:output_type -> podfiles.v1.AbortUploadResponse
-	30, // 82: podfiles.v1.FileService.MakeDirectory:output_type -> podfiles.v1.MakeDirectoryResponse
-	32, // 83: podfiles.v1.FileService.Remove:output_type -> podfiles.v1.RemoveResponse
-	34, // 84: podfiles.v1.FileService.Rename:output_type -> podfiles.v1.RenameResponse
-	36, // 85: podfiles.v1.FileService.Copy:output_type -> podfiles.v1.CopyResponse
-	40, // 86: podfiles.v1.FileService.ListContainers:output_type -> podfiles.v1.ListContainersResponse
-	43, // 87: podfiles.v1.FileService.Find:output_type -> podfiles.v1.FindResponse
-	46, // 88: podfiles.v1.FileService.DiskUsage:output_type -> podfiles.v1.DiskUsageResponse
-	49, // 89: podfiles.v1.FileService.Tail:output_type -> podfiles.v1.TailResponse
-	73, // [73:90] is the sub-list for method output_type
-	56, // [56:73] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	18, // 22: podfiles.v1.UploadRequest.trailer:type_name -> podfiles.v1.UploadTrailer
+	6,  // 23: podfiles.v1.UploadResponse.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 24: podfiles.v1.UploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	5,  // 25: podfiles.v1.BeginUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	15, // 26: podfiles.v1.BeginUploadRequest.options:type_name -> podfiles.v1.UploadOptions
+	5,  // 27: podfiles.v1.WriteUploadChunkRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 28: podfiles.v1.QueryUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 29: podfiles.v1.CommitUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 30: podfiles.v1.CommitUploadResponse.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 31: podfiles.v1.CommitUploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	5,  // 32: podfiles.v1.AbortUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 33: podfiles.v1.MakeDirectoryRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 34: podfiles.v1.MakeDirectoryResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 35: podfiles.v1.RemoveRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 36: podfiles.v1.RenameRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 37: podfiles.v1.RenameResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 38: podfiles.v1.CopyRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 39: podfiles.v1.CopyRequest.destination:type_name -> podfiles.v1.ContainerRef
+	15, // 40: podfiles.v1.CopyRequest.options:type_name -> podfiles.v1.UploadOptions
+	38, // 41: podfiles.v1.CopyResponse.progress:type_name -> podfiles.v1.CopyProgress
+	39, // 42: podfiles.v1.CopyResponse.result:type_name -> podfiles.v1.CopyResult
+	6,  // 43: podfiles.v1.CopyResult.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 44: podfiles.v1.CopyResult.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	42, // 45: podfiles.v1.ListContainersResponse.containers:type_name -> podfiles.v1.ContainerInfo
+	5,  // 46: podfiles.v1.FindRequest.container:type_name -> podfiles.v1.ContainerRef
+	0,  // 47: podfiles.v1.FindRequest.types:type_name -> podfiles.v1.FileType
+	51, // 48: podfiles.v1.FindRequest.modified_after:type_name -> google.protobuf.Timestamp
+	51, // 49: podfiles.v1.FindRequest.modified_before:type_name -> google.protobuf.Timestamp
+	2,  // 50: podfiles.v1.FindRequest.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	45, // 51: podfiles.v1.FindResponse.matches:type_name -> podfiles.v1.FindMatch
+	6,  // 52: podfiles.v1.FindMatch.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 53: podfiles.v1.DiskUsageRequest.container:type_name -> podfiles.v1.ContainerRef
+	48, // 54: podfiles.v1.DiskUsageResponse.entries:type_name -> podfiles.v1.DiskUsageEntry
+	5,  // 55: podfiles.v1.TailRequest.container:type_name -> podfiles.v1.ContainerRef
+	4,  // 56: podfiles.v1.TailResponse.notice:type_name -> podfiles.v1.TailNotice
+	7,  // 57: podfiles.v1.FileService.ListFiles:input_type -> podfiles.v1.ListFilesRequest
+	9,  // 58: podfiles.v1.FileService.Stat:input_type -> podfiles.v1.StatRequest
+	11, // 59: podfiles.v1.FileService.Download:input_type -> podfiles.v1.DownloadRequest
+	17, // 60: podfiles.v1.FileService.Upload:input_type -> podfiles.v1.UploadRequest
+	20, // 61: podfiles.v1.FileService.BeginUpload:input_type -> podfiles.v1.BeginUploadRequest
+	22, // 62: podfiles.v1.FileService.WriteUploadChunk:input_type -> podfiles.v1.WriteUploadChunkRequest
+	24, // 63: podfiles.v1.FileService.QueryUpload:input_type -> podfiles.v1.QueryUploadRequest
+	26, // 64: podfiles.v1.FileService.CommitUpload:input_type -> podfiles.v1.CommitUploadRequest
+	28, // 65: podfiles.v1.FileService.AbortUpload:input_type -> podfiles.v1.AbortUploadRequest
+	30, // 66: podfiles.v1.FileService.MakeDirectory:input_type -> podfiles.v1.MakeDirectoryRequest
+	32, // 67: podfiles.v1.FileService.Remove:input_type -> podfiles.v1.RemoveRequest
+	34, // 68: podfiles.v1.FileService.Rename:input_type -> podfiles.v1.RenameRequest
+	36, // 69: podfiles.v1.FileService.Copy:input_type -> podfiles.v1.CopyRequest
+	40, // 70: podfiles.v1.FileService.ListContainers:input_type -> podfiles.v1.ListContainersRequest
+	43, // 71: podfiles.v1.FileService.Find:input_type -> podfiles.v1.FindRequest
+	46, // 72: podfiles.v1.FileService.DiskUsage:input_type -> podfiles.v1.DiskUsageRequest
+	49, // 73: podfiles.v1.FileService.Tail:input_type -> podfiles.v1.TailRequest
+	8,  // 74: podfiles.v1.FileService.ListFiles:output_type -> podfiles.v1.ListFilesResponse
+	10, // 75: podfiles.v1.FileService.Stat:output_type -> podfiles.v1.StatResponse
+	12, // 76: podfiles.v1.FileService.Download:output_type -> podfiles.v1.DownloadResponse
+	19, // 77: podfiles.v1.FileService.Upload:output_type -> podfiles.v1.UploadResponse
+	21, // 78: podfiles.v1.FileService.BeginUpload:output_type -> podfiles.v1.BeginUploadResponse
+	23, // 79: podfiles.v1.FileService.WriteUploadChunk:output_type -> podfiles.v1.WriteUploadChunkResponse
+	25, // 80: podfiles.v1.FileService.QueryUpload:output_type -> podfiles.v1.QueryUploadResponse
+	27, // 81: podfiles.v1.FileService.CommitUpload:output_type -> podfiles.v1.CommitUploadResponse
+	29, // 82: podfiles.v1.FileService.AbortUpload:output_type -> podfiles.v1.AbortUploadResponse
+	31, // 83: podfiles.v1.FileService.MakeDirectory:output_type -> podfiles.v1.MakeDirectoryResponse
+	33, // 84: podfiles.v1.FileService.Remove:output_type -> podfiles.v1.RemoveResponse
+	35, // 85: podfiles.v1.FileService.Rename:output_type -> podfiles.v1.RenameResponse
+	37, // 86: podfiles.v1.FileService.Copy:output_type -> podfiles.v1.CopyResponse
+	41, // 87: podfiles.v1.FileService.ListContainers:output_type -> podfiles.v1.ListContainersResponse
+	44, // 88: podfiles.v1.FileService.Find:output_type -> podfiles.v1.FindResponse
+	47, // 89: podfiles.v1.FileService.DiskUsage:output_type -> podfiles.v1.DiskUsageResponse
+	50, // 90: podfiles.v1.FileService.Tail:output_type -> podfiles.v1.TailResponse
+	74, // [74:91] is the sub-list for method output_type
+	57, // [57:74] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_podfiles_v1_files_proto_init() }
@@ -3926,22 +4013,24 @@ func file_podfiles_v1_files_proto_init() {
 	file_podfiles_v1_files_proto_msgTypes[12].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Data)(nil),
+		(*UploadRequest_Trailer)(nil),
 	}
-	file_podfiles_v1_files_proto_msgTypes[24].OneofWrappers = []any{}
-	file_podfiles_v1_files_proto_msgTypes[31].OneofWrappers = []any{
+	file_podfiles_v1_files_proto_msgTypes[13].OneofWrappers = []any{}
+	file_podfiles_v1_files_proto_msgTypes[25].OneofWrappers = []any{}
+	file_podfiles_v1_files_proto_msgTypes[32].OneofWrappers = []any{
 		(*CopyResponse_Progress)(nil),
 		(*CopyResponse_Result)(nil),
 	}
-	file_podfiles_v1_files_proto_msgTypes[32].OneofWrappers = []any{}
-	file_podfiles_v1_files_proto_msgTypes[37].OneofWrappers = []any{}
-	file_podfiles_v1_files_proto_msgTypes[43].OneofWrappers = []any{}
+	file_podfiles_v1_files_proto_msgTypes[33].OneofWrappers = []any{}
+	file_podfiles_v1_files_proto_msgTypes[38].OneofWrappers = []any{}
+	file_podfiles_v1_files_proto_msgTypes[44].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_podfiles_v1_files_proto_rawDesc), len(file_podfiles_v1_files_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file podfiles/v1/files.proto.
  */
 export const file_podfiles_v1_files: GenFile = /*@__PURE__*/
-  fileDesc("Chdwb2RmaWxlcy92MS9maWxlcy5wcm90bxILcG9kZmlsZXMudjEiQQoMQ29udGFpbmVyUmVmEhEKCW5hbWVzcGFjZRgBIAEoCRILCgNwb2QYAiABKAkSEQoJY29udGFpbmVyGAMgASgJIooCCglGaWxlRW50cnkSDAoEbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEiMKBHR5cGUYAyABKA4yFS5wb2RmaWxlcy52MS5GaWxlVHlwZRIMCgRzaXplGAQgASgEEgwKBG1vZGUYBSABKA0SEQoJbW9kZV90ZXh0GAYgASgJEgsKA3VpZBgHIAEoDRILCgNnaWQYCCABKA0SDAoEdXNlchgJIAEoCRINCgVncm91cBgKIAEoCRIvCgttb2RpZnlfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc3ltbGlua190YXJnZXQYDCABKAkSDQoFbmxpbmsYDSABKAQinwEKEExpc3RGaWxlc1JlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhYKDmluY2x1ZGVfaGlkZGVuGAQgASgIEhEKCXJlY3Vyc2l2ZRgFIAEoCBIRCgltYXhfZGVwdGgYBiABKA0iPAoRTGlzdEZpbGVzUmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSJiCgtTdGF0UmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIXCg9mb2xsb3dfc3ltbGlua3MYAyABKAgiNQoMU3RhdFJlc3BvbnNlEiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5IuUBCg9Eb3dubG9hZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSDgoGb2Zmc2V0GAMgASgEEg4KBmxlbmd0aBgEIAEoBBISCgpjaHVua19zaXplGAUgASgNEioKBmZvcm1hdBgGIAEoDjIaLnBvZGZpbGVzLnYxLkFyY2hpdmVGb3JtYXQSNgoQZGlnZXN0X2FsZ29yaXRobRgHIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobSKKAQoQRG93bmxvYWRSZXNwb25zZRItCgZoZWFkZXIYASABKAsyGy5wb2RmaWxlcy52MS5Eb3dubG9hZEhlYWRlckgAEg4KBGRhdGEYAiABKAxIABIvCgd0cmFpbGVyGAMgASgLMhwucG9kZmlsZXMudjEuRG93bmxvYWRUcmFpbGVySABCBgoEcGFydCLLAQoORG93bmxvYWRIZWFkZXISJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkSKgoGZm9ybWF0GAIgASgOMhoucG9kZmlsZXMudjEuQXJjaGl2ZUZvcm1hdBIOCgZvZmZzZXQYAyABKAQSEwoGbGVuZ3RoGAQgASgESACIAQESNgoQZGlnZXN0X2FsZ29yaXRobRgFIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobUIJCgdfbGVuZ3RoIn0KD0Rvd25sb2FkVHJhaWxlchIOCgZzaGEyNTYYASABKAwSEgoKYnl0ZXNfc2VudBgCIAEoBBI2ChBkaWdlc3RfYWxnb3JpdGhtGAMgASgOMhwucG9kZmlsZXMudjEuRGlnZXN0QWxnb3JpdGhtEg4KBmRpZ2VzdBgEIAEoDCKtAwoNVXBsb2FkT3B0aW9ucxIRCgRtb2RlGAEgASgNSACIAQESEAoDdWlkGAIgASgNSAGIAQESEAoDZ2lkGAMgASgNSAKIAQESLwoJb3ZlcndyaXRlGAQgASgOMhwucG9kZmlsZXMudjEuT3ZlcndyaXRlUG9saWN5Eg4KBm9mZnNldBgFIAEoBBIaCg1leHBlY3RlZF9zaXplGAYgASgESAOIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAcgASgMEhQKDG1ha2VfcGFyZW50cxgIIAEoCBIqCgZmb3JtYXQYCSABKA4yGi5wb2RmaWxlcy52MS5BcmNoaXZlRm9ybWF0EjYKEGRpZ2VzdF9hbGdvcml0aG0YCiABKA4yHC5wb2RmaWxlcy52MS5EaWdlc3RBbGdvcml0aG0SFwoPZXhwZWN0ZWRfZGlnZXN0GAsgASgMEjEKDW1vZGlmaWVkX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgcKBV9tb2RlQgYKBF91aWRCBgoEX2dpZEIQCg5fZXhwZWN0ZWRfc2l6ZSJ3CgxVcGxvYWRIZWFkZXISLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSKwoHb3B0aW9ucxgDIAEoCzIaLnBvZGZpbGVzLnYxLlVwbG9hZE9wdGlvbnMiVAoNVXBsb2FkUmVxdWVzdBIrCgZoZWFkZXIYASABKAsyGS5wb2RmaWxlcy52MS5VcGxvYWRIZWFkZXJIABIOCgRkYXRhGAIgASgMSABCBgoEcGFydCLCAQoOVXBsb2FkUmVzcG9uc2USJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkSFgoOYnl0ZXNfcmVjZWl2ZWQYAiABKAQSDgoGc2hhMjU2GAMgASgMEhkKEWVudHJpZXNfZXh0cmFjdGVkGAQgASgNEjYKEGRpZ2VzdF9hbGdvcml0aG0YBSABKA4yHC5wb2RmaWxlcy52MS5EaWdlc3RBbGdvcml0aG0SDgoGZGlnZXN0GAYgASgMIn0KEkJlZ2luVXBsb2FkUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIrCgdvcHRpb25zGAMgASgLMhoucG9kZmlsZXMudjEuVXBsb2FkT3B0aW9ucyJfChNCZWdpblVwbG9hZFJlc3BvbnNlEhEKCXVwbG9hZF9pZBgBIAEoCRIWCg5jb21taXR0ZWRfc2l6ZRgCIAEoBBIdChVleHBpcmVzX2FmdGVyX3NlY29uZHMYAyABKA0ihgEKF1dyaXRlVXBsb2FkQ2h1bmtSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCRIOCgZvZmZzZXQYBCABKAQSDAoEZGF0YRgFIAEoDCIyChhXcml0ZVVwbG9hZENodW5rUmVzcG9uc2USFgoOY29tbWl0dGVkX3NpemUYASABKAQiYwoSUXVlcnlVcGxvYWRSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCSI/ChNRdWVyeVVwbG9hZFJlc3BvbnNlEhYKDmNvbW1pdHRlZF9zaXplGAEgASgEEhAKCGNvbXBsZXRlGAIgASgIImQKE0NvbW1pdFVwbG9hZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEQoJdXBsb2FkX2lkGAMgASgJIq0BChRDb21taXRVcGxvYWRSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeRIWCg5ieXRlc19yZWNlaXZlZBgCIAEoBBIOCgZzaGEyNTYYAyABKAwSNgoQZGlnZXN0X2FsZ29yaXRobRgEIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobRIOCgZkaWdlc3QYBSABKAwiYwoSQWJvcnRVcGxvYWRSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCSIVChNBYm9ydFVwbG9hZFJlc3BvbnNlIn8KFE1ha2VEaXJlY3RvcnlSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEg8KB3BhcmVudHMYAyABKAgSEQoEbW9kZRgEIAEoDUgAiAEBQgcKBV9tb2RlIj4KFU1ha2VEaXJlY3RvcnlSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSJeCg1SZW1vdmVSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCCIQCg5SZW1vdmVSZXNwb25zZSJwCg1SZW5hbWVSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhAKCG5ld19wYXRoGAMgASgJEhEKCW92ZXJ3cml0ZRgEIAEoCCI3Cg5SZW5hbWVSZXNwb25zZRIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSLAAQoLQ29weVJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSLgoLZGVzdGluYXRpb24YAyABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSGAoQZGVzdGluYXRpb25fcGF0aBgEIAEoCRIrCgdvcHRpb25zGAUgASgLMhoucG9kZmlsZXMudjEuVXBsb2FkT3B0aW9ucyJwCgxDb3B5UmVzcG9uc2USLQoIcHJvZ3Jlc3MYASABKAsyGS5wb2RmaWxlcy52MS5Db3B5UHJvZ3Jlc3NIABIpCgZyZXN1bHQYAiABKAsyFy5wb2RmaWxlcy52MS5Db3B5UmVzdWx0SABCBgoEcGFydCJOCgxDb3B5UHJvZ3Jlc3MSFAoMYnl0ZXNfY29waWVkGAEgASgEEhgKC3RvdGFsX2J5dGVzGAIgASgESACIAQFCDgoMX3RvdGFsX2J5dGVzIqkBCgpDb3B5UmVzdWx0EiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5EhQKDGJ5dGVzX2NvcGllZBgCIAEoBBI2ChBkaWdlc3RfYWxnb3JpdGhtGAMgASgOMhwucG9kZmlsZXMudjEuRGlnZXN0QWxnb3JpdGhtEg4KBmRpZ2VzdBgEIAEoDBIWCg5lbnRyaWVzX2NvcGllZBgFIAEoDSIqChVMaXN0Q29udGFpbmVyc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIkgKFkxpc3RDb250YWluZXJzUmVzcG9uc2USLgoKY29udGFpbmVycxgBIAMoCzIaLnBvZGZpbGVzLnYxLkNvbnRhaW5lckluZm8iiwEKDUNvbnRhaW5lckluZm8SEQoJbmFtZXNwYWNlGAEgASgJEgsKA3BvZBgCIAEoCRIRCgljb250YWluZXIYAyABKAkSDAoEbm9kZRgEIAEoCRIPCgdydW5uaW5nGAUgASgIEhkKEWRlZmF1bHRfY29udGFpbmVyGAYgASgIEg0KBWltYWdlGAcgASgJIqEDCgtGaW5kUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgluYW1lX2dsb2IYAyABKAkSEgoKcGF0aF9yZWdleBgEIAEoCRIkCgV0eXBlcxgFIAMoDjIVLnBvZGZpbGVzLnYxLkZpbGVUeXBlEhUKCG1pbl9zaXplGAYgASgESACIAQESFQoIbWF4X3NpemUYByABKARIAYgBARIyCg5tb2RpZmllZF9hZnRlchgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbW9kaWZpZWRfYmVmb3JlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgltYXhfZGVwdGgYCiABKA0SDQoFbGltaXQYCyABKA0SNgoQZGlnZXN0X2FsZ29yaXRobRgMIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobUILCglfbWluX3NpemVCCwoJX21heF9zaXplIjcKDEZpbmRSZXNwb25zZRInCgdtYXRjaGVzGAEgAygLMhYucG9kZmlsZXMudjEuRmluZE1hdGNoIkIKCUZpbmRNYXRjaBIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeRIOCgZkaWdlc3QYAiABKAwieAoQRGlza1VzYWdlUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgltYXhfZGVwdGgYAyABKA0SFQoNYXBwYXJlbnRfc2l6ZRgEIAEoCCJBChFEaXNrVXNhZ2VSZXNwb25zZRIsCgdlbnRyaWVzGAEgAygLMhsucG9kZmlsZXMudjEuRGlza1VzYWdlRW50cnkiYAoORGlza1VzYWdlRW50cnkSDAoEcGF0aBgBIAEoCRINCgVieXRlcxgCIAEoBBINCgVmaWxlcxgDIAEoBBITCgtkaXJlY3RvcmllcxgEIAEoBBINCgVkZXB0aBgFIAEoDSKXAQoLVGFpbFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEwoGb2Zmc2V0GAMgASgESACIAQESEgoFbGluZXMYBCABKA1IAYgBARIOCgZmb2xsb3cYBSABKAhCCQoHX29mZnNldEIICgZfbGluZXMiVQoMVGFpbFJlc3BvbnNlEgwKBGRhdGEYASABKAwSDgoGb2Zmc2V0GAIgASgEEicKBm5vdGljZRgDIAEoDjIXLnBvZGZpbGVzLnYxLlRhaWxOb3RpY2UqzQEKCEZpbGVUeXBlEhkKFUZJTEVfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUZJTEVfVFlQRV9SRUdVTEFSEAESFwoTRklMRV9UWVBFX0RJUkVDVE9SWRACEhUKEUZJTEVfVFlQRV9TWU1MSU5LEAMSEgoORklMRV9UWVBFX0ZJRk8QBBIUChBGSUxFX1RZUEVfU09DS0VUEAUSGQoVRklMRV9UWVBFX0NIQVJfREVWSUNFEAYSGgoWRklMRV9UWVBFX0JMT0NLX0RFVklDRRAHKl8KDUFyY2hpdmVGb3JtYXQSHgoaQVJDSElWRV9GT1JNQVRfVU5TUEVDSUZJRUQQABIWChJBUkNISVZFX0ZPUk1BVF9SQVcQARIWChJBUkNISVZFX0ZPUk1BVF9UQVIQAiqHAQoPRGlnZXN0QWxnb3JpdGhtEiAKHERJR0VTVF9BTEdPUklUSE1fVU5TUEVDSUZJRUQQABIbChdESUdFU1RfQUxHT1JJVEhNX1NIQTI1NhABEhoKFkRJR0VTVF9BTEdPUklUSE1fQ1JDMzIQAhIZChVESUdFU1RfQUxHT1JJVEhNX05PTkUQAyqLAQoPT3ZlcndyaXRlUG9saWN5EiAKHE9WRVJXUklURV9QT0xJQ1lfVU5TUEVDSUZJRUQQABIZChVPVkVSV1JJVEVfUE9MSUNZX0ZBSUwQARIeChpPVkVSV1JJVEVfUE9MSUNZX09WRVJXUklURRACEhsKF09WRVJXUklURV9QT0xJQ1lfQVBQRU5EEAMqXQoKVGFpbE5vdGljZRIbChdUQUlMX05PVElDRV9VTlNQRUNJRklFRBAAEhcKE1RBSUxfTk9USUNFX1JPVEFURUQQARIZChVUQUlMX05PVElDRV9UUlVOQ0FURUQQAjKaCgoLRmlsZVNlcnZpY2USTAoJTGlzdEZpbGVzEh0ucG9kZmlsZXMudjEuTGlzdEZpbGVzUmVxdWVzdBoeLnBvZGZpbGVzLnYxLkxpc3RGaWxlc1Jlc3BvbnNlMAESOwoEU3RhdBIYLnBvZGZpbGVzLnYxLlN0YXRSZXF1ZXN0GhkucG9kZmlsZXMudjEuU3RhdFJlc3BvbnNlEkkKCERvd25sb2FkEhwucG9kZmlsZXMudjEuRG93bmxvYWRSZXF1ZXN0Gh0ucG9kZmlsZXMudjEuRG93bmxvYWRSZXNwb25zZTABEkMKBlVwbG9hZBIaLnBvZGZpbGVzLnYxLlVwbG9hZFJlcXVlc3QaGy5wb2RmaWxlcy52MS5VcGxvYWRSZXNwb25zZSgBElAKC0JlZ2luVXBsb2FkEh8ucG9kZmlsZXMudjEuQmVnaW5VcGxvYWRSZXF1ZXN0GiAucG9kZmlsZXMudjEuQmVnaW5VcGxvYWRSZXNwb25zZRJfChBXcml0ZVVwbG9hZENodW5rEiQucG9kZmlsZXMudjEuV3JpdGVVcGxvYWRDaHVua1JlcXVlc3QaJS5wb2RmaWxlcy52MS5Xcml0ZVVwbG9hZENodW5rUmVzcG9uc2USUAoLUXVlcnlVcGxvYWQSHy5wb2RmaWxlcy52MS5RdWVyeVVwbG9hZFJlcXVlc3QaIC5wb2RmaWxlcy52MS5RdWVyeVVwbG9hZFJlc3BvbnNlElMKDENvbW1pdFVwbG9hZBIgLnBvZGZpbGVzLnYxLkNvbW1pdFVwbG9hZFJlcXVlc3QaIS5wb2RmaWxlcy52MS5Db21taXRVcGxvYWRSZXNwb25zZRJQCgtBYm9ydFVwbG9hZBIfLnBvZGZpbGVzLnYxLkFib3J0VXBsb2FkUmVxdWVzdBogLnBvZGZpbGVzLnYxLkFib3J0VXBsb2FkUmVzcG9uc2USVgoNTWFrZURpcmVjdG9yeRIhLnBvZGZpbGVzLnYxLk1ha2VEaXJlY3RvcnlSZXF1ZXN0GiIucG9kZmlsZXMudjEuTWFrZURpcmVjdG9yeVJlc3BvbnNlEkEKBlJlbW92ZRIaLnBvZGZpbGVzLnYxLlJlbW92ZVJlcXVlc3QaGy5wb2RmaWxlcy52MS5SZW1vdmVSZXNwb25zZRJBCgZSZW5hbWUSGi5wb2RmaWxlcy52MS5SZW5hbWVSZXF1ZXN0GhsucG9kZmlsZXMudjEuUmVuYW1lUmVzcG9uc2USPQoEQ29weRIYLnBvZGZpbGVzLnYxLkNvcHlSZXF1ZXN0GhkucG9kZmlsZXMudjEuQ29weVJlc3BvbnNlMAESWwoOTGlzdENvbnRhaW5lcnMSIi5wb2RmaWxlcy52MS5MaXN0Q29udGFpbmVyc1JlcXVlc3QaIy5wb2RmaWxlcy52MS5MaXN0Q29udGFpbmVyc1Jlc3BvbnNlMAESPQoERmluZBIYLnBvZGZpbGVzLnYxLkZpbmRSZXF1ZXN0GhkucG9kZmlsZXMudjEuRmluZFJlc3BvbnNlMAESTAoJRGlza1VzYWdlEh0ucG9kZmlsZXMudjEuRGlza1VzYWdlUmVxdWVzdBoeLnBvZGZpbGVzLnYxLkRpc2tVc2FnZVJlc3BvbnNlMAESPQoEVGFpbBIYLnBvZGZpbGVzLnYxLlRhaWxSZXF1ZXN0GhkucG9kZmlsZXMudjEuVGFpbFJlc3BvbnNlMAFCpgEKD2NvbS5wb2RmaWxlcy52MUIKRmlsZXNQcm90b1ABWjpnaXRodWIuY29tL3BvZGZpbGVzL3BvZGZpbGVzL2dlbi9nby9wb2RmaWxlcy92MTtwb2RmaWxlc3YxogIDUFhYqgILUG9kZmlsZXMuVjHKAgtQb2RmaWxlc1xWMeICF1BvZGZpbGVzXFYxXEdQQk1ldGFkYXRh6gIMUG9kZmlsZXM6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chdwb2RmaWxlcy92MS9maWxlcy5wcm90bxILcG9kZmlsZXMudjEiQQoMQ29udGFpbmVyUmVmEhEKCW5hbWVzcGFjZRgBIAEoCRILCgNwb2QYAiABKAkSEQoJY29udGFpbmVyGAMgASgJIooCCglGaWxlRW50cnkSDAoEbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJEiMKBHR5cGUYAyABKA4yFS5wb2RmaWxlcy52MS5GaWxlVHlwZRIMCgRzaXplGAQgASgEEgwKBG1vZGUYBSABKA0SEQoJbW9kZV90ZXh0GAYgASgJEgsKA3VpZBgHIAEoDRILCgNnaWQYCCABKA0SDAoEdXNlchgJIAEoCRINCgVncm91cBgKIAEoCRIvCgttb2RpZnlfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc3ltbGlua190YXJnZXQYDCABKAkSDQoFbmxpbmsYDSABKAQinwEKEExpc3RGaWxlc1JlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhYKDmluY2x1ZGVfaGlkZGVuGAQgASgIEhEKCXJlY3Vyc2l2ZRgFIAEoCBIRCgltYXhfZGVwdGgYBiABKA0iPAoRTGlzdEZpbGVzUmVzcG9uc2USJwoHZW50cmllcxgBIAMoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeSJiCgtTdGF0UmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIXCg9mb2xsb3dfc3ltbGlua3MYAyABKAgiNQoMU3RhdFJlc3BvbnNlEiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5IuUBCg9Eb3dubG9hZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSDgoGb2Zmc2V0GAMgASgEEg4KBmxlbmd0aBgEIAEoBBISCgpjaHVua19zaXplGAUgASgNEioKBmZvcm1hdBgGIAEoDjIaLnBvZGZpbGVzLnYxLkFyY2hpdmVGb3JtYXQSNgoQZGlnZXN0X2FsZ29yaXRobRgHIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobSKKAQoQRG93bmxvYWRSZXNwb25zZRItCgZoZWFkZXIYASABKAsyGy5wb2RmaWxlcy52MS5Eb3dubG9hZEhlYWRlckgAEg4KBGRhdGEYAiABKAxIABIvCgd0cmFpbGVyGAMgASgLMhwucG9kZmlsZXMudjEuRG93bmxvYWRUcmFpbGVySABCBgoEcGFydCLLAQoORG93bmxvYWRIZWFkZXISJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkSKgoGZm9ybWF0GAIgASgOMhoucG9kZmlsZXMudjEuQXJjaGl2ZUZvcm1hdBIOCgZvZmZzZXQYAyABKAQSEwoGbGVuZ3RoGAQgASgESACIAQESNgoQZGlnZXN0X2FsZ29yaXRobRgFIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobUIJCgdfbGVuZ3RoIn0KD0Rvd25sb2FkVHJhaWxlchIOCgZzaGEyNTYYASABKAwSEgoKYnl0ZXNfc2VudBgCIAEoBBI2ChBkaWdlc3RfYWxnb3JpdGhtGAMgASgOMhwucG9kZmlsZXMudjEuRGlnZXN0QWxnb3JpdGhtEg4KBmRpZ2VzdBgEIAEoDCKtAwoNVXBsb2FkT3B0aW9ucxIRCgRtb2RlGAEgASgNSACIAQESEAoDdWlkGAIgASgNSAGIAQESEAoDZ2lkGAMgASgNSAKIAQESLwoJb3ZlcndyaXRlGAQgASgOMhwucG9kZmlsZXMudjEuT3ZlcndyaXRlUG9saWN5Eg4KBm9mZnNldBgFIAEoBBIaCg1leHBlY3RlZF9zaXplGAYgASgESAOIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAcgASgMEhQKDG1ha2VfcGFyZW50cxgIIAEoCBIqCgZmb3JtYXQYCSABKA4yGi5wb2RmaWxlcy52MS5BcmNoaXZlRm9ybWF0EjYKEGRpZ2VzdF9hbGdvcml0aG0YCiABKA4yHC5wb2RmaWxlcy52MS5EaWdlc3RBbGdvcml0aG0SFwoPZXhwZWN0ZWRfZGlnZXN0GAsgASgMEjEKDW1vZGlmaWVkX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgcKBV9tb2RlQgYKBF91aWRCBgoEX2dpZEIQCg5fZXhwZWN0ZWRfc2l6ZSJ3CgxVcGxvYWRIZWFkZXISLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSKwoHb3B0aW9ucxgDIAEoCzIaLnBvZGZpbGVzLnYxLlVwbG9hZE9wdGlvbnMigwEKDVVwbG9hZFJlcXVlc3QSKwoGaGVhZGVyGAEgASgLMhkucG9kZmlsZXMudjEuVXBsb2FkSGVhZGVySAASDgoEZGF0YRgCIAEoDEgAEi0KB3RyYWlsZXIYAyABKAsyGi5wb2RmaWxlcy52MS5VcGxvYWRUcmFpbGVySABCBgoEcGFydCJWCg1VcGxvYWRUcmFpbGVyEhoKDWV4cGVjdGVkX3NpemUYASABKARIAIgBARIXCg9leHBlY3RlZF9kaWdlc3QYAiABKAxCEAoOX2V4cGVjdGVkX3NpemUiwgEKDlVwbG9hZFJlc3BvbnNlEiUKBWVudHJ5GAEgASgLMhYucG9kZmlsZXMudjEuRmlsZUVudHJ5EhYKDmJ5dGVzX3JlY2VpdmVkGAIgASgEEg4KBnNoYTI1NhgDIAEoDBIZChFlbnRyaWVzX2V4dHJhY3RlZBgEIAEoDRI2ChBkaWdlc3RfYWxnb3JpdGhtGAUgASgOMhwucG9kZmlsZXMudjEuRGlnZXN0QWxnb3JpdGhtEg4KBmRpZ2VzdBgGIAEoDCJ9ChJCZWdpblVwbG9hZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSKwoHb3B0aW9ucxgDIAEoCzIaLnBvZGZpbGVzLnYxLlVwbG9hZE9wdGlvbnMiXwoTQmVnaW5VcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFgoOY29tbWl0dGVkX3NpemUYAiABKAQSHQoVZXhwaXJlc19hZnRlcl9zZWNvbmRzGAMgASgNIoYBChdXcml0ZVVwbG9hZENodW5rUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgl1cGxvYWRfaWQYAyABKAkSDgoGb2Zmc2V0GAQgASgEEgwKBGRhdGEYBSABKAwiMgoYV3JpdGVVcGxvYWRDaHVua1Jlc3BvbnNlEhYKDmNvbW1pdHRlZF9zaXplGAEgASgEImMKElF1ZXJ5VXBsb2FkUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgl1cGxvYWRfaWQYAyABKAkiPwoTUXVlcnlVcGxvYWRSZXNwb25zZRIWCg5jb21taXR0ZWRfc2l6ZRgBIAEoBBIQCghjb21wbGV0ZRgCIAEoCCJkChNDb21taXRVcGxvYWRSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhEKCXVwbG9hZF9pZBgDIAEoCSKtAQoUQ29tbWl0VXBsb2FkUmVzcG9uc2USJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkSFgoOYnl0ZXNfcmVjZWl2ZWQYAiABKAQSDgoGc2hhMjU2GAMgASgMEjYKEGRpZ2VzdF9hbGdvcml0aG0YBCABKA4yHC5wb2RmaWxlcy52MS5EaWdlc3RBbGdvcml0aG0SDgoGZGlnZXN0GAUgASgMImMKEkFib3J0VXBsb2FkUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCgl1cGxvYWRfaWQYAyABKAkiFQoTQWJvcnRVcGxvYWRSZXNwb25zZSJ/ChRNYWtlRGlyZWN0b3J5UmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIPCgdwYXJlbnRzGAMgASgIEhEKBG1vZGUYBCABKA1IAIgBAUIHCgVfbW9kZSI+ChVNYWtlRGlyZWN0b3J5UmVzcG9uc2USJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkiXgoNUmVtb3ZlUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIRCglyZWN1cnNpdmUYAyABKAgiEAoOUmVtb3ZlUmVzcG9uc2UicAoNUmVuYW1lUmVxdWVzdBIsCgljb250YWluZXIYASABKAsyGS5wb2RmaWxlcy52MS5Db250YWluZXJSZWYSDAoEcGF0aBgCIAEoCRIQCghuZXdfcGF0aBgDIAEoCRIRCglvdmVyd3JpdGUYBCABKAgiNwoOUmVuYW1lUmVzcG9uc2USJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkiwAEKC0NvcHlSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEi4KC2Rlc3RpbmF0aW9uGAMgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEhgKEGRlc3RpbmF0aW9uX3BhdGgYBCABKAkSKwoHb3B0aW9ucxgFIAEoCzIaLnBvZGZpbGVzLnYxLlVwbG9hZE9wdGlvbnMicAoMQ29weVJlc3BvbnNlEi0KCHByb2dyZXNzGAEgASgLMhkucG9kZmlsZXMudjEuQ29weVByb2dyZXNzSAASKQoGcmVzdWx0GAIgASgLMhcucG9kZmlsZXMudjEuQ29weVJlc3VsdEgAQgYKBHBhcnQiTgoMQ29weVByb2dyZXNzEhQKDGJ5dGVzX2NvcGllZBgBIAEoBBIYCgt0b3RhbF9ieXRlcxgCIAEoBEgAiAEBQg4KDF90b3RhbF9ieXRlcyKpAQoKQ29weVJlc3VsdBIlCgVlbnRyeRgBIAEoCzIWLnBvZGZpbGVzLnYxLkZpbGVFbnRyeRIUCgxieXRlc19jb3BpZWQYAiABKAQSNgoQZGlnZXN0X2FsZ29yaXRobRgDIAEoDjIcLnBvZGZpbGVzLnYxLkRpZ2VzdEFsZ29yaXRobRIOCgZkaWdlc3QYBCABKAwSFgoOZW50cmllc19jb3BpZWQYBSABKA0iKgoVTGlzdENvbnRhaW5lcnNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJIChZMaXN0Q29udGFpbmVyc1Jlc3BvbnNlEi4KCmNvbnRhaW5lcnMYASADKAsyGi5wb2RmaWxlcy52MS5Db250YWluZXJJbmZvIosBCg1Db250YWluZXJJbmZvEhEKCW5hbWVzcGFjZRgBIAEoCRILCgNwb2QYAiABKAkSEQoJY29udGFpbmVyGAMgASgJEgwKBG5vZGUYBCABKAkSDwoHcnVubmluZxgFIAEoCBIZChFkZWZhdWx0X2NvbnRhaW5lchgGIAEoCBINCgVpbWFnZRgHIAEoCSKhAwoLRmluZFJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEQoJbmFtZV9nbG9iGAMgASgJEhIKCnBhdGhfcmVnZXgYBCABKAkSJAoFdHlwZXMYBSADKA4yFS5wb2RmaWxlcy52MS5GaWxlVHlwZRIVCghtaW5fc2l6ZRgGIAEoBEgAiAEBEhUKCG1heF9zaXplGAcgASgESAGIAQESMgoObW9kaWZpZWRfYWZ0ZXIYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD21vZGlmaWVkX2JlZm9yZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJbWF4X2RlcHRoGAogASgNEg0KBWxpbWl0GAsgASgNEjYKEGRpZ2VzdF9hbGdvcml0aG0YDCABKA4yHC5wb2RmaWxlcy52MS5EaWdlc3RBbGdvcml0aG1CCwoJX21pbl9zaXplQgsKCV9tYXhfc2l6ZSI3CgxGaW5kUmVzcG9uc2USJwoHbWF0Y2hlcxgBIAMoCzIWLnBvZGZpbGVzLnYxLkZpbmRNYXRjaCJCCglGaW5kTWF0Y2gSJQoFZW50cnkYASABKAsyFi5wb2RmaWxlcy52MS5GaWxlRW50cnkSDgoGZGlnZXN0GAIgASgMIngKEERpc2tVc2FnZVJlcXVlc3QSLAoJY29udGFpbmVyGAEgASgLMhkucG9kZmlsZXMudjEuQ29udGFpbmVyUmVmEgwKBHBhdGgYAiABKAkSEQoJbWF4X2RlcHRoGAMgASgNEhUKDWFwcGFyZW50X3NpemUYBCABKAgiQQoRRGlza1VzYWdlUmVzcG9uc2USLAoHZW50cmllcxgBIAMoCzIbLnBvZGZpbGVzLnYxLkRpc2tVc2FnZUVudHJ5ImAKDkRpc2tVc2FnZUVudHJ5EgwKBHBhdGgYASABKAkSDQoFYnl0ZXMYAiABKAQSDQoFZmlsZXMYAyABKAQSEwoLZGlyZWN0b3JpZXMYBCABKAQSDQoFZGVwdGgYBSABKA0ilwEKC1RhaWxSZXF1ZXN0EiwKCWNvbnRhaW5lchgBIAEoCzIZLnBvZGZpbGVzLnYxLkNvbnRhaW5lclJlZhIMCgRwYXRoGAIgASgJEhMKBm9mZnNldBgDIAEoBEgAiAEBEhIKBWxpbmVzGAQgASgNSAGIAQESDgoGZm9sbG93GAUgASgIQgkKB19vZmZzZXRCCAoGX2xpbmVzIlUKDFRhaWxSZXNwb25zZRIMCgRkYXRhGAEgASgMEg4KBm9mZnNldBgCIAEoBBInCgZub3RpY2UYAyABKA4yFy5wb2RmaWxlcy52MS5UYWlsTm90aWNlKs0BCghGaWxlVHlwZRIZChVGSUxFX1RZUEVfVU5TUEVDSUZJRUQQABIVChFGSUxFX1RZUEVfUkVHVUxBUhABEhcKE0ZJTEVfVFlQRV9ESVJFQ1RPUlkQAhIVChFGSUxFX1RZUEVfU1lNTElOSxADEhIKDkZJTEVfVFlQRV9GSUZPEAQSFAoQRklMRV9UWVBFX1NPQ0tFVBAFEhkKFUZJTEVfVFlQRV9DSEFSX0RFVklDRRAGEhoKFkZJTEVfVFlQRV9CTE9DS19ERVZJQ0UQBypfCg1BcmNoaXZlRm9ybWF0Eh4KGkFSQ0hJVkVfRk9STUFUX1VOU1BFQ0lGSUVEEAASFgoSQVJDSElWRV9GT1JNQVRfUkFXEAESFgoSQVJDSElWRV9GT1JNQVRfVEFSEAIqhwEKD0RpZ2VzdEFsZ29yaXRobRIgChxESUdFU1RfQUxHT1JJVEhNX1VOU1BFQ0lGSUVEEAASGwoXRElHRVNUX0FMR09SSVRITV9TSEEyNTYQARIaChZESUdFU1RfQUxHT1JJVEhNX0NSQzMyEAISGQoVRElHRVNUX0FMR09SSVRITV9OT05FEAMqiwEKD092ZXJ3cml0ZVBvbGljeRIgChxPVkVSV1JJVEVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVT1ZFUldSSVRFX1BPTElDWV9GQUlMEAESHgoaT1ZFUldSSVRFX1BPTElDWV9PVkVSV1JJVEUQAhIbChdPVkVSV1JJVEVfUE9MSUNZX0FQUEVORBADKl0KClRhaWxOb3RpY2USGwoXVEFJTF9OT1RJQ0VfVU5TUEVDSUZJRUQQABIXChNUQUlMX05PVElDRV9ST1RBVEVEEAESGQoVVEFJTF9OT1RJQ0VfVFJVTkNBVEVEEAIymgoKC0ZpbGVTZXJ2aWNlEkwKCUxpc3RGaWxlcxIdLnBvZGZpbGVzLnYxLkxpc3RGaWxlc1JlcXVlc3QaHi5wb2RmaWxlcy52MS5MaXN0RmlsZXNSZXNwb25zZTABEjsKBFN0YXQSGC5wb2RmaWxlcy52MS5TdGF0UmVxdWVzdBoZLnBvZGZpbGVzLnYxLlN0YXRSZXNwb25zZRJJCghEb3dubG9hZBIcLnBvZGZpbGVzLnYxLkRvd25sb2FkUmVxdWVzdBodLnBvZGZpbGVzLnYxLkRvd25sb2FkUmVzcG9uc2UwARJDCgZVcGxvYWQSGi5wb2RmaWxlcy52MS5VcGxvYWRSZXF1ZXN0GhsucG9kZmlsZXMudjEuVXBsb2FkUmVzcG9uc2UoARJQCgtCZWdpblVwbG9hZBIfLnBvZGZpbGVzLnYxLkJlZ2luVXBsb2FkUmVxdWVzdBogLnBvZGZpbGVzLnYxLkJlZ2luVXBsb2FkUmVzcG9uc2USXwoQV3JpdGVVcGxvYWRDaHVuaxIkLnBvZGZpbGVzLnYxLldyaXRlVXBsb2FkQ2h1bmtSZXF1ZXN0GiUucG9kZmlsZXMudjEuV3JpdGVVcGxvYWRDaHVua1Jlc3BvbnNlElAKC1F1ZXJ5VXBsb2FkEh8ucG9kZmlsZXMudjEuUXVlcnlVcGxvYWRSZXF1ZXN0GiAucG9kZmlsZXMudjEuUXVlcnlVcGxvYWRSZXNwb25zZRJTCgxDb21taXRVcGxvYWQSIC5wb2RmaWxlcy52MS5Db21taXRVcGxvYWRSZXF1ZXN0GiEucG9kZmlsZXMudjEuQ29tbWl0VXBsb2FkUmVzcG9uc2USUAoLQWJvcnRVcGxvYWQSHy5wb2RmaWxlcy52MS5BYm9ydFVwbG9hZFJlcXVlc3QaIC5wb2RmaWxlcy52MS5BYm9ydFVwbG9hZFJlc3BvbnNlElYKDU1ha2VEaXJlY3RvcnkSIS5wb2RmaWxlcy52MS5NYWtlRGlyZWN0b3J5UmVxdWVzdBoiLnBvZGZpbGVzLnYxLk1ha2VEaXJlY3RvcnlSZXNwb25zZRJBCgZSZW1vdmUSGi5wb2RmaWxlcy52MS5SZW1vdmVSZXF1ZXN0GhsucG9kZmlsZXMudjEuUmVtb3ZlUmVzcG9uc2USQQoGUmVuYW1lEhoucG9kZmlsZXMudjEuUmVuYW1lUmVxdWVzdBobLnBvZGZpbGVzLnYxLlJlbmFtZVJlc3BvbnNlEj0KBENvcHkSGC5wb2RmaWxlcy52MS5Db3B5UmVxdWVzdBoZLnBvZGZpbGVzLnYxLkNvcHlSZXNwb25zZTABElsKDkxpc3RDb250YWluZXJzEiIucG9kZmlsZXMudjEuTGlzdENvbnRhaW5lcnNSZXF1ZXN0GiMucG9kZmlsZXMudjEuTGlzdENvbnRhaW5lcnNSZXNwb25zZTABEj0KBEZpbmQSGC5wb2RmaWxlcy52MS5GaW5kUmVxdWVzdBoZLnBvZGZpbGVzLnYxLkZpbmRSZXNwb25zZTABEkwKCURpc2tVc2FnZRIdLnBvZGZpbGVzLnYxLkRpc2tVc2FnZVJlcXVlc3QaHi5wb2RmaWxlcy52MS5EaXNrVXNhZ2VSZXNwb25zZTABEj0KBFRhaWwSGC5wb2RmaWxlcy52MS5UYWlsUmVxdWVzdBoZLnBvZGZpbGVzLnYxLlRhaWxSZXNwb25zZTABQqYBCg9jb20ucG9kZmlsZXMudjFCCkZpbGVzUHJvdG9QAVo6Z2l0aHViLmNvbS9wb2RmaWxlcy9wb2RmaWxlcy9nZW4vZ28vcG9kZmlsZXMvdjE7cG9kZmlsZXN2MaICA1BYWKoCC1BvZGZpbGVzLlYxygILUG9kZmlsZXNcVjHiAhdQb2RmaWxlc1xWMVxHUEJNZXRhZGF0YeoCDFBvZGZpbGVzOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * ContainerRef names a container the way kubectl does.
@@ -580,6 +580,15 @@ export type UploadRequest = Message<"podfiles.v1.UploadRequest"> & {
      */
     value: Uint8Array;
     case: "data";
+  } | {
+    /**
+     * Optionally, the last message: expectations known only once everything
+     * was sent (a client that hashes while it sends reads its source once).
+     *
+     * @generated from field: podfiles.v1.UploadTrailer trailer = 3;
+     */
+    value: UploadTrailer;
+    case: "trailer";
   } | { case: undefined; value?: undefined };
 };
 
@@ -589,6 +598,41 @@ export type UploadRequest = Message<"podfiles.v1.UploadRequest"> & {
  */
 export const UploadRequestSchema: GenMessage<UploadRequest> = /*@__PURE__*/
   messageDesc(file_podfiles_v1_files, 12);
+
+/**
+ * The expectations of an UploadTrailer are checked exactly as the header's
+ * expected_size and expected_digest are: the upload fails, and nothing is
+ * written, unless they match (size: INVALID_ARGUMENT; digest: DATA_LOSS).
+ * A tar into a directory that already exists is extracted as it arrives, as
+ * with the header's expectations. INVALID_ARGUMENT: a data message or a second
+ * trailer after it; an expectation that the header also gave with another
+ * value; a digest of the wrong length for the algorithm.
+ *
+ * @generated from message podfiles.v1.UploadTrailer
+ */
+export type UploadTrailer = Message<"podfiles.v1.UploadTrailer"> & {
+  /**
+   * The number of data bytes this call sent.
+   *
+   * @generated from field: optional uint64 expected_size = 1;
+   */
+  expectedSize?: bigint | undefined;
+
+  /**
+   * The digest of those bytes, in the header's digest_algorithm (SHA-256
+   * unless it said otherwise); empty: none expected.
+   *
+   * @generated from field: bytes expected_digest = 2;
+   */
+  expectedDigest: Uint8Array;
+};
+
+/**
+ * Describes the message podfiles.v1.UploadTrailer.
+ * Use `create(UploadTrailerSchema)` to create a new message.
+ */
+export const UploadTrailerSchema: GenMessage<UploadTrailer> = /*@__PURE__*/
+  messageDesc(file_podfiles_v1_files, 13);
 
 /**
  * @generated from message podfiles.v1.UploadResponse
@@ -638,7 +682,7 @@ export type UploadResponse = Message<"podfiles.v1.UploadResponse"> & {
  * Use `create(UploadResponseSchema)` to create a new message.
  */
 export const UploadResponseSchema: GenMessage<UploadResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 13);
+  messageDesc(file_podfiles_v1_files, 14);
 
 /**
  * @generated from message podfiles.v1.BeginUploadRequest
@@ -665,7 +709,7 @@ export type BeginUploadRequest = Message<"podfiles.v1.BeginUploadRequest"> & {
  * Use `create(BeginUploadRequestSchema)` to create a new message.
  */
 export const BeginUploadRequestSchema: GenMessage<BeginUploadRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 14);
+  messageDesc(file_podfiles_v1_files, 15);
 
 /**
  * @generated from message podfiles.v1.BeginUploadResponse
@@ -696,7 +740,7 @@ export type BeginUploadResponse = Message<"podfiles.v1.BeginUploadResponse"> & {
  * Use `create(BeginUploadResponseSchema)` to create a new message.
  */
 export const BeginUploadResponseSchema: GenMessage<BeginUploadResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 15);
+  messageDesc(file_podfiles_v1_files, 16);
 
 /**
  * @generated from message podfiles.v1.WriteUploadChunkRequest
@@ -738,7 +782,7 @@ export type WriteUploadChunkRequest = Message<"podfiles.v1.WriteUploadChunkReque
  * Use `create(WriteUploadChunkRequestSchema)` to create a new message.
  */
 export const WriteUploadChunkRequestSchema: GenMessage<WriteUploadChunkRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 16);
+  messageDesc(file_podfiles_v1_files, 17);
 
 /**
  * @generated from message podfiles.v1.WriteUploadChunkResponse
@@ -755,7 +799,7 @@ export type WriteUploadChunkResponse = Message<"podfiles.v1.WriteUploadChunkResp
  * Use `create(WriteUploadChunkResponseSchema)` to create a new message.
  */
 export const WriteUploadChunkResponseSchema: GenMessage<WriteUploadChunkResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 17);
+  messageDesc(file_podfiles_v1_files, 18);
 
 /**
  * @generated from message podfiles.v1.QueryUploadRequest
@@ -782,7 +826,7 @@ export type QueryUploadRequest = Message<"podfiles.v1.QueryUploadRequest"> & {
  * Use `create(QueryUploadRequestSchema)` to create a new message.
  */
 export const QueryUploadRequestSchema: GenMessage<QueryUploadRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 18);
+  messageDesc(file_podfiles_v1_files, 19);
 
 /**
  * @generated from message podfiles.v1.QueryUploadResponse
@@ -804,7 +848,7 @@ export type QueryUploadResponse = Message<"podfiles.v1.QueryUploadResponse"> & {
  * Use `create(QueryUploadResponseSchema)` to create a new message.
  */
 export const QueryUploadResponseSchema: GenMessage<QueryUploadResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 19);
+  messageDesc(file_podfiles_v1_files, 20);
 
 /**
  * @generated from message podfiles.v1.CommitUploadRequest
@@ -831,7 +875,7 @@ export type CommitUploadRequest = Message<"podfiles.v1.CommitUploadRequest"> & {
  * Use `create(CommitUploadRequestSchema)` to create a new message.
  */
 export const CommitUploadRequestSchema: GenMessage<CommitUploadRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 20);
+  messageDesc(file_podfiles_v1_files, 21);
 
 /**
  * @generated from message podfiles.v1.CommitUploadResponse
@@ -872,7 +916,7 @@ export type CommitUploadResponse = Message<"podfiles.v1.CommitUploadResponse"> &
  * Use `create(CommitUploadResponseSchema)` to create a new message.
  */
 export const CommitUploadResponseSchema: GenMessage<CommitUploadResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 21);
+  messageDesc(file_podfiles_v1_files, 22);
 
 /**
  * @generated from message podfiles.v1.AbortUploadRequest
@@ -899,7 +943,7 @@ export type AbortUploadRequest = Message<"podfiles.v1.AbortUploadRequest"> & {
  * Use `create(AbortUploadRequestSchema)` to create a new message.
  */
 export const AbortUploadRequestSchema: GenMessage<AbortUploadRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 22);
+  messageDesc(file_podfiles_v1_files, 23);
 
 /**
  * @generated from message podfiles.v1.AbortUploadResponse
@@ -912,7 +956,7 @@ export type AbortUploadResponse = Message<"podfiles.v1.AbortUploadResponse"> & {
  * Use `create(AbortUploadResponseSchema)` to create a new message.
  */
 export const AbortUploadResponseSchema: GenMessage<AbortUploadResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 23);
+  messageDesc(file_podfiles_v1_files, 24);
 
 /**
  * @generated from message podfiles.v1.MakeDirectoryRequest
@@ -948,7 +992,7 @@ export type MakeDirectoryRequest = Message<"podfiles.v1.MakeDirectoryRequest"> &
  * Use `create(MakeDirectoryRequestSchema)` to create a new message.
  */
 export const MakeDirectoryRequestSchema: GenMessage<MakeDirectoryRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 24);
+  messageDesc(file_podfiles_v1_files, 25);
 
 /**
  * @generated from message podfiles.v1.MakeDirectoryResponse
@@ -965,7 +1009,7 @@ export type MakeDirectoryResponse = Message<"podfiles.v1.MakeDirectoryResponse">
  * Use `create(MakeDirectoryResponseSchema)` to create a new message.
  */
 export const MakeDirectoryResponseSchema: GenMessage<MakeDirectoryResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 25);
+  messageDesc(file_podfiles_v1_files, 26);
 
 /**
  * @generated from message podfiles.v1.RemoveRequest
@@ -994,7 +1038,7 @@ export type RemoveRequest = Message<"podfiles.v1.RemoveRequest"> & {
  * Use `create(RemoveRequestSchema)` to create a new message.
  */
 export const RemoveRequestSchema: GenMessage<RemoveRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 26);
+  messageDesc(file_podfiles_v1_files, 27);
 
 /**
  * @generated from message podfiles.v1.RemoveResponse
@@ -1007,7 +1051,7 @@ export type RemoveResponse = Message<"podfiles.v1.RemoveResponse"> & {
  * Use `create(RemoveResponseSchema)` to create a new message.
  */
 export const RemoveResponseSchema: GenMessage<RemoveResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 27);
+  messageDesc(file_podfiles_v1_files, 28);
 
 /**
  * @generated from message podfiles.v1.RenameRequest
@@ -1043,7 +1087,7 @@ export type RenameRequest = Message<"podfiles.v1.RenameRequest"> & {
  * Use `create(RenameRequestSchema)` to create a new message.
  */
 export const RenameRequestSchema: GenMessage<RenameRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 28);
+  messageDesc(file_podfiles_v1_files, 29);
 
 /**
  * @generated from message podfiles.v1.RenameResponse
@@ -1060,7 +1104,7 @@ export type RenameResponse = Message<"podfiles.v1.RenameResponse"> & {
  * Use `create(RenameResponseSchema)` to create a new message.
  */
 export const RenameResponseSchema: GenMessage<RenameResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 29);
+  messageDesc(file_podfiles_v1_files, 30);
 
 /**
  * @generated from message podfiles.v1.CopyRequest
@@ -1107,7 +1151,7 @@ export type CopyRequest = Message<"podfiles.v1.CopyRequest"> & {
  * Use `create(CopyRequestSchema)` to create a new message.
  */
 export const CopyRequestSchema: GenMessage<CopyRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 30);
+  messageDesc(file_podfiles_v1_files, 31);
 
 /**
  * @generated from message podfiles.v1.CopyResponse
@@ -1140,7 +1184,7 @@ export type CopyResponse = Message<"podfiles.v1.CopyResponse"> & {
  * Use `create(CopyResponseSchema)` to create a new message.
  */
 export const CopyResponseSchema: GenMessage<CopyResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 31);
+  messageDesc(file_podfiles_v1_files, 32);
 
 /**
  * @generated from message podfiles.v1.CopyProgress
@@ -1164,7 +1208,7 @@ export type CopyProgress = Message<"podfiles.v1.CopyProgress"> & {
  * Use `create(CopyProgressSchema)` to create a new message.
  */
 export const CopyProgressSchema: GenMessage<CopyProgress> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 32);
+  messageDesc(file_podfiles_v1_files, 33);
 
 /**
  * @generated from message podfiles.v1.CopyResult
@@ -1208,7 +1252,7 @@ export type CopyResult = Message<"podfiles.v1.CopyResult"> & {
  * Use `create(CopyResultSchema)` to create a new message.
  */
 export const CopyResultSchema: GenMessage<CopyResult> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 33);
+  messageDesc(file_podfiles_v1_files, 34);
 
 /**
  * @generated from message podfiles.v1.ListContainersRequest
@@ -1227,7 +1271,7 @@ export type ListContainersRequest = Message<"podfiles.v1.ListContainersRequest">
  * Use `create(ListContainersRequestSchema)` to create a new message.
  */
 export const ListContainersRequestSchema: GenMessage<ListContainersRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 34);
+  messageDesc(file_podfiles_v1_files, 35);
 
 /**
  * @generated from message podfiles.v1.ListContainersResponse
@@ -1244,7 +1288,7 @@ export type ListContainersResponse = Message<"podfiles.v1.ListContainersResponse
  * Use `create(ListContainersResponseSchema)` to create a new message.
  */
 export const ListContainersResponseSchema: GenMessage<ListContainersResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 35);
+  messageDesc(file_podfiles_v1_files, 36);
 
 /**
  * ContainerInfo is one container the caller may read.
@@ -1299,7 +1343,7 @@ export type ContainerInfo = Message<"podfiles.v1.ContainerInfo"> & {
  * Use `create(ContainerInfoSchema)` to create a new message.
  */
 export const ContainerInfoSchema: GenMessage<ContainerInfo> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 36);
+  messageDesc(file_podfiles_v1_files, 37);
 
 /**
  * @generated from message podfiles.v1.FindRequest
@@ -1385,7 +1429,7 @@ export type FindRequest = Message<"podfiles.v1.FindRequest"> & {
  * Use `create(FindRequestSchema)` to create a new message.
  */
 export const FindRequestSchema: GenMessage<FindRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 37);
+  messageDesc(file_podfiles_v1_files, 38);
 
 /**
  * @generated from message podfiles.v1.FindResponse
@@ -1402,7 +1446,7 @@ export type FindResponse = Message<"podfiles.v1.FindResponse"> & {
  * Use `create(FindResponseSchema)` to create a new message.
  */
 export const FindResponseSchema: GenMessage<FindResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 38);
+  messageDesc(file_podfiles_v1_files, 39);
 
 /**
  * @generated from message podfiles.v1.FindMatch
@@ -1426,7 +1470,7 @@ export type FindMatch = Message<"podfiles.v1.FindMatch"> & {
  * Use `create(FindMatchSchema)` to create a new message.
  */
 export const FindMatchSchema: GenMessage<FindMatch> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 39);
+  messageDesc(file_podfiles_v1_files, 40);
 
 /**
  * @generated from message podfiles.v1.DiskUsageRequest
@@ -1463,7 +1507,7 @@ export type DiskUsageRequest = Message<"podfiles.v1.DiskUsageRequest"> & {
  * Use `create(DiskUsageRequestSchema)` to create a new message.
  */
 export const DiskUsageRequestSchema: GenMessage<DiskUsageRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 40);
+  messageDesc(file_podfiles_v1_files, 41);
 
 /**
  * @generated from message podfiles.v1.DiskUsageResponse
@@ -1480,7 +1524,7 @@ export type DiskUsageResponse = Message<"podfiles.v1.DiskUsageResponse"> & {
  * Use `create(DiskUsageResponseSchema)` to create a new message.
  */
 export const DiskUsageResponseSchema: GenMessage<DiskUsageResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 41);
+  messageDesc(file_podfiles_v1_files, 42);
 
 /**
  * @generated from message podfiles.v1.DiskUsageEntry
@@ -1523,7 +1567,7 @@ export type DiskUsageEntry = Message<"podfiles.v1.DiskUsageEntry"> & {
  * Use `create(DiskUsageEntrySchema)` to create a new message.
  */
 export const DiskUsageEntrySchema: GenMessage<DiskUsageEntry> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 42);
+  messageDesc(file_podfiles_v1_files, 43);
 
 /**
  * @generated from message podfiles.v1.TailRequest
@@ -1567,7 +1611,7 @@ export type TailRequest = Message<"podfiles.v1.TailRequest"> & {
  * Use `create(TailRequestSchema)` to create a new message.
  */
 export const TailRequestSchema: GenMessage<TailRequest> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 43);
+  messageDesc(file_podfiles_v1_files, 44);
 
 /**
  * @generated from message podfiles.v1.TailResponse
@@ -1600,7 +1644,7 @@ export type TailResponse = Message<"podfiles.v1.TailResponse"> & {
  * Use `create(TailResponseSchema)` to create a new message.
  */
 export const TailResponseSchema: GenMessage<TailResponse> = /*@__PURE__*/
-  messageDesc(file_podfiles_v1_files, 44);
+  messageDesc(file_podfiles_v1_files, 45);
 
 /**
  * @generated from enum podfiles.v1.FileType
