@@ -23,6 +23,8 @@ export class FileList {
   private filter = "";
   private frame = 0;
   private readonly rows: HTMLElement[] = [];
+  /** the entry each visible row displays, set when it is painted */
+  private readonly shown = new WeakMap<HTMLElement, FileEntry>();
   /** called after each paint with the number of rows on screen */
   onPaint?: (visibleRows: number) => void;
 
@@ -38,7 +40,10 @@ export class FileList {
       const row = target.closest<HTMLElement>(".row");
       const action = target.closest<HTMLElement>("[data-action]")?.dataset.action as RowAction | undefined;
       if (!row || !action) return;
-      const entry = this.view[Number(row.dataset.index)];
+      // the entry the row shows, not this.view at its index: a sort, a filter or a listing
+      // re-orders the view at once and the rows only on the next frame (a click in between
+      // renamed the wrong file in a CI run)
+      const entry = this.shown.get(row);
       if (entry) this.act(action, entry);
     });
   }
@@ -123,10 +128,15 @@ export class FileList {
       const entry = this.view[first + i];
       if (i >= needed || !entry) {
         row.hidden = true;
+        this.shown.delete(row);
         continue;
       }
       row.hidden = false;
+      // the same entry object at the same place is already drawn; a reloaded entry with the same
+      // name (a replaced file: new size and time) is a new object and is drawn again
+      if (this.shown.get(row) === entry && row.dataset.index === String(first + i)) continue;
       fillRow(row, entry, first + i);
+      this.shown.set(row, entry);
     }
     this.onPaint?.(needed);
   }
@@ -144,7 +154,6 @@ function makeRow(): HTMLElement {
 }
 
 function fillRow(row: HTMLElement, e: FileEntry, index: number): void {
-  if (row.dataset.index === String(index) && row.dataset.name === e.name) return;
   row.dataset.index = String(index);
   row.dataset.name = e.name;
   row.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
