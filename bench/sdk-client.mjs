@@ -119,13 +119,13 @@ else if (a.op === "sdk-download") {
   result = await measure(async () => {
     if (a.file) return (await client.downloadToFile(a.path, a.file)).size;
     let n = 0;
-    for await (const c of client.download(a.path)) n += c.length;
+    for await (const c of client.download(a.path, { digest: a.digest })) n += c.length;
     return n;
   });
   client.close();
 } else if (a.op === "sdk-upload") {
   const client = await sdk();
-  result = await measure(async () => (await client.upload(a.src, a.dest, { overwrite: "overwrite" })).bytes);
+  result = await measure(async () => (await client.upload(a.src, a.dest, { overwrite: "overwrite", digest: a.digest })).bytes);
   client.close();
 } else throw new Error(`unknown op ${a.op}`);
 process.stdout.write(JSON.stringify(result) + "\n");

@@ -3,8 +3,10 @@
 // when the full help is asked for (it cost every command 0.45–0.95 s of start-up).
 import { CLIENT_COMMANDS } from "./client-commands.js";
 import { createProgram, runProgram } from "./program.js";
+import { tuneServerGc } from "./server-gc.js";
 
 const program = createProgram();
+if (process.argv[2] === "serve" || process.argv[2] === "agent") tuneServerGc();
 if (!CLIENT_COMMANDS.has(process.argv[2] ?? "")) {
   (await import("./commands/serve.js")).registerServe(program);
   (await import("./commands/agent.js")).registerAgent(program);

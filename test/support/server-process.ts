@@ -15,8 +15,20 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(root: string, extraArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [bin, "serve", "--root", root, "--port", "0", ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
+export interface ServerProcessOptions {
+  /** options for node itself, before the script (e.g. --trace-gc) */
+  nodeArgs?: string[];
+  /** added to this process's environment */
+  env?: NodeJS.ProcessEnv;
+  /** the server's stdout as it comes (its log is on stderr) */
+  onStdout?: (text: string) => void;
+}
+
+export async function startServerProcess(root: string, extraArgs: string[] = [], o: ServerProcessOptions = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), bin, "serve", "--root", root, "--port", "0", ...extraArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...o.env },
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let err = "";
     child.stderr!.on("data", (d: Buffer) => {
@@ -26,7 +38,8 @@ export async function startServerProcess(root: string, extraArgs: string[] = [])
     });
     child.once("exit", (code) => reject(new Error(`podfiles serve exited with ${code} (is it built? npm run build): ${err}`)));
   });
-  child.stdout!.resume();
+  if (o.onStdout) child.stdout!.on("data", (d: Buffer) => o.onStdout!(d.toString()));
+  else child.stdout!.resume();
   return {
     child,
     port,
