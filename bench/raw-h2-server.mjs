@@ -76,7 +76,7 @@ async function upload(stream, path) {
 }
 
 // two aligned blocks (a WebAssembly.Memory starts on a page boundary), reused by every direct upload
-const blocks = [0, 1].map((i) => new Uint8Array(new WebAssembly.Memory({ initial: 32 }).buffer, 0, MiB));
+const blocks = [0, 1].map(() => new Uint8Array(new WebAssembly.Memory({ initial: 32 }).buffer, 0, MiB));
 
 async function uploadDirect(stream, path) {
   const fd = fs.openSync(path, "w", 0o644);
