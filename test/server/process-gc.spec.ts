@@ -1,4 +1,4 @@
-// `podfiles serve` runs without V8's incremental marking (src/cli/server-gc.ts): the 64 KiB read
+// `podfiles serve` runs without V8's incremental marking (src/cli/process-gc.ts): the 64 KiB read
 // buffers of an upload are then freed by scavenges instead of starting a full mark of the heap every
 // ~30 MiB. Seen from the outside with --trace-gc and --trace-incremental-marking over the server's
 // whole life, against the same server with V8's default (PODFILES_INCREMENTAL_MARKING=1: the old
@@ -17,6 +17,7 @@ import { startServerProcess, type ServerProcess } from "../support/server-proces
 const MiB = 1024 * 1024;
 const UPLOAD_MIB = 512;
 const execFileAsync = promisify(execFile);
+const bin = join(import.meta.dirname, "../../bin/podfiles.js");
 const sdk = pathToFileURL(join(import.meta.dirname, "../../dist/src/index.js")).href;
 /** the SDK in a process of its own (dist/, built before the tests), as a user's client would be */
 const UPLOAD_SCRIPT = `
@@ -78,5 +79,26 @@ describe("the server process's garbage collector", () => {
     expect(tuned.markingsStarted).toBe(0);
     expect(tuned.markCompacts).toBeLessThanOrEqual(2);
     expect(tuned.rssMiB).toBeLessThan(vanilla.rssMiB + 64); // memory stays flat without the marking
+  }, 120_000);
+
+  it("is the same in the CLI's client commands: podfiles get starts no marking", async () => {
+    const root = tempDir("podfiles-gc-get-");
+    writeFileSync(join(root, "big.bin"), randomFillSync(Buffer.allocUnsafe(UPLOAD_MIB * MiB)));
+    const server = await startServerProcess(root);
+    servers.push(server);
+    const local = tempDir("podfiles-gc-local-");
+    const get = async (env: NodeJS.ProcessEnv, name: string) => {
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        ["--trace-incremental-marking", bin, "get", "local/local/local:/big.bin", join(local, name), "--server", server.url, "--no-progress"],
+        { env: { ...process.env, ...env }, timeout: 60_000, maxBuffer: 64 * MiB },
+      );
+      return stdout.split("\n").filter((l) => l.includes("[IncrementalMarking] Start")).length;
+    };
+    const tuned = await get({}, "tuned.bin");
+    const vanilla = await get({ PODFILES_INCREMENTAL_MARKING: "1" }, "vanilla.bin");
+    console.log(`podfiles get of ${UPLOAD_MIB} MiB: ${tuned} incremental markings; with V8's default ${vanilla}`);
+    expect(vanilla).toBeGreaterThan(0);
+    expect(tuned).toBe(0);
   }, 120_000);
 });
