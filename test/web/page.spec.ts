@@ -213,6 +213,8 @@ describe("the file browser page against podfiles serve", () => {
     await page.waitForSelector('#queue li[data-name="picked.txt"][data-code="ALREADY_EXISTS"]');
     await page.locator('#queue li[data-name="picked.txt"][data-code="ALREADY_EXISTS"] button', { hasText: "Replace" }).click();
     await expect.poll(() => readFileSync(join(root, "docs", "picked.txt"), "utf8")).toBe("picked again\n");
+    // its row is redrawn with the new size: the same name at the same place, but a new entry
+    await expect.poll(() => row(page, "picked.txt").locator(".size").textContent()).toBe("13 B");
   }, 120_000);
 
   it("uploads where the page has no crypto.subtle (an insecure origin such as http://<node IP>: emulated by removing it)", async () => {
