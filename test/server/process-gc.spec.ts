@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { gcTuningApplies } from "../../src/cli/process-gc.js";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 
 const MiB = 1024 * 1024;
@@ -76,6 +77,11 @@ describe("the server process's garbage collector", () => {
     expect(tuned.bytes).toBe(UPLOAD_MIB * MiB);
     expect(vanilla.bytes).toBe(UPLOAD_MIB * MiB);
     expect(vanilla.markingsStarted).toBeGreaterThan(0); // the baseline does what the test says it does
+    if (!gcTuningApplies({})) {
+      // a Node.js where the flag did not help (Node 24): V8's default is kept
+      expect(tuned.markingsStarted).toBeGreaterThan(0);
+      return;
+    }
     expect(tuned.markingsStarted).toBe(0);
     expect(tuned.markCompacts).toBeLessThanOrEqual(2);
     expect(tuned.rssMiB).toBeLessThan(vanilla.rssMiB + 64); // memory stays flat without the marking
@@ -99,6 +105,7 @@ describe("the server process's garbage collector", () => {
     const vanilla = await get({ PODFILES_INCREMENTAL_MARKING: "1" }, "vanilla.bin");
     console.log(`podfiles get of ${UPLOAD_MIB} MiB: ${tuned} incremental markings; with V8's default ${vanilla}`);
     expect(vanilla).toBeGreaterThan(0);
-    expect(tuned).toBe(0);
+    if (gcTuningApplies({})) expect(tuned).toBe(0);
+    else expect(tuned).toBeGreaterThan(0); // V8's default kept where the flag did not help
   }, 120_000);
 });

@@ -41,9 +41,8 @@ export function validateServeCri(o: ServeCriOptions): ResolvedServeCri {
 /** `flags`: the server options the CLI built from its flags (the no-auth Host check, CORS, connection limits). */
 export async function runServeCri(o: ResolvedServeCri, flags: Omit<ServerOptions, "resolver" | "logger" | "tls"> = {}) {
   const logger = jsonLogger();
-  // loaded here, not at the top: the CRI client brings @grpc/grpc-js and protobufjs, whose 2.5 MB of
-  // heap (15.8 → 13.3 MB after a mark-compact) every other serve mode would carry, and each mark-compact pays for live heap (an upload
-  // triggers ~29 per GiB: Node's 64 KiB read buffers count as external memory)
+  // loaded here, not at the top: the CRI client brings @grpc/grpc-js and protobufjs, 2.5 MB of heap
+  // (15.8 → 13.3 MB after a mark-compact) that every other serve mode carried for nothing
   const { CriPodResolver } = await import("../../resolve/cri-pod-resolver.js");
   const resolver = new CriPodResolver({ socketPath: o.cri, procRoot: o.procRoot });
   // fail now, naming the socket, rather than on the first request
