@@ -245,7 +245,7 @@ describe("a tar download cancelled mid-stream never kills the server", () => {
             if (bytes >= 2000) ac.abort();
           }
         } catch (e) {
-          expect(ConnectError.from(e).code).toBe(Code.Canceled);
+          expect(ConnectError.from(e).code, ConnectError.from(e).message).toBe(Code.Canceled);
         }
         expect(server.child.exitCode).toBeNull();
       }
