@@ -1,6 +1,6 @@
 // The garbage collector of a podfiles process (the CLI: `serve`, `agent` and the client commands):
-// V8's incremental marking is switched off, so the old generation is marked only when it is full,
-// in one pause.
+// on Node 20, V8's incremental marking is switched off, so the old generation is marked only when
+// it is full, in one pause.
 //
 // Why: every 64 KiB that Node's HTTP/2 reads from a socket is a new ArrayBuffer, counted by V8 as
 // external memory, and with incremental marking each ~30 MiB of it could start a full mark of the

@@ -1,4 +1,4 @@
-// `podfiles serve` runs without V8's incremental marking (src/cli/process-gc.ts): the 64 KiB read
+// On Node 20 `podfiles serve` runs without V8's incremental marking (src/cli/process-gc.ts): the 64 KiB read
 // buffers of an upload are then freed by scavenges instead of starting a full mark of the heap every
 // ~30 MiB. Seen from the outside with --trace-gc and --trace-incremental-marking over the server's
 // whole life, against the same server with V8's default (PODFILES_INCREMENTAL_MARKING=1: the old
@@ -69,7 +69,7 @@ describe("the server process's garbage collector", () => {
     };
   }
 
-  it("never starts an incremental marking: an upload's read buffers go in scavenges", async () => {
+  it("on Node 20 starts no incremental marking: an upload's read buffers go in scavenges (elsewhere V8's default)", async () => {
     const tuned = await gcOfOneUpload({});
     const vanilla = await gcOfOneUpload({ PODFILES_INCREMENTAL_MARKING: "1" });
     const show = (r: GcCounts) => `${r.markingsStarted} incremental markings, ${r.markCompacts} mark-compacts, RSS ${r.rssMiB.toFixed(0)} MiB`;
@@ -83,11 +83,13 @@ describe("the server process's garbage collector", () => {
       return;
     }
     expect(tuned.markingsStarted).toBe(0);
-    expect(tuned.markCompacts).toBeLessThanOrEqual(2);
+    // over the process's whole life, start-up included: 1–3 in 9 runs here (V8's default: 8–37 per GiB
+    // in longer runs, 2 in this short one, so the markings above are what tells the two apart)
+    expect(tuned.markCompacts).toBeLessThanOrEqual(3);
     expect(tuned.rssMiB).toBeLessThan(vanilla.rssMiB + 64); // memory stays flat without the marking
   }, 120_000);
 
-  it("is the same in the CLI's client commands: podfiles get starts no marking", async () => {
+  it("is the same in the CLI's client commands: podfiles get starts no marking on Node 20", async () => {
     const root = tempDir("podfiles-gc-get-");
     writeFileSync(join(root, "big.bin"), randomFillSync(Buffer.allocUnsafe(UPLOAD_MIB * MiB)));
     const server = await startServerProcess(root);
