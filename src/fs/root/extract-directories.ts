@@ -35,6 +35,8 @@ export interface ExtractDirectory {
   readFd?: number;
   /** A name was made in it since its last fsync. */
   unsynced?: boolean;
+  /** Commits still running in it (pending-commits.ts): it is not closed meanwhile. */
+  holds?: number;
 }
 
 export class ExtractDirectories {
@@ -103,6 +105,15 @@ export class ExtractDirectories {
     dir.unsynced = true;
   }
 
+  /** A commit will use dir's fd: it is not evicted (closed) until release(dir). */
+  hold(dir: ExtractDirectory): void {
+    dir.holds = (dir.holds ?? 0) + 1;
+  }
+
+  release(dir: ExtractDirectory): void {
+    dir.holds = (dir.holds ?? 1) - 1;
+  }
+
   /** fsyncs every directory a name was made in since its last fsync (kept ones; evicted ones were synced when closed). */
   async syncAll(): Promise<void> {
     for (const dir of [this.top, ...this.kept.values()]) await this.syncIfNamed(dir);
@@ -153,10 +164,18 @@ export class ExtractDirectories {
 
   private async keep(dir: ExtractDirectory): Promise<void> {
     this.kept.set(dir.path, dir);
-    // the oldest goes, synced first; the one just kept (the next step's parent) is the newest, never closed here
+    // the oldest not held by a running commit goes, synced first; the one just kept (the next step's
+    // parent) is the newest, never closed here. Held ones are at most COMMITS_IN_FLIGHT, fewer than kept.
     while (this.kept.size > KEPT_DIRECTORIES) {
-      const [oldest, old] = this.kept.entries().next().value as [string, ExtractDirectory];
-      this.kept.delete(oldest);
+      let old: ExtractDirectory | undefined;
+      for (const candidate of this.kept.values()) {
+        if (!candidate.holds) {
+          old = candidate;
+          break;
+        }
+      }
+      if (!old || old === dir) break;
+      this.kept.delete(old.path);
       try {
         await this.syncIfNamed(old);
       } finally {

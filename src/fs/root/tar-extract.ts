@@ -17,6 +17,7 @@ import type { FileWriter } from "../container-fs.js";
 import { ExtractDirectories, type ExtractDirectory } from "./extract-directories.js";
 import { createWriter, createWriterIn } from "./file-writer.js";
 import { makeDirectories } from "./mutate.js";
+import { PendingCommits } from "./pending-commits.js";
 import { pathFromWire } from "../name-bytes.js";
 
 export async function extractTar(ctx: RootContext, dirPath: string, input: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
@@ -28,18 +29,23 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
   // its failure is awaited below, but only once the extraction loop has noticed it: a handler now, or a
   // caller cancelling mid-stream was an unhandled rejection, which ends the agent (test/server/upload-tar-cancel.spec.ts)
   feeding.catch(() => undefined);
+  // files commit (fsync, then their name) while the next members are written: pending-commits.ts
+  const commits = new PendingCommits();
   let entries = 0;
   try {
     for await (const entry of extract) {
-      await extractEntry(ctx, dirs, entry, options);
+      if (commits.failure) throw commits.failure.error;
+      await extractEntry(ctx, dirs, commits, entry, options);
       entries++;
     }
     await feeding;
+    await commits.drain();
     // the names made are durable when the call returns OK
     await dirs.syncAll();
   } catch (err) {
     extract.destroy(err as Error);
     await feeding.catch(() => undefined);
+    await commits.settle();
     // what was extracted before the failure is durable too, as when every file synced its directory
     await dirs.syncAll().catch(() => undefined);
     if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message)) {
@@ -128,12 +134,19 @@ const lstatOrUndefined = (ctx: RootContext, path: string) =>
 
 type TarEntry = tar.Extract extends AsyncIterable<infer S> ? S : never;
 
-/** Extracts one entry; the directories it goes into are resolved (and created) through dirs. */
-async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, entry: TarEntry, options: ExtractOptions): Promise<void> {
+/**
+ * Extracts one entry; the directories it goes into are resolved (and created) through dirs. A file
+ * in a kept directory is left committing in `commits`; anything else first waits for the commits it
+ * could meet (all of them for a directory, a link or a symlink; for a file, those of its own name
+ * and of its ancestors), so the members land as if extracted one after the other.
+ */
+async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, commits: PendingCommits, entry: TarEntry, options: ExtractOptions): Promise<void> {
   const header = entry.header;
   const dirPath = dirs.top.path;
   const created = dirs.created;
   const path = memberPath(dirPath, header.name);
+  const isFile = header.type === "file" || header.type === "contiguous-file";
+  if (!isFile || path === dirPath || commits.overlaps(path)) await commits.drain();
   // every directory on the way is a real one (a symlink is refused), missing ones created
   const parent = path === dirPath ? undefined : await dirs.directory(parentOf(path), header.name);
   // setuid/setgid bits are dropped unless the server allows them (fs/upload-mode.ts)
@@ -162,7 +175,9 @@ async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, entry: T
       }
       const writer = await createWriterIn(ctx, { fd: parent.fd, st: parent.st, sync: async () => dirs.named(parent) }, baseName(path), path, writeOptions);
       await writeBody(writer, entry);
-      await writer.commitQuietly();
+      // the directory's fd stays open (not evicted) until the commit that renames in it settles
+      dirs.hold(parent);
+      await commits.add(path, writer.commitQuietly(), () => dirs.release(parent));
       return;
     }
     case "directory": {
