@@ -18,16 +18,43 @@ export interface PackOptions {
   warn?: (message: string) => void;
 }
 
+/**
+ * Small files are read whole ahead of their turn, several at once, and their entries' lstats are
+ * taken a directory batch at a time: packing a tree of small files one file after the other waited
+ * on four filesystem round trips per file (lstat, open, read, close), and `podfiles put` of 10,000
+ * files of 0–8 KiB left the client idle 56% of the time.
+ */
+const WHOLE_FILE_BYTES = 256 * 1024;
+/** Files read ahead at most, and their bytes: memory stays bounded whatever the tree. */
+const READ_AHEAD_FILES = 32;
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+/** lstats of one directory started together, in batches of this many names. */
+const LSTAT_BATCH = 128;
+
+interface Walked {
+  rel: string;
+  abs: string;
+  st: fs.Stats;
+}
+
 /** Depth-first, names sorted, so that two packs of an unchanged tree are byte-identical. */
-async function* walk(root: string, rel = ""): AsyncGenerator<{ rel: string; abs: string; st: fs.Stats }> {
+async function* walk(root: string, rel = ""): AsyncGenerator<Walked> {
   const dir = rel ? join(root, rel) : root;
   const names = (await fs.promises.readdir(dir)).sort();
-  for (const name of names) {
-    const childRel = rel ? `${rel}/${name}` : name;
-    const abs = join(root, childRel);
-    const st = await fs.promises.lstat(abs);
-    yield { rel: childRel, abs, st };
-    if (st.isDirectory()) yield* walk(root, childRel);
+  for (let at = 0; at < names.length; at += LSTAT_BATCH) {
+    const batch = names.slice(at, at + LSTAT_BATCH).map((name) => {
+      const childRel = rel ? `${rel}/${name}` : name;
+      const abs = join(root, childRel);
+      return { rel: childRel, abs, st: fs.promises.lstat(abs) };
+    });
+    // every lstat of the batch is awaited (none is left rejecting unobserved when one fails)
+    const stats = await Promise.allSettled(batch.map((b) => b.st));
+    for (const [i, b] of batch.entries()) {
+      const st = stats[i]!;
+      if (st.status === "rejected") throw st.reason;
+      yield { rel: b.rel, abs: b.abs, st: st.value };
+      if (st.value.isDirectory()) yield* walk(root, b.rel);
+    }
   }
 }
 
@@ -35,7 +62,25 @@ async function* walk(root: string, rel = ""): AsyncGenerator<{ rel: string; abs:
 export function packDirectory(root: string, options: PackOptions = {}): AsyncIterable<Uint8Array> {
   const pack = tar.pack();
   const producer = (async () => {
-    for await (const { rel, abs, st } of walk(root)) {
+    const entries = walk(root)[Symbol.asyncIterator]();
+    const ahead: { walked: Walked; content?: Promise<Buffer> }[] = [];
+    let aheadBytes = 0;
+    let walked = false;
+    for (;;) {
+      while (!walked && ahead.length < READ_AHEAD_FILES && aheadBytes < READ_AHEAD_BYTES) {
+        const next = await entries.next();
+        if (next.done) walked = true;
+        else {
+          const whole = next.value.st.isFile() && next.value.st.size <= WHOLE_FILE_BYTES;
+          const content = whole ? readWhole(next.value.abs, next.value.st.size) : undefined;
+          content?.catch(() => undefined); // awaited in its turn below; a failure then fails the pack
+          if (whole) aheadBytes += next.value.st.size;
+          ahead.push({ walked: next.value, content });
+        }
+      }
+      const head = ahead.shift();
+      if (!head) break;
+      const { rel, abs, st } = head.walked;
       const header = {
         name: rel.split(sep).join("/"),
         mode: st.mode & 0o7777,
@@ -43,7 +88,11 @@ export function packDirectory(root: string, options: PackOptions = {}): AsyncIte
         gid: options.gid ?? st.gid,
         mtime: st.mtime,
       };
-      if (st.isDirectory()) await entry(pack, { ...header, type: "directory" });
+      if (head.content) {
+        const content = await head.content;
+        aheadBytes -= st.size;
+        await entry(pack, { ...header, type: "file", size: st.size }, content);
+      } else if (st.isDirectory()) await entry(pack, { ...header, type: "directory" });
       else if (st.isSymbolicLink()) await entry(pack, { ...header, type: "symlink", linkname: await fs.promises.readlink(abs) });
       else if (st.isFile()) await addFile(pack, abs, header, st.size);
       else options.warn?.(`${abs}: skipped (not a file, directory or symlink)`);
@@ -56,10 +105,35 @@ export function packDirectory(root: string, options: PackOptions = {}): AsyncIte
   })();
 }
 
+/**
+ * The first `size` bytes of a file (the size lstat gave): a file that grew since is cut there, one
+ * that shrank is padded with zeros (tar needs the declared size), as addFile does for large files.
+ */
+async function readWhole(abs: string, size: number): Promise<Buffer> {
+  const content = Buffer.alloc(size);
+  if (size === 0) return content;
+  const fh = await fs.promises.open(abs, "r");
+  try {
+    let filled = 0;
+    while (filled < size) {
+      const { bytesRead } = await fh.read(content, filled, size - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return content;
+}
+
 type HeaderArg = Parameters<tar.Pack["entry"]>[0];
 
-function entry(pack: tar.Pack, header: HeaderArg): Promise<void> {
-  return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+function entry(pack: tar.Pack, header: HeaderArg, content?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error | null) => (err ? reject(err) : resolve());
+    if (content) pack.entry(header, content, done);
+    else pack.entry(header, done);
+  });
 }
 
 async function addFile(pack: tar.Pack, abs: string, header: Omit<HeaderArg, "type">, size: number): Promise<void> {

@@ -186,6 +186,37 @@ export class ConfinedRoot {
     return true;
   }
 
+  /** Whether commitFile can be used: the addon is in use and has it. */
+  get commitsFiles(): boolean {
+    return typeof this.binding?.commitFile === "function";
+  }
+
+  /**
+   * Makes an uploaded temp file final in one threadpool job (the addon's commitFile: owner unless
+   * both ids are -1, mode, both times unless `time` is undefined, fsync, then the rename of
+   * `tempName` to `name` in `dirFd`, never replacing an existing name with `noReplace`). A failed
+   * step rejects with a system error whose `.syscall` names it (and `reqPath`), and nothing after it
+   * ran. Only where commitsFiles.
+   */
+  async commitFile(
+    fd: number,
+    attributes: { uid: number; gid: number; mode: number; time?: { seconds: bigint; nanos: number } },
+    dirFd: number,
+    tempName: string,
+    name: string,
+    noReplace: boolean,
+    reqPath: string,
+  ): Promise<void> {
+    const commit = this.binding?.commitFile;
+    if (!commit) throw systemError("ENOSYS", "rename", reqPath);
+    const { uid, gid, mode, time } = attributes;
+    try {
+      await commit.call(this.binding, fd, uid, gid, mode, time?.seconds ?? 0n, time?.nanos ?? -1, dirFd, pathFromWire(tempName), pathFromWire(name), noReplace);
+    } catch (e) {
+      throw asSystemError(e, (e as { syscall?: string }).syscall ?? "rename", reqPath);
+    }
+  }
+
   /** Whether readDirectoryStats and openDirectoryStats can be used: the addon is in use and has them. */
   get readsDirectoryStats(): boolean {
     return typeof this.binding?.readDirStats === "function" && typeof this.binding.openDirStats === "function";

@@ -1,4 +1,17 @@
-import { closeSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync, openSync, realpathSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  openSync,
+  realpathSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -74,6 +87,92 @@ describe("openat2 addon", () => {
       for (const f of fds) closeSync(f);
     } finally {
       closeSync(root);
+    }
+  });
+});
+
+describe("commitFile", () => {
+  let tmp: string;
+  let dirFd: number;
+  const b = () => nativeStatus().binding!;
+  beforeEach(() => {
+    tmp = realpathSync(mkdtempSync(join(tmpdir(), "podfiles-commit-")));
+    dirFd = openSync(tmp, O_PATH | O_DIRECTORY);
+  });
+  afterEach(() => {
+    closeSync(dirFd);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  const temp = (body: string) => {
+    writeFileSync(join(tmp, ".t"), body, { mode: 0o600 });
+    return openSync(join(tmp, ".t"), "r+");
+  };
+
+  it("sets owner, mode and both times to the nanosecond, then the temp file takes the name", async () => {
+    const fd = temp("data");
+    try {
+      // root here (CI too): chown to other ids is allowed; the setgid bit survives because the mode comes after the owner
+      await b().commitFile!(fd, 1234, 5678, 0o2750, 1_700_000_000n, 123_456_789, dirFd, ".t", "final", true);
+    } finally {
+      closeSync(fd);
+    }
+    const st = statSync(join(tmp, "final"), { bigint: true });
+    expect(readFileSync(join(tmp, "final"), "utf8")).toBe("data");
+    expect([Number(st.uid), Number(st.gid), Number(st.mode) & 0o7777]).toEqual([1234, 5678, 0o2750]);
+    expect(st.mtimeNs).toBe(1_700_000_000_123_456_789n);
+    expect(st.atimeNs).toBe(1_700_000_000_123_456_789n);
+    expect(existsSync(join(tmp, ".t"))).toBe(false);
+  });
+
+  it("ids of -1 and nanos < 0 leave owner and times as they are", async () => {
+    const fd = temp("x");
+    const before = statSync(join(tmp, ".t"), { bigint: true });
+    try {
+      await b().commitFile!(fd, -1, -1, 0o640, 0n, -1, dirFd, ".t", "final", false);
+    } finally {
+      closeSync(fd);
+    }
+    const st = statSync(join(tmp, "final"), { bigint: true });
+    expect([st.uid, st.gid, st.mtimeNs, Number(st.mode) & 0o7777]).toEqual([before.uid, before.gid, before.mtimeNs, 0o640]);
+  });
+
+  it("noReplace: an existing name fails with EEXIST from renameat2, both files untouched; without it the name is replaced", async () => {
+    writeFileSync(join(tmp, "final"), "old");
+    const fd = temp("new");
+    try {
+      const err = await b().commitFile!(fd, -1, -1, 0o644, 0n, -1, dirFd, ".t", "final", true).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => e,
+      );
+      expect([err?.code, err?.syscall]).toEqual(["EEXIST", "renameat2"]);
+      expect(readFileSync(join(tmp, "final"), "utf8")).toBe("old");
+      expect(readFileSync(join(tmp, ".t"), "utf8")).toBe("new");
+      await b().commitFile!(fd, -1, -1, 0o644, 0n, -1, dirFd, ".t", "final", false);
+    } finally {
+      closeSync(fd);
+    }
+    expect(readFileSync(join(tmp, "final"), "utf8")).toBe("new");
+  });
+
+  it("a failed step stops the chain and is named: a bad fd fails in fchmod, nothing is renamed", async () => {
+    writeFileSync(join(tmp, ".t"), "x");
+    const err = await b().commitFile!(999_999, -1, -1, 0o644, 0n, -1, dirFd, ".t", "final", true).then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => e,
+    );
+    expect([err?.code, err?.syscall]).toEqual(["EBADF", "fchmod"]);
+    expect(existsSync(join(tmp, "final"))).toBe(false);
+  });
+
+  it("refuses names that are not single components, before anything runs", () => {
+    for (const [from, to] of [
+      ["a/b", "c"],
+      [".t", "../x"],
+      ["..", "x"],
+      [".t", ""],
+      [".t", "."],
+    ]) {
+      expect(() => b().commitFile!(0, -1, -1, 0o644, 0n, -1, dirFd, from!, to!, true), `${from} → ${to}`).toThrow(/invalid argument/i);
     }
   });
 });

@@ -37,6 +37,24 @@ export interface Openat2Binding {
    * directory, the caller's to read on and close. Absent from an addon built before it existed.
    */
   openDirStats?(dirfd: number, name: string | Buffer, maxEntries: number, skipHidden: boolean): Promise<RawDirStats & { fd: number }>;
+  /**
+   * fchown (unless both ids are -1), fchmod, futimens (unless nanos < 0) and fsync of fd, then
+   * renameat2(dirfd, tempName, dirfd, name, noReplace ? RENAME_NOREPLACE : 0), in one threadpool
+   * job; the first step that fails stops it and the rejection's `.syscall` names that step
+   * (native/openat2/openat2.c states the guarantees). Absent from an addon built before it existed.
+   */
+  commitFile?(
+    fd: number,
+    uid: number,
+    gid: number,
+    mode: number,
+    seconds: bigint,
+    nanos: number,
+    dirfd: number,
+    tempName: string | Buffer,
+    name: string | Buffer,
+    noReplace: boolean,
+  ): Promise<void>;
 }
 
 export interface NativeStatus {

@@ -1,32 +1,46 @@
 // A tar extraction commits its files (fsync, then the name) while it receives the next members:
-// these specs count fsyncs in flight through a wrapped fs-sys.fsync, and check what the overlap
-// must not change — the last of two members with one name wins, a member under a name still being
-// committed waits for it, a failed commit fails the call and leaves no temp file and no open fd.
+// these specs count commits in flight — through a wrapped fs-sys.fsync on the node:fs path
+// ("walk", no addon), through a wrapped addon commitFile on the "openat2" path — and check what the
+// overlap must not change: the last of two members with one name wins, a member under a name still
+// being committed waits for it, a failed commit fails the call and leaves no temp file and no fd.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tar from "tar-stream";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 
-const probe = vi.hoisted(() => ({ inFlight: 0, most: 0, delayMs: 0, failOn: -1, calls: 0 }));
+const probe = vi.hoisted(() => ({ inFlight: 0, most: 0, delayMs: 0, failOn: -1, calls: 0, native: 0 }));
+
+/** Counts one commit (or fsync) while `run` goes on; the failOn-th call fails with EIO in `syscall`. */
+const probed = vi.hoisted(() => async (syscall: string, run: () => Promise<void>) => {
+  const call = probe.calls++;
+  probe.inFlight++;
+  probe.most = Math.max(probe.most, probe.inFlight);
+  try {
+    if (probe.delayMs) await new Promise((r) => setTimeout(r, probe.delayMs));
+    if (call === probe.failOn) throw Object.assign(new Error(`EIO: i/o error, ${syscall}`), { code: "EIO", errno: -5, syscall });
+    await run();
+  } finally {
+    probe.inFlight--;
+  }
+});
 
 vi.mock("./fs-sys.js", async (importOriginal) => {
   const real = await importOriginal<typeof import("./fs-sys.js")>();
-  return {
-    ...real,
-    fsync: async (fd: number) => {
-      const call = probe.calls++;
-      probe.inFlight++;
-      probe.most = Math.max(probe.most, probe.inFlight);
-      try {
-        if (probe.delayMs) await new Promise((r) => setTimeout(r, probe.delayMs));
-        if (call === probe.failOn) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
-        await real.fsync(fd);
-      } finally {
-        probe.inFlight--;
-      }
-    },
+  return { ...real, fsync: (fd: number) => probed("fsync", () => real.fsync(fd)) };
+});
+
+vi.mock("../confine/native.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../confine/native.js")>();
+  const status = real.nativeStatus();
+  const commitFile = status.binding?.commitFile;
+  if (!status.binding || !commitFile) return real;
+  const binding = Object.create(status.binding);
+  binding.commitFile = (...args: Parameters<typeof commitFile>) => {
+    probe.native++;
+    return probed("fsync", () => commitFile.apply(status.binding, args));
   };
+  return { ...real, nativeStatus: () => ({ ...status, binding }) };
 });
 
 const { RootFs } = await import("./root-fs.js");
@@ -48,15 +62,23 @@ async function* tarOf(members: Member[]): AsyncGenerator<Uint8Array> {
 
 const files = (n: number, dir = "d") => Array.from({ length: n }, (_, i) => ({ name: `${dir}/f${i}`, body: `body ${i}` }));
 
-describe("tar extraction: commits overlap the next members", () => {
+const { ConfinedRoot } = await import("../confine/confined-root.js");
+const strategies = ConfinedRoot.nativeStatus().available ? (["walk", "openat2"] as const) : (["walk"] as const);
+
+describe.each(strategies)("tar extraction (%s): commits overlap the next members", (strategy) => {
   const scratch: string[] = [];
   afterAll(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
-  afterEach(() => Object.assign(probe, { inFlight: 0, most: 0, delayMs: 0, failOn: -1, calls: 0 }));
+  afterEach(() => {
+    // the addon's path is taken where the addon is in use, and only there
+    if (strategy === "walk") expect(probe.native).toBe(0);
+    else expect(probe.native).toBeGreaterThan(0);
+    Object.assign(probe, { inFlight: 0, most: 0, delayMs: 0, failOn: -1, calls: 0, native: 0 });
+  });
 
   const withRoot = async (fn: (fsys: InstanceType<typeof RootFs>, root: string) => Promise<void>) => {
     const root = mkdtempSync(join(tmpdir(), "podfiles-untar-commits-"));
     scratch.push(root);
-    const fsys = new RootFs({ root });
+    const fsys = new RootFs({ root, strategy });
     try {
       await fn(fsys, root);
     } finally {
