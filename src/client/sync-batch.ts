@@ -18,6 +18,8 @@ export const SMALL_FILE = 256 * 1024;
 /** Bytes of file data per batch (and so the memory a batch holds, twice: the files and the tar). */
 export const BATCH_BYTES = 8 * 1024 * 1024;
 const MESSAGE = 1024 * 1024;
+/** Files of a batch read at once (each at most SMALL_FILE: 8 MiB in memory at most besides the batch). */
+const READ_AHEAD = 32;
 
 export interface BatchFile {
   /** relative to the roots */
@@ -59,8 +61,17 @@ export async function sendBatch(rpc: FileServiceClient, localRoot: string, remot
     pack.on("end", resolve);
     pack.on("error", reject);
   });
+  // the files are read READ_AHEAD at a time (one after the other, a batch of 2,000 small files waited
+  // on 2,000 × 4 filesystem round trips: ~2 s of a 10,000-file first sync here) and packed in order
+  const reads: Promise<Buffer>[] = [];
+  let started = 0;
   for (const f of files) {
-    const data = await readFile(join(localRoot, f.path), { signal });
+    while (reads.length < READ_AHEAD && started < files.length) {
+      const read = readFile(join(localRoot, files[started++]!.path), { signal });
+      read.catch(() => undefined); // awaited in its turn
+      reads.push(read);
+    }
+    const data = await reads.shift()!;
     // the file changed size since the manifest: the tar header must carry what is sent
     // the header carries whole seconds; a pax mtime record the nanoseconds (the agent's extraction reads it)
     const pax = { mtime: `${f.mtimeNs / 1_000_000_000n}.${(f.mtimeNs % 1_000_000_000n).toString().padStart(9, "0")}` };

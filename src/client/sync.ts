@@ -74,6 +74,7 @@ export interface SyncReport {
 }
 
 const DEFAULT_CONCURRENCY = 4;
+const MKDIRS_PER_TRANSFER = 4;
 const MS = 1_000_000n;
 const SECOND = 1_000_000_000n;
 
@@ -157,7 +158,8 @@ export async function syncTrees(client: SyncClient, source: SyncEndpoint, destin
   }
   for (const depth of [...byDepth.keys()].sort((a, b) => a - b)) {
     const ready = byDepth.get(depth)!.filter((a) => !underFailed(report, a.path));
-    await inParallel(ready, concurrency, (a) => run(a, () => mkdirAt(client, at(destination, a.path), o.signal)));
+    // a mkdir is one small call: more at once than transfers (201 directories at 4 at a time took 0.75 s here)
+    await inParallel(ready, concurrency * MKDIRS_PER_TRANSFER, (a) => run(a, () => mkdirAt(client, at(destination, a.path), o.signal)));
   }
   const files = plan.files.filter((a) => !underFailed(report, a.path));
   const sendOne = (a: (typeof files)[number]) => run(a, () => sendFile(client, at(source, a.path), at(destination, a.path), a.entry, o.signal));

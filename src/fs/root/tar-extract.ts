@@ -138,7 +138,9 @@ type TarEntry = tar.Extract extends AsyncIterable<infer S> ? S : never;
  * Extracts one entry; the directories it goes into are resolved (and created) through dirs. A file
  * in a kept directory is left committing in `commits`; anything else first waits for the commits it
  * could meet (all of them for a directory, a link or a symlink; for a file, those of its own name
- * and of its ancestors), so the members land as if extracted one after the other.
+ * and of its ancestors), so the members land as if extracted one after the other. A failure ends the
+ * extraction at the next member: up to COMMITS_IN_FLIGHT members after the one that failed may have
+ * landed too, each whole (the call fails either way, with the first failure).
  */
 async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, commits: PendingCommits, entry: TarEntry, options: ExtractOptions): Promise<void> {
   const header = entry.header;
