@@ -28,10 +28,11 @@ const LAYER_PREFIXES: [prefix: string, layer: string][] = [
   ["src/errors.ts", "errors"],
   ["src/log.ts", "log"],
   ["src/direct-io.ts", "direct-io"],
+  ["src/pending-writes.ts", "pending-writes"],
   ["gen/", "gen"],
 ];
 
-/** The layers each one may import directly; what those may import it may import too. gen, log and direct-io (a leaf: node:fs only): anyone. */
+/** The layers each one may import directly; what those may import it may import too. gen, log, direct-io and pending-writes (leaves: node built-ins only): anyone. */
 const MAY_IMPORT: Record<string, string[]> = {
   "client entry": ["client"],
   /** the browser page: the SDK's browser entry (src/web.ts) and its client modules, nothing of the server */
@@ -48,7 +49,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "fs/confine": ["fs/name-bytes"],
   "fs/name-bytes": [],
 };
-const ANYONE = new Set(["gen", "log", "direct-io"]);
+const ANYONE = new Set(["gen", "log", "direct-io", "pending-writes"]);
 /** auth sits beside the server: it reads and writes the server's call context, never the handlers. */
 const NEVER: Record<string, string[]> = { auth: ["handlers"] };
 

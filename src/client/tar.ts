@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { join, posix, sep } from "node:path";
 import tar from "tar-stream";
 import { Code } from "@connectrpc/connect";
+import { PendingWrites } from "../pending-writes.js";
 import { PodfilesError, invalidArgument } from "./errors.js";
 
 export interface PackOptions {
@@ -166,8 +167,12 @@ export function localMemberPath(dest: string, name: string): string {
   return join(dest, ...relative.replace(/\/+$/, "").split("/"));
 }
 
-/** Every directory from dest down to path's parent must be a real directory (created when missing). */
-async function ensureParents(dest: string, path: string, name: string): Promise<void> {
+/**
+ * Every directory from dest down to path's parent must be a real directory (created when missing).
+ * `checked` holds the directories this extraction already checked or made: no later member can turn
+ * one into anything else (a member only ever replaces a non-directory), so each is checked once.
+ */
+async function ensureParents(dest: string, path: string, name: string, checked: Set<string>): Promise<void> {
   const parts = path
     .slice(dest.length + 1)
     .split(sep)
@@ -175,6 +180,7 @@ async function ensureParents(dest: string, path: string, name: string): Promise<
   let current = dest;
   for (const part of parts) {
     current = join(current, part);
+    if (checked.has(current)) continue;
     const st = await fs.promises.lstat(current).catch((err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") return undefined;
       throw err;
@@ -182,6 +188,24 @@ async function ensureParents(dest: string, path: string, name: string): Promise<
     if (!st) await fs.promises.mkdir(current, { mode: 0o755 });
     else if (st.isSymbolicLink()) throw invalidArgument(`tar entry "${name}" passes through the symlink ${current}; nothing more was extracted`);
     else if (!st.isDirectory()) throw new PodfilesError(`tar entry "${name}": ${current} is not a directory`, Code.FailedPrecondition);
+    checked.add(current);
+  }
+}
+
+/** Members up to this size are received whole and written alongside the next ones (src/pending-writes.ts). */
+const WHOLE_MEMBER_BYTES = 256 * 1024;
+
+/** A new file with the member's bytes, mode and time (through its fd: never a symlink swapped in). */
+async function writeMember(path: string, mode: number, mtime: Date | undefined, body: Buffer): Promise<void> {
+  await removeNonDirectory(path);
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fh = await fs.promises.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode | 0o200);
+  try {
+    await fh.writeFile(body);
+    await fh.chmod(mode);
+    if (mtime) await fh.utimes(mtime, mtime);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -208,15 +232,28 @@ export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>,
   });
   const dirs: { path: string; mode: number; mtime?: Date }[] = [];
   const result: ExtractResult = { entries: 0, skipped: 0 };
+  // small files are written while the next members arrive; a member waits for the writes it could meet
+  // (a file: those of its own path and its ancestors; anything else: all), so members land in order
+  const writes = new PendingWrites();
+  const checked = new Set<string>([dest]);
   try {
     for await (const e of extract) {
+      if (writes.failure) throw writes.failure.error;
       const h = e.header;
       const path = localMemberPath(dest, h.name);
       const mode = (h.mode ?? 0o644) & 0o777; // never setuid/setgid/sticky from a download
-      if (path !== dest) await ensureParents(dest, path, h.name);
+      const isFile = h.type === "file" || h.type === "contiguous-file";
+      if (!isFile || writes.overlaps(path)) await writes.drain();
+      if (path !== dest) await ensureParents(dest, path, h.name, checked);
       switch (h.type) {
         case "file":
         case "contiguous-file": {
+          if ((h.size ?? 0) <= WHOLE_MEMBER_BYTES) {
+            const chunks: Buffer[] = [];
+            for await (const chunk of e as AsyncIterable<Buffer>) chunks.push(chunk);
+            await writes.add(path, writeMember(path, mode, h.mtime, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+            break;
+          }
           await removeNonDirectory(path);
           const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
           const fh = await fs.promises.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode | 0o200);
@@ -235,6 +272,7 @@ export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>,
           const st = await fs.promises.lstat(path).catch(() => undefined);
           if (st && !st.isDirectory()) await fs.promises.unlink(path);
           if (!st?.isDirectory()) await fs.promises.mkdir(path, { mode: 0o755 });
+          checked.add(path);
           dirs.push({ path, mode: mode || 0o755, mtime: h.mtime });
           e.resume();
           break;
@@ -246,7 +284,7 @@ export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>,
           break;
         case "link": {
           const source = localMemberPath(dest, h.linkname ?? "");
-          await ensureParents(dest, source, h.linkname ?? "");
+          await ensureParents(dest, source, h.linkname ?? "", checked);
           await removeNonDirectory(path);
           await fs.promises.link(source, path);
           e.resume();
@@ -261,9 +299,11 @@ export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>,
       result.entries++;
     }
     await feeding;
+    await writes.drain();
   } catch (err) {
     extract.destroy(err as Error);
     await feeding.catch(() => undefined);
+    await writes.settle();
     if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message))
       throw new PodfilesError(`not a valid tar stream: ${err.message}`, Code.DataLoss);
     throw err;

@@ -54,6 +54,26 @@ describe("extractLocal", () => {
     expect(fs.existsSync(join(base, "evil"))).toBe(false);
   });
 
+  it("small files written while the next members arrive land as in order: modes and times kept, the last of one name wins, a member under a file fails", async () => {
+    const items: Item[] = Array.from({ length: 60 }, (_, i) => ({ name: `d/f${i}`, body: `b${i}`, mode: 0o640 }));
+    await extractLocal(dest, once(await tarOf([...items, { name: "d/f3", body: "again", mode: 0o600 }])));
+    for (let i = 0; i < 60; i++) expect(fs.readFileSync(join(dest, `d/f${i}`), "utf8")).toBe(i === 3 ? "again" : `b${i}`);
+    expect(fs.statSync(join(dest, "d/f7")).mode & 0o777).toBe(0o640);
+    expect(fs.statSync(join(dest, "d/f3")).mode & 0o777).toBe(0o600);
+    await expect(
+      extractLocal(
+        join(base, "x"),
+        once(
+          await tarOf([
+            { name: "a", body: "file" },
+            { name: "a/b", body: "under" },
+          ]),
+        ),
+      ),
+    ).rejects.toThrow(/not a directory/);
+    expect(fs.readFileSync(join(base, "x/a"), "utf8")).toBe("file");
+  });
+
   it("keeps absolute names inside the destination", async () => {
     await extractLocal(dest, once(await tarOf([{ name: "/etc/abs.txt", body: "x" }])));
     expect(fs.readFileSync(join(dest, "etc/abs.txt"), "utf8")).toBe("x");

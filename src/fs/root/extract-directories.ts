@@ -35,7 +35,7 @@ export interface ExtractDirectory {
   readFd?: number;
   /** A name was made in it since its last fsync. */
   unsynced?: boolean;
-  /** Commits still running in it (pending-commits.ts): it is not closed meanwhile. */
+  /** Commits still running in it (src/pending-writes.ts): it is not closed meanwhile. */
   holds?: number;
 }
 
@@ -165,7 +165,7 @@ export class ExtractDirectories {
   private async keep(dir: ExtractDirectory): Promise<void> {
     this.kept.set(dir.path, dir);
     // the oldest not held by a running commit goes, synced first; the one just kept (the next step's
-    // parent) is the newest, never closed here. Held ones are at most COMMITS_IN_FLIGHT, fewer than kept.
+    // parent) is the newest, never closed here. Held ones are at most WRITES_IN_FLIGHT, fewer than kept.
     while (this.kept.size > KEPT_DIRECTORIES) {
       let old: ExtractDirectory | undefined;
       for (const candidate of this.kept.values()) {

@@ -44,7 +44,7 @@ vi.mock("../confine/native.js", async (importOriginal) => {
 });
 
 const { RootFs } = await import("./root-fs.js");
-const { COMMITS_IN_FLIGHT } = await import("./pending-commits.js");
+const { WRITES_IN_FLIGHT } = await import("../../pending-writes.js");
 const { isTempName } = await import("./temp-names.js");
 
 type Member = { name: string; body?: string; type?: "file" | "directory" | "symlink" | "link"; linkname?: string };
@@ -88,15 +88,15 @@ describe.each(strategies)("tar extraction (%s): commits overlap the next members
   const tempsUnder = (dir: string): string[] =>
     readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => isTempName(f.slice(f.lastIndexOf("/") + 1)));
 
-  it("fsyncs several files at once (the old extraction: one at a time), never more than COMMITS_IN_FLIGHT", async () => {
+  it("fsyncs several files at once (the old extraction: one at a time), never more than WRITES_IN_FLIGHT", async () => {
     await withRoot(async (fsys, root) => {
       probe.delayMs = 5; // an fsync that takes a while, as on a disk
-      const r = await fsys.extractTar("/t", tarOf(files(4 * COMMITS_IN_FLIGHT)), { makeParents: true, overwrite: "fail" });
-      expect(r.entries).toBe(4 * COMMITS_IN_FLIGHT);
-      for (let i = 0; i < 4 * COMMITS_IN_FLIGHT; i++) expect(readFileSync(join(root, `t/d/f${i}`), "utf8")).toBe(`body ${i}`);
+      const r = await fsys.extractTar("/t", tarOf(files(4 * WRITES_IN_FLIGHT)), { makeParents: true, overwrite: "fail" });
+      expect(r.entries).toBe(4 * WRITES_IN_FLIGHT);
+      for (let i = 0; i < 4 * WRITES_IN_FLIGHT; i++) expect(readFileSync(join(root, `t/d/f${i}`), "utf8")).toBe(`body ${i}`);
       expect(probe.most).toBeGreaterThan(1);
       // the files' fsyncs in flight, and the directory's own at the end
-      expect(probe.most).toBeLessThanOrEqual(COMMITS_IN_FLIGHT);
+      expect(probe.most).toBeLessThanOrEqual(WRITES_IN_FLIGHT);
       expect(tempsUnder(join(root, "t"))).toEqual([]);
     });
   });

@@ -17,7 +17,7 @@ import type { FileWriter } from "../container-fs.js";
 import { ExtractDirectories, type ExtractDirectory } from "./extract-directories.js";
 import { createWriter, createWriterIn } from "./file-writer.js";
 import { makeDirectories } from "./mutate.js";
-import { PendingCommits } from "./pending-commits.js";
+import { PendingWrites } from "../../pending-writes.js";
 import { pathFromWire } from "../name-bytes.js";
 
 export async function extractTar(ctx: RootContext, dirPath: string, input: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
@@ -29,23 +29,23 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
   // its failure is awaited below, but only once the extraction loop has noticed it: a handler now, or a
   // caller cancelling mid-stream was an unhandled rejection, which ends the agent (test/server/upload-tar-cancel.spec.ts)
   feeding.catch(() => undefined);
-  // files commit (fsync, then their name) while the next members are written: pending-commits.ts
-  const commits = new PendingCommits();
+  // files are written and committed (fsync, then their name) while the next members arrive: src/pending-writes.ts
+  const writes = new PendingWrites();
   let entries = 0;
   try {
     for await (const entry of extract) {
-      if (commits.failure) throw commits.failure.error;
-      await extractEntry(ctx, dirs, commits, entry, options);
+      if (writes.failure) throw writes.failure.error;
+      await extractEntry(ctx, dirs, writes, entry, options);
       entries++;
     }
     await feeding;
-    await commits.drain();
+    await writes.drain();
     // the names made are durable when the call returns OK
     await dirs.syncAll();
   } catch (err) {
     extract.destroy(err as Error);
     await feeding.catch(() => undefined);
-    await commits.settle();
+    await writes.settle();
     // what was extracted before the failure is durable too, as when every file synced its directory
     await dirs.syncAll().catch(() => undefined);
     if (err instanceof Error && /unexpected end of data|invalid tar header/i.test(err.message)) {
@@ -136,19 +136,19 @@ type TarEntry = tar.Extract extends AsyncIterable<infer S> ? S : never;
 
 /**
  * Extracts one entry; the directories it goes into are resolved (and created) through dirs. A file
- * in a kept directory is left committing in `commits`; anything else first waits for the commits it
+ * in a kept directory is left being written and committed in `writes`; anything else first waits for the writes it
  * could meet (all of them for a directory, a link or a symlink; for a file, those of its own name
  * and of its ancestors), so the members land as if extracted one after the other. A failure ends the
- * extraction at the next member: up to COMMITS_IN_FLIGHT members after the one that failed may have
+ * extraction at the next member: up to WRITES_IN_FLIGHT members after the one that failed may have
  * landed too, each whole (the call fails either way, with the first failure).
  */
-async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, commits: PendingCommits, entry: TarEntry, options: ExtractOptions): Promise<void> {
+async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, writes: PendingWrites, entry: TarEntry, options: ExtractOptions): Promise<void> {
   const header = entry.header;
   const dirPath = dirs.top.path;
   const created = dirs.created;
   const path = memberPath(dirPath, header.name);
   const isFile = header.type === "file" || header.type === "contiguous-file";
-  if (!isFile || path === dirPath || commits.overlaps(path)) await commits.drain();
+  if (!isFile || path === dirPath || writes.overlaps(path)) await writes.drain();
   // every directory on the way is a real one (a symlink is refused), missing ones created
   const parent = path === dirPath ? undefined : await dirs.directory(parentOf(path), header.name);
   // setuid/setgid bits are dropped unless the server allows them (fs/upload-mode.ts)
@@ -185,14 +185,14 @@ async function extractEntry(ctx: RootContext, dirs: ExtractDirectories, commits:
           await writeChunks(writer, body);
           await writer.commitQuietly();
         })();
-        await commits.add(path, written, () => dirs.release(parent));
+        await writes.add(path, written, () => dirs.release(parent));
         return;
       }
       const writer = await createWriterIn(ctx, openParent, baseName(path), path, writeOptions);
       await writeBody(writer, entry);
       // the directory's fd stays open (not evicted) until the commit that renames in it settles
       dirs.hold(parent);
-      await commits.add(path, writer.commitQuietly(), () => dirs.release(parent));
+      await writes.add(path, writer.commitQuietly(), () => dirs.release(parent));
       return;
     }
     case "directory": {
@@ -237,7 +237,7 @@ async function writeBody(writer: FileWriter, entry: TarEntry): Promise<void> {
 
 /**
  * Members up to this size are received into memory and then opened, written and committed while the
- * next ones arrive (pending-commits.ts bounds how many: 16 × 256 KiB at most). For a tree of small
+ * next ones arrive (src/pending-writes.ts bounds how many: 16 × 256 KiB at most). For a tree of small
  * files the open and the write were two more round trips per file in line, on top of the commit.
  */
 const WHOLE_MEMBER_BYTES = 256 * 1024;
