@@ -392,9 +392,12 @@ static napi_value js_open_dir_stats(napi_env env, napi_callback_info info) {
 // Both names are single components (no "/", not "." or ".."): nothing is resolved beyond dirfd.
 // The first step that fails stops the chain and the promise rejects with an Error whose .syscall
 // names that step: nothing after it ran, and the file still has its temp name (the caller removes
-// it). Out of scope: the directory's own fsync (the caller's, once per directory), closing fd, and
-// fd or dirfd closed by the caller while the job runs (it must keep both open until the promise
-// settles). A step that blocks in the kernel (a hung mount) holds its pool thread until it returns.
+// it). The job works on its own dups of fd and dirfd (made before the call returns, closed when the
+// job ends), so a caller that closes them while the job runs (a deadline passed: the caller gave up
+// on a hung mount) never lets the job act on whatever file reuses the numbers. Out of scope: the
+// directory's own fsync (the caller's, once per directory). A step that blocks in the kernel (a hung
+// mount) holds its pool thread until it returns, and a rename that comes after the caller gave up
+// still happens (the file is whole: its fsync came first).
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -420,12 +423,16 @@ static void commit_execute(napi_env env, void *data) {
   if (!job->failed && syscall(SYS_renameat2, job->dirfd, job->temp_name, job->dirfd, job->name, job->no_replace ? 1u /* RENAME_NOREPLACE */ : 0u) < 0)
     job->failed = "renameat2";
   job->err = job->failed ? errno : 0;
+  close(job->fd);
+  close(job->dirfd);
 }
 
 static void commit_complete(napi_env env, napi_status status, void *data) {
   commit_job *job = data; napi_value undef, err, syscall_name;
   if (status != napi_ok) {
-    napi_reject_deferred(env, job->deferred, errno_error(env, ECANCELED)); // cancelled before it ran: nothing was done
+    // cancelled before it ran: nothing was done, the dups are still open
+    close(job->fd); close(job->dirfd);
+    napi_reject_deferred(env, job->deferred, errno_error(env, ECANCELED));
   } else if (job->failed) {
     err = errno_error(env, job->err);
     napi_create_string_utf8(env, job->failed, NAPI_AUTO_LENGTH, &syscall_name);
@@ -464,14 +471,19 @@ static napi_value js_commit_file(napi_env env, napi_callback_info info) {
   }
   if (l1 >= sizeof job->temp_name - 1 || l2 >= sizeof job->name - 1) { free(job); return throw_errno(env, ENAMETOOLONG); }
   if (!single_name(job->temp_name, l1) || !single_name(job->name, l2)) { free(job); return throw_errno(env, EINVAL); }
-  job->fd = fd; job->uid = uid; job->gid = gid; job->mode = mode; job->seconds = seconds; job->nanos = nanos;
-  job->dirfd = dirfd; job->no_replace = no_replace;
+  job->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (job->fd < 0) { int e = errno; free(job); return throw_errno(env, e); }
+  job->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (job->dirfd < 0) { int e = errno; close(job->fd); free(job); return throw_errno(env, e); }
+  job->uid = uid; job->gid = gid; job->mode = mode; job->seconds = seconds; job->nanos = nanos;
+  job->no_replace = no_replace;
   napi_create_promise(env, &job->deferred, &promise);
   napi_create_string_utf8(env, "commitFile", NAPI_AUTO_LENGTH, &name);
   if (napi_create_async_work(env, NULL, name, commit_execute, commit_complete, job, &job->work) != napi_ok ||
       napi_queue_async_work(env, job->work) != napi_ok) {
     if (job->work) napi_delete_async_work(env, job->work);
     napi_reject_deferred(env, job->deferred, errno_error(env, EAGAIN));
+    close(job->fd); close(job->dirfd);
     free(job);
   }
   return promise;

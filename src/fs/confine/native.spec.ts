@@ -154,14 +154,32 @@ describe("commitFile", () => {
     expect(readFileSync(join(tmp, "final"), "utf8")).toBe("new");
   });
 
-  it("a failed step stops the chain and is named: a bad fd fails in fchmod, nothing is renamed", async () => {
+  it("a failed step stops the chain and is named: fchmod on an O_PATH fd fails (EBADF), nothing is renamed", async () => {
     writeFileSync(join(tmp, ".t"), "x");
-    const err = await b().commitFile!(999_999, -1, -1, 0o644, 0n, -1, dirFd, ".t", "final", true).then(
-      () => undefined,
-      (e: NodeJS.ErrnoException) => e,
-    );
-    expect([err?.code, err?.syscall]).toEqual(["EBADF", "fchmod"]);
+    const fd = openSync(join(tmp, ".t"), O_PATH);
+    try {
+      const err = await b().commitFile!(fd, -1, -1, 0o644, 0n, -1, dirFd, ".t", "final", true).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => e,
+      );
+      expect([err?.code, err?.syscall]).toEqual(["EBADF", "fchmod"]);
+    } finally {
+      closeSync(fd);
+    }
     expect(existsSync(join(tmp, "final"))).toBe(false);
+    expect(existsSync(join(tmp, ".t"))).toBe(true);
+  });
+
+  it("works on its own dups: the caller's fds closed right after the call, the commit still lands; a bad fd throws at the call", async () => {
+    const fd = temp("kept");
+    const dir = openSync(tmp, O_PATH | O_DIRECTORY);
+    const done = b().commitFile!(fd, -1, -1, 0o640, 0n, -1, dir, ".t", "final", true);
+    closeSync(fd);
+    closeSync(dir);
+    await done;
+    expect(readFileSync(join(tmp, "final"), "utf8")).toBe("kept");
+    expect(statSync(join(tmp, "final")).mode & 0o777).toBe(0o640);
+    expect(() => b().commitFile!(999_999, -1, -1, 0o644, 0n, -1, dirFd, ".t", "x", true)).toThrow(/bad file descriptor/i);
   });
 
   it("refuses names that are not single components, before anything runs", () => {

@@ -370,7 +370,10 @@ class TempFileWriter extends SettlingWriter {
     const { uid, gid } = ownerIds(this.ctx, this.options);
     try {
       const attributes = { uid, gid, mode: this.mode, time: this.options.modifiedTime };
-      await this.ctx.root.commitFile(this.fd, attributes, this.parent.dirFd, this.tempName, this.parent.name, noReplace, this.path);
+      // under the hang guard, as the opens are: a commit stuck on a hung mount counts against its caps
+      await this.ctx.guard.run(this.path, () =>
+        this.ctx.root.commitFile(this.fd, attributes, this.parent.dirFd, this.tempName, this.parent.name, noReplace, this.path),
+      );
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.syscall !== "renameat2") throw err;
