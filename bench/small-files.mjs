@@ -15,7 +15,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { distReady, median, repoDir, startPodfiles, stopProcess, textTable } from "./lib.mjs";
 
-const { values } = parseArgs({ options: { files: { type: "string", default: "10000" }, reps: { type: "string", default: "3" }, fs: { type: "string", default: "tmpfs,disk" } } });
+const { values } = parseArgs({
+  options: { files: { type: "string", default: "10000" }, reps: { type: "string", default: "3" }, fs: { type: "string", default: "tmpfs,disk" } },
+});
 if (!distReady()) throw new Error("build first: npm run build");
 const files = Number(values.files);
 const reps = Number(values.reps);
@@ -80,7 +82,12 @@ for (const name of values.fs.split(",")) {
     fs.rmSync(base, { recursive: true, force: true });
   }
   const s = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
-  rows.push([`${name}: podfiles put DIR (fsync per file)`, s(times.put), `tar | tar -x ${s(times.tarIn)}`, `${(median(times.put) / median(times.tarIn)).toFixed(2)}×`]);
+  rows.push([
+    `${name}: podfiles put DIR (fsync per file)`,
+    s(times.put),
+    `tar | tar -x ${s(times.tarIn)}`,
+    `${(median(times.put) / median(times.tarIn)).toFixed(2)}×`,
+  ]);
   rows.push([`${name}: podfiles get DIR`, s(times.get), `tar | tar -x ${s(times.tarOut)}`, `${(median(times.get) / median(times.tarOut)).toFixed(2)}×`]);
 }
 const load = fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
