@@ -1,6 +1,6 @@
 // The web page's own code path in Chromium (Debian's, headless) against `podfiles serve` over
 // TLS (browsers speak HTTP/2 only over TLS), next to a raw node:http2 baseline in the same run:
-//   - upload: the page's queue (SHA-256 pass + chunked BeginUpload/WriteUploadChunk/Commit, from
+//   - upload: the page's queue (chunked BeginUpload/WriteUploadChunk/Commit, each chunk hashed while sent, from
 //     setInputFiles to "done") and the SDK's upload alone (SHA-256 given), vs one fetch POST of
 //     the same File to the raw server (written and fsync'd)
 //   - download: the page's Download button (verified stream into a Blob, to the download event)
@@ -182,7 +182,7 @@ try {
         return performance.now() - t;
       }, expected),
     );
-    // the page's queue: SHA-256 pass + upload, to "done"
+    // the page's queue: the chunked upload, each chunk hashed while it is sent, to "done"
     fs.rmSync(join(root, "local.bin"), { force: true });
     const t0 = Date.now();
     await page.setInputFiles("#file-input", local);
@@ -215,7 +215,7 @@ console.log(
   `Chromium ${execFileSync(executablePath, ["--version"]).toString().trim()}, ${mib} MiB, ${reps} rep(s), median; load average ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
 );
 console.log(line("raw http2 fetch POST (one request)", results.rawUpload));
-console.log(line("page upload queue (SHA-256 + chunked upload)", results.upload, results.rawUpload));
+console.log(line("page upload queue (chunked upload, SHA-256 while sent)", results.upload, results.rawUpload));
 console.log(line("SDK chunked upload (SHA-256 given)", results.sdkUpload, results.rawUpload));
 console.log(line("raw http2 fetch GET", results.rawDownload));
 console.log(line("page download (verified, to the download event)", results.download, results.rawDownload));

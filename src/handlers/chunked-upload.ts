@@ -44,6 +44,7 @@ export function beginUpload(deps: HandlerDeps) {
       uploadId: session.id,
       committedSize: committed(session),
       expiresAfterSeconds: Math.round(deps.uploads.idleTimeoutMs / 1000),
+      commitChecksTrailer: true,
     });
   };
 }
@@ -83,7 +84,9 @@ export function writeUploadChunk(deps: HandlerDeps) {
 
 export function queryUpload(deps: HandlerDeps) {
   return (req: QueryUploadRequest, ctx: HandlerContext) =>
-    withSession(deps, req, ctx, async (session) => create(QueryUploadResponseSchema, { committedSize: committed(session), complete: false }));
+    withSession(deps, req, ctx, async (session) =>
+      create(QueryUploadResponseSchema, { committedSize: committed(session), complete: false, commitChecksTrailer: true }),
+    );
 }
 
 export function commitUpload(deps: HandlerDeps) {
@@ -91,6 +94,8 @@ export function commitUpload(deps: HandlerDeps) {
     withSession(deps, req, ctx, async (session) => {
       deps.uploads.delete(session.id);
       try {
+        // expectations known only at the end (the client hashed while it sent), checked as an Upload's trailer
+        if (req.trailer) session.check.trailer(req.trailer);
         const digest = session.check.finish();
         const entry = await session.writer.commit();
         return create(CommitUploadResponseSchema, {

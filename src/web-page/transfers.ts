@@ -1,10 +1,8 @@
 // The transfer queue: uploads (the SDK's chunked, resumable upload) and downloads (the SDK's
-// verified download stream), each with progress, speed, ETA and cancel. An upload's session id and
-// SHA-256 are kept in sessionStorage as soon as they exist, so after a reload (or a dropped
-// connection) the same file, dropped or picked again, continues where the server's QueryUpload
-// says it stopped instead of starting over.
-import { Sha256 } from "../client/sha256.js";
-import { toHex } from "../client/hasher.js";
+// verified download stream), each with progress, speed, ETA and cancel. An upload's session id is
+// kept in sessionStorage as soon as it exists, so after a reload (or a dropped connection) the same
+// file, dropped or picked again, continues where the server's QueryUpload says it stopped instead of
+// starting over. The SHA-256 the server checks is computed by the SDK while the chunks are sent.
 import { Code, PodfilesError, type ContainerRef, type PodfilesWebClient } from "../web.js";
 import { describeError, formatBytes, formatDuration } from "./format.js";
 
@@ -12,12 +10,6 @@ const STORE_KEY = "podfiles.uploads";
 /** 4 MiB per WriteUploadChunk, the server's largest chunk: 1 MiB calls spent more time in round trips than in bytes */
 const CHUNK = 4 * 1024 * 1024;
 const PARALLEL_UPLOADS = 2;
-/**
- * Files up to this size are hashed by WebCrypto in one piece (native: 200 MiB in well under a
- * second, where the incremental JS SHA-256 took 5 s on this loaded 2-core machine); larger ones
- * incrementally, so that memory stays at one slice.
- */
-const SUBTLE_MAX = 256 * 1024 * 1024;
 /** failures after which the server's session may still be there: the upload is kept to resume */
 const RESUMABLE = new Set(["UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "UNKNOWN", "INTERNAL", "CANCELLED", "DATA_LOSS"]);
 let unloading = false;
@@ -33,7 +25,8 @@ interface StoredUpload {
   container: ContainerRef;
   size: number;
   lastModified: number;
-  sha256: string;
+  /** kept by pages from before the digest went with CommitUpload */
+  sha256?: string;
   uploadId?: string;
 }
 
@@ -189,8 +182,9 @@ export class Transfers {
       if (signal.aborted) throw new PodfilesError("cancelled before it started", Code.Canceled);
       let stored = loadStore().find((r) => r.key === key);
       if (!stored) {
-        const sha256 = await this.hash(file, item, signal);
-        stored = { key, name: file.name, path, container, size: file.size, lastModified: file.lastModified, sha256 };
+        // no SHA-256 pass first: the SDK hashes each chunk while it is sent and gives the digest with
+        // CommitUpload (a resumed upload hashes the part already sent again, from the file)
+        stored = { key, name: file.name, path, container, size: file.size, lastModified: file.lastModified };
         putStored(stored);
       }
       const rec = stored;
@@ -258,23 +252,6 @@ export class Transfers {
       dropStored(key);
       if (code === "ALREADY_EXISTS") item.button("Replace", () => (item.li.remove(), this.upload([{ file, path, overwrite: true }])));
     }
-  }
-
-  /** The file's SHA-256 (the server checks it before it commits), read in slices with progress. */
-  private async hash(file: File, item: QueueItem, signal: AbortSignal): Promise<string> {
-    // crypto.subtle exists only in secure contexts: not on an agent reached over http://<node IP> (seen on the cluster)
-    if (file.size <= SUBTLE_MAX && globalThis.crypto?.subtle) {
-      item.state("running", `SHA-256 of ${formatBytes(file.size)}…`);
-      return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer())));
-    }
-    const h = new Sha256();
-    item.restart();
-    for (let at = 0; at < file.size; at += CHUNK) {
-      if (signal.aborted) throw new PodfilesError("the call was cancelled", Code.Canceled);
-      h.update(new Uint8Array(await file.slice(at, at + CHUNK).arrayBuffer()));
-      item.progress(Math.min(at + CHUNK, file.size), file.size, "SHA-256 · ");
-    }
-    return toHex(h.digest());
   }
 
   /** Uploads a reload interrupted, with a way to discard them; re-adding the file resumes. */

@@ -5,9 +5,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DownloadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
+import { BeginUploadRequestSchema, BeginUploadResponseSchema, type BeginUploadRequest, type DownloadResponse } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { Sha256 } from "../../src/client/sha256.js";
 import { Code, DigestMismatchError, PodfilesError, createPodfilesWebClient, type PodfilesWebClient } from "../../src/web.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -91,6 +92,51 @@ describe("podfiles/web over Node's fetch", () => {
     expect(await web.upload(data, "/up/blob.bin").catch((x: unknown) => x)).toMatchObject({ code: Code.AlreadyExists });
     await web.upload(data.subarray(0, 5), "/up/blob.bin", { overwrite: "overwrite" });
     expect(fs.readFileSync(join(server.root, "up/blob.bin")).equals(data.subarray(0, 5))).toBe(true);
+  });
+
+  /** A Blob that counts the bytes read through its slices. */
+  const countingBlob = (bytes: Uint8Array) => {
+    const counter = { read: 0 };
+    const blob = new Blob([bytes]);
+    const slice = blob.slice.bind(blob);
+    blob.slice = (start?: number, end?: number) => {
+      const part = slice(start, end);
+      counter.read += part.size;
+      return part;
+    };
+    return { blob, counter };
+  };
+
+  it("reads a Blob once: each chunk is hashed while it is sent and the SHA-256 goes with CommitUpload (the old SDK read it twice)", async () => {
+    const { blob, counter } = countingBlob(data);
+    const r = await web.upload(blob, "/up/once.bin", { chunkSize: 256 * 1024 });
+    expect(r.sha256).toBe(sha(data));
+    expect(counter.read).toBe(data.length);
+    expect(sha(fs.readFileSync(join(server.root, "up/once.bin")))).toBe(sha(data));
+  });
+
+  it("against a server that does not check CommitUpload's trailer: the digest first, then BeginUpload with it", async () => {
+    const begins: BeginUploadRequest[] = [];
+    const oldServer: typeof fetch = async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      const res = await fetch(input, init);
+      if (!url.endsWith("/BeginUpload") || !res.ok) return res;
+      // the answer as a server from before the field gives it (binary Connect: the message itself)
+      begins.push(fromBinary(BeginUploadRequestSchema, new Uint8Array(init?.body as ArrayBuffer)));
+      const answer = fromBinary(BeginUploadResponseSchema, new Uint8Array(await res.arrayBuffer()));
+      answer.commitChecksTrailer = false;
+      return new Response(toBinary(BeginUploadResponseSchema, answer), { status: res.status, headers: res.headers });
+    };
+    const client = createPodfilesWebClient({ baseUrl: server.url, container: server.container, fetch: oldServer });
+    const { blob, counter } = countingBlob(data);
+    const r = await client.upload(blob, "/up/old-server.bin", { chunkSize: 256 * 1024 });
+    expect(r.sha256).toBe(sha(data));
+    expect(counter.read).toBe(2 * data.length);
+    // the first session (no digest) was given back, the second carried the SHA-256
+    expect(begins).toHaveLength(2);
+    expect(begins.map((b) => Buffer.from(b.options?.expectedSha256 ?? []).toString("hex"))).toEqual(["", sha(data)]);
+    expect(sha(fs.readFileSync(join(server.root, "up/old-server.bin")))).toBe(sha(data));
+    expect(fs.readdirSync(join(server.root, "up")).filter((n) => n.includes(".podfiles-"))).toEqual([]);
   });
 
   it("resumes an interrupted upload from its session (uploadId), sending only the rest", async () => {

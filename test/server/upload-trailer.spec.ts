@@ -205,3 +205,54 @@ describe("tar upload with a trailer", () => {
     expect(leftovers()).toEqual([]);
   });
 });
+
+describe("CommitUpload with a trailer (the chunked upload, hashed while sent)", () => {
+  /** BeginUpload with a size and no digest, every chunk, then CommitUpload with `trailer` */
+  async function chunked(client: FileClient, path: string, data: Uint8Array, trailer: Trailer | undefined, options: Options = {}) {
+    const begin = await client.beginUpload({ container: server.container, path, options: { expectedSize: BigInt(data.length), ...options } });
+    expect(begin.commitChecksTrailer).toBe(true);
+    for (let at = 0; at < data.length; at += MiB) {
+      await client.writeUploadChunk({ container: server.container, path, uploadId: begin.uploadId, offset: BigInt(at), data: data.subarray(at, at + MiB) });
+    }
+    expect((await client.queryUpload({ container: server.container, path, uploadId: begin.uploadId })).commitChecksTrailer).toBe(true);
+    return client.commitUpload({ container: server.container, path, uploadId: begin.uploadId, trailer });
+  }
+
+  it.each(algorithms)("$name: committed when the trailer's digest matches", async ({ name, alg, digest }) => {
+    const path = `/commit-ok-${name.replace(/\W+/g, "")}.bin`;
+    const res = await chunked(
+      server.clients.connectH2,
+      path,
+      content,
+      { expectedDigest: digest(content), expectedSize: BigInt(content.length) },
+      { digestAlgorithm: alg },
+    );
+    expect(Buffer.from(res.digest)).toEqual(Buffer.from(digest(content)));
+    expect(Buffer.from(readFileSync(onDisk(path)))).toEqual(Buffer.from(content));
+  });
+
+  it.each(algorithms)("$name: a mismatching digest is DATA_LOSS, no file, no temp, the session gone", async ({ name, alg, digest, mismatch }) => {
+    const path = `/commit-bad-${name.replace(/\W+/g, "")}.bin`;
+    const wrong = Buffer.from(digest(content));
+    wrong[1] ^= 1;
+    const [code, message] = await codeAndMessage(chunked(server.clients.connectH2, path, content, { expectedDigest: wrong }, { digestAlgorithm: alg }));
+    expect(code).toBe(Code.DataLoss);
+    expect(message).toMatch(mismatch);
+    expect(existsSync(onDisk(path))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("a trailer size unlike BeginUpload's, or a digest unlike its expected_sha256: INVALID_ARGUMENT, nothing written", async () => {
+    const [sizeCode] = await codeAndMessage(chunked(server.clients.connectH2, "/commit-size.bin", content, { expectedSize: BigInt(content.length + 1) }));
+    expect(sizeCode).toBe(Code.InvalidArgument);
+    const other = sha(content);
+    other[0] ^= 1;
+    const [digestCode] = await codeAndMessage(
+      chunked(server.clients.connectH2, "/commit-digest.bin", content, { expectedDigest: other }, { expectedSha256: sha(content) }),
+    );
+    expect(digestCode).toBe(Code.InvalidArgument);
+    expect(existsSync(onDisk("/commit-size.bin"))).toBe(false);
+    expect(existsSync(onDisk("/commit-digest.bin"))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+});

@@ -1629,6 +1629,10 @@ type BeginUploadResponse struct {
 	CommittedSize uint64 `protobuf:"varint,2,opt,name=committed_size,json=committedSize,proto3" json:"committed_size,omitempty"`
 	// Seconds of inactivity after which the upload is abandoned and removed.
 	ExpiresAfterSeconds uint32 `protobuf:"varint,3,opt,name=expires_after_seconds,json=expiresAfterSeconds,proto3" json:"expires_after_seconds,omitempty"`
+	// This server checks CommitUploadRequest.trailer: a client that hashes
+	// while it sends may give the digest there (servers from before it leave
+	// this false and ignore the trailer).
+	CommitChecksTrailer bool `protobuf:"varint,4,opt,name=commit_checks_trailer,json=commitChecksTrailer,proto3" json:"commit_checks_trailer,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -1682,6 +1686,13 @@ func (x *BeginUploadResponse) GetExpiresAfterSeconds() uint32 {
 		return x.ExpiresAfterSeconds
 	}
 	return 0
+}
+
+func (x *BeginUploadResponse) GetCommitChecksTrailer() bool {
+	if x != nil {
+		return x.CommitChecksTrailer
+	}
+	return false
 }
 
 type WriteUploadChunkRequest struct {
@@ -1871,8 +1882,10 @@ type QueryUploadResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CommittedSize uint64                 `protobuf:"varint,1,opt,name=committed_size,json=committedSize,proto3" json:"committed_size,omitempty"`
 	Complete      bool                   `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// As BeginUploadResponse.commit_checks_trailer.
+	CommitChecksTrailer bool `protobuf:"varint,3,opt,name=commit_checks_trailer,json=commitChecksTrailer,proto3" json:"commit_checks_trailer,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *QueryUploadResponse) Reset() {
@@ -1919,11 +1932,25 @@ func (x *QueryUploadResponse) GetComplete() bool {
 	return false
 }
 
+func (x *QueryUploadResponse) GetCommitChecksTrailer() bool {
+	if x != nil {
+		return x.CommitChecksTrailer
+	}
+	return false
+}
+
 type CommitUploadRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Container     *ContainerRef          `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
-	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
-	UploadId      string                 `protobuf:"bytes,3,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Container *ContainerRef          `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	Path      string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	UploadId  string                 `protobuf:"bytes,3,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// Optionally, expectations known only once every chunk was sent (a client
+	// that hashes while it sends reads its source once), checked exactly as an
+	// Upload's trailer: the file is committed only if they match (size:
+	// INVALID_ARGUMENT; digest: DATA_LOSS), and a failed commit removes the
+	// session and its temp file. INVALID_ARGUMENT: an expectation BeginUpload
+	// also gave with another value, or a digest of the wrong length.
+	Trailer       *UploadTrailer `protobuf:"bytes,4,opt,name=trailer,proto3" json:"trailer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1977,6 +2004,13 @@ func (x *CommitUploadRequest) GetUploadId() string {
 		return x.UploadId
 	}
 	return ""
+}
+
+func (x *CommitUploadRequest) GetTrailer() *UploadTrailer {
+	if x != nil {
+		return x.Trailer
+	}
+	return nil
 }
 
 type CommitUploadResponse struct {
@@ -3643,11 +3677,12 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\x12BeginUploadRequest\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x124\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1a.podfiles.v1.UploadOptionsR\aoptions\"\x8d\x01\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1a.podfiles.v1.UploadOptionsR\aoptions\"\xc1\x01\n" +
 	"\x13BeginUploadResponse\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12%\n" +
 	"\x0ecommitted_size\x18\x02 \x01(\x04R\rcommittedSize\x122\n" +
-	"\x15expires_after_seconds\x18\x03 \x01(\rR\x13expiresAfterSeconds\"\xaf\x01\n" +
+	"\x15expires_after_seconds\x18\x03 \x01(\rR\x13expiresAfterSeconds\x122\n" +
+	"\x15commit_checks_trailer\x18\x04 \x01(\bR\x13commitChecksTrailer\"\xaf\x01\n" +
 	"\x17WriteUploadChunkRequest\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
@@ -3659,14 +3694,16 @@ const file_podfiles_v1_files_proto_rawDesc = "" +
 	"\x12QueryUploadRequest\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
-	"\tupload_id\x18\x03 \x01(\tR\buploadId\"X\n" +
+	"\tupload_id\x18\x03 \x01(\tR\buploadId\"\x8c\x01\n" +
 	"\x13QueryUploadResponse\x12%\n" +
 	"\x0ecommitted_size\x18\x01 \x01(\x04R\rcommittedSize\x12\x1a\n" +
-	"\bcomplete\x18\x02 \x01(\bR\bcomplete\"\x7f\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x122\n" +
+	"\x15commit_checks_trailer\x18\x03 \x01(\bR\x13commitChecksTrailer\"\xb5\x01\n" +
 	"\x13CommitUploadRequest\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x19.podfiles.v1.ContainerRefR\tcontainer\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
-	"\tupload_id\x18\x03 \x01(\tR\buploadId\"\xe4\x01\n" +
+	"\tupload_id\x18\x03 \x01(\tR\buploadId\x124\n" +
+	"\atrailer\x18\x04 \x01(\v2\x1a.podfiles.v1.UploadTrailerR\atrailer\"\xe4\x01\n" +
 	"\x14CommitUploadResponse\x12,\n" +
 	"\x05entry\x18\x01 \x01(\v2\x16.podfiles.v1.FileEntryR\x05entry\x12%\n" +
 	"\x0ebytes_received\x18\x02 \x01(\x04R\rbytesReceived\x12\x16\n" +
@@ -3930,72 +3967,73 @@ var file_podfiles_v1_files_proto_depIdxs = []int32{
 	5,  // 27: podfiles.v1.WriteUploadChunkRequest.container:type_name -> podfiles.v1.ContainerRef
 	5,  // 28: podfiles.v1.QueryUploadRequest.container:type_name -> podfiles.v1.ContainerRef
 	5,  // 29: podfiles.v1.CommitUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 30: podfiles.v1.CommitUploadResponse.entry:type_name -> podfiles.v1.FileEntry
-	2,  // 31: podfiles.v1.CommitUploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	5,  // 32: podfiles.v1.AbortUploadRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 33: podfiles.v1.MakeDirectoryRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 34: podfiles.v1.MakeDirectoryResponse.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 35: podfiles.v1.RemoveRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 36: podfiles.v1.RenameRequest.container:type_name -> podfiles.v1.ContainerRef
-	6,  // 37: podfiles.v1.RenameResponse.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 38: podfiles.v1.CopyRequest.container:type_name -> podfiles.v1.ContainerRef
-	5,  // 39: podfiles.v1.CopyRequest.destination:type_name -> podfiles.v1.ContainerRef
-	15, // 40: podfiles.v1.CopyRequest.options:type_name -> podfiles.v1.UploadOptions
-	38, // 41: podfiles.v1.CopyResponse.progress:type_name -> podfiles.v1.CopyProgress
-	39, // 42: podfiles.v1.CopyResponse.result:type_name -> podfiles.v1.CopyResult
-	6,  // 43: podfiles.v1.CopyResult.entry:type_name -> podfiles.v1.FileEntry
-	2,  // 44: podfiles.v1.CopyResult.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	42, // 45: podfiles.v1.ListContainersResponse.containers:type_name -> podfiles.v1.ContainerInfo
-	5,  // 46: podfiles.v1.FindRequest.container:type_name -> podfiles.v1.ContainerRef
-	0,  // 47: podfiles.v1.FindRequest.types:type_name -> podfiles.v1.FileType
-	51, // 48: podfiles.v1.FindRequest.modified_after:type_name -> google.protobuf.Timestamp
-	51, // 49: podfiles.v1.FindRequest.modified_before:type_name -> google.protobuf.Timestamp
-	2,  // 50: podfiles.v1.FindRequest.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
-	45, // 51: podfiles.v1.FindResponse.matches:type_name -> podfiles.v1.FindMatch
-	6,  // 52: podfiles.v1.FindMatch.entry:type_name -> podfiles.v1.FileEntry
-	5,  // 53: podfiles.v1.DiskUsageRequest.container:type_name -> podfiles.v1.ContainerRef
-	48, // 54: podfiles.v1.DiskUsageResponse.entries:type_name -> podfiles.v1.DiskUsageEntry
-	5,  // 55: podfiles.v1.TailRequest.container:type_name -> podfiles.v1.ContainerRef
-	4,  // 56: podfiles.v1.TailResponse.notice:type_name -> podfiles.v1.TailNotice
-	7,  // 57: podfiles.v1.FileService.ListFiles:input_type -> podfiles.v1.ListFilesRequest
-	9,  // 58: podfiles.v1.FileService.Stat:input_type -> podfiles.v1.StatRequest
-	11, // 59: podfiles.v1.FileService.Download:input_type -> podfiles.v1.DownloadRequest
-	17, // 60: podfiles.v1.FileService.Upload:input_type -> podfiles.v1.UploadRequest
-	20, // 61: podfiles.v1.FileService.BeginUpload:input_type -> podfiles.v1.BeginUploadRequest
-	22, // 62: podfiles.v1.FileService.WriteUploadChunk:input_type -> podfiles.v1.WriteUploadChunkRequest
-	24, // 63: podfiles.v1.FileService.QueryUpload:input_type -> podfiles.v1.QueryUploadRequest
-	26, // 64: podfiles.v1.FileService.CommitUpload:input_type -> podfiles.v1.CommitUploadRequest
-	28, // 65: podfiles.v1.FileService.AbortUpload:input_type -> podfiles.v1.AbortUploadRequest
-	30, // 66: podfiles.v1.FileService.MakeDirectory:input_type -> podfiles.v1.MakeDirectoryRequest
-	32, // 67: podfiles.v1.FileService.Remove:input_type -> podfiles.v1.RemoveRequest
-	34, // 68: podfiles.v1.FileService.Rename:input_type -> podfiles.v1.RenameRequest
-	36, // 69: podfiles.v1.FileService.Copy:input_type -> podfiles.v1.CopyRequest
-	40, // 70: podfiles.v1.FileService.ListContainers:input_type -> podfiles.v1.ListContainersRequest
-	43, // 71: podfiles.v1.FileService.Find:input_type -> podfiles.v1.FindRequest
-	46, // 72: podfiles.v1.FileService.DiskUsage:input_type -> podfiles.v1.DiskUsageRequest
-	49, // 73: podfiles.v1.FileService.Tail:input_type -> podfiles.v1.TailRequest
-	8,  // 74: podfiles.v1.FileService.ListFiles:output_type -> podfiles.v1.ListFilesResponse
-	10, // 75: podfiles.v1.FileService.Stat:output_type -> podfiles.v1.StatResponse
-	12, // 76: podfiles.v1.FileService.Download:output_type -> podfiles.v1.DownloadResponse
-	19, // 77: podfiles.v1.FileService.Upload:output_type -> podfiles.v1.UploadResponse
-	21, // 78: podfiles.v1.FileService.BeginUpload:output_type -> podfiles.v1.BeginUploadResponse
-	23, // 79: podfiles.v1.FileService.WriteUploadChunk:output_type -> podfiles.v1.WriteUploadChunkResponse
-	25, // 80: podfiles.v1.FileService.QueryUpload:output_type -> podfiles.v1.QueryUploadResponse
-	27, // 81: podfiles.v1.FileService.CommitUpload:output_type -> podfiles.v1.CommitUploadResponse
-	29, // 82: podfiles.v1.FileService.AbortUpload:output_type -> podfiles.v1.AbortUploadResponse
-	31, // 83: podfiles.v1.FileService.MakeDirectory:output_type -> podfiles.v1.MakeDirectoryResponse
-	33, // 84: podfiles.v1.FileService.Remove:output_type -> podfiles.v1.RemoveResponse
-	35, // 85: podfiles.v1.FileService.Rename:output_type -> podfiles.v1.RenameResponse
-	37, // 86: podfiles.v1.FileService.Copy:output_type -> podfiles.v1.CopyResponse
-	41, // 87: podfiles.v1.FileService.ListContainers:output_type -> podfiles.v1.ListContainersResponse
-	44, // 88: podfiles.v1.FileService.Find:output_type -> podfiles.v1.FindResponse
-	47, // 89: podfiles.v1.FileService.DiskUsage:output_type -> podfiles.v1.DiskUsageResponse
-	50, // 90: podfiles.v1.FileService.Tail:output_type -> podfiles.v1.TailResponse
-	74, // [74:91] is the sub-list for method output_type
-	57, // [57:74] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	18, // 30: podfiles.v1.CommitUploadRequest.trailer:type_name -> podfiles.v1.UploadTrailer
+	6,  // 31: podfiles.v1.CommitUploadResponse.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 32: podfiles.v1.CommitUploadResponse.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	5,  // 33: podfiles.v1.AbortUploadRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 34: podfiles.v1.MakeDirectoryRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 35: podfiles.v1.MakeDirectoryResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 36: podfiles.v1.RemoveRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 37: podfiles.v1.RenameRequest.container:type_name -> podfiles.v1.ContainerRef
+	6,  // 38: podfiles.v1.RenameResponse.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 39: podfiles.v1.CopyRequest.container:type_name -> podfiles.v1.ContainerRef
+	5,  // 40: podfiles.v1.CopyRequest.destination:type_name -> podfiles.v1.ContainerRef
+	15, // 41: podfiles.v1.CopyRequest.options:type_name -> podfiles.v1.UploadOptions
+	38, // 42: podfiles.v1.CopyResponse.progress:type_name -> podfiles.v1.CopyProgress
+	39, // 43: podfiles.v1.CopyResponse.result:type_name -> podfiles.v1.CopyResult
+	6,  // 44: podfiles.v1.CopyResult.entry:type_name -> podfiles.v1.FileEntry
+	2,  // 45: podfiles.v1.CopyResult.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	42, // 46: podfiles.v1.ListContainersResponse.containers:type_name -> podfiles.v1.ContainerInfo
+	5,  // 47: podfiles.v1.FindRequest.container:type_name -> podfiles.v1.ContainerRef
+	0,  // 48: podfiles.v1.FindRequest.types:type_name -> podfiles.v1.FileType
+	51, // 49: podfiles.v1.FindRequest.modified_after:type_name -> google.protobuf.Timestamp
+	51, // 50: podfiles.v1.FindRequest.modified_before:type_name -> google.protobuf.Timestamp
+	2,  // 51: podfiles.v1.FindRequest.digest_algorithm:type_name -> podfiles.v1.DigestAlgorithm
+	45, // 52: podfiles.v1.FindResponse.matches:type_name -> podfiles.v1.FindMatch
+	6,  // 53: podfiles.v1.FindMatch.entry:type_name -> podfiles.v1.FileEntry
+	5,  // 54: podfiles.v1.DiskUsageRequest.container:type_name -> podfiles.v1.ContainerRef
+	48, // 55: podfiles.v1.DiskUsageResponse.entries:type_name -> podfiles.v1.DiskUsageEntry
+	5,  // 56: podfiles.v1.TailRequest.container:type_name -> podfiles.v1.ContainerRef
+	4,  // 57: podfiles.v1.TailResponse.notice:type_name -> podfiles.v1.TailNotice
+	7,  // 58: podfiles.v1.FileService.ListFiles:input_type -> podfiles.v1.ListFilesRequest
+	9,  // 59: podfiles.v1.FileService.Stat:input_type -> podfiles.v1.StatRequest
+	11, // 60: podfiles.v1.FileService.Download:input_type -> podfiles.v1.DownloadRequest
+	17, // 61: podfiles.v1.FileService.Upload:input_type -> podfiles.v1.UploadRequest
+	20, // 62: podfiles.v1.FileService.BeginUpload:input_type -> podfiles.v1.BeginUploadRequest
+	22, // 63: podfiles.v1.FileService.WriteUploadChunk:input_type -> podfiles.v1.WriteUploadChunkRequest
+	24, // 64: podfiles.v1.FileService.QueryUpload:input_type -> podfiles.v1.QueryUploadRequest
+	26, // 65: podfiles.v1.FileService.CommitUpload:input_type -> podfiles.v1.CommitUploadRequest
+	28, // 66: podfiles.v1.FileService.AbortUpload:input_type -> podfiles.v1.AbortUploadRequest
+	30, // 67: podfiles.v1.FileService.MakeDirectory:input_type -> podfiles.v1.MakeDirectoryRequest
+	32, // 68: podfiles.v1.FileService.Remove:input_type -> podfiles.v1.RemoveRequest
+	34, // 69: podfiles.v1.FileService.Rename:input_type -> podfiles.v1.RenameRequest
+	36, // 70: podfiles.v1.FileService.Copy:input_type -> podfiles.v1.CopyRequest
+	40, // 71: podfiles.v1.FileService.ListContainers:input_type -> podfiles.v1.ListContainersRequest
+	43, // 72: podfiles.v1.FileService.Find:input_type -> podfiles.v1.FindRequest
+	46, // 73: podfiles.v1.FileService.DiskUsage:input_type -> podfiles.v1.DiskUsageRequest
+	49, // 74: podfiles.v1.FileService.Tail:input_type -> podfiles.v1.TailRequest
+	8,  // 75: podfiles.v1.FileService.ListFiles:output_type -> podfiles.v1.ListFilesResponse
+	10, // 76: podfiles.v1.FileService.Stat:output_type -> podfiles.v1.StatResponse
+	12, // 77: podfiles.v1.FileService.Download:output_type -> podfiles.v1.DownloadResponse
+	19, // 78: podfiles.v1.FileService.Upload:output_type -> podfiles.v1.UploadResponse
+	21, // 79: podfiles.v1.FileService.BeginUpload:output_type -> podfiles.v1.BeginUploadResponse
+	23, // 80: podfiles.v1.FileService.WriteUploadChunk:output_type -> podfiles.v1.WriteUploadChunkResponse
+	25, // 81: podfiles.v1.FileService.QueryUpload:output_type -> podfiles.v1.QueryUploadResponse
+	27, // 82: podfiles.v1.FileService.CommitUpload:output_type -> podfiles.v1.CommitUploadResponse
+	29, // 83: podfiles.v1.FileService.AbortUpload:output_type -> podfiles.v1.AbortUploadResponse
+	31, // 84: podfiles.v1.FileService.MakeDirectory:output_type -> podfiles.v1.MakeDirectoryResponse
+	33, // 85: podfiles.v1.FileService.Remove:output_type -> podfiles.v1.RemoveResponse
+	35, // 86: podfiles.v1.FileService.Rename:output_type -> podfiles.v1.RenameResponse
+	37, // 87: podfiles.v1.FileService.Copy:output_type -> podfiles.v1.CopyResponse
+	41, // 88: podfiles.v1.FileService.ListContainers:output_type -> podfiles.v1.ListContainersResponse
+	44, // 89: podfiles.v1.FileService.Find:output_type -> podfiles.v1.FindResponse
+	47, // 90: podfiles.v1.FileService.DiskUsage:output_type -> podfiles.v1.DiskUsageResponse
+	50, // 91: podfiles.v1.FileService.Tail:output_type -> podfiles.v1.TailResponse
+	75, // [75:92] is the sub-list for method output_type
+	58, // [58:75] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_podfiles_v1_files_proto_init() }
