@@ -13,11 +13,12 @@ import {
   type FileEntry,
 } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { copyBetween, type CopyOptions, type CopyResult } from "./copy.js";
+import { Crc32 } from "./crc32.js";
 import { DownloadStream, type DownloadPart, type ProgressCallback } from "./download-stream.js";
 import { listContainers, type ListContainersOptions } from "./list-containers.js";
 import { PodfilesError } from "./errors.js";
 import { digestAlgorithmOf, digestOption, type DigestResult } from "./digest.js";
-import type { DigestName, HasherFactory } from "./hasher.js";
+import type { DigestName, HasherFactory, StreamHasher } from "./hasher.js";
 import { diskUsage, type DiskUsageOptions } from "./disk-usage.js";
 import { find, type FindOptions } from "./find.js";
 import { tail, type TailChunk, type TailOptions } from "./tail.js";
@@ -125,6 +126,8 @@ export interface CoreDeps {
   hasher: HasherFactory;
   /** CRC-32 (default: crc32.ts) */
   crc32?: HasherFactory;
+  /** the SHA-256 downloads are checked with (default: hasher), e.g. one hashing in a Web Worker */
+  downloadSha256?: () => StreamHasher;
   container?: ContainerRef;
   /** the Download call's messages; the default goes through `rpc` */
   downloadParts?: (
@@ -162,7 +165,8 @@ export function createCore(deps: CoreDeps): ClientCore & { resolve(target: Targe
       // without the option the request is what it was before the choice existed (the server's default: SHA-256)
       const digest = o.digest === undefined ? undefined : digestOption(o.digest);
       const parts = downloadParts(digest ? { ...req, digestAlgorithm: digestAlgorithmOf(digest) } : req, o);
-      return new DownloadStream(parts, t.path, deps.crc32 ? { sha256: hasher, crc32: deps.crc32 } : hasher, o.onProgress, digest);
+      const hashers = { sha256: deps.downloadSha256 ?? hasher, crc32: deps.crc32 ?? (() => new Crc32()) };
+      return new DownloadStream(parts, t.path, hashers, o.onProgress, digest);
     },
     async mkdir(target, o = {}) {
       return (await call(() => rpc.makeDirectory({ ...resolve(target), parents: !!o.parents, mode: o.mode }, o))).entry!;

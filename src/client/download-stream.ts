@@ -7,7 +7,7 @@ import { ArchiveFormat, DigestAlgorithm, type DownloadHeader, type DownloadRespo
 import { Crc32 } from "./crc32.js";
 import { digestResult, reportedBytes, reportedDigest, type DigestResult } from "./digest.js";
 import { DigestMismatchError, PodfilesError, dataLoss } from "./errors.js";
-import { digestLabel, equalBytes, hasherFor, toHex, type DigestHashers, type DigestName, type HasherFactory } from "./hasher.js";
+import { digestLabel, equalBytes, hasherFor, toHex, type DigestName, type HasherFactory, type StreamHashers } from "./hasher.js";
 
 /** A message's part; "batch": consecutive data pieces handed on together (the Node fast path). */
 export type DownloadPart = DownloadResponse["part"] | { case: "batch"; value: Uint8Array[] };
@@ -44,13 +44,13 @@ export class DownloadStream implements AsyncIterable<Uint8Array> {
   private header?: Promise<DownloadInfo>;
   private started = false;
   private result?: DownloadResult;
-  private readonly hashers: DigestHashers;
+  private readonly hashers: StreamHashers;
 
   constructor(
     parts: AsyncIterable<DownloadPart>,
     private readonly path: string,
-    /** the SHA-256 factory alone (CRC-32 then comes from crc32.ts), or both */
-    hashers: HasherFactory | DigestHashers,
+    /** the SHA-256 factory alone (CRC-32 then comes from crc32.ts), or both (a SHA-256 whose digest may come later: a Web Worker's) */
+    hashers: HasherFactory | StreamHashers,
     private readonly onProgress?: ProgressCallback,
     /** the digest asked for: the server must use it (or predate the choice and use SHA-256) */
     private readonly asked?: DigestName,
@@ -121,7 +121,7 @@ export class DownloadStream implements AsyncIterable<Uint8Array> {
           this.onProgress?.({ bytes: received, total: info.length });
           yield pieces;
         } else if (part.case === "trailer") {
-          const digest = hash.digest();
+          const digest = await hash.digest();
           const sent = Number(part.value.bytesSent);
           if (sent !== received || (info.length !== undefined && info.length !== received)) {
             throw new DigestMismatchError(`${this.path}: received ${received} bytes, the server sent ${sent}`, String(sent), String(received));
@@ -148,7 +148,10 @@ export class DownloadStream implements AsyncIterable<Uint8Array> {
         }
       }
     } finally {
-      if (!finished) await this.parts.return?.().catch(() => undefined);
+      if (!finished) {
+        hash.dispose?.();
+        await this.parts.return?.().catch(() => undefined);
+      }
     }
   }
 

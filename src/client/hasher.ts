@@ -25,7 +25,23 @@ export interface DigestHashers {
   crc32: HasherFactory;
 }
 
+/** A hasher whose digest may come later (one running in a Web Worker): what a download's check takes. */
+export interface StreamHasher {
+  update(data: Uint8Array): unknown;
+  digest(): Uint8Array | Promise<Uint8Array>;
+  /** Releases what it holds (a worker) when the download ends without asking for the digest. */
+  dispose?(): void;
+}
+
+/** The hashers a download is checked with; DigestHashers are such hashers too. */
+export interface StreamHashers {
+  sha256: () => StreamHasher;
+  crc32: () => StreamHasher;
+}
+
 /** A hasher for `name`; "none" digests to zero bytes. */
-export function hasherFor(name: DigestName, hashers: DigestHashers): Hasher {
+export function hasherFor(name: DigestName, hashers: DigestHashers): Hasher;
+export function hasherFor(name: DigestName, hashers: StreamHashers): StreamHasher;
+export function hasherFor(name: DigestName, hashers: StreamHashers): StreamHasher {
   return name === "none" ? { update: () => undefined, digest: () => new Uint8Array(0) } : hashers[name]();
 }

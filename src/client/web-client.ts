@@ -7,6 +7,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { FileService } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { blobSource, bytesSource, chunkedUpload, type ChunkedUploadOptions } from "./chunked-upload.js";
 import { createCore, type ClientCore, type FileServiceClient, type UploadResult } from "./core.js";
+import type { StreamHasher } from "./hasher.js";
 import { Sha256 } from "./sha256.js";
 import type { ContainerRef, Target } from "./target.js";
 
@@ -18,6 +19,11 @@ export interface PodfilesWebClientOptions {
   headers?: Record<string, string>;
   /** a fetch to use instead of the global one */
   fetch?: typeof globalThis.fetch;
+  /**
+   * the SHA-256 downloads are checked with (default: sha256.ts on the calling thread), e.g. one that
+   * hashes in a Web Worker, so that hashing and receiving run side by side (the web page's does)
+   */
+  downloadSha256?: () => StreamHasher;
 }
 
 /** A Blob (a File from an <input>) or bytes: both can be re-read from any offset, which resume needs. */
@@ -40,7 +46,7 @@ export function createPodfilesWebClient(options: PodfilesWebClientOptions): Podf
   const transport = createConnectTransport({ baseUrl: options.baseUrl, useBinaryFormat: true, interceptors: [addHeaders], fetch: options.fetch });
   const rpc = createClient(FileService, transport);
   const hasher = () => new Sha256();
-  const core = createCore({ rpc, hasher, container: options.container });
+  const core = createCore({ rpc, hasher, container: options.container, downloadSha256: options.downloadSha256 });
   return {
     ...core,
     rpc,

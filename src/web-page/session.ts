@@ -5,6 +5,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { AuthService } from "../../gen/ts/podfiles/v1/auth_pb.js";
 import { createPodfilesWebClient, type ContainerRef, type PodfilesWebClient } from "../web.js";
+import { WorkerSha256 } from "./worker-sha256.js";
 
 const TOKEN_KEY = "podfiles.token";
 
@@ -40,7 +41,7 @@ export class Session {
   }
 
   client(container: ContainerRef): PodfilesWebClient {
-    return createPodfilesWebClient({ baseUrl, token: this.token, container, fetch: fetchWithBlobBodies });
+    return createPodfilesWebClient({ baseUrl, token: this.token, container, fetch: fetchWithBlobBodies, downloadSha256: WorkerSha256.create });
   }
 
   private auth(authorization?: string) {

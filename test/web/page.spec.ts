@@ -190,8 +190,10 @@ describe("the file browser page against podfiles serve", () => {
     expect(await sha256File(join(root, "docs", "big.bin"))).toBe(sha);
     expect(await page.isHidden("#interrupted")).toBe(true);
 
-    // download: the page checks the trailer's SHA-256, the browser saves the file
+    // download: the page checks the trailer's SHA-256 (hashed in a Web Worker), the browser saves the file
     await listed(page);
+    const workers: string[] = [];
+    page.on("worker", (w) => workers.push(w.url()));
     const [download] = await Promise.all([
       page.waitForEvent("download", { timeout: 60_000 }),
       row(page, "big.bin").locator('[data-action="download"]').click(),
@@ -200,6 +202,8 @@ describe("the file browser page against podfiles serve", () => {
     await download.saveAs(saved);
     expect(await sha256File(saved)).toBe(sha);
     expect(await page.locator('#queue li[data-kind="download"][data-name="big.bin"]').getAttribute("data-sha256")).toBe(sha);
+    // the SHA-256 ran in the page's worker (the Content-Security-Policy lets it start)
+    expect(workers.some((u) => /sha256-worker-.*\.js$/.test(u))).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, "transfers.png") });
 
     // the picker
