@@ -1,7 +1,9 @@
 // The file browser page (src/web-page, built by Vite into dist/web-page) at `/`. Same origin as
 // the API it calls, so the default CORS policy (same-origin only) already fits. Every answer
 // carries a strict Content-Security-Policy: scripts, styles and calls to this origin only, no
-// inline code, no frames, no plugins. index.html is revalidated on every load (ETag); the
+// inline code, no frames, no plugins. The SHA-256 worker's script alone may also compile
+// WebAssembly (WORKER_CONTENT_SECURITY_POLICY: a dedicated worker runs under the policy of its own
+// script's answer, not the page's), so the page itself still cannot. index.html is revalidated on every load (ETag); the
 // hashed assets/ files never change under their name, so browsers keep them for a year.
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
@@ -18,6 +20,10 @@ export const CONTENT_SECURITY_POLICY = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join("; ");
+
+/** The download hash's worker (src/web-page/sha256-worker.ts) runs hash-wasm's SHA-256. */
+export const WORKER_CONTENT_SECURITY_POLICY = ["default-src 'none'", "script-src 'self' 'wasm-unsafe-eval'"].join("; ");
+const WORKER_ASSET = /^sha256-worker-[\w-]+\.js$/;
 
 const SECURITY_HEADERS = {
   "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -41,6 +47,7 @@ interface Asset {
   type: string;
   etag: string;
   cache: string;
+  policy: string;
 }
 
 /** dist/web-page beside this module's dist/src/server (the package ships both). */
@@ -60,7 +67,9 @@ export function staticPage(dir = DEFAULT_PAGE_DIR): (req: Req, res: Res) => bool
     assets.set("/index.html", assets.get("/")!);
     for (const name of readdirSync(`${dir}/assets`)) {
       const ext = name.slice(name.lastIndexOf("."));
-      if (TYPES[ext]) assets.set(`/assets/${name}`, asset(readFileSync(`${dir}/assets/${name}`), ext, "public, max-age=31536000, immutable"));
+      if (!TYPES[ext]) continue;
+      const policy = WORKER_ASSET.test(name) ? WORKER_CONTENT_SECURITY_POLICY : CONTENT_SECURITY_POLICY;
+      assets.set(`/assets/${name}`, asset(readFileSync(`${dir}/assets/${name}`), ext, "public, max-age=31536000, immutable", policy));
     }
   } catch (err) {
     missing = `the web page is not built (${(err as Error).message}): run npm run build:web\n`;
@@ -76,7 +85,7 @@ export function staticPage(dir = DEFAULT_PAGE_DIR): (req: Req, res: Res) => bool
       res.end(missing ?? `${path}: not found\n`);
       return true;
     }
-    const headers = { ...SECURITY_HEADERS, "Content-Type": a.type, "Cache-Control": a.cache, ETag: a.etag };
+    const headers = { ...SECURITY_HEADERS, "Content-Security-Policy": a.policy, "Content-Type": a.type, "Cache-Control": a.cache, ETag: a.etag };
     if (req.headers["if-none-match"] === a.etag) {
       res.writeHead(304, headers);
       res.end();
@@ -89,6 +98,6 @@ export function staticPage(dir = DEFAULT_PAGE_DIR): (req: Req, res: Res) => bool
   };
 }
 
-function asset(body: Buffer, ext: string, cache: string): Asset {
-  return { body, type: TYPES[ext]!, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`, cache };
+function asset(body: Buffer, ext: string, cache: string, policy = CONTENT_SECURITY_POLICY): Asset {
+  return { body, policy, type: TYPES[ext]!, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`, cache };
 }

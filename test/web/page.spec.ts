@@ -193,7 +193,11 @@ describe("the file browser page against podfiles serve", () => {
     // download: the page checks the trailer's SHA-256 (hashed in a Web Worker), the browser saves the file
     await listed(page);
     const workers: string[] = [];
-    page.on("worker", (w) => workers.push(w.url()));
+    const engines: Promise<string>[] = [];
+    page.on("worker", (w) => {
+      workers.push(w.url());
+      engines.push(w.evaluate(() => (globalThis as unknown as { sha256Engine: Promise<string> }).sha256Engine));
+    });
     const [download] = await Promise.all([
       page.waitForEvent("download", { timeout: 60_000 }),
       row(page, "big.bin").locator('[data-action="download"]').click(),
@@ -202,8 +206,10 @@ describe("the file browser page against podfiles serve", () => {
     await download.saveAs(saved);
     expect(await sha256File(saved)).toBe(sha);
     expect(await page.locator('#queue li[data-kind="download"][data-name="big.bin"]').getAttribute("data-sha256")).toBe(sha);
-    // the SHA-256 ran in the page's worker (the Content-Security-Policy lets it start)
+    // the SHA-256 ran in the page's worker (the Content-Security-Policy lets it start), as WebAssembly
+    // (its script's own policy lets it compile hash-wasm; sha256.ts would run were it refused)
     expect(workers.some((u) => /sha256-worker-.*\.js$/.test(u))).toBe(true);
+    expect(await Promise.all(engines)).toContain("wasm");
     await page.screenshot({ path: join(ARTIFACTS, "transfers.png") });
 
     // the picker

@@ -1,4 +1,5 @@
-// The page's HTTP answers: a strict Content-Security-Policy on everything, index.html revalidated
+// The page's HTTP answers: a strict Content-Security-Policy on everything (the SHA-256 worker's
+// script may also compile WebAssembly, nothing else may), index.html revalidated
 // (ETag → 304), hashed assets cached for a year, and nothing but GET/HEAD of the page's own paths
 // taken from the RPC routes.
 import { execFile } from "node:child_process";
@@ -41,6 +42,13 @@ describe("the page's HTTP answers", () => {
     expect(asset.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
     expect(asset.headers.get("content-security-policy")).toBe(csp);
     expect((await fetch(`${server.url}/assets/nope.js`)).status).toBe(404);
+
+    // the download hash's worker script alone may compile WebAssembly (its own policy governs it)
+    const worker = /sha256-worker-[\w-]+\.js/.exec(await asset.text())![0];
+    const workerAnswer = await fetch(`${server.url}/assets/${worker}`);
+    expect(workerAnswer.status).toBe(200);
+    expect(workerAnswer.headers.get("content-security-policy")).toBe("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'");
+    expect(csp).not.toContain("wasm");
 
     // a Connect call still reaches FileService; another page's origin is refused (same-origin by default)
     const stat = await fetch(`${server.url}/podfiles.v1.FileService/Stat`, {
