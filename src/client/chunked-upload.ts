@@ -11,7 +11,7 @@ import { call, overwritePolicy, type FileServiceClient, type UploadOptionsBase, 
 import { PodfilesError, cancelled } from "./errors.js";
 import { Crc32 } from "./crc32.js";
 import { checkUploadDigest, digestAlgorithmOf, digestOption } from "./digest.js";
-import { hasherFor, type DigestHashers, type DigestName, type HasherFactory } from "./hasher.js";
+import { hasherFor, type DigestName, type StreamHasher, type StreamHashers } from "./hasher.js";
 import type { ResolvedTarget } from "./target.js";
 
 /** Bytes the upload can read at any offset (a Blob, a buffer): what a retry needs. */
@@ -53,27 +53,36 @@ export function hexToBytes(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
 }
 
-/** hashers: the SHA-256 factory alone (CRC-32 then comes from crc32.ts), or both. */
-const hashersOf = (h: HasherFactory | DigestHashers): DigestHashers => (typeof h === "function" ? { sha256: h, crc32: () => new Crc32() } : h);
+/**
+ * hashers: the SHA-256 factory alone (CRC-32 then comes from crc32.ts), or both; a SHA-256 whose digest
+ * comes later (one in a Web Worker, the page's) is waited for.
+ */
+export type UploadHashers = (() => StreamHasher) | StreamHashers;
+const hashersOf = (h: UploadHashers): StreamHashers => (typeof h === "function" ? { sha256: h, crc32: () => new Crc32() } : h);
 
 export async function digestOf(
   src: RandomAccessSource,
-  hasher: HasherFactory | DigestHashers,
+  hasher: UploadHashers,
   chunk: number,
   signal?: AbortSignal,
   digest: DigestName = "sha256",
 ): Promise<Uint8Array> {
   const hash = hasherFor(digest, hashersOf(hasher));
-  for (let at = 0; at < src.size; at += chunk) {
-    if (signal?.aborted) throw cancelled(signal.reason);
-    hash.update(await src.read(at, Math.min(chunk, src.size - at)));
+  try {
+    for (let at = 0; at < src.size; at += chunk) {
+      if (signal?.aborted) throw cancelled(signal.reason);
+      hash.update(await src.read(at, Math.min(chunk, src.size - at)));
+    }
+  } catch (err) {
+    hash.dispose?.();
+    throw err;
   }
-  return hash.digest();
+  return await hash.digest();
 }
 
 export async function chunkedUpload(
   rpc: FileServiceClient,
-  hasher: HasherFactory | DigestHashers,
+  hasher: UploadHashers,
   t: ResolvedTarget,
   src: RandomAccessSource,
   o: ChunkedUploadOptions = {},
@@ -125,9 +134,9 @@ export async function chunkedUpload(
   let offset = session.offset;
   o.onSession?.(uploadId);
   const start = offset;
+  // hashing while sending: the bytes before the session's committed size first (a resumed session, an append)
+  let hash = expected ? undefined : hasherFor(digest, hashersOf(hasher));
   try {
-    // hashing while sending: the bytes before the session's committed size first (a resumed session, an append)
-    const hash = expected ? undefined : hasherFor(digest, hashersOf(hasher));
     let hashed = 0;
     const hashUpTo = async (end: number, data?: { at: number; bytes: Uint8Array }) => {
       if (!hash) return;
@@ -162,14 +171,18 @@ export async function chunkedUpload(
         offset = Number((await call(() => rpc.queryUpload({ ...t, uploadId }, opts))).committedSize);
       }
     }
+    const hashedWhileSent = !!hash;
     if (hash) {
       await hashUpTo(src.size);
-      expected = hash.digest();
+      const done = hash;
+      hash = undefined; // its digest() releases it
+      expected = await done.digest();
     }
-    const trailer = hash && session.checksTrailer ? { expectedDigest: expected!, expectedSize: BigInt(src.size) } : undefined;
+    const trailer = hashedWhileSent && session.checksTrailer ? { expectedDigest: expected!, expectedSize: BigInt(src.size) } : undefined;
     const done = await call(() => rpc.commitUpload({ ...t, uploadId, trailer }, opts));
     return { entry: done.entry, bytes: Number(done.bytesReceived), offset: start, ...checkUploadDigest(done, digest, expected!, t.path) };
   } catch (err) {
+    hash?.dispose?.();
     // without onSession nobody can resume this session: give its temp file back now
     if (!o.onSession) await rpc.abortUpload({ ...t, uploadId }).catch(() => undefined);
     throw err;

@@ -20,10 +20,11 @@ export interface PodfilesWebClientOptions {
   /** a fetch to use instead of the global one */
   fetch?: typeof globalThis.fetch;
   /**
-   * the SHA-256 downloads are checked with (default: sha256.ts on the calling thread), e.g. one that
-   * hashes in a Web Worker, so that hashing and receiving run side by side (the web page's does)
+   * the SHA-256 downloads are checked with and chunked uploads hashed with while they send (default:
+   * sha256.ts on the calling thread), e.g. one that hashes in a Web Worker, so that hashing and
+   * moving the bytes run side by side (the web page's does)
    */
-  downloadSha256?: () => StreamHasher;
+  streamSha256?: () => StreamHasher;
 }
 
 /** A Blob (a File from an <input>) or bytes: both can be re-read from any offset, which resume needs. */
@@ -46,10 +47,11 @@ export function createPodfilesWebClient(options: PodfilesWebClientOptions): Podf
   const transport = createConnectTransport({ baseUrl: options.baseUrl, useBinaryFormat: true, interceptors: [addHeaders], fetch: options.fetch });
   const rpc = createClient(FileService, transport);
   const hasher = () => new Sha256();
-  const core = createCore({ rpc, hasher, container: options.container, downloadSha256: options.downloadSha256 });
+  const core = createCore({ rpc, hasher, container: options.container, downloadSha256: options.streamSha256 });
+  const uploadHashers = options.streamSha256 ?? hasher;
   return {
     ...core,
     rpc,
-    upload: (source, target, o) => chunkedUpload(rpc, hasher, core.resolve(target), source instanceof Uint8Array ? bytesSource(source) : blobSource(source), o),
+    upload: (source, target, o) => chunkedUpload(rpc, uploadHashers, core.resolve(target), source instanceof Uint8Array ? bytesSource(source) : blobSource(source), o),
   };
 }

@@ -41,7 +41,7 @@ export class Session {
   }
 
   client(container: ContainerRef): PodfilesWebClient {
-    return createPodfilesWebClient({ baseUrl, token: this.token, container, fetch: fetchWithBlobBodies, downloadSha256: WorkerSha256.create });
+    return createPodfilesWebClient({ baseUrl, token: this.token, container, fetch: fetchWithBlobBodies, streamSha256: WorkerSha256.create });
   }
 
   private auth(authorization?: string) {

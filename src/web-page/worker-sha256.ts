@@ -1,5 +1,6 @@
-// A download's SHA-256 computed in a Web Worker (sha256-worker.ts), so that the page's thread
-// receives, checks the framing and assembles the file while the worker hashes: side by side
+// A transfer's SHA-256 computed in a Web Worker (sha256-worker.ts), so that the page's thread
+// receives, checks the framing and assembles the file (or reads and sends an upload's chunks)
+// while the worker hashes: side by side
 // instead of one after the other (the page's download ran at 0.35× a raw fetch in Chromium with
 // the hash on its own thread). Each update is a copy of the bytes handed over by transfer (the
 // caller keeps its chunk for the file); the digest is answered once every byte before it is in.

@@ -21,6 +21,10 @@ type HTMLElement = any;
 type HTMLInputElement = any;
 
 const BIG_MIB = 200;
+
+/** Which SHA-256 a worker of the page runs ("wasm" or "js"; "ended" if it finished before asked). */
+const sha256EngineOf = (w: import("playwright-core").Worker): Promise<string> =>
+  w.evaluate(() => (globalThis as unknown as { sha256Engine: Promise<string> }).sha256Engine).catch(() => "ended");
 const MANY = 20_000;
 
 let browser: Browser;
@@ -179,6 +183,10 @@ describe("the file browser page against podfiles serve", () => {
     await page.reload();
     await page.waitForSelector('#interrupted:not([hidden]) [data-name="big.bin"]');
     await page.screenshot({ path: join(ARTIFACTS, "interrupted.png") });
+    // the resumed upload hashes the file in the page's worker (WebAssembly) while it sends
+    const uploadEngines: Promise<string>[] = [];
+    const onUploadWorker = (w: import("playwright-core").Worker) => uploadEngines.push(sha256EngineOf(w));
+    page.on("worker", onUploadWorker);
     await dropFiles(page, [big]);
     await page.waitForSelector('#queue li[data-name="big.bin"][data-resumed-from]');
     const resumedFrom = Number(await item.getAttribute("data-resumed-from"));
@@ -189,6 +197,8 @@ describe("the file browser page against podfiles serve", () => {
     await page.waitForSelector('#queue li[data-name="big.bin"][data-state="done"]', { timeout: 120_000 });
     expect(await sha256File(join(root, "docs", "big.bin"))).toBe(sha);
     expect(await page.isHidden("#interrupted")).toBe(true);
+    page.off("worker", onUploadWorker);
+    expect(await Promise.all(uploadEngines)).toContain("wasm");
 
     // download: the page checks the trailer's SHA-256 (hashed in a Web Worker), the browser saves the file
     await listed(page);
@@ -196,7 +206,7 @@ describe("the file browser page against podfiles serve", () => {
     const engines: Promise<string>[] = [];
     page.on("worker", (w) => {
       workers.push(w.url());
-      engines.push(w.evaluate(() => (globalThis as unknown as { sha256Engine: Promise<string> }).sha256Engine));
+      engines.push(sha256EngineOf(w));
     });
     const [download] = await Promise.all([
       page.waitForEvent("download", { timeout: 60_000 }),
