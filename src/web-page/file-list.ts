@@ -4,6 +4,7 @@
 // in through textContent only (a file name is data, never markup).
 import { FileType, type FileEntry } from "../web.js";
 import { formatBytes, formatTime } from "./format.js";
+import { nameComparer } from "./name-order.js";
 
 export type SortKey = "name" | "mode" | "user" | "size" | "mtime";
 export type RowAction = "open" | "download" | "rename" | "delete";
@@ -94,6 +95,7 @@ export class FileList {
     const dir = this.descending ? -1 : 1;
     const key = this.sortKey;
     const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+    const byName = nameComparer(collator);
     const cmp = (a: FileEntry, b: FileEntry): number => {
       const da = a.type === FileType.DIRECTORY ? 0 : 1;
       const db = b.type === FileType.DIRECTORY ? 0 : 1;
@@ -103,7 +105,7 @@ export class FileList {
       else if (key === "mtime") c = mtimeOf(a) - mtimeOf(b);
       else if (key === "mode") c = a.modeText < b.modeText ? -1 : a.modeText > b.modeText ? 1 : 0;
       else if (key === "user") c = collator.compare(a.user || String(a.uid), b.user || String(b.uid));
-      return dir * (c || collator.compare(a.name, b.name));
+      return dir * (c || byName(a.name, b.name));
     };
     this.view = this.entries.filter((e) => this.matches(e)).sort(cmp);
     this.schedule();
