@@ -52,6 +52,7 @@ export function createPodfilesWebClient(options: PodfilesWebClientOptions): Podf
   return {
     ...core,
     rpc,
-    upload: (source, target, o) => chunkedUpload(rpc, uploadHashers, core.resolve(target), source instanceof Uint8Array ? bytesSource(source) : blobSource(source), o),
+    upload: (source, target, o) =>
+      chunkedUpload(rpc, uploadHashers, core.resolve(target), source instanceof Uint8Array ? bytesSource(source) : blobSource(source), o),
   };
 }
