@@ -3,8 +3,8 @@
 // carries a strict Content-Security-Policy: scripts, styles and calls to this origin only, no
 // inline code, no frames, no plugins. The SHA-256 worker's script alone may also compile
 // WebAssembly (WORKER_CONTENT_SECURITY_POLICY: a dedicated worker runs under the policy of its own
-// script's answer, not the page's), so the page itself still cannot. index.html is revalidated on every load (ETag); the
-// hashed assets/ files never change under their name, so browsers keep them for a year.
+// script's answer, not the page's), so the page itself still cannot. index.html is revalidated on
+// every load (ETag); the hashed assets/ files never change under their name, so browsers keep them for a year.
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import type { FastPathRequest as Req, FastPathResponse as Res } from "./fast-path/wire-protocols.js";
@@ -21,7 +21,7 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-/** The download hash's worker (src/web-page/sha256-worker.ts) runs hash-wasm's SHA-256. */
+/** The page's transfers hash in a worker (src/web-page/sha256-worker.ts) running hash-wasm's SHA-256. */
 export const WORKER_CONTENT_SECURITY_POLICY = ["default-src 'none'", "script-src 'self' 'wasm-unsafe-eval'"].join("; ");
 const WORKER_ASSET = /^sha256-worker-[\w-]+\.js$/;
 
