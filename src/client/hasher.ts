@@ -25,15 +25,15 @@ export interface DigestHashers {
   crc32: HasherFactory;
 }
 
-/** A hasher whose digest may come later (one running in a Web Worker): what a download's check takes. */
+/** A hasher whose digest may come later (one running in a Web Worker): what downloads and chunked uploads take. */
 export interface StreamHasher {
   update(data: Uint8Array): unknown;
   digest(): Uint8Array | Promise<Uint8Array>;
-  /** Releases what it holds (a worker) when the download ends without asking for the digest. */
+  /** Releases what it holds (a worker) when the transfer ends without asking for the digest. */
   dispose?(): void;
 }
 
-/** The hashers a download is checked with; DigestHashers are such hashers too. */
+/** The hashers a download is checked (or a chunked upload hashed) with; DigestHashers are such hashers too. */
 export interface StreamHashers {
   sha256: () => StreamHasher;
   crc32: () => StreamHasher;

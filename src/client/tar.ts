@@ -9,6 +9,7 @@ import { join, posix, sep } from "node:path";
 import tar from "tar-stream";
 import { Code } from "@connectrpc/connect";
 import { PendingWrites } from "../pending-writes.js";
+import { feedTar, type TarSink } from "../tar-feed.js";
 import { PodfilesError, invalidArgument } from "./errors.js";
 
 export interface PackOptions {
@@ -195,13 +196,16 @@ async function ensureParents(dest: string, path: string, name: string, checked: 
 /** Members up to this size are received whole and written alongside the next ones (src/pending-writes.ts). */
 const WHOLE_MEMBER_BYTES = 256 * 1024;
 
-/** A new file with the member's bytes, mode and time (through its fd: never a symlink swapped in). */
-async function writeMember(path: string, mode: number, mtime: Date | undefined, body: Buffer): Promise<void> {
+/**
+ * A new file for a member (a non-directory of that name removed first, never opened through a
+ * symlink): `write` fills it, then its mode and time are set through its fd.
+ */
+async function writeMemberFile(path: string, mode: number, mtime: Date | undefined, write: (fh: fs.promises.FileHandle) => Promise<void>): Promise<void> {
   await removeNonDirectory(path);
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
   const fh = await fs.promises.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode | 0o200);
   try {
-    await fh.writeFile(body);
+    await write(fh);
     await fh.chmod(mode);
     if (mtime) await fh.utimes(mtime, mtime);
   } finally {
@@ -223,13 +227,9 @@ export interface ExtractResult {
 export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>, warn: (m: string) => void = () => {}): Promise<ExtractResult> {
   await fs.promises.mkdir(dest, { recursive: true });
   const extract = tar.extract();
-  const feeding = (async () => {
-    for await (const chunk of input) if (!extract.write(chunk)) await once(extract, "drain");
-    (extract as unknown as { end(): void }).end();
-  })().catch((err: Error) => {
-    extract.destroy(err);
-    throw err;
-  });
+  const feeding = feedTar(input, extract as unknown as TarSink);
+  // awaited below once the loop has noticed a failure; until then its rejection is not unhandled
+  feeding.catch(() => undefined);
   const dirs: { path: string; mode: number; mtime?: Date }[] = [];
   const result: ExtractResult = { entries: 0, skipped: 0 };
   // small files are written while the next members arrive; a member waits for the writes it could meet
@@ -251,21 +251,16 @@ export async function extractTar(dest: string, input: AsyncIterable<Uint8Array>,
           if ((h.size ?? 0) <= WHOLE_MEMBER_BYTES) {
             const chunks: Buffer[] = [];
             for await (const chunk of e as AsyncIterable<Buffer>) chunks.push(chunk);
-            await writes.add(path, writeMember(path, mode, h.mtime, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+            const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+            await writes.add(
+              path,
+              writeMemberFile(path, mode, h.mtime, (fh) => fh.writeFile(body)),
+            );
             break;
           }
-          await removeNonDirectory(path);
-          const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-          const fh = await fs.promises.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode | 0o200);
-          const out = fh.createWriteStream();
-          await new Promise<void>((resolve, reject) => {
-            out.once("error", reject);
-            out.once("close", resolve);
-            e.once("error", reject);
-            e.pipe(out);
+          await writeMemberFile(path, mode, h.mtime, async (fh) => {
+            for await (const chunk of e as AsyncIterable<Buffer>) await fh.write(chunk);
           });
-          await fs.promises.chmod(path, mode);
-          if (h.mtime) await fs.promises.utimes(path, h.mtime, h.mtime);
           break;
         }
         case "directory": {

@@ -105,6 +105,28 @@ describe("extractLocal", () => {
     expect(fs.lstatSync(join(dest, "f.txt")).isFile()).toBe(true);
   });
 
+  it("a member that fails ends the extraction with its error while more of the stream is still to come", async () => {
+    // a hard link to a name the archive never made fails; 4 MiB more behind it keep the feed waiting
+    // for room in the extractor, which a destroyed one never gives (it hung, and the process exited
+    // with the promise unsettled: `podfiles get` of a directory ended without a word)
+    const archive = await tarOf([
+      { name: "ok.txt", body: "ok" },
+      { name: "bad", type: "link", linkname: "missing.txt" },
+      { name: "big.bin", body: "x".repeat(4 * 1024 * 1024) },
+    ]);
+    const chunks = async function* () {
+      for (let at = 0; at < archive.length; at += 16 * 1024) yield archive.subarray(at, at + 16 * 1024);
+    };
+    const outcome = await Promise.race([
+      extractLocal(dest, chunks()).then(
+        () => "resolved",
+        (err: NodeJS.ErrnoException) => err.code,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve("still running after 10 s"), 10_000).unref()),
+    ]);
+    expect(outcome).toBe("ENOENT");
+  });
+
   it("localMemberPath normalises names", () => {
     expect(localMemberPath("/d", "./a/b/")).toBe("/d/a/b");
     expect(localMemberPath("/d", ".")).toBe("/d");

@@ -18,6 +18,7 @@ import { ExtractDirectories, type ExtractDirectory } from "./extract-directories
 import { createWriter, createWriterIn } from "./file-writer.js";
 import { makeDirectories } from "./mutate.js";
 import { PendingWrites } from "../../pending-writes.js";
+import { feedTar, type TarSink } from "../../tar-feed.js";
 import { pathFromWire } from "../name-bytes.js";
 
 export async function extractTar(ctx: RootContext, dirPath: string, input: AsyncIterable<Uint8Array>, options: ExtractOptions): Promise<ExtractResult> {
@@ -25,7 +26,7 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
   const dirs = await ExtractDirectories.open(ctx, dirPath);
 
   const extract = tar.extract();
-  const feeding = feed(input, extract);
+  const feeding = feedTar(input, extract as unknown as TarSink);
   // its failure is awaited below, but only once the extraction loop has noticed it: a handler now, or a
   // caller cancelling mid-stream was an unhandled rejection, which ends the agent (test/server/upload-tar-cancel.spec.ts)
   feeding.catch(() => undefined);
@@ -56,32 +57,6 @@ export async function extractTar(ctx: RootContext, dirPath: string, input: Async
     dirs.close();
   }
   return { entry: await ctx.lstatEntry(dirPath), entries };
-}
-
-async function feed(input: AsyncIterable<Uint8Array>, extract: tar.Extract): Promise<void> {
-  try {
-    for await (const chunk of input) {
-      if (extract.destroyed) throw new Error("tar extraction stopped");
-      if (!extract.write(chunk)) await drainOrClose(extract);
-    }
-    (extract as unknown as { end(): void }).end();
-  } catch (err) {
-    extract.destroy(err as Error);
-    throw err;
-  }
-}
-
-/** Waits for room in the extractor; a destroyed extractor never drains, so its close ends the wait too. */
-function drainOrClose(extract: tar.Extract): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      extract.off("drain", done);
-      extract.off("close", done);
-      resolve();
-    };
-    extract.on("drain", done);
-    extract.on("close", done);
-  });
 }
 
 /** A pax `mtime` record ("1700000000.123456789": seconds with a fraction, POSIX pax); undefined if malformed. */
