@@ -1,8 +1,8 @@
 // A client for a whole cluster from a kubeconfig, the way kubectl reaches pods: for each call the pod's
 // node (GET the pod, cached 10 s), the ready podfiles agent on that node (a List of the agents'
-// namespace), and an HTTP/2 connection to the agent's port through the API server (pods/portforward,
-// a PortForwardSocket under http2.connect). No network path to the nodes is needed, only the
-// kubeconfig's API server.
+// namespace), and an HTTP/2 connection to the agent's port through the API server (pods/portforward:
+// a PortForwardSocket (WebSocket) or an SpdyPortForwardSocket under http2.connect, kube-cluster.ts
+// picks the protocol). No network path to the nodes is needed, only the kubeconfig's API server.
 //
 // One connection per node, reused by every call for that node's pods. When the tunnel closes (the
 // agent restarted, the API server or kubelet dropped it) the calls in flight on it fail UNAVAILABLE
@@ -21,6 +21,7 @@ import { Code, PodfilesError, failedPrecondition } from "./errors.js";
 import type { AgentPod, KubeCluster, KubeClusterOptions } from "./kube-cluster.js";
 import { clientNodeOptions, clientOnRoute, clientTransport, type ClientRoute, type PodfilesClient } from "./node-client.js";
 import { PortForwardSocket } from "./portforward-socket.js";
+import { SpdyPortForwardSocket } from "./portforward-spdy.js";
 import type { ContainerRef, ResolvedTarget } from "./target.js";
 import { WideSessionManager } from "./wide-session-manager.js";
 
@@ -118,12 +119,20 @@ export async function connectWithKubeconfig(options: KubeconfigClientOptions = {
   return Object.assign(client, { contextNamespace: cluster.contextNamespace });
 }
 
+// zero masking key: the client→server masking of RFC 6455 protects browsers' shared proxies from
+// cache poisoning; this is a Node client on TLS to the API server, and ws skips the XOR of every
+// byte it sends when the key is zero
+const wsOptions = { generateMask: (mask: Buffer) => void mask.fill(0) };
+
+/** A tunnel to an agent's port, in either protocol. */
+type TunnelSocket = PortForwardSocket | SpdyPortForwardSocket;
+
 /** The connection to the agent on one node: an HTTP/2 session manager whose connections are tunnels. */
 class NodeTunnel {
   readonly manager: Http2SessionManager;
   readonly transport: Transport;
-  private preopened?: PortForwardSocket;
-  private live?: PortForwardSocket;
+  private preopened?: TunnelSocket;
+  private live?: TunnelSocket;
   private opening?: Promise<void>;
   private failure?: { err: Error; at: number };
   private closed = false;
@@ -147,9 +156,18 @@ class NodeTunnel {
     if ((this.live && !this.live.destroyed) || (this.preopened && !this.preopened.destroyed)) return;
     this.opening ??= (async () => {
       const agent = await this.cluster.readyAgent(this.node);
-      const socket = this.open(agent);
+      let protocol = this.cluster.tunnelProtocol;
+      let socket = this.open(agent);
       try {
-        await socket.ready();
+        try {
+          await socket.ready();
+        } catch (err) {
+          // the API server refused the WebSocket upgrade, and the cluster switched to SPDY: once more
+          if (protocol === this.cluster.tunnelProtocol) throw err;
+          protocol = this.cluster.tunnelProtocol;
+          socket = this.open(agent);
+          await socket.ready();
+        }
       } catch (err) {
         throw err instanceof PodfilesError ? err : new PodfilesError((err as Error).message, Code.Unavailable);
       }
@@ -163,12 +181,12 @@ class NodeTunnel {
     return this.failure && this.failure.at >= since ? this.failure.err : undefined;
   }
 
-  private open(agent: AgentPod): PortForwardSocket {
+  private open(agent: AgentPod): TunnelSocket {
     const describe = `agent pod ${agent.namespace}/${agent.name} on node ${agent.node}`;
-    // zero masking key: the client→server masking of RFC 6455 protects browsers' shared proxies from
-    // cache poisoning; this is a Node client on TLS to the API server, and ws skips the XOR of every
-    // byte it sends when the key is zero
-    const socket = new PortForwardSocket(this.cluster.portForward(agent, { generateMask: (mask: Buffer) => void mask.fill(0) }), { describe });
+    const socket =
+      this.cluster.tunnelProtocol === "spdy"
+        ? new SpdyPortForwardSocket(this.cluster.portForwardSpdy(agent), { describe })
+        : new PortForwardSocket(this.cluster.portForward(agent, wsOptions), { describe });
     socket.on("error", (err) => (this.failure = { err, at: Date.now() }));
     return socket;
   }
@@ -179,10 +197,18 @@ class NodeTunnel {
     this.preopened = undefined;
     if (!socket) {
       // the session manager reconnects on its own (an idle session it closed): open a tunnel without waiting
-      socket = new PortForwardSocket(
-        this.cluster.readyAgent(this.node).then((agent) => this.cluster.portForward(agent, { generateMask: (mask: Buffer) => void mask.fill(0) })),
-        { describe: `the agent on node ${this.node}` },
-      );
+      const agent = this.cluster.readyAgent(this.node);
+      const describe = `the agent on node ${this.node}`;
+      socket =
+        this.cluster.tunnelProtocol === "spdy"
+          ? new SpdyPortForwardSocket(
+              agent.then((a) => this.cluster.portForwardSpdy(a)),
+              { describe },
+            )
+          : new PortForwardSocket(
+              agent.then((a) => this.cluster.portForward(a, wsOptions)),
+              { describe },
+            );
       socket.on("error", (err) => (this.failure = { err, at: Date.now() }));
     }
     this.live = socket;

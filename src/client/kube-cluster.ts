@@ -1,13 +1,19 @@
 // The API server as the SDK's kubeconfig client sees it: the user's kubeconfig (kubeconfig.ts: client
 // certificates, static and file tokens, exec plugins; OIDC auth-providers through client-node), the
 // two reads a call needs (the pod's node, the ready agent pod on that node) and the pods/portforward
-// WebSocket to an agent. One keep-alive agent: the reads and the WebSocket upgrade share a TLS connection.
+// tunnel to an agent: a WebSocket (v4.channel.k8s.io), or SPDY where the API server refuses the
+// WebSocket upgrade (as kubectl falls back) or the caller asks for it. One keep-alive agent: the
+// reads and the WebSocket upgrade share a TLS connection (an SPDY upgrade takes one of its own).
 import https from "node:https";
 import type WebSocket from "ws";
 import { DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR } from "./agent-defaults.js";
 import { Code, PodfilesError, failedPrecondition } from "./errors.js";
 import { loadKubeconfig, type KubeCredentials, type LoadedKubeconfig } from "./kubeconfig.js";
 import { openPortForwardWebSocket } from "./portforward-socket.js";
+import { openPortForwardSpdy, type SpdyUpgrade } from "./portforward-spdy.js";
+
+/** The pods/portforward protocols a tunnel can speak. */
+export type TunnelProtocol = "websocket" | "spdy";
 
 export interface KubeClusterOptions {
   /** kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster) */
@@ -20,6 +26,12 @@ export interface KubeClusterOptions {
   agentSelector?: string;
   /** the agents' port when their pod spec names none (default 8080) */
   agentPort?: number;
+  /**
+   * pods/portforward protocol: "auto" (default) speaks WebSocket and switches to SPDY for good once
+   * the API server refuses a WebSocket upgrade (Kubernetes before 1.31, or a proxy without
+   * WebSockets), as kubectl does; "websocket" or "spdy" only that one.
+   */
+  tunnelProtocol?: TunnelProtocol | "auto";
 }
 
 export interface AgentPod {
@@ -50,6 +62,8 @@ export class KubeCluster {
   readonly agentNamespace: string;
   readonly agentSelector: string;
   private readonly agentPort: number;
+  private readonly protocolChoice: TunnelProtocol | "auto";
+  private webSocketRefused = false;
 
   private agent?: { key: string; agent: https.Agent };
 
@@ -62,6 +76,13 @@ export class KubeCluster {
     this.agentNamespace = o.agentNamespace ?? DEFAULT_AGENT_NAMESPACE;
     this.agentSelector = o.agentSelector ?? DEFAULT_AGENT_SELECTOR;
     this.agentPort = o.agentPort ?? 8080;
+    this.protocolChoice = o.tunnelProtocol ?? "auto";
+  }
+
+  /** The protocol tunnels are opened with now: the chosen one, or in "auto" WebSocket until it was refused. */
+  get tunnelProtocol(): TunnelProtocol {
+    if (this.protocolChoice !== "auto") return this.protocolChoice;
+    return this.webSocketRefused ? "spdy" : "websocket";
   }
 
   static async load(o: KubeClusterOptions): Promise<KubeCluster> {
@@ -154,13 +175,15 @@ export class KubeCluster {
     return { namespace: pod.metadata.namespace, name: pod.metadata.name, node, port };
   }
 
-  /** A pods/portforward WebSocket to the agent's port (errors as PodfilesErrors: 403 → PERMISSION_DENIED). */
+  /**
+   * A pods/portforward WebSocket to the agent's port (errors as PodfilesErrors: 403 → PERMISSION_DENIED).
+   * In "auto", an upgrade the API server answers with anything but 101, 401, 403 or 404 (those would
+   * be its answer to SPDY too) switches this cluster's tunnels to SPDY: tunnelProtocol says so, and
+   * the caller opens the tunnel again.
+   */
   async portForward(agent: AgentPod, wsOptions: WebSocket.ClientOptions = {}): Promise<WebSocket> {
     const opts = await this.requestOptions();
-    const url = new URL(
-      `/api/v1/namespaces/${encodeURIComponent(agent.namespace)}/pods/${encodeURIComponent(agent.name)}/portforward?ports=${agent.port}`,
-      this.server,
-    );
+    const url = this.portForwardUrl(agent);
     url.protocol = url.protocol === "http:" ? "ws:" : "wss:";
     try {
       return await openPortForwardWebSocket(url.href, {
@@ -169,16 +192,39 @@ export class KubeCluster {
         headers: { ...opts.headers, ...wsOptions.headers },
       });
     } catch (err) {
-      const e = err as Error & { status?: number };
-      const what = `cannot open a tunnel to agent pod ${agent.namespace}/${agent.name} on node ${agent.node}`;
-      if (e.status === 403)
-        throw new PodfilesError(
-          `${what}: ${e.message} (a kubeconfig user needs create on pods/portforward in namespace ${agent.namespace}; see the README, "The CLI with a kubeconfig")`,
-          Code.PermissionDenied,
-        );
-      if (e.status === 401) throw new PodfilesError(`${what}: ${e.message}`, Code.Unauthenticated);
-      throw new PodfilesError(`${what}: ${e.message}`, Code.Unavailable);
+      const status = (err as { status?: number }).status;
+      if (this.protocolChoice === "auto" && status !== undefined && ![401, 403, 404].includes(status)) this.webSocketRefused = true;
+      throw this.tunnelFailure(agent, err, "WebSocket");
     }
+  }
+
+  /** A pods/portforward SPDY connection to the agent (errors as for portForward). */
+  async portForwardSpdy(agent: AgentPod): Promise<SpdyUpgrade> {
+    const { agent: _pooled, ...opts } = await this.requestOptions();
+    try {
+      return await openPortForwardSpdy(this.portForwardUrl(agent), agent.port, opts);
+    } catch (err) {
+      throw this.tunnelFailure(agent, err, "SPDY");
+    }
+  }
+
+  private portForwardUrl(agent: AgentPod): URL {
+    return new URL(
+      `/api/v1/namespaces/${encodeURIComponent(agent.namespace)}/pods/${encodeURIComponent(agent.name)}/portforward?ports=${agent.port}`,
+      this.server,
+    );
+  }
+
+  private tunnelFailure(agent: AgentPod, err: unknown, protocol: "WebSocket" | "SPDY"): PodfilesError {
+    const e = err as Error & { status?: number };
+    const what = `cannot open a tunnel to agent pod ${agent.namespace}/${agent.name} on node ${agent.node}${protocol === "SPDY" ? " (SPDY)" : ""}`;
+    if (e.status === 403)
+      return new PodfilesError(
+        `${what}: ${e.message} (a kubeconfig user needs create on pods/portforward in namespace ${agent.namespace}; see the README, "The CLI with a kubeconfig")`,
+        Code.PermissionDenied,
+      );
+    if (e.status === 401) return new PodfilesError(`${what}: ${e.message}`, Code.Unauthenticated);
+    return new PodfilesError(`${what}: ${e.message}`, Code.Unavailable);
   }
 }
 

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectWithKubeconfig, type KubeconfigClient } from "../../src/client/kube-client.js";
 import { Code, PodfilesError } from "../../src/client/errors.js";
 import { until } from "../support/until.js";
+import { startNoWebSocketProxy } from "./support/no-websocket-proxy.js";
 import { AGENT_NS, createSuiteNamespace, assertOwnNamespace, deployAgents, waitAgentsReady, type DeployedAgents } from "./support/agent-deploy.js";
 import { type Cluster, e2eEnabled, ensureCluster, repoRoot } from "./support/cluster.js";
 
@@ -42,9 +43,9 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
   const execIn = (pod: string, ...cmd: string[]) => cluster.kubectl(["-n", NS, "exec", pod, "-c", "main", "--", ...cmd], { timeoutMs: 120_000 });
 
   /** bin/podfiles.js as a whole process, with no server in its environment and an empty HOME. */
-  const cli = (args: string[], kubeconfig = userKubeconfig, timeoutMs = 120_000) =>
+  const cli = (args: string[], kubeconfig = userKubeconfig, timeoutMs = 120_000, extraEnv: NodeJS.ProcessEnv = {}) =>
     new Promise<Run>((resolve) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig };
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig, ...extraEnv };
       delete env.PODFILES_SERVER;
       delete env.PODFILES_TOKEN;
       delete env.PODFILES_NAMESPACE;
@@ -194,6 +195,99 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
     console.log(`[e2e kubeconfig] podfiles get 256 MiB via tunnel (node B): ${ms} ms, ${(BIG / MiB / (ms / 1000)).toFixed(0)} MiB/s (whole command)`);
     await rm(local);
   }, 360_000);
+
+  it("over SPDY, kubectl's protocol (PODFILES_TUNNEL_PROTOCOL=spdy): ls, get and put on both nodes; 256 MiB from node B through the SDK matches sha256sum", async () => {
+    const spdy = { PODFILES_TUNNEL_PROTOCOL: "spdy" };
+    for (const [node, pod] of Object.entries(pods)) {
+      const ls = await cli(["ls", `${pod}:/data`], userKubeconfig, 120_000, spdy);
+      expect(ls.code, ls.stderr).toBe(0);
+      expect(ls.stdout).toContain("hello.txt");
+      const local = path.join(dir, `spdy-hello-${pod}.txt`);
+      const get = await cli(["get", `${pod}:/data/hello.txt`, local], userKubeconfig, 120_000, spdy);
+      expect(get.code, get.stderr).toBe(0);
+      expect(await readFile(local, "utf8")).toBe(`hello from ${node}\n`);
+      const up = path.join(dir, `spdy-up-${pod}.bin`);
+      const bytes = randomBytes(5 * MiB + 3);
+      await writeFile(up, bytes);
+      const put = await cli(["put", up, `${pod}:/data/spdy-up.bin`], userKubeconfig, 120_000, spdy);
+      expect(put.code, put.stderr).toBe(0);
+      expect((await execIn(pod, "sha256sum", "/data/spdy-up.bin")).split(" ")[0]).toBe(createHash("sha256").update(bytes).digest("hex"));
+      // a certificate-only user: TLS inside the SPDY tunnel
+      const certLs = await cli(["ls", `${NS}/${pod}:/data`], cluster.kubeconfig, 120_000, spdy);
+      expect(certLs.code, certLs.stderr).toBe(0);
+      expect(certLs.stdout).toContain("spdy-up.bin");
+    }
+    const bad = await cli(["ls", `${pods[cluster.nodes[0]!.name]}:/data`], userKubeconfig, 30_000, { PODFILES_TUNNEL_PROTOCOL: "http3" });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("PODFILES_TUNNEL_PROTOCOL=http3: use auto, websocket or spdy");
+
+    const pod = pods[cluster.nodes[1]!.name]!;
+    const client = await connectWithKubeconfig({ kubeconfig: userKubeconfig, tunnelProtocol: "spdy" });
+    try {
+      const h = createHash("sha256");
+      let bytes = 0;
+      const t0 = Date.now();
+      for await (const c of client.download({ container: { namespace: NS, pod }, path: "/data/big.bin" })) {
+        h.update(c);
+        bytes += c.length;
+      }
+      const ms = Date.now() - t0;
+      expect(bytes).toBe(BIG);
+      expect(h.digest("hex")).toBe((await execIn(pod, "sha256sum", "/data/big.bin")).split(" ")[0]);
+      console.log(`[e2e kubeconfig] SDK download 256 MiB via SPDY tunnel (node B): ${ms} ms, ${(BIG / MiB / (ms / 1000)).toFixed(0)} MiB/s`);
+    } finally {
+      client.close();
+    }
+  }, 360_000);
+
+  it("an API server that refuses WebSocket port-forward (a STAND-IN proxy before the real one): the CLI and the SDK fall back to SPDY, as kubectl does", async () => {
+    const admin = JSON.parse(await cluster.kubectl(["config", "view", "--minify", "--raw", "-o", "json"]));
+    const real = admin.clusters[0].cluster as { server: string; "certificate-authority-data"?: string; "certificate-authority"?: string };
+    const realCa = real["certificate-authority-data"]
+      ? Buffer.from(real["certificate-authority-data"], "base64")
+      : real["certificate-authority"]
+        ? await readFile(real["certificate-authority"])
+        : undefined;
+    const proxy = await startNoWebSocketProxy(new URL(real.server), realCa);
+    try {
+      const kc = JSON.parse(await readFile(userKubeconfig, "utf8"));
+      kc.clusters[0].cluster = { server: proxy.url, "certificate-authority-data": Buffer.from(proxy.caPem).toString("base64") };
+      const viaProxy = path.join(dir, "no-websocket.kubeconfig");
+      await writeFile(viaProxy, JSON.stringify(kc), { mode: 0o600 });
+
+      for (const [node, pod] of Object.entries(pods)) {
+        const refusedBefore = proxy.webSocketRefused;
+        const spdyBefore = proxy.spdyUpgrades;
+        const local = path.join(dir, `fallback-hello-${pod}.txt`);
+        const get = await cli(["get", `${pod}:/data/hello.txt`, local], viaProxy);
+        expect(get.code, get.stderr).toBe(0);
+        expect(await readFile(local, "utf8")).toBe(`hello from ${node}\n`);
+        // one WebSocket attempt refused, then SPDY
+        expect(proxy.webSocketRefused - refusedBefore).toBe(1);
+        expect(proxy.spdyUpgrades - spdyBefore).toBeGreaterThanOrEqual(1);
+      }
+      // forcing WebSocket through the same proxy fails with the API server's answer
+      const forced = await cli(["ls", `${pods[cluster.nodes[0]!.name]}:/data`], viaProxy, 60_000, { PODFILES_TUNNEL_PROTOCOL: "websocket" });
+      expect(forced.code).toBe(1);
+      expect(forced.stderr).toMatch(/^podfiles: UNAVAILABLE: cannot open a tunnel to agent pod .*WebSocket port-forward is not offered here/);
+
+      // one SDK client: the first tunnel learns, the second node's tunnel goes to SPDY at once
+      const client = await connectWithKubeconfig({ kubeconfig: viaProxy });
+      try {
+        const refusedBefore = proxy.webSocketRefused;
+        for (const pod of Object.values(pods)) {
+          const names: string[] = [];
+          for await (const e of client.list({ container: { namespace: NS, pod }, path: "/data" })) names.push(e.name);
+          expect(names).toContain("hello.txt");
+        }
+        expect(proxy.webSocketRefused - refusedBefore).toBe(1);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await proxy.close();
+    }
+  }, 300_000);
 
   it("a user without pods/portforward gets PERMISSION_DENIED naming what is missing", async () => {
     const r = await cli(["ls", `${pods[cluster.nodes[0]!.name]}:/data`], noForwardKubeconfig);

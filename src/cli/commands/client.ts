@@ -100,6 +100,13 @@ export function connectionMode(o: ConnectionOptions): ConnectionMode {
   return { kind: "server", url: serverUrl(o) };
 }
 
+/** $PODFILES_TUNNEL_PROTOCOL: the pods/portforward protocol of kubeconfig tunnels (auto, websocket, spdy). */
+export function tunnelProtocolOf(value: string | undefined): "auto" | "websocket" | "spdy" {
+  if (value === undefined || value === "") return "auto";
+  if (value === "auto" || value === "websocket" || value === "spdy") return value;
+  throw new UsageError(`$PODFILES_TUNNEL_PROTOCOL=${value}: use auto, websocket or spdy`);
+}
+
 export async function connect(o: ConnectionOptions): Promise<Connection> {
   const mode = connectionMode(o);
   if (mode.kind === "server") {
@@ -120,7 +127,8 @@ export async function connect(o: ConnectionOptions): Promise<Connection> {
       },
     };
   }
+  const tunnelProtocol = tunnelProtocolOf(process.env.PODFILES_TUNNEL_PROTOCOL);
   const { connectWithKubeconfig } = await import("../../client/kube-client.js");
-  const client = await connectWithKubeconfig({ kubeconfig: mode.kubeconfig, context: mode.context, token: bearerToken(o) });
+  const client = await connectWithKubeconfig({ kubeconfig: mode.kubeconfig, context: mode.context, token: bearerToken(o), tunnelProtocol });
   return { client, url: "kubeconfig", contextNamespace: client.contextNamespace, close: () => client.close() };
 }
