@@ -14,8 +14,8 @@
 //   TCP's, as for kubectl. When the Duplex's reader stops pulling, the connection is paused.
 //
 // Header blocks: SPDY/3 compresses them with one zlib stream per direction. This side sends two,
-// written as zlib stored blocks (a zlib header, then per frame one uncompressed block ending on a
-// byte boundary, as a sync flush leaves it): valid zlib that Go's reader with SPDY's dictionary
+// written as zlib stored blocks (a zlib header, then per frame one uncompressed block and the empty
+// block that ends a sync flush): valid zlib that Go's reader with SPDY's dictionary
 // accepts (the dictionary is only consulted when the stream's header asks for it). The kubelet's
 // header blocks are never read: a SYN_REPLY matters by its stream id alone.
 //
@@ -115,7 +115,11 @@ function headerBlock(fields: [string, string][], first: boolean): Buffer {
   const zhead = first ? Buffer.from([0x78, 0x01]) : Buffer.alloc(0);
   // a stored block, not final: BFINAL=0 BTYPE=00, padded to the byte; LEN and its complement, little-endian
   const stored = Buffer.from([0x00, raw.length & 0xff, raw.length >> 8, ~raw.length & 0xff, (~raw.length >> 8) & 0xff]);
-  return Buffer.concat([zhead, stored, raw]);
+  // then the empty stored block a sync flush ends with: Go's inflater hands a block's bytes to its
+  // reader when it meets this marker (without it the kubelet read the first frame's headers, then
+  // failed on the second with an unexpected EOF and closed the connection)
+  const syncMarker = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
+  return Buffer.concat([zhead, stored, raw, syncMarker]);
 }
 
 function synStream(streamId: number, block: Buffer): Buffer {
