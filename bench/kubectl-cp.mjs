@@ -225,6 +225,12 @@ export async function measureKubectlCp({
     kubectlCpRssMiB: [],
     podfilesRssMiB: [],
     tunnelRssMiB: [],
+    // the same tunnel over SPDY (PODFILES_TUNNEL_PROTOCOL=spdy), the API server's pass-through path
+    spdyMiBps: null,
+    spdyRatio: null,
+    spdySeconds: [],
+    spdyCpuSeconds: [],
+    spdyRssMiB: [],
   };
   const clusterSh = path.join(repoDir, "scripts/cluster.sh");
   const cache = process.env.PODFILES_CACHE ?? path.join(os.homedir(), ".cache/podfiles");
@@ -560,6 +566,16 @@ export async function measureKubectlCp({
         },
         tunnelEnv,
       );
+    const spdyGet = () =>
+      timed(
+        "spdy",
+        process.execPath,
+        {
+          argv: [cliBin, "get", "--no-progress", "-c", CONTAINER, `${POD}:${REMOTE_FILE}`, path.join(localDir, "spdy.bin")],
+          local: path.join(localDir, "spdy.bin"),
+        },
+        { ...tunnelEnv, PODFILES_TUNNEL_PROTOCOL: "spdy" },
+      );
     await until(
       "podfiles through the kubeconfig tunnel",
       async () =>
@@ -587,6 +603,7 @@ export async function measureKubectlCp({
         label: "podfiles get (direct)   ",
       },
       tunnel: { run: tunnelGet, seconds: result.tunnelSeconds, cpu: result.tunnelCpuSeconds, rss: result.tunnelRssMiB, label: "podfiles get via tunnel " },
+      spdy: { run: spdyGet, seconds: result.spdySeconds, cpu: result.spdyCpuSeconds, rss: result.spdyRssMiB, label: "podfiles get via SPDY   " },
     };
     const names = Object.keys(rows);
     for (let i = 0; i < reps; i++) {
@@ -610,6 +627,8 @@ export async function measureKubectlCp({
     }
     result.tunnelMiBps = sizeMiB / median(result.tunnelSeconds);
     result.tunnelRatio = result.tunnelMiBps / (sizeMiB / median(result.kubectlCpSeconds));
+    result.spdyMiBps = sizeMiB / median(result.spdySeconds);
+    result.spdyRatio = result.spdyMiBps / (sizeMiB / median(result.kubectlCpSeconds));
     result.kubectlCpMiBps = sizeMiB / median(result.kubectlCpSeconds);
     result.podfilesMiBps = sizeMiB / median(result.podfilesSeconds);
     result.ratio = result.podfilesMiBps / result.kubectlCpMiBps;
@@ -620,7 +639,13 @@ export async function measureKubectlCp({
       result.kubectlCpCpuSecondsMedian = median(result.kubectlCpCpuSeconds);
       result.podfilesCpuSecondsMedian = median(result.podfilesCpuSeconds);
       result.tunnelCpuSecondsMedian = median(result.tunnelCpuSeconds);
-      result.rssMiBMedian = { kubectlCp: median(result.kubectlCpRssMiB), podfiles: median(result.podfilesRssMiB), tunnel: median(result.tunnelRssMiB) };
+      result.spdyCpuSecondsMedian = median(result.spdyCpuSeconds);
+      result.rssMiBMedian = {
+        kubectlCp: median(result.kubectlCpRssMiB),
+        podfiles: median(result.podfilesRssMiB),
+        tunnel: median(result.tunnelRssMiB),
+        spdy: median(result.spdyRssMiB),
+      };
     }
     // the cluster side's CPU seconds per GiB, medians per row: what a copy costs the API server, the kubelets and the agents
     result.serverCpuPerGiBMedian = Object.fromEntries(
@@ -703,7 +728,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
           ? `; client CPU kubectl ${fixed(r.kubectlCpCpuSecondsMedian, 2)} s, podfiles ${fixed(r.podfilesCpuSecondsMedian, 2)} s`
           : "";
       process.stdout.write(
-        `figure 6: ${r.sizeMiB} MiB, median of ${r.reps}: kubectl cp ${fixed(r.kubectlCpMiBps)} MiB/s, podfiles get ${fixed(r.podfilesMiBps)} MiB/s → ${fixed(r.ratio, 2)}× kubectl cp, podfiles get via kubeconfig tunnel ${fixed(r.tunnelMiBps)} MiB/s → ${fixed(r.tunnelRatio, 2)}×${cpu}, tunnel ${fixed(r.tunnelCpuSecondsMedian, 2)} s${r.rssMiBMedian ? `; peak RSS kubectl ${fixed(r.rssMiBMedian.kubectlCp)} MiB, direct ${fixed(r.rssMiBMedian.podfiles)} MiB, tunnel ${fixed(r.rssMiBMedian.tunnel)} MiB` : ""}\n`,
+        `figure 6: ${r.sizeMiB} MiB, median of ${r.reps}: kubectl cp ${fixed(r.kubectlCpMiBps)} MiB/s, podfiles get ${fixed(r.podfilesMiBps)} MiB/s → ${fixed(r.ratio, 2)}× kubectl cp, podfiles get via kubeconfig tunnel ${fixed(r.tunnelMiBps)} MiB/s → ${fixed(r.tunnelRatio, 2)}× (WebSocket), ${fixed(r.spdyMiBps)} MiB/s → ${fixed(r.spdyRatio, 2)}× (SPDY)${cpu}, tunnel ${fixed(r.tunnelCpuSecondsMedian, 2)} s, SPDY ${fixed(r.spdyCpuSecondsMedian, 2)} s${r.rssMiBMedian ? `; peak RSS kubectl ${fixed(r.rssMiBMedian.kubectlCp)} MiB, direct ${fixed(r.rssMiBMedian.podfiles)} MiB, tunnel ${fixed(r.rssMiBMedian.tunnel)} MiB` : ""}\n`,
       );
       for (const [row, cpu] of Object.entries(r.serverCpuPerGiBMedian ?? {}))
         process.stdout.write(
