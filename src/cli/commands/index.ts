@@ -25,7 +25,8 @@ Remote paths: ${REMOTE_SYNTAX}
   prod/web-0:nginx:/etc/nginx  the same (the container after the pod, before an absolute path)
 Local paths are plain paths. The server is --server URL ($PODFILES_SERVER); without one, and with a
 kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config; --context), each pod's node agent is reached
-through the API server (pods/portforward) as the kubeconfig's user; with neither, http://127.0.0.1:8080.
+through the API server (pods/portforward: WebSocket, else SPDY; $PODFILES_TUNNEL_PROTOCOL=spdy|websocket
+picks one) as the kubeconfig's user; with neither, http://127.0.0.1:8080.
 The bearer token is --token ($PODFILES_TOKEN). Errors print one line (gRPC status and message).
 Exit codes: 0 ok, 1 the command failed, 2 usage (a missing argument, an unknown command or option).`;
 
