@@ -8,7 +8,8 @@ import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { WebSocket } from "ws";
 import { startPortForwardStandIn, type StandIn } from "../../test/support/portforward-standin.js";
-import { PortForwardSocket, WRITE_HIGH_WATER, openPortForwardWebSocket } from "./portforward-socket.js";
+import { PortForwardSocket, openPortForwardWebSocket } from "./portforward-socket.js";
+import { WRITE_HIGH_WATER } from "./tunnel-duplex.js";
 
 const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

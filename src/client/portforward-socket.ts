@@ -2,8 +2,8 @@
 // that http2.connect({ createConnection }) can run a session on.
 //
 // The protocol is the WebSocket one of the kubelet's port-forward (`v4.channel.k8s.io`, what
-// @kubernetes/client-node's PortForward speaks; the API server passes the upgraded connection
-// through to the kubelet): every binary message starts with a channel byte — 0 data, 1 error for
+// @kubernetes/client-node's PortForward speaks; from Kubernetes 1.31 the API server translates it
+// into SPDY for the kubelet, portforward-spdy.ts): every binary message starts with a channel byte — 0 data, 1 error for
 // the first (only) port — and the first message on each channel carries the port number (2 bytes,
 // little-endian) before any payload. The client writes data as [0, …bytes]. There is no half-close:
 // the connection ends when the WebSocket closes.
@@ -13,45 +13,26 @@
 // the WebSocket's socket is paused, so TCP, the API server and the kubelet slow the sender down; a
 // write completes at once while the WebSocket holds less than WRITE_HIGH_WATER bytes unsent, and
 // otherwise only when the message is flushed to the socket.
-import { Duplex } from "node:stream";
 import type WebSocket from "ws";
+import { TunnelDuplex, type TunnelOptions, WRITE_HIGH_WATER, tunnelError } from "./tunnel-duplex.js";
 
 export const PORT_FORWARD_PROTOCOL = "v4.channel.k8s.io";
-
-/** Unsent bytes the WebSocket may hold before a write waits for its flush. */
-export const WRITE_HIGH_WATER = 1024 * 1024;
 
 const DATA = 0;
 const ERROR = 1;
 
-export interface PortForwardSocketOptions {
-  /** "pod podfiles/agent-x port 8080", for messages */
-  describe: string;
-  /** reads buffered in the Duplex before the WebSocket is paused (default 1 MiB) */
-  readHighWaterMark?: number;
-}
-
-/** An error of the tunnel: code ECONNRESET / ECONNREFUSED, so the SDK reports it as UNAVAILABLE. */
-export function tunnelError(message: string, code: "ECONNRESET" | "ECONNREFUSED" = "ECONNRESET"): NodeJS.ErrnoException {
-  return Object.assign(new Error(message), { code });
-}
-
-export class PortForwardSocket extends Duplex {
+export class PortForwardSocket extends TunnelDuplex {
   private ws?: WebSocket;
   private readonly opened: Promise<WebSocket>;
   private portSeen = [false, false];
   private errorText = "";
-  private paused = false;
   private closedByUs = false;
-  /** bytes of payload received (tests, diagnostics) */
-  bytesIn = 0;
-  bytesOut = 0;
 
   constructor(
     open: Promise<WebSocket>,
-    private readonly o: PortForwardSocketOptions,
+    private readonly o: TunnelOptions,
   ) {
-    super({ readableHighWaterMark: o.readHighWaterMark ?? 1024 * 1024, writableHighWaterMark: WRITE_HIGH_WATER, allowHalfOpen: true });
+    super(o.readHighWaterMark);
     this.opened = open.then(
       (ws) => {
         if (this.destroyed) {
@@ -90,7 +71,7 @@ export class PortForwardSocket extends Duplex {
       // still read; a reader waiting for more gets this error (the session's calls fail UNAVAILABLE).
       this.destroy(tunnelError(`the tunnel to ${this.o.describe} closed: ${why}`));
     });
-    if (this.paused) ws.pause();
+    if (this.readsPaused) ws.pause();
   }
 
   private onMessage(msg: Buffer): void {
@@ -106,11 +87,7 @@ export class PortForwardSocket extends Duplex {
       if (payload.length === 0) return;
     }
     if (channel === DATA) {
-      this.bytesIn += payload.length;
-      if (!this.push(payload) && !this.paused) {
-        this.paused = true;
-        this.ws?.pause();
-      }
+      this.deliver(payload);
     } else if (channel === ERROR) {
       // the kubelet's words for a failed connection ("failed to connect to localhost:8080 … connection refused")
       this.errorText += payload.toString("utf8");
@@ -124,25 +101,12 @@ export class PortForwardSocket extends Duplex {
     this.destroy(tunnelError(message, code));
   }
 
-  override _read(): void {
-    if (this.paused) {
-      this.paused = false;
-      this.ws?.resume();
-    }
+  protected pauseTransport(paused: boolean): void {
+    if (paused) this.ws?.pause();
+    else this.ws?.resume();
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.send([chunk], cb);
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    this.send(
-      chunks.map((c) => c.chunk),
-      cb,
-    );
-  }
-
-  private send(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+  protected send(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const ws = this.ws;
     if (!ws) {
       this.opened.then(
@@ -169,11 +133,6 @@ export class PortForwardSocket extends Duplex {
     if (ws.bufferedAmount <= WRITE_HIGH_WATER) finish();
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    // no half-close in v4.channel.k8s.io: the connection ends when the socket is destroyed
-    cb();
-  }
-
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.closedByUs = true;
     const ws = this.ws;
@@ -186,23 +145,6 @@ export class PortForwardSocket extends Duplex {
       setTimeout(() => ws.terminate(), 2000).unref();
     }
     cb(err);
-  }
-
-  // net.Socket-like bits http2 touches on the connection it is given
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  setTimeout(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
   }
 }
 

@@ -23,8 +23,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { Socket } from "node:net";
-import { Duplex } from "node:stream";
-import { WRITE_HIGH_WATER, tunnelError } from "./portforward-socket.js";
+import { TunnelDuplex, type TunnelOptions, tunnelError } from "./tunnel-duplex.js";
 
 export const SPDY_PORT_FORWARD_PROTOCOL = "portforward.k8s.io";
 
@@ -143,14 +142,7 @@ function dataHeader(streamId: number, length: number, flags = 0): Buffer {
   return h;
 }
 
-export interface SpdyPortForwardSocketOptions {
-  /** "agent pod podfiles/agent-x on node a", for messages */
-  describe: string;
-  /** reads buffered in the Duplex before the connection is paused (default 1 MiB) */
-  readHighWaterMark?: number;
-}
-
-export class SpdyPortForwardSocket extends Duplex {
+export class SpdyPortForwardSocket extends TunnelDuplex {
   private socket?: Socket;
   private readonly opened: Promise<void>;
   private signalReady!: () => void;
@@ -159,16 +151,13 @@ export class SpdyPortForwardSocket extends Duplex {
   private inbox: Buffer[] = [];
   private inboxBytes = 0;
   private errorText = "";
-  private paused = false;
   private closedByUs = false;
-  bytesIn = 0;
-  bytesOut = 0;
 
   constructor(
     open: Promise<SpdyUpgrade>,
-    private readonly o: SpdyPortForwardSocketOptions,
+    private readonly o: TunnelOptions,
   ) {
-    super({ readableHighWaterMark: o.readHighWaterMark ?? 1024 * 1024, writableHighWaterMark: WRITE_HIGH_WATER, allowHalfOpen: true });
+    super(o.readHighWaterMark);
     this.opened = new Promise<void>((resolve, reject) => {
       this.signalReady = resolve;
       this.failReady = reject;
@@ -211,7 +200,7 @@ export class SpdyPortForwardSocket extends Duplex {
     socket.on("error", (err) => this.fail(`${this.o.describe}: ${err.message}`));
     socket.on("close", () => this.fail(`the tunnel to ${this.o.describe} closed${this.errorText ? `: ${this.errorText.trim()}` : ""}`));
     if (head.length > 0) this.onBytes(head);
-    if (this.paused) socket.pause();
+    if (this.readsPaused) socket.pause();
   }
 
   /** Parses every whole frame received so far. */
@@ -263,14 +252,7 @@ export class SpdyPortForwardSocket extends Duplex {
       return;
     }
     if (stream !== DATA_STREAM) return;
-    for (const p of pieces) {
-      if (p.length === 0) continue;
-      this.bytesIn += p.length;
-      if (!this.push(p) && !this.paused) {
-        this.paused = true;
-        this.socket?.pause();
-      }
-    }
+    for (const p of pieces) this.deliver(p);
     if (flags & FLAG_FIN)
       this.fail(`the tunnel to ${this.o.describe} closed: the agent's end of the connection closed${this.errorText ? ` (${this.errorText.trim()})` : ""}`);
   }
@@ -316,25 +298,12 @@ export class SpdyPortForwardSocket extends Duplex {
     this.destroy(err);
   }
 
-  override _read(): void {
-    if (this.paused) {
-      this.paused = false;
-      this.socket?.resume();
-    }
+  protected pauseTransport(paused: boolean): void {
+    if (paused) this.socket?.pause();
+    else this.socket?.resume();
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.send([chunk], cb);
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    this.send(
-      chunks.map((c) => c.chunk),
-      cb,
-    );
-  }
-
-  private send(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+  protected send(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const socket = this.socket;
     if (!socket || !this.replied.has(DATA_STREAM)) {
       this.opened.then(
@@ -381,11 +350,6 @@ export class SpdyPortForwardSocket extends Duplex {
     socket.once("close", onClose);
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    // as for the WebSocket tunnel: the connection ends when the socket is destroyed
-    cb();
-  }
-
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.closedByUs = true;
     this.failReady(err ?? tunnelError(`${this.o.describe}: closed before the tunnel opened`));
@@ -396,22 +360,5 @@ export class SpdyPortForwardSocket extends Duplex {
       socket.destroy();
     }
     cb(err);
-  }
-
-  // net.Socket-like bits http2 touches on the connection it is given
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  setTimeout(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
   }
 }
