@@ -87,7 +87,9 @@ describe("the server process's garbage collector", () => {
     // in longer runs, 2 in this short one, so the markings above are what tells the two apart)
     expect(tuned.markCompacts).toBeLessThanOrEqual(3);
     expect(tuned.rssMiB).toBeLessThan(vanilla.rssMiB + 64); // memory stays flat without the marking
-  }, 120_000);
+    // 8 s here; each step has a deadline of its own below this (start 30 s, upload 60 s, stop 15 s),
+    // so a hang names its step (a CI run once ran out of a 120 s limit with no step named)
+  }, 240_000);
 
   it("is the same in the CLI's client commands: podfiles get starts no marking on Node 20", async () => {
     const root = tempDir("podfiles-gc-get-");
