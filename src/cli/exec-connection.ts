@@ -4,8 +4,17 @@
 // ordinary client, so every command (and every check: digests, atomic uploads) works unchanged.
 // The port is open to other local users while the command runs, and what it serves acts with the
 // user's credentials, so it accepts only a podfiles JWT signed with a random key that never leaves
-// this process (HS256, 32 bytes from the CSPRNG), valid for this process's lifetime only.
+// this process (HS256, 48 bytes from the CSPRNG as base64 text), valid for this process's lifetime only.
 import { randomBytes } from "node:crypto";
+
+/**
+ * The HS256 secret of this process's server: 48 random bytes as base64 text. Raw random bytes were
+ * used before, and parseKey trims a trailing newline or carriage return from a secret (as read from
+ * a file), so 2 runs in 256 ended with "an HS256 secret must be at least 32 bytes (got 31)".
+ */
+export function ephemeralSecret(random: (n: number) => Buffer = randomBytes): Buffer {
+  return Buffer.from(random(48).toString("base64"));
+}
 
 export interface ExecConnection {
   baseUrl: string;
@@ -26,7 +35,7 @@ export async function startExecConnection(o: { kubeconfig?: string; context?: st
     import("../log.js"),
   ]);
   const kubeConfig = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context });
-  const key = parseKey("via-exec", randomBytes(32), "--via exec");
+  const key = parseKey("via-exec", ephemeralSecret(), "--via exec");
   // its call lines would mix with the command's own messages (a put's Stat answering NOT_FOUND is a
   // warning there): the client reports every failed call itself, so only server faults are printed
   const stderr = jsonLogger();
