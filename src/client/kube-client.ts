@@ -187,7 +187,12 @@ class NodeTunnel {
       this.cluster.tunnelProtocol === "spdy"
         ? new SpdyPortForwardSocket(this.cluster.portForwardSpdy(agent), { describe })
         : new PortForwardSocket(this.cluster.portForward(agent, wsOptions), { describe });
-    socket.on("error", (err) => (this.failure = { err, at: Date.now() }));
+    // a failure counts once the tunnel is handed to calls (preopened, live): one that never opened
+    // fails ensure() itself, and a refused WebSocket recorded here replaced the first call's own
+    // error after the fallback to SPDY (a NOT_FOUND became UNAVAILABLE naming the WebSocket)
+    socket.on("error", (err) => {
+      if (socket === this.preopened || socket === this.live) this.failure = { err, at: Date.now() };
+    });
     return socket;
   }
 

@@ -28,8 +28,8 @@ export interface KubeClusterOptions {
   agentPort?: number;
   /**
    * pods/portforward protocol: "auto" (default) speaks WebSocket and switches to SPDY for good once
-   * the API server refuses a WebSocket upgrade (Kubernetes before 1.31, or a proxy without
-   * WebSockets), as kubectl does; "websocket" or "spdy" only that one.
+   * the API server refuses a WebSocket upgrade (a server without WebSocket port-forward, or
+   * a proxy without WebSockets), as kubectl does; "websocket" or "spdy" only that one.
    */
   tunnelProtocol?: TunnelProtocol | "auto";
 }

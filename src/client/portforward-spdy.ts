@@ -1,6 +1,6 @@
 // One TCP connection to a pod's port through the API server's pods/portforward over SPDY, the
-// protocol every API server and kubelet speak (kubectl's own, and the only one before the
-// PortForwardWebsockets feature, beta and on by default from Kubernetes 1.31): a Node Duplex that
+// protocol every API server and kubelet speak (kubectl's own until its PortForwardWebsockets
+// feature, beta and on by default from Kubernetes 1.31, and still its fallback): a Node Duplex that
 // http2.connect({ createConnection }) can run a session on, like PortForwardSocket for WebSockets.
 //
 // The wire, as client-go's portforward and the kubelet's moby/spdystream speak it:

@@ -266,6 +266,10 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
         expect(proxy.webSocketRefused - refusedBefore).toBe(1);
         expect(proxy.spdyUpgrades - spdyBefore).toBeGreaterThanOrEqual(1);
       }
+      // the first call of a process (the one that falls back) keeps its own error
+      const missing = await cli(["stat", `${pods[cluster.nodes[0]!.name]}:/data/no-such-file`], viaProxy);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/^podfiles: NOT_FOUND: /);
       // forcing WebSocket through the same proxy fails with the API server's answer
       const forced = await cli(["ls", `${pods[cluster.nodes[0]!.name]}:/data`], viaProxy, 60_000, { PODFILES_TUNNEL_PROTOCOL: "websocket" });
       expect(forced.code).toBe(1);
@@ -337,11 +341,14 @@ describe.skipIf(!e2eEnabled)("podfiles with only a kubeconfig (API-server tunnel
           "jsonpath={.items[0].metadata.name}",
         ])
       ).trim();
-      // a download that reads its first bytes, then waits: in flight when the agent goes
+      // a download that reads its first bytes, then waits until the agent is gone: in flight when it
+      // goes. Reading on at once let a fast tunnel (~100 MiB/s) finish the 256 MiB inside the agent's
+      // 2 s of grace for open streams, and the call ended OK; paused, flow control holds the rest back.
       const stream = client.download({ container: { namespace: NS, pod }, path: "/data/big.bin" });
       const it = stream[Symbol.asyncIterator]();
       await it.next();
       await cluster.kubectl(["-n", AGENT_NS, "delete", "pod", old, "--wait=false"]);
+      await cluster.kubectl(["-n", AGENT_NS, "wait", "--for=delete", `pod/${old}`, "--timeout=120s"], { timeoutMs: 150_000 });
       const failure = await (async () => {
         try {
           for (let r = await it.next(); !r.done; r = await it.next());
