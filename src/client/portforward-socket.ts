@@ -14,7 +14,7 @@
 // write completes at once while the WebSocket holds less than WRITE_HIGH_WATER bytes unsent, and
 // otherwise only when the message is flushed to the socket.
 import type WebSocket from "ws";
-import { TunnelDuplex, type TunnelOptions, WRITE_HIGH_WATER, tunnelError } from "./tunnel-duplex.js";
+import { TunnelDuplex, type TunnelOptions, WRITE_HIGH_WATER, tunnelError, upgradeRefusal } from "./tunnel-duplex.js";
 
 export const PORT_FORWARD_PROTOCOL = "v4.channel.k8s.io";
 
@@ -168,17 +168,9 @@ export async function openPortForwardWebSocket(url: string, options: WebSocket.C
     });
     ws.once("error", (err) => reject(tunnelError(err.message, "ECONNREFUSED")));
     ws.once("unexpected-response", (_req, res) => {
-      const body: Buffer[] = [];
-      res.on("data", (d: Buffer) => body.push(d));
-      res.on("end", () => {
-        let message = Buffer.concat(body).toString("utf8").slice(0, 2000);
-        try {
-          message = (JSON.parse(message) as { message?: string }).message ?? message;
-        } catch {
-          // not a Status object: keep the text
-        }
+      void upgradeRefusal(res).then((err) => {
         ws.terminate();
-        reject(Object.assign(new Error(message || `HTTP ${res.statusCode}`), { status: res.statusCode ?? 0 }));
+        reject(err);
       });
     });
   });

@@ -23,7 +23,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { Socket } from "node:net";
-import { TunnelDuplex, type TunnelOptions, tunnelError } from "./tunnel-duplex.js";
+import { TunnelDuplex, type TunnelOptions, tunnelError, upgradeRefusal } from "./tunnel-duplex.js";
 
 export const SPDY_PORT_FORWARD_PROTOCOL = "portforward.k8s.io";
 
@@ -76,19 +76,7 @@ export function openPortForwardSpdy(url: URL, port: number, options: https.Reque
       socket.setTimeout(0);
       resolve({ socket, head, port });
     });
-    req.on("response", (res) => {
-      const body: Buffer[] = [];
-      res.on("data", (d: Buffer) => body.push(d));
-      res.on("end", () => {
-        let message = Buffer.concat(body).toString("utf8").slice(0, 2000);
-        try {
-          message = (JSON.parse(message) as { message?: string }).message ?? message;
-        } catch {
-          // not a Status object: keep the text
-        }
-        reject(Object.assign(new Error(message || `HTTP ${res.statusCode}`), { status: res.statusCode ?? 0 }));
-      });
-    });
+    req.on("response", (res) => void upgradeRefusal(res).then(reject));
     req.on("timeout", () => req.destroy(new Error("no answer to the SPDY upgrade within 30 s")));
     req.on("error", (err) => reject(tunnelError(err.message, "ECONNREFUSED")));
     req.end();

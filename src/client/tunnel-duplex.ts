@@ -4,6 +4,7 @@
 // together); reads stop at the transport when the Duplex's reader stops pulling (push() returns
 // false), so TCP, the API server and the kubelet slow the sender down; there is no half-close (the
 // connection ends when the Duplex is destroyed); and the net.Socket calls http2 makes are accepted.
+import type { IncomingMessage } from "node:http";
 import { Duplex } from "node:stream";
 
 /** Unsent bytes a tunnel may hold before a write waits for its flush. */
@@ -12,6 +13,26 @@ export const WRITE_HIGH_WATER = 1024 * 1024;
 /** An error of the tunnel: code ECONNRESET / ECONNREFUSED, so the SDK reports it as UNAVAILABLE. */
 export function tunnelError(message: string, code: "ECONNRESET" | "ECONNREFUSED" = "ECONNRESET"): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code });
+}
+
+/**
+ * The API server's answer to an upgrade it refused (403 without pods/portforward, 404 for a pod that
+ * is gone, …), read to its end: an error carrying the HTTP `status` and the Status message.
+ */
+export function upgradeRefusal(res: IncomingMessage): Promise<Error & { status: number }> {
+  return new Promise((resolve) => {
+    const body: Buffer[] = [];
+    res.on("data", (d: Buffer) => body.push(d));
+    res.on("end", () => {
+      let message = Buffer.concat(body).toString("utf8").slice(0, 2000);
+      try {
+        message = (JSON.parse(message) as { message?: string }).message ?? message;
+      } catch {
+        // not a Status object: keep the text
+      }
+      resolve(Object.assign(new Error(message || `HTTP ${res.statusCode}`), { status: res.statusCode ?? 0 }));
+    });
+  });
 }
 
 export interface TunnelOptions {
