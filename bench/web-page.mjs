@@ -3,8 +3,9 @@
 //   - upload: the page's queue (chunked BeginUpload/WriteUploadChunk/Commit, each chunk hashed while sent, from
 //     setInputFiles to "done") and the SDK's upload alone (SHA-256 given), vs one fetch POST of
 //     the same File to the raw server (written and fsync'd)
-//   - download: the page's Download button (verified stream into a Blob, to the download event)
-//     vs a fetch GET from the raw server, read to the end
+//   - download: the page's Download button to the file complete on disk, streamed through its
+//     service worker, and (a context with service workers blocked) through a Blob, vs a fetch GET
+//     from the raw server read to the end, and the same GET saved by the browser from a link
 //   - a 100,000-entry directory: first rows on screen, all entries streamed
 // Bounded: at most 1 GiB and 3 reps.   npm run bench:web -- [--mib 256] [--reps 1] [--entries 100000]
 import { execFileSync, spawn } from "node:child_process";
@@ -68,11 +69,18 @@ const raw = http2.createSecureServer({ ...tls, allowHTTP1: true, settings: { ini
 raw.on("stream", (stream, headers) => {
   stream.on("error", () => {});
   const cors = { "access-control-allow-origin": "*" };
-  if (headers[":method"] === "GET" && headers[":path"] !== "/download") {
+  if (headers[":method"] === "GET" && !headers[":path"].startsWith("/download")) {
     stream.respond({ ":status": 200, "content-type": "text/html" });
     stream.end("<!doctype html><title>raw</title>");
   } else if (headers[":method"] === "GET") {
-    stream.respond({ ":status": 200, "content-type": "application/octet-stream", ...cors });
+    const attachment = headers[":path"] === "/download?attachment" ? { "content-disposition": "attachment; filename=raw.bin" } : {};
+    stream.respond({
+      ":status": 200,
+      "content-type": "application/octet-stream",
+      "content-length": fs.statSync(join(root, "served.bin")).size,
+      ...attachment,
+      ...cors,
+    });
     fs.createReadStream(join(root, "served.bin"), { highWaterMark: MiB }).pipe(stream);
   } else {
     const out = fs.openSync(join(work, "raw-upload.bin"), "w");
@@ -107,6 +115,9 @@ const url = `https://127.0.0.1:${port}`;
 const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox", "--ignore-certificate-errors", "--disable-dev-shm-usage"] });
 const context = await browser.newContext({ acceptDownloads: true, ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
 const page = await context.newPage();
+// the same page where no service worker may run: the page then saves its downloads through a Blob
+const blobContext = await browser.newContext({ acceptDownloads: true, ignoreHTTPSErrors: true, serviceWorkers: "block" });
+const blobPage = await blobContext.newPage();
 const results = {
   mib,
   entries,
@@ -114,7 +125,11 @@ const results = {
   sdkUpload: [],
   rawUpload: [],
   download: [],
+  downloadEvent: [],
+  blobDownload: [],
+  blobDownloadEvent: [],
   rawDownload: [],
+  rawSaved: [],
   listFirstRowsMs: [],
   listAllMs: [],
   refreshFirstRowsMs: [],
@@ -169,6 +184,21 @@ try {
         return performance.now() - t;
       }, rawUrl),
     );
+    // the raw GET saved by the browser: a link to an attachment, to the file complete on disk
+    {
+      const t = Date.now();
+      const [dl] = await Promise.all([
+        page.waitForEvent("download", { timeout: 600_000 }),
+        page.evaluate((u) => {
+          const a = Object.assign(document.createElement("a"), { href: `${u}/download?attachment` });
+          document.body.append(a);
+          a.click();
+        }, rawUrl),
+      ]);
+      await dl.path();
+      results.rawSaved.push(Date.now() - t);
+      await dl.delete();
+    }
     await page.goto(`${url}/#ns=local&pod=local&c=local&path=%2F`);
     await page.waitForSelector('#list-status[data-state="done"]');
     await page.evaluate(() => document.body.append(Object.assign(document.createElement("input"), { type: "file", id: "bench-file", hidden: true })));
@@ -189,19 +219,29 @@ try {
     await page.waitForSelector('#queue li[data-name="local.bin"][data-state="done"]', { timeout: 600_000 });
     results.upload.push(Date.now() - t0);
     await page.evaluate(() => document.querySelector('#queue li[data-name="local.bin"]')?.remove());
-    // the page's Download button: verified, then handed to the browser
-    await page.waitForSelector('.row:not([hidden])[data-name="served.bin"]');
-    const t1 = Date.now();
-    const [dl] = await Promise.all([
-      page.waitForEvent("download", { timeout: 600_000 }),
-      page.click('.row:not([hidden])[data-name="served.bin"] [data-action="download"]'),
-    ]);
-    results.download.push(Date.now() - t1);
-    const saved = join(work, "downloaded.bin");
-    await dl.saveAs(saved);
-    const got = createHash("sha256").update(fs.readFileSync(saved)).digest("hex");
-    if (got !== expected) throw new Error("downloaded bytes differ");
-    fs.rmSync(saved);
+    // the page's Download button, to the file complete on disk: streamed (its service worker), then through a Blob
+    for (const [p, total, event, how] of [
+      [page, results.download, results.downloadEvent, "stream"],
+      [blobPage, results.blobDownload, results.blobDownloadEvent, "blob"],
+    ]) {
+      if (p === blobPage) await p.goto(`${url}/#ns=local&pod=local&c=local&path=%2F`);
+      await p.waitForSelector('.row:not([hidden])[data-name="served.bin"]');
+      const t1 = Date.now();
+      const [dl] = await Promise.all([
+        p.waitForEvent("download", { timeout: 600_000 }),
+        p.click('.row:not([hidden])[data-name="served.bin"] [data-action="download"]'),
+      ]);
+      event.push(Date.now() - t1);
+      const file = await dl.path();
+      total.push(Date.now() - t1);
+      const item = p.locator('#queue li[data-kind="download"][data-name="served.bin"]').first();
+      await p.waitForSelector('#queue li[data-kind="download"][data-name="served.bin"]:is([data-state="done"], [data-state="failed"])');
+      if ((await item.getAttribute("data-saved")) !== how) throw new Error(`the page saved by ${await item.getAttribute("data-saved")}, not ${how}`);
+      const got = createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+      if (got !== expected || (await item.getAttribute("data-state")) !== "done") throw new Error("downloaded bytes differ");
+      await dl.delete();
+      await p.evaluate(() => document.querySelector('#queue li[data-kind="download"]')?.remove());
+    }
   }
 } finally {
   await browser.close();
@@ -218,7 +258,10 @@ console.log(line("raw http2 fetch POST (one request)", results.rawUpload));
 console.log(line("page upload queue (chunked upload, SHA-256 while sent)", results.upload, results.rawUpload));
 console.log(line("SDK chunked upload (SHA-256 given)", results.sdkUpload, results.rawUpload));
 console.log(line("raw http2 fetch GET", results.rawDownload));
-console.log(line("page download (verified, to the download event)", results.download, results.rawDownload));
+console.log(line("raw http2 GET saved by the browser (a link)", results.rawSaved, results.rawDownload));
+console.log(line("page download, streamed to disk (service worker)", results.download, results.rawDownload));
+console.log(line("page download through a Blob, to the file on disk", results.blobDownload, results.rawDownload));
+console.log(line("page download through a Blob, to the download event", results.blobDownloadEvent, results.rawDownload));
 console.log(
   `${entries.toLocaleString("en-US")}-entry listing: first rows on screen ${med(results.listFirstRowsMs).toFixed(0)} ms, all streamed ${med(results.listAllMs).toFixed(0)} ms; on Refresh ${med(results.refreshFirstRowsMs).toFixed(0)} ms / ${med(results.refreshAllMs).toFixed(0)} ms`,
 );

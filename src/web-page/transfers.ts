@@ -5,6 +5,7 @@
 // starting over. The SHA-256 the server checks is computed by the SDK while the chunks are sent.
 import { Code, PodfilesError, type ContainerRef, type PodfilesWebClient } from "../web.js";
 import { describeError, formatBytes, formatDuration } from "./format.js";
+import { openSaveStream } from "./save-stream.js";
 
 const STORE_KEY = "podfiles.uploads";
 /** 4 MiB per WriteUploadChunk, the server's largest chunk: 1 MiB calls spent more time in round trips than in bytes */
@@ -17,6 +18,31 @@ addEventListener("pagehide", () => (unloading = true));
 addEventListener("beforeunload", () => (unloading = true));
 /** a download's bytes are handed to a Blob every this many bytes (Chromium keeps big Blobs out of the JS heap, on disk) */
 const BLOB_FLUSH = 64 * 1024 * 1024;
+
+/** Where the browser cannot save a stream (save-stream.ts): the verified bytes as a Blob, saved once all are checked. */
+async function saveAsBlob(stream: AsyncIterable<Uint8Array>, saveAs: string): Promise<void> {
+  let blob = new Blob([]);
+  let parts: Uint8Array<ArrayBuffer>[] = [];
+  let pending = 0;
+  for await (const chunk of stream) {
+    parts.push(chunk as Uint8Array<ArrayBuffer>);
+    pending += chunk.length;
+    if (pending >= BLOB_FLUSH) {
+      blob = new Blob([blob, ...parts]);
+      parts = [];
+      pending = 0;
+    }
+  }
+  blob = new Blob([blob, ...parts], { type: "application/octet-stream" });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = saveAs;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
 
 interface StoredUpload {
   key: string;
@@ -294,28 +320,22 @@ export class Transfers {
     item.button("Cancel", () => void stream.cancel());
     item.state("running", "starting…");
     try {
-      let blob = new Blob([]);
-      let parts: Uint8Array<ArrayBuffer>[] = [];
-      let pending = 0;
-      for await (const chunk of stream) {
-        parts.push(chunk as Uint8Array<ArrayBuffer>);
-        pending += chunk.length;
-        if (pending >= BLOB_FLUSH) {
-          blob = new Blob([blob, ...parts]);
-          parts = [];
-          pending = 0;
+      const info = await stream.info();
+      const save = await openSaveStream(saveAs, info.length);
+      item.li.dataset.saved = save ? "stream" : "blob";
+      if (save) {
+        try {
+          await stream.toWebStream().pipeTo(save.writable);
+        } catch (err) {
+          // the browser's side failed (its download cancelled): say so, unless the call's own error is known
+          throw err instanceof PodfilesError || stream.verified
+            ? err
+            : new PodfilesError(`the browser stopped saving ${saveAs}: ${(err as Error).message}`, Code.Canceled);
+        } finally {
+          save.release();
         }
-      }
-      blob = new Blob([blob, ...parts], { type: "application/octet-stream" });
+      } else await saveAsBlob(stream, saveAs);
       const verified = stream.verified!;
-      const url = URL.createObjectURL(blob);
-      const a = document.createElement("a");
-      a.href = url;
-      a.download = saveAs;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
       const secs = item.elapsedSeconds();
       item.clearButtons();
       item.li.dataset.sha256 = verified.sha256;

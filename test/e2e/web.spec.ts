@@ -150,13 +150,15 @@ describe.skipIf(!e2eEnabled || !twoNodes)("the file browser page against the age
     expect([await item.getAttribute("data-state"), await item.locator(".stats").textContent()]).toEqual(["done", expect.anything()]);
     expect((await exec(onOtherNode, "sha256sum", `/data/${name}`)).split(" ")[0]).toBe(sha);
 
-    // download: the page checks the SHA-256 trailer, the browser saves the file
+    // download: the browser saves the file as it arrives, the page checks the SHA-256 trailer before it ends
     await listed(page);
     const [download] = await Promise.all([page.waitForEvent("download", { timeout: 60_000 }), row(page, name).locator('[data-action="download"]').click()]);
     const saved = join(work, "downloaded.bin");
     await download.saveAs(saved);
     expect(await sha256File(saved)).toBe(sha);
     expect(await page.locator(`#queue li[data-kind="download"][data-name="${name}"]`).getAttribute("data-sha256")).toBe(sha);
+    // streamed to disk by the page's service worker, which the agent serves like the page
+    expect(await page.locator(`#queue li[data-kind="download"][data-name="${name}"]`).getAttribute("data-saved")).toBe("stream");
     await page.screenshot({ path: join(ARTIFACTS, "cluster-other-node.png") });
 
     // the agent on localhost forwarded the page's calls to node-b's

@@ -216,6 +216,8 @@ describe("the file browser page against podfiles serve", () => {
     await download.saveAs(saved);
     expect(await sha256File(saved)).toBe(sha);
     expect(await page.locator('#queue li[data-kind="download"][data-name="big.bin"]').getAttribute("data-sha256")).toBe(sha);
+    // saved as it arrived, through the page's service worker (save-worker.ts), not assembled in a Blob first
+    expect(await page.locator('#queue li[data-kind="download"][data-name="big.bin"]').getAttribute("data-saved")).toBe("stream");
     // the SHA-256 ran in the page's worker (the Content-Security-Policy lets it start), as WebAssembly
     // (its script's own policy lets it compile hash-wasm; sha256.ts would run were it refused)
     expect(workers.some((u) => /sha256-worker-.*\.js$/.test(u))).toBe(true);
@@ -250,6 +252,57 @@ describe("the file browser page against podfiles serve", () => {
       expect(readFileSync(join(root, "docs", "insecure.txt"), "utf8")).toBe("no subtle\n");
     } finally {
       await insecure.close();
+    }
+  });
+
+  it("a download altered on the way fails DATA_LOSS and the browser keeps no file; without a service worker the page saves a Blob", async () => {
+    const altered = await browser.newPage({ acceptDownloads: true });
+    const blocked = await browser.newContext({ acceptDownloads: true, serviceWorkers: "block" });
+    try {
+      const sha = randomFile(join(root, "docs", "altered.bin"), 8);
+      const original = readFileSync(join(root, "docs", "altered.bin"));
+      // one byte of the file's middle flipped in the Download call's answer (found by its content, so the framing stays intact)
+      let flipped = false;
+      await altered.route("**/podfiles.v1.FileService/Download", async (route) => {
+        const response = await route.fetch();
+        const body = Buffer.from(await response.body());
+        const at = body.indexOf(original.subarray(4 * 1024 * 1024, 4 * 1024 * 1024 + 64));
+        if (at >= 0) {
+          body[at + 10]! ^= 0xff;
+          flipped = true;
+        }
+        await route.fulfill({ response, body });
+      });
+      await openDir(altered, server.url, "/docs");
+      const [download] = await Promise.all([
+        altered.waitForEvent("download", { timeout: 60_000 }),
+        row(altered, "altered.bin").locator('[data-action="download"]').click(),
+      ]);
+      const item = altered.locator('#queue li[data-kind="download"][data-name="altered.bin"]');
+      await altered.waitForSelector('#queue li[data-kind="download"][data-name="altered.bin"]:is([data-state="done"], [data-state="failed"])');
+      expect(flipped).toBe(true);
+      expect(await item.getAttribute("data-saved")).toBe("stream");
+      expect(await item.getAttribute("data-state")).toBe("failed");
+      expect(await item.getAttribute("data-code")).toBe("DATA_LOSS");
+      expect(await item.locator(".stats").textContent()).toMatch(/SHA-256 mismatch/);
+      expect(await download.failure()).not.toBeNull();
+      await expect(download.path()).rejects.toThrow();
+
+      // no service worker (blocked here; an http:// origin other than localhost has none either): the verified bytes go through a Blob
+      const page2 = await blocked.newPage();
+      await openDir(page2, server.url, "/docs");
+      const [saved] = await Promise.all([
+        page2.waitForEvent("download", { timeout: 60_000 }),
+        row(page2, "altered.bin").locator('[data-action="download"]').click(),
+      ]);
+      await saved.saveAs(join(work, "altered.bin"));
+      expect(await sha256File(join(work, "altered.bin"))).toBe(sha);
+      const blobItem = page2.locator('#queue li[data-kind="download"][data-name="altered.bin"]');
+      expect(await blobItem.getAttribute("data-saved")).toBe("blob");
+      expect(await blobItem.getAttribute("data-state")).toBe("done");
+    } finally {
+      await altered.close();
+      await blocked.close();
     }
   });
 

@@ -1,5 +1,5 @@
 // The page's HTTP answers: a strict Content-Security-Policy on everything (the SHA-256 worker's
-// script may also compile WebAssembly, nothing else may), index.html revalidated
+// script may also compile WebAssembly, nothing else may), index.html and the save worker revalidated
 // (ETag → 304), hashed assets cached for a year, and nothing but GET/HEAD of the page's own paths
 // taken from the RPC routes.
 import { execFile } from "node:child_process";
@@ -49,6 +49,16 @@ describe("the page's HTTP answers", () => {
     expect(workerAnswer.status).toBe(200);
     expect(workerAnswer.headers.get("content-security-policy")).toBe("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'");
     expect(csp).not.toContain("wasm");
+
+    // the save worker (a service worker) under its fixed name, revalidated, allowed nothing but its script; frames of the page's own origin only
+    const saveWorker = await fetch(`${server.url}/save-worker.js`);
+    expect(saveWorker.status).toBe(200);
+    expect(saveWorker.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(saveWorker.headers.get("cache-control")).toBe("no-cache");
+    expect(saveWorker.headers.get("content-security-policy")).toBe("default-src 'none'");
+    expect(await saveWorker.text()).toContain("Content-Disposition");
+    expect(csp).toContain("frame-src 'self'");
+    expect(csp).toContain("worker-src 'self'");
 
     // a Connect call still reaches FileService; another page's origin is refused (same-origin by default)
     const stat = await fetch(`${server.url}/podfiles.v1.FileService/Stat`, {

@@ -1,0 +1,94 @@
+// A file saved by the browser while it downloads (through save-worker.ts), instead of a Blob
+// assembled in full first and saved after (two more copies of every byte: into Blob storage, and
+// from there into the file). Where no service worker can run (no secure context, a browser or
+// a policy refusing it) or the worker does not answer in time, openSaveStream answers undefined
+// and the caller keeps its Blob.
+//
+// Integrity: the page pipes the SDK's verified stream into the writable end, which closes only
+// once the trailer's length and digest were checked. A failed check aborts it instead: the browser
+// marks the download failed and never gives the partial file its name (test/web/page.spec.ts).
+
+/** how long the worker may take to answer a save's navigation before the page falls back to a Blob */
+const ANSWER_TIMEOUT_MS = 10_000;
+/** Chromium stops an idle service worker after 30 s; a message from the page restarts that clock */
+const KEEP_ALIVE_MS = 10_000;
+/** the hidden frame stays until the browser surely holds the download (removing it earlier may cancel the navigation) */
+const FRAME_LINGER_MS = 60_000;
+
+let worker: Promise<ServiceWorker | undefined> | undefined;
+
+/** Registers the save worker once (scope ./save/ beside the page); undefined where none can run. */
+export function saveWorker(): Promise<ServiceWorker | undefined> {
+  worker ??= (async () => {
+    if (!isSecureContext || !("serviceWorker" in navigator)) return undefined;
+    try {
+      const base = document.baseURI;
+      const reg = await navigator.serviceWorker.register(new URL("./save-worker.js", base), { scope: new URL("./save/", base).pathname });
+      return await activeWorker(reg);
+    } catch {
+      return undefined;
+    }
+  })();
+  return worker;
+}
+
+/** navigator.serviceWorker.ready never settles here: the page is outside the worker's scope */
+function activeWorker(reg: ServiceWorkerRegistration): Promise<ServiceWorker | undefined> {
+  if (reg.active) return Promise.resolve(reg.active);
+  const pending = reg.installing ?? reg.waiting;
+  if (!pending) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ANSWER_TIMEOUT_MS);
+    pending.addEventListener("statechange", () => {
+      if (pending.state === "activated") resolve(pending);
+      else if (pending.state !== "redundant") return;
+      else resolve(reg.active ?? undefined);
+      clearTimeout(timer);
+    });
+  });
+}
+
+export interface SaveStream {
+  /** the file's bytes, in order; abort it to make the browser drop the partial file */
+  writable: WritableStream<Uint8Array>;
+  /** stops the keep-alive and, later, removes the frame: call once the writable closed or aborted */
+  release(): void;
+}
+
+/**
+ * Starts a browser download named `name` (`size` bytes when known: the browser then shows its
+ * progress and treats a short file as failed) whose bytes the caller writes. Undefined when the
+ * browser cannot save this way: nothing was started then.
+ */
+export async function openSaveStream(name: string, size?: number): Promise<SaveStream | undefined> {
+  const sw = await saveWorker();
+  if (!sw) return undefined;
+  const id = crypto.randomUUID();
+  const channel = new MessageChannel();
+  const answered = new Promise<WritableStream<Uint8Array> | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ANSWER_TIMEOUT_MS);
+    channel.port1.onmessage = (e: MessageEvent<{ writable?: WritableStream<Uint8Array> }>) => {
+      clearTimeout(timer);
+      resolve(e.data?.writable);
+    };
+  });
+  sw.postMessage({ type: "save", id, name, size }, [channel.port2]);
+  const frame = document.createElement("iframe");
+  frame.hidden = true;
+  frame.src = new URL(`./save/${id}`, document.baseURI).href;
+  document.body.append(frame);
+  const writable = await answered;
+  channel.port1.close();
+  if (!writable) {
+    frame.remove();
+    return undefined;
+  }
+  const keepAlive = setInterval(() => sw.postMessage("keep-alive"), KEEP_ALIVE_MS);
+  return {
+    writable,
+    release() {
+      clearInterval(keepAlive);
+      setTimeout(() => frame.remove(), FRAME_LINGER_MS);
+    },
+  };
+}
