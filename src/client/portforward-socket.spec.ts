@@ -59,6 +59,14 @@ describe("PortForwardSocket (stand-in port-forward endpoint)", () => {
     expect(err.message).toContain("connection refused");
   });
 
+  it("keeps at most a few KiB of a long error message", async () => {
+    const s = await standIn((ws) => ws.send(Buffer.concat([Buffer.from([1]), Buffer.alloc(1024 * 1024, "x")])));
+    const err = await errorOf(socketTo(s));
+    expect(err.code).toBe("ECONNREFUSED");
+    expect(err.message.length).toBeLessThan(4 * 1024 + 200);
+    expect(err.message).toMatch(/failed: x+…$/);
+  });
+
   it("a WebSocket closed by the far side ends the socket with an error naming the tunnel", async () => {
     const s = await standIn((ws) => setTimeout(() => ws.close(1011, "agent gone"), 50));
     const sock = socketTo(s);

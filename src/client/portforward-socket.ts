@@ -14,7 +14,7 @@
 // write completes at once while the WebSocket holds less than WRITE_HIGH_WATER bytes unsent, and
 // otherwise only when the message is flushed to the socket.
 import type WebSocket from "ws";
-import { TunnelDuplex, type TunnelOptions, WRITE_HIGH_WATER, tunnelError, upgradeRefusal } from "./tunnel-duplex.js";
+import { TunnelDuplex, type TunnelOptions, WRITE_HIGH_WATER, appendErrorText, tunnelError, upgradeRefusal } from "./tunnel-duplex.js";
 
 export const PORT_FORWARD_PROTOCOL = "v4.channel.k8s.io";
 
@@ -90,7 +90,7 @@ export class PortForwardSocket extends TunnelDuplex {
       this.deliver(payload);
     } else if (channel === ERROR) {
       // the kubelet's words for a failed connection ("failed to connect to localhost:8080 … connection refused")
-      this.errorText += payload.toString("utf8");
+      this.errorText = appendErrorText(this.errorText, payload);
       this.fail(`the tunnel to ${this.o.describe} failed: ${this.errorText.trim()}`, "ECONNREFUSED");
     } else {
       this.fail(`${this.o.describe}: message on unknown port-forward channel ${channel}`);

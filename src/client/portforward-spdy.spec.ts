@@ -111,6 +111,19 @@ describe("SpdyPortForwardSocket (stand-in SPDY port-forward endpoint)", () => {
     expect(err.message).toContain("connection refused");
   });
 
+  it("keeps at most a few KiB of the error stream's words (a peer writing megabytes there costs no memory)", async () => {
+    const s = await standIn({
+      onOpen: (c) => {
+        for (let i = 0; i < 64; i++) c.sendData(1, Buffer.alloc(16 * 1024, "x"), false);
+        c.sendData(1, Buffer.from("and the end"), true);
+      },
+    });
+    const err = await errorOf(socketTo(s));
+    expect(err.code).toBe("ECONNREFUSED");
+    expect(err.message.length).toBeLessThan(4 * 1024 + 200);
+    expect(err.message).toMatch(/^the tunnel to agent pod podfiles\/agent on node a failed: x+…$/);
+  });
+
   it("echoes the peer's pings", async () => {
     const s = await standIn({ onOpen: (c) => c.sendPing(2) });
     const sock = socketTo(s);

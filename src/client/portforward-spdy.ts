@@ -23,7 +23,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { Socket } from "node:net";
-import { TunnelDuplex, type TunnelOptions, tunnelError, upgradeRefusal } from "./tunnel-duplex.js";
+import { TunnelDuplex, type TunnelOptions, appendErrorText, tunnelError, upgradeRefusal } from "./tunnel-duplex.js";
 
 export const SPDY_PORT_FORWARD_PROTOCOL = "portforward.k8s.io";
 
@@ -234,7 +234,7 @@ export class SpdyPortForwardSocket extends TunnelDuplex {
 
   private onData(stream: number, flags: number, pieces: Buffer[]): void {
     if (stream === ERROR_STREAM) {
-      for (const p of pieces) this.errorText += p.toString("utf8");
+      for (const p of pieces) this.errorText = appendErrorText(this.errorText, p);
       // the kubelet's words for a failed connection ("failed to connect to localhost:8080 … connection refused")
       if (flags & FLAG_FIN && this.errorText.trim()) this.fail(`the tunnel to ${this.o.describe} failed: ${this.errorText.trim()}`, "ECONNREFUSED");
       return;

@@ -10,6 +10,17 @@ import { Duplex } from "node:stream";
 /** Unsent bytes a tunnel may hold before a write waits for its flush. */
 export const WRITE_HIGH_WATER = 1024 * 1024;
 
+/** the kubelet writes one line on a tunnel's error stream; past this much the rest is dropped (a peer may write megabytes) */
+export const ERROR_TEXT_MAX = 4 * 1024;
+
+/** `text` with `piece` of an error stream appended, at most ERROR_TEXT_MAX characters (then `…`). */
+export function appendErrorText(text: string, piece: Buffer): string {
+  const room = ERROR_TEXT_MAX - text.length;
+  if (room < 0) return text; // cut already
+  const added = piece.toString("utf8", 0, Math.min(piece.length, room + 1));
+  return added.length > room ? `${text}${added.slice(0, room)}…` : text + added;
+}
+
 /** An error of the tunnel: code ECONNRESET / ECONNREFUSED, so the SDK reports it as UNAVAILABLE. */
 export function tunnelError(message: string, code: "ECONNRESET" | "ECONNREFUSED" = "ECONNRESET"): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code });
