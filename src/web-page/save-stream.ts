@@ -11,7 +11,7 @@
 /** how long the worker may take to answer a save's navigation before the page falls back to a Blob */
 const ANSWER_TIMEOUT_MS = 10_000;
 /** Chromium stops an idle service worker after 30 s; a message from the page restarts that clock */
-const KEEP_ALIVE_MS = 10_000;
+const KEEP_ALIVE_MS = 10_000_000;
 /** the hidden frame stays until the browser surely holds the download (removing it earlier may cancel the navigation) */
 const FRAME_LINGER_MS = 60_000;
 

@@ -327,10 +327,10 @@ export class Transfers {
         try {
           await stream.toWebStream().pipeTo(save.writable);
         } catch (err) {
-          // the browser's side failed (its download cancelled): say so, unless the call's own error is known
-          throw err instanceof PodfilesError || stream.verified
-            ? err
-            : new PodfilesError(`the browser stopped saving ${saveAs}: ${(err as Error).message}`, Code.Canceled);
+          if (err instanceof PodfilesError) throw err;
+          // the browser ended the save (its download cancelled: no reason given) and the pipe stopped the call
+          const why = err instanceof Error ? `: ${err.message}` : " (its download was cancelled)";
+          throw new PodfilesError(`the browser stopped saving ${saveAs}${why}`, Code.Canceled);
         } finally {
           save.release();
         }

@@ -288,6 +288,22 @@ describe("the file browser page against podfiles serve", () => {
       expect(await download.failure()).not.toBeNull();
       await expect(download.path()).rejects.toThrow();
 
+      // a download cancelled in the browser (its downloads list) stops the call: the page says cancelled
+      randomFile(join(root, "docs", "cancelled.bin"), 160);
+      await altered.unroute("**/podfiles.v1.FileService/Download");
+      await openDir(altered, server.url, "/docs");
+      const [cancelled] = await Promise.all([
+        altered.waitForEvent("download", { timeout: 60_000 }),
+        row(altered, "cancelled.bin").locator('[data-action="download"]').click(),
+      ]);
+      await cancelled.cancel();
+      const cancelledItem = altered.locator('#queue li[data-kind="download"][data-name="cancelled.bin"]');
+      await altered.waitForSelector(
+        '#queue li[data-kind="download"][data-name="cancelled.bin"]:is([data-state="done"], [data-state="failed"], [data-state="cancelled"])',
+      );
+      expect(await cancelledItem.getAttribute("data-state")).toBe("cancelled");
+      expect(await cancelled.failure()).toBe("canceled");
+
       // no service worker (blocked here; an http:// origin other than localhost has none either): the verified bytes go through a Blob
       const page2 = await blocked.newPage();
       await openDir(page2, server.url, "/docs");
