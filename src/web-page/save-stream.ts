@@ -45,8 +45,8 @@ function activeWorker(reg: ServiceWorkerRegistration): Promise<ServiceWorker | u
     const timer = setTimeout(() => resolve(undefined), ANSWER_TIMEOUT_MS);
     pending.addEventListener("statechange", () => {
       if (pending.state === "activated") resolve(pending);
-      else if (pending.state !== "redundant") return;
-      else resolve(reg.active ?? undefined);
+      else if (pending.state === "redundant") resolve(reg.active ?? undefined);
+      else return;
       clearTimeout(timer);
     });
   });

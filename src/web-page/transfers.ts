@@ -311,7 +311,11 @@ export class Transfers {
     }
   }
 
-  /** A file (or a directory, as a tar stream): verified against the server's SHA-256 before it is saved. */
+  /**
+   * A file (or a directory, as a tar stream), saved by the browser as it arrives (save-stream.ts) or,
+   * where that cannot run, as a Blob once checked: either way the browser keeps it only if its
+   * length and the server's SHA-256 matched.
+   */
   async download(path: string, name: string, isDir: boolean): Promise<void> {
     const saveAs = isDir ? `${name || "root"}.tar` : name;
     const item = new QueueItem("download", saveAs, path);
