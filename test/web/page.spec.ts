@@ -288,10 +288,20 @@ describe("the file browser page against podfiles serve", () => {
       expect(await download.failure()).not.toBeNull();
       await expect(download.path()).rejects.toThrow();
 
-      // a download cancelled in the browser (its downloads list) stops the call: the page says cancelled
-      randomFile(join(root, "docs", "cancelled.bin"), 160);
+      // a download cancelled in the browser (its downloads list) stops the call: the page says cancelled.
+      // The page's network is throttled to 2 MB/s (DevTools' network emulation) so the 64 MiB cannot finish
+      // before the cancel lands: unthrottled, CI's clean run finished 160 MiB first and saw "done".
+      randomFile(join(root, "docs", "cancelled.bin"), 64);
       await altered.unroute("**/podfiles.v1.FileService/Download");
       await openDir(altered, server.url, "/docs");
+      const devtools = await altered.context().newCDPSession(altered);
+      await devtools.send("Network.enable");
+      await devtools.send("Network.emulateNetworkConditions", {
+        offline: false,
+        latency: 0,
+        downloadThroughput: 2_000_000,
+        uploadThroughput: -1,
+      });
       const [cancelled] = await Promise.all([
         altered.waitForEvent("download", { timeout: 60_000 }),
         row(altered, "cancelled.bin").locator('[data-action="download"]').click(),
