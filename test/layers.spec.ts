@@ -30,10 +30,11 @@ const LAYER_PREFIXES: [prefix: string, layer: string][] = [
   ["src/direct-io.ts", "direct-io"],
   ["src/pending-writes.ts", "pending-writes"],
   ["src/tar-feed.ts", "tar-feed"],
+  ["src/content-disposition.ts", "content-disposition"],
   ["gen/", "gen"],
 ];
 
-/** The layers each one may import directly; what those may import it may import too. gen, log, direct-io, pending-writes and tar-feed (leaves: node built-ins only): anyone. */
+/** The layers each one may import directly; what those may import it may import too. gen, log, direct-io, pending-writes, tar-feed and content-disposition (leaves: node built-ins or globals only): anyone. */
 const MAY_IMPORT: Record<string, string[]> = {
   "client entry": ["client"],
   /** the browser page: the SDK's browser entry (src/web.ts) and its client modules, nothing of the server */
@@ -50,7 +51,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "fs/confine": ["fs/name-bytes"],
   "fs/name-bytes": [],
 };
-const ANYONE = new Set(["gen", "log", "direct-io", "pending-writes", "tar-feed"]);
+const ANYONE = new Set(["gen", "log", "direct-io", "pending-writes", "tar-feed", "content-disposition"]);
 /** auth sits beside the server: it reads and writes the server's call context, never the handlers. */
 const NEVER: Record<string, string[]> = { auth: ["handlers"] };
 

@@ -19,6 +19,7 @@ import { AuthService } from "../../gen/ts/podfiles/v1/auth_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { FileService, FileType, OverwritePolicy, type FileEntry, type UploadRequestSchema } from "../../gen/ts/podfiles/v1/files_pb.js";
 import { inProcessRouter } from "./in-process-transport.js";
+import { contentDisposition } from "../content-disposition.js";
 
 const write = (res: Res, chunk: string | Uint8Array): boolean => res.write(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
 
@@ -196,7 +197,7 @@ async function sendFile(files: Files, target: Target, st: FileEntry, req: Req, r
   }
   const headers: Record<string, string> = {
     "Content-Type": "application/octet-stream",
-    "Content-Disposition": `attachment; filename*=UTF-8''${encodeURIComponent(st.name)}`,
+    "Content-Disposition": contentDisposition(st.name),
     "Accept-Ranges": "bytes",
     "Cache-Control": "no-store",
   };

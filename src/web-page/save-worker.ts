@@ -8,7 +8,7 @@
 // the download fails and the browser never gives the partial file its name. A /save/ URL nobody announced is
 // left to the network (the server answers 404). Announcements live in memory only: a worker the
 // browser restarted forgets them, and the page, never given its writable, falls back to a Blob.
-import { contentDisposition } from "./content-disposition.js";
+import { contentDisposition } from "../content-disposition.js";
 
 interface Announcement {
   type: "save";

@@ -83,6 +83,22 @@ describe("kube-finder's API with curl", () => {
     expect(past.status).toBe(416);
   });
 
+  it("names a download so `curl -OJ` and browsers save it under the file's name, whatever the name holds", async () => {
+    const name = `it's "v2" (1)\r\n.jar`;
+    writeFileSync(join(root, "home", "jimy", name), "named\n");
+    const r = await curl(`${base}?subpath=${encodeURIComponent(`/home/jimy/${name}`)}&token=${token}`);
+    expect(r.status).toBe(200);
+    const disposition = /^content-disposition: (.*)$/im.exec(r.headers)![1]!;
+    // RFC 8187: the whole name in filename*, percent-encoded (' ( ) included), the header one line of visible ASCII
+    expect(disposition).toBe(`attachment; filename="it_s__v2__(1)__.jar"; filename*=UTF-8''it%27s%20%22v2%22%20%281%29%0D%0A.jar`);
+    // curl -J reads only the plain filename
+    const into = join(work, "curl-oj");
+    mkdirSync(into);
+    await run("curl", ["-sS", "-O", "-J", "--output-dir", into, `${base}?subpath=/home/jimy/app.jar&token=${token}`]);
+    expect(readdirSync(into)).toEqual(["app.jar"]);
+    expect(readFileSync(join(into, "app.jar"), "utf8")).toBe("0123456789abcdef");
+  });
+
   it("uploads multipart form data into the directory subpath: 0644, not 0777; a file subpath is refused", async () => {
     writeFileSync(join(work, "LICENSE"), "Apache-2.0\n".repeat(10_000));
     const r = await curl("-F", `file=@${join(work, "LICENSE")}`, `${base}?subpath=/up&token=${token}`);
