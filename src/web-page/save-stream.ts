@@ -69,19 +69,41 @@ export async function openSaveStream(name: string, size?: number): Promise<SaveS
   if (!sw) return undefined;
   const id = crypto.randomUUID();
   const channel = new MessageChannel();
-  const answered = new Promise<WritableStream<Uint8Array> | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ANSWER_TIMEOUT_MS);
-    channel.port1.onmessage = (e: MessageEvent<{ writable?: WritableStream<Uint8Array> }>) => {
-      clearTimeout(timer);
-      resolve(e.data?.writable);
-    };
-  });
+  // the worker's two messages: the announcement acknowledged, then (once the frame asked) the writable
+  const messages: { announced?: string; writable?: WritableStream<Uint8Array> }[] = [];
+  let wake: (() => void) | undefined;
+  channel.port1.onmessage = (e: MessageEvent<{ announced?: string; writable?: WritableStream<Uint8Array> }>) => {
+    messages.push(e.data ?? {});
+    wake?.();
+  };
+  const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+  const next = async () => {
+    while (messages.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+    return messages.shift();
+  };
   sw.postMessage({ type: "save", id, name, size }, [channel.port2]);
+  // the frame asks only once the worker holds the announcement: a message and a navigation take
+  // different paths to the worker, and a navigation that came first found none (page.spec: 1 run in ~15)
+  if ((await next())?.announced !== id) {
+    channel.port1.close();
+    return undefined;
+  }
   const frame = document.createElement("iframe");
   frame.hidden = true;
   frame.src = new URL(`./save/${id}`, document.baseURI).href;
   document.body.append(frame);
-  const writable = await answered;
+  const writable = (await next())?.writable;
   channel.port1.close();
   if (!writable) {
     frame.remove();

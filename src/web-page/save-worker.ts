@@ -1,8 +1,8 @@
 // The page's service worker (registered by save-stream.ts with the scope /save/ only, so none of
 // the page's own requests pass through it): it turns a download the page streams into a file the
 // browser saves as the bytes arrive, instead of a Blob assembled first and saved after. The page
-// announces a save (its id, name and size, and a MessagePort), then navigates a hidden frame to
-// /save/<id>; this worker answers that navigation with a streamed `attachment` whose body is the
+// announces a save (its id, name and size, and a MessagePort), waits for this worker to acknowledge
+// it, then navigates a hidden frame to /save/<id>; this worker answers that navigation with a streamed `attachment` whose body is the
 // readable end of a TransformStream, and hands the writable end back over the port. Whatever the
 // page writes goes to the browser's download; when the page aborts (a digest mismatch, a cancel)
 // the download fails and the browser never gives the partial file its name. A /save/ URL nobody announced is
@@ -38,6 +38,9 @@ scope.addEventListener("message", (e) => {
   if (a?.type !== "save" || typeof a.id !== "string" || typeof a.name !== "string" || !e.ports[0]) return;
   if (waiting.size >= MAX_WAITING) waiting.delete(waiting.keys().next().value!);
   waiting.set(a.id, { announcement: a, port: e.ports[0] });
+  // the page navigates its frame only after this: a message and a navigation take different paths to
+  // this worker, and a navigation that came first found no announcement (1 run in ~15 of page.spec)
+  e.ports[0].postMessage({ announced: a.id });
 });
 
 scope.addEventListener("fetch", (e) => {

@@ -290,7 +290,8 @@ describe("the file browser page against podfiles serve", () => {
 
       // a download cancelled in the browser (its downloads list) stops the call: the page says cancelled.
       // The page's network is throttled to 2 MB/s (DevTools' network emulation) so the 64 MiB cannot finish
-      // before the cancel lands: unthrottled, CI's clean run finished 160 MiB first and saw "done".
+      // before the cancel lands (35.6 s to done without the cancel). CI's "done" was the save worker's race
+      // (a frame's navigation before its announcement: a Blob fallback), mended in save-stream.ts.
       randomFile(join(root, "docs", "cancelled.bin"), 64);
       await altered.unroute("**/podfiles.v1.FileService/Download");
       await openDir(altered, server.url, "/docs");
@@ -311,6 +312,8 @@ describe("the file browser page against podfiles serve", () => {
       await altered.waitForSelector(
         '#queue li[data-kind="download"][data-name="cancelled.bin"]:is([data-state="done"], [data-state="failed"], [data-state="cancelled"])',
       );
+      // streamed (a Blob fallback would start the browser's download only once every byte is in: too late to cancel)
+      expect(await cancelledItem.getAttribute("data-saved")).toBe("stream");
       expect(await cancelledItem.getAttribute("data-state")).toBe("cancelled");
       expect(await cancelled.failure()).toBe("canceled");
 
