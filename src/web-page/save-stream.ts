@@ -69,33 +69,27 @@ export async function openSaveStream(name: string, size?: number): Promise<SaveS
   if (!sw) return undefined;
   const id = crypto.randomUUID();
   const channel = new MessageChannel();
-  // the worker's two messages: the announcement acknowledged, then (once the frame asked) the writable
-  const messages: { announced?: string; writable?: WritableStream<Uint8Array> }[] = [];
-  let wake: (() => void) | undefined;
+  // the worker's two messages, in turn: the announcement acknowledged, then (once the frame asked)
+  // the writable; one deadline for both
+  let acknowledge!: (ok: boolean) => void;
+  let answer!: (writable: WritableStream<Uint8Array> | undefined) => void;
+  const acknowledged = new Promise<boolean>((resolve) => (acknowledge = resolve));
+  const answered = new Promise<WritableStream<Uint8Array> | undefined>((resolve) => (answer = resolve));
+  const timer = setTimeout(() => {
+    acknowledge(false);
+    answer(undefined);
+  }, ANSWER_TIMEOUT_MS);
   channel.port1.onmessage = (e: MessageEvent<{ announced?: string; writable?: WritableStream<Uint8Array> }>) => {
-    messages.push(e.data ?? {});
-    wake?.();
-  };
-  const deadline = Date.now() + ANSWER_TIMEOUT_MS;
-  const next = async () => {
-    while (messages.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return undefined;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-    }
-    return messages.shift();
+    if (e.data?.announced === id) return acknowledge(true);
+    acknowledge(false); // anything else first is no acknowledgement
+    clearTimeout(timer);
+    answer(e.data?.writable);
   };
   sw.postMessage({ type: "save", id, name, size }, [channel.port2]);
   // the frame asks only once the worker holds the announcement: a message and a navigation take
   // different paths to the worker, and a navigation that came first found none (page.spec: 1 run in ~15)
-  if ((await next())?.announced !== id) {
+  if (!(await acknowledged)) {
+    clearTimeout(timer);
     channel.port1.close();
     return undefined;
   }
@@ -103,7 +97,7 @@ export async function openSaveStream(name: string, size?: number): Promise<SaveS
   frame.hidden = true;
   frame.src = new URL(`./save/${id}`, document.baseURI).href;
   document.body.append(frame);
-  const writable = (await next())?.writable;
+  const writable = await answered;
   channel.port1.close();
   if (!writable) {
     frame.remove();

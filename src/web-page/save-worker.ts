@@ -2,12 +2,13 @@
 // the page's own requests pass through it): it turns a download the page streams into a file the
 // browser saves as the bytes arrive, instead of a Blob assembled first and saved after. The page
 // announces a save (its id, name and size, and a MessagePort), waits for this worker to acknowledge
-// it, then navigates a hidden frame to /save/<id>; this worker answers that navigation with a streamed `attachment` whose body is the
-// readable end of a TransformStream, and hands the writable end back over the port. Whatever the
-// page writes goes to the browser's download; when the page aborts (a digest mismatch, a cancel)
-// the download fails and the browser never gives the partial file its name. A /save/ URL nobody announced is
-// left to the network (the server answers 404). Announcements live in memory only: a worker the
-// browser restarted forgets them, and the page, never given its writable, falls back to a Blob.
+// it, then navigates a hidden frame to /save/<id>; this worker answers that navigation with a
+// streamed `attachment` whose body is the readable end of a TransformStream, and hands the writable
+// end back over the port. Whatever the page writes goes to the browser's download; when the page
+// aborts (a digest mismatch, a cancel) the download fails and the browser never gives the partial
+// file its name. A /save/ URL nobody announced is left to the network (the server answers 404).
+// Announcements live in memory only: a worker the browser restarted forgets them, and the page,
+// never given its writable, falls back to a Blob.
 import { contentDisposition } from "../content-disposition.js";
 
 interface Announcement {
