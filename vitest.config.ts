@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // every os.tmpdir() of the run in one directory, removed at the end (why: its header)
+    globalSetup: ["test/support/run-temp-dir.ts"],
   },
 });

@@ -9,7 +9,9 @@ export default defineConfig({
     // real-api.spec.ts: the agent's Kubernetes resolution against this cluster's API server (skipped by
     // `npm test` when no cluster runs; it runs here)
     include: ['test/e2e/**/*.spec.ts', 'test/containers/real-api.spec.ts'],
-    globalSetup: ['test/e2e/support/global-setup.ts'],
+    // the cluster first: it may outlive the run (PODFILES_KEEP_CLUSTER=1), so it must not get the run's
+    // temporary directory as its TMPDIR
+    globalSetup: ['test/e2e/support/global-setup.ts', 'test/support/run-temp-dir.ts'],
     env: { PODFILES_E2E: '1', PODFILES_REAL_API: '1' },
     // one cluster (two nodes by default): suites run one after another
     fileParallelism: false,
