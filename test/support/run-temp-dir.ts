@@ -4,7 +4,7 @@
  * that of every server, CLI and Chromium they start with the inherited environment, lies inside it;
  * teardown removes it.
  *
- * Why: suites make their own mkdtemp directories and most never remove them. page.spec alone leaves
+ * Why: suites make their own mkdtemp directories and many never remove them. page.spec alone leaves
  * ~700 MB per `npm test`; CI runs it twice a stop, and its run on this machine failed with ENOSPC
  * once /tmp had grown to 68 GB.
  *
@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const PREFIX = "podfiles-test-run-";
-const RUN_DIR_NAME = /^podfiles-test-run-(\d+)-[A-Za-z0-9]{6}$/;
+const RUN_DIR_NAME = new RegExp(`^${PREFIX}(\\d+)-[A-Za-z0-9]{6}$`); // mkdtemp adds 6 characters
 
 /** Makes this process's run directory under `base`. */
 export function makeRunTempDir(base: string, pid = process.pid): string {
